@@ -1,0 +1,213 @@
+//! Making sure no server process and no file outlives migcheck.
+//!
+//! Normal exits and panics unwind through `Drop` (`PrivateDir`, the cluster),
+//! which removes everything. Ctrl-C, SIGTERM and SIGHUP do not unwind, so a
+//! process-wide registry records what is alive (a process id, a directory)
+//! and a signal handler removes all of it before exiting with code 130.
+//!
+//! The registry holds only these cleanup records, never a `Server`: statics
+//! are never dropped, so a server kept in one would leak.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
+
+use super::error::PostgresError;
+
+/// How long an immediate shutdown (SIGQUIT) may take before SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Exit code after a signal, as shells report an interrupted command.
+const SIGNAL_EXIT_CODE: i32 = 130;
+
+struct Record {
+    id: u64,
+    dir: PathBuf,
+    /// Leader of its own process group (children are spawned with
+    /// `process_group(0)`), so SIGKILL can reach the backends as well.
+    pid: Option<i32>,
+}
+
+static RECORDS: Mutex<Vec<Record>> = Mutex::new(Vec::new());
+
+fn records() -> MutexGuard<'static, Vec<Record>> {
+    // A panic while holding the lock cannot leave a record half-written.
+    RECORDS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A directory created for migcheck, deleted on drop (or on a signal) with
+/// everything in it, and the process, if any, that runs inside it.
+#[derive(Debug)]
+pub(crate) struct PrivateDir {
+    path: PathBuf,
+    id: u64,
+}
+
+impl PrivateDir {
+    /// A fresh `migcheck-<what>…` directory under [`scratch_root`],
+    /// readable only by its owner.
+    pub fn new(what: &str) -> Result<PrivateDir, PostgresError> {
+        let parent = scratch_root();
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("migcheck-{what}"))
+            // Private: the socket inside accepts anyone who can reach it.
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&parent)
+            .map_err(|error| {
+                PostgresError::io("create a temporary directory in", &parent, error)
+            })?;
+        // From here on the directory is ours to delete, on drop or on a signal.
+        Ok(PrivateDir::register(dir.keep()))
+    }
+
+    /// Takes over deleting `path` (which must exist or be about to).
+    pub fn register(path: PathBuf) -> PrivateDir {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        records().push(Record {
+            id,
+            dir: path.clone(),
+            pid: None,
+        });
+        install_handler();
+        PrivateDir { path, id }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Records the process running in this directory, so that a signal stops
+    /// it before deleting its files; `None` once it has been reaped.
+    pub fn set_pid(&self, pid: Option<i32>) {
+        if let Some(record) = records().iter_mut().find(|record| record.id == self.id) {
+            record.pid = pid;
+        }
+    }
+
+    /// Hands the directory over to the caller (e.g. after renaming it into a
+    /// cache): it will no longer be deleted.
+    pub fn forget(self) {
+        records().retain(|record| record.id != self.id);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for PrivateDir {
+    fn drop(&mut self) {
+        // Deregister only after deleting, so a signal in between still finds it.
+        let _ = std::fs::remove_dir_all(&self.path);
+        records().retain(|record| record.id != self.id);
+    }
+}
+
+/// Stops the processes: SIGQUIT (immediate shutdown: the data is
+/// throwaway), then SIGKILL to their process groups after `STOP_GRACE`.
+/// Each must be a child of this process; it is reaped here.
+pub(crate) fn stop_processes(pids: &[i32]) {
+    for &pid in pids {
+        // SAFETY: kill has no memory-safety preconditions.
+        unsafe { libc::kill(pid, libc::SIGQUIT) };
+    }
+    let deadline = Instant::now() + STOP_GRACE;
+    for &pid in pids {
+        while !reaped(pid) {
+            if Instant::now() >= deadline {
+                // SAFETY: as above; the group is the server and its backends.
+                unsafe { libc::killpg(pid, libc::SIGKILL) };
+                wait_blocking(pid);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+}
+
+/// True once `pid` has exited and been reaped, or is not our child (someone
+/// else, e.g. the signal handler, reaped it).
+fn reaped(pid: i32) -> bool {
+    let mut status = 0;
+    // SAFETY: status is a valid out-pointer.
+    match unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } {
+        0 => false,
+        -1 => std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR),
+        _ => true,
+    }
+}
+
+fn wait_blocking(pid: i32) {
+    let mut status = 0;
+    // SAFETY: status is a valid out-pointer.
+    while unsafe { libc::waitpid(pid, &mut status, 0) } == -1
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::EINTR)
+    {}
+}
+
+/// Stops every live cluster and deletes every directory migcheck created.
+/// For applications that install their own Ctrl-C handler (then ours cannot
+/// be installed): call this from it. Servers still in scope are dead
+/// afterwards; dropping them is harmless.
+pub fn stop_all() {
+    let mut records = records();
+    let pids: Vec<i32> = records.iter().filter_map(|record| record.pid).collect();
+    stop_processes(&pids);
+    for record in records.drain(..) {
+        let _ = std::fs::remove_dir_all(&record.dir);
+    }
+}
+
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// True once a signal made migcheck stop its servers. Work that fails
+/// afterwards failed because of that, and the process is about to exit
+/// with code 130: callers should not report those failures as errors.
+pub fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+fn install_handler() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        // Fails if the application already installed a handler; it then
+        // owns signals and should call `stop_all` itself.
+        let _ = ctrlc::set_handler(|| {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+            stop_all();
+            std::process::exit(SIGNAL_EXIT_CODE);
+        });
+    });
+}
+
+/// Where clusters are created: `$MIGCHECK_TMPDIR` if set; else `/dev/shm`
+/// when it is a tmpfs with room (at least 2 GiB free), because creating and
+/// deleting a thousand files per cluster is 3-20x slower on some disks
+/// (ext4 without a journal checks each new inode against recent deletions);
+/// else the system temp directory.
+pub fn scratch_root() -> PathBuf {
+    if let Some(dir) = std::env::var_os("MIGCHECK_TMPDIR") {
+        return PathBuf::from(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    if roomy(shm) {
+        return shm.to_path_buf();
+    }
+    std::env::temp_dir()
+}
+
+fn roomy(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statvfs is plain data, zero is a valid value; path is a valid C string.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statvfs(path.as_ptr(), &mut stat) } != 0 {
+        return false;
+    }
+    let free = stat.f_bavail as u64 * stat.f_frsize as u64;
+    free >= 2 << 30
+}

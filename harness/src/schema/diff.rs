@@ -1,0 +1,477 @@
+//! Structural difference of two [`Snapshot`]s, and its rendering for people.
+//!
+//! Pure: no IO, no database, no judgement of severity beyond marking column
+//! order as minor. Output order is deterministic (by object key, then by
+//! attribute), so rendered diffs can be golden-tested and pasted into reviews.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Object, ObjectKind, Snapshot};
+
+/// The table attribute holding the column order (`quote_ident`ed names, in
+/// `attnum` order). It is compared specially: see [`Change::ColumnOrder`].
+const COLUMNS_ATTR: &str = "columns";
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Diff {
+    /// Sorted by [`Change::key`].
+    pub changes: Vec<Change>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "change", rename_all = "kebab-case")]
+pub enum Change {
+    OnlyLeft {
+        key: String,
+        object: Object,
+    },
+    OnlyRight {
+        key: String,
+        object: Object,
+    },
+    /// One attribute of an object on both sides; `None` means unset
+    /// (no default, no identity, ...).
+    Differs {
+        key: String,
+        attr: String,
+        left: Option<String>,
+        right: Option<String>,
+    },
+    /// The columns both sides have are in a different order. Columns that
+    /// only one side has are reported as their own objects, not here.
+    ColumnOrder {
+        /// The table's object key, `"table public.jobs"`.
+        key: String,
+        /// The table's qualified name, `"public.jobs"`.
+        table: String,
+        left: Vec<String>,
+        right: Vec<String>,
+    },
+}
+
+impl Change {
+    /// The key of the object this change is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Change::OnlyLeft { key, .. }
+            | Change::OnlyRight { key, .. }
+            | Change::Differs { key, .. }
+            | Change::ColumnOrder { key, .. } => key,
+        }
+    }
+
+    /// Column order changes no query that names its columns; the rest do.
+    pub fn is_minor(&self) -> bool {
+        matches!(self, Change::ColumnOrder { .. })
+    }
+}
+
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+
+    /// Non-empty, and every change is minor.
+    pub fn is_minor(&self) -> bool {
+        !self.changes.is_empty() && self.changes.iter().all(Change::is_minor)
+    }
+
+    pub fn retain(&mut self, f: impl FnMut(&Change) -> bool) {
+        self.changes.retain(f);
+    }
+
+    /// For people: one entry per object, saying what exists on which side
+    /// and what differs. `left_side` / `right_side` are phrases such as
+    /// `"after a fresh install"` and
+    /// `"after upgrading from legacy state \"old jobs\""`.
+    ///
+    /// A table that only one side has is one line: its columns,
+    /// constraints, indexes, triggers and policies are folded into it.
+    pub fn render(&self, left_side: &str, right_side: &str) -> String {
+        let whole_tables = whole_tables(&self.changes);
+        let mut folded: BTreeMap<&str, BTreeMap<ObjectKind, usize>> = BTreeMap::new();
+        let mut groups: Vec<(&str, Vec<&Change>)> = Vec::new();
+        for change in &self.changes {
+            if let Some(table) = folded_into(change, &whole_tables) {
+                *folded
+                    .entry(table)
+                    .or_default()
+                    .entry(change_kind(change))
+                    .or_default() += 1;
+                continue;
+            }
+            match groups.last_mut() {
+                Some((key, changes)) if *key == change.key() => changes.push(change),
+                _ => groups.push((change.key(), vec![change])),
+            }
+        }
+
+        let mut out = String::new();
+        for (key, changes) in groups {
+            let described = match changes.first() {
+                Some(Change::OnlyLeft { object, .. } | Change::OnlyRight { object, .. }) => {
+                    let mut text = format!("{key}{}", describe(object));
+                    if let Some(children) = folded.get(object.name.as_str()) {
+                        text.push_str(&describe_children(children));
+                    }
+                    text
+                }
+                _ => key.to_owned(),
+            };
+            let entries: Vec<Vec<String>> = changes
+                .iter()
+                .map(|change| render_change(change, left_side, right_side))
+                .collect();
+            if let [entry] = entries.as_slice() {
+                out.push_str(&format!("{described}: {}\n", entry[0]));
+                for line in &entry[1..] {
+                    out.push_str(&format!("  {line}\n"));
+                }
+            } else {
+                out.push_str(&format!("{described}:\n"));
+                for entry in entries {
+                    out.push_str(&format!("  {}\n", entry[0]));
+                    for line in &entry[1..] {
+                        out.push_str(&format!("    {line}\n"));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Compares two snapshots object by object, in key order.
+pub fn diff(left: &Snapshot, right: &Snapshot) -> Diff {
+    let keys: BTreeSet<&String> = left.objects.keys().chain(right.objects.keys()).collect();
+    let mut changes = Vec::new();
+    for key in keys {
+        match (left.objects.get(key), right.objects.get(key)) {
+            (Some(object), None) => changes.push(Change::OnlyLeft {
+                key: key.clone(),
+                object: object.clone(),
+            }),
+            (None, Some(object)) => changes.push(Change::OnlyRight {
+                key: key.clone(),
+                object: object.clone(),
+            }),
+            (Some(l), Some(r)) => diff_attrs(key, l, r, &mut changes),
+            (None, None) => {}
+        }
+    }
+    Diff { changes }
+}
+
+fn diff_attrs(key: &str, left: &Object, right: &Object, changes: &mut Vec<Change>) {
+    let attrs: BTreeSet<&String> = left.attrs.keys().chain(right.attrs.keys()).collect();
+    for attr in attrs {
+        let (l, r) = (left.attrs.get(attr), right.attrs.get(attr));
+        if l == r {
+            continue;
+        }
+        if left.kind == ObjectKind::Table && attr == COLUMNS_ATTR {
+            if let Some(change) = column_order(key, &left.name, l, r) {
+                changes.push(change);
+            }
+            continue;
+        }
+        changes.push(Change::Differs {
+            key: key.to_owned(),
+            attr: attr.clone(),
+            left: l.cloned(),
+            right: r.cloned(),
+        });
+    }
+}
+
+/// A column order change is reported only when the columns both sides have
+/// are in a different relative order; added or missing columns are already
+/// their own `column` objects.
+fn column_order(
+    key: &str,
+    table: &str,
+    left: Option<&String>,
+    right: Option<&String>,
+) -> Option<Change> {
+    let left = left.map(|l| split_idents(l)).unwrap_or_default();
+    let right = right.map(|r| split_idents(r)).unwrap_or_default();
+    let common_left: Vec<&String> = left.iter().filter(|c| right.contains(c)).collect();
+    let common_right: Vec<&String> = right.iter().filter(|c| left.contains(c)).collect();
+    (common_left != common_right).then(|| Change::ColumnOrder {
+        key: key.to_owned(),
+        table: table.to_owned(),
+        left,
+        right,
+    })
+}
+
+/// Splits a `", "`-joined list of `quote_ident` output back into names.
+fn split_idents(list: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut chars = list.chars().peekable();
+    loop {
+        while chars.peek() == Some(&' ') {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let mut name = String::new();
+        if chars.peek() == Some(&'"') {
+            chars.next();
+            while let Some(c) = chars.next() {
+                if c == '"' {
+                    if chars.peek() == Some(&'"') {
+                        chars.next();
+                        name.push('"');
+                    } else {
+                        break;
+                    }
+                } else {
+                    name.push(c);
+                }
+            }
+            // Skip to the separator.
+            for c in chars.by_ref() {
+                if c == ',' {
+                    break;
+                }
+            }
+        } else {
+            for c in chars.by_ref() {
+                if c == ',' {
+                    break;
+                }
+                name.push(c);
+            }
+        }
+        names.push(name);
+    }
+    names
+}
+
+/// Tables that only one side has: qualified name → on the left?
+fn whole_tables(changes: &[Change]) -> BTreeMap<&str, bool> {
+    changes
+        .iter()
+        .filter_map(|change| match change {
+            Change::OnlyLeft { object, .. } if object.kind == ObjectKind::Table => {
+                Some((object.name.as_str(), true))
+            }
+            Change::OnlyRight { object, .. } if object.kind == ObjectKind::Table => {
+                Some((object.name.as_str(), false))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The table a change is folded into, when the change is about a part of
+/// a table that the same side alone has.
+fn folded_into<'a>(change: &Change, whole_tables: &BTreeMap<&'a str, bool>) -> Option<&'a str> {
+    let (object, on_left) = match change {
+        Change::OnlyLeft { object, .. } => (object, true),
+        Change::OnlyRight { object, .. } => (object, false),
+        _ => return None,
+    };
+    let belongs = |table: &str| match object.kind {
+        ObjectKind::Index => object.attr("table") == Some(table),
+        ObjectKind::Column | ObjectKind::Constraint | ObjectKind::Trigger | ObjectKind::Policy => {
+            object
+                .name
+                .strip_prefix(table)
+                .is_some_and(|rest| rest.starts_with('.'))
+        }
+        _ => false,
+    };
+    whole_tables
+        .iter()
+        .find(|&(table, &left)| left == on_left && belongs(table))
+        .map(|(table, _)| *table)
+}
+
+fn change_kind(change: &Change) -> ObjectKind {
+    match change {
+        Change::OnlyLeft { object, .. } | Change::OnlyRight { object, .. } => object.kind,
+        _ => ObjectKind::Table,
+    }
+}
+
+/// A short description after the key, so that a reader sees what the
+/// missing object is without opening a snapshot.
+fn describe(object: &Object) -> String {
+    let attr = |name| object.attr(name).filter(|v| !v.contains('\n'));
+    match object.kind {
+        ObjectKind::Table => attr("columns").map(|c| format!(" ({c})")),
+        ObjectKind::Column => attr("type").map(|t| format!(" ({t})")),
+        ObjectKind::Constraint => attr("definition").map(|d| format!(" ({d})")),
+        ObjectKind::Enum => attr("labels").map(|l| format!(" ({l})")),
+        ObjectKind::Index => attr("definition").and_then(describe_index),
+        _ => None,
+    }
+    .unwrap_or_default()
+}
+
+/// `CREATE UNIQUE INDEX i ON public.jobs USING btree (chat_id)` →
+/// `" unique on jobs (chat_id)"`.
+fn describe_index(definition: &str) -> Option<String> {
+    let (head, target) = definition.split_once(" ON ")?;
+    let target = target.strip_prefix("ONLY ").unwrap_or(target);
+    let target = target.strip_prefix("public.").unwrap_or(target);
+    let target = target.replacen(" USING btree ", " ", 1);
+    let unique = if head.starts_with("CREATE UNIQUE") {
+        " unique"
+    } else {
+        ""
+    };
+    Some(format!("{unique} on {target}"))
+}
+
+fn describe_children(children: &BTreeMap<ObjectKind, usize>) -> String {
+    let parts: Vec<String> = children
+        .iter()
+        .filter(|(kind, _)| **kind != ObjectKind::Column)
+        .map(|(kind, n)| {
+            let word = match (kind, *n == 1) {
+                (ObjectKind::Index, false) => "indexes".to_owned(),
+                (ObjectKind::Policy, false) => "policies".to_owned(),
+                (kind, true) => kind.to_string(),
+                (kind, false) => format!("{kind}s"),
+            };
+            format!("{n} {word}")
+        })
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" with {}", parts.join(", "))
+    }
+}
+
+/// One change as a summary line and, for multi-line values, a line diff.
+fn render_change(change: &Change, left_side: &str, right_side: &str) -> Vec<String> {
+    match change {
+        Change::OnlyLeft { .. } => vec![format!("exists {left_side}, missing {right_side}")],
+        Change::OnlyRight { .. } => vec![format!("missing {left_side}, exists {right_side}")],
+        Change::ColumnOrder { left, right, .. } => vec![format!(
+            "columns in order ({}) {left_side}, ({}) {right_side} (minor)",
+            ident_list(left),
+            ident_list(right)
+        )],
+        Change::Differs {
+            attr, left, right, ..
+        } => {
+            let (l, r) = (left.as_deref(), right.as_deref());
+            if l.is_some_and(|v| v.contains('\n')) || r.is_some_and(|v| v.contains('\n')) {
+                let mut lines = vec![format!(
+                    "{} differs (- {left_side}, + {right_side}):",
+                    attr.replace('_', " ")
+                )];
+                lines.extend(line_diff(l.unwrap_or(""), r.unwrap_or("")));
+                lines
+            } else {
+                vec![format!(
+                    "{} {left_side}, {} {right_side}",
+                    phrase(attr, l),
+                    phrase(attr, r)
+                )]
+            }
+        }
+    }
+}
+
+/// Column names as SQL would write them, so that a name with a comma or
+/// a capital letter reads unambiguously.
+fn ident_list(names: &[String]) -> String {
+    let quoted: Vec<String> = names
+        .iter()
+        .map(|name| {
+            let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if plain {
+                name.clone()
+            } else {
+                format!("\"{}\"", name.replace('"', "\"\""))
+            }
+        })
+        .collect();
+    quoted.join(", ")
+}
+
+/// An attribute value as words: `default 0`, `no default`, `NOT NULL`, `INVALID`.
+fn phrase(attr: &str, value: Option<&str>) -> String {
+    match (attr, value) {
+        ("not_null", Some("true")) => "NOT NULL".to_owned(),
+        ("not_null", _) => "nullable".to_owned(),
+        ("valid", Some("false")) => "INVALID".to_owned(),
+        ("valid", _) => "valid".to_owned(),
+        ("validated", Some("false")) => "NOT VALID".to_owned(),
+        ("validated", _) => "validated".to_owned(),
+        // A trigger's state reads as itself: "enabled", "disabled", ...
+        ("enabled", Some(state)) => state.to_owned(),
+        ("collation", None) => "the type's default collation".to_owned(),
+        (attr, Some(value)) => format!("{} {value}", attr.replace('_', " ")),
+        (attr, None) => format!("no {}", attr.replace('_', " ")),
+    }
+}
+
+/// Lines kept around each change in a multi-line diff.
+const CONTEXT: usize = 2;
+
+/// A line diff (longest common subsequence) of two multi-line values,
+/// showing changed lines with `- ` / `+ ` and `CONTEXT` unchanged lines
+/// around them; skipped runs show as `...`.
+fn line_diff(left: &str, right: &str) -> Vec<String> {
+    let (l, r): (Vec<&str>, Vec<&str>) = (left.lines().collect(), right.lines().collect());
+    // lcs[i][j] = length of the LCS of l[i..] and r[j..].
+    let mut lcs = vec![vec![0usize; r.len() + 1]; l.len() + 1];
+    for i in (0..l.len()).rev() {
+        for j in (0..r.len()).rev() {
+            lcs[i][j] = if l[i] == r[j] {
+                lcs[i + 1][j + 1] + 1
+            } else {
+                lcs[i + 1][j].max(lcs[i][j + 1])
+            };
+        }
+    }
+    let mut ops: Vec<(char, &str)> = Vec::new();
+    let (mut i, mut j) = (0, 0);
+    while i < l.len() || j < r.len() {
+        if i < l.len() && j < r.len() && l[i] == r[j] {
+            ops.push((' ', l[i]));
+            i += 1;
+            j += 1;
+        } else if i < l.len() && (j == r.len() || lcs[i + 1][j] >= lcs[i][j + 1]) {
+            // Removed lines first, as in a unified diff.
+            ops.push(('-', l[i]));
+            i += 1;
+        } else {
+            ops.push(('+', r[j]));
+            j += 1;
+        }
+    }
+    let near_change = |k: usize| {
+        let from = k.saturating_sub(CONTEXT);
+        let to = (k + CONTEXT + 1).min(ops.len());
+        ops[from..to].iter().any(|(op, _)| *op != ' ')
+    };
+    let mut lines = Vec::new();
+    let mut skipped = false;
+    for (k, (op, line)) in ops.iter().enumerate() {
+        if near_change(k) {
+            if skipped {
+                lines.push("  ...".to_owned());
+                skipped = false;
+            }
+            lines.push(format!("{op} {line}").trim_end().to_owned());
+        } else {
+            skipped = true;
+        }
+    }
+    if skipped {
+        lines.push("  ...".to_owned());
+    }
+    lines
+}

@@ -1,0 +1,35 @@
+//! Checks: pure functions from observations to findings. They run nothing
+//! and read nothing; everything they judge is in an `Observation`.
+
+mod converge;
+mod expect;
+mod fresh;
+mod rerun;
+
+use crate::finding::{Check, Finding, Kind};
+use crate::observe::Observation;
+use crate::runner::ApplyError;
+use crate::scenario::Scenario;
+
+/// The findings of one check. Context fields (scenario, postgres) are
+/// filled in by the caller.
+pub fn run(check: Check, observation: &Observation, scenario: &Scenario) -> Vec<Finding> {
+    match check {
+        Check::Fresh => fresh::check(observation),
+        Check::Rerun => rerun::check(observation),
+        Check::Converge => converge::check(observation, &scenario.may_keep),
+        Check::Expect => expect::check(observation, &scenario.expect),
+    }
+}
+
+/// A finding for a statement the server rejected.
+fn failed(kind: Kind, error: &ApplyError) -> Finding {
+    Finding {
+        migration: Some(error.migration.clone()),
+        statement: Some(error.statement),
+        line: Some(error.line),
+        column: Some(error.column),
+        sqlstate: error.sqlstate.clone(),
+        ..Finding::new(kind, error.message.clone())
+    }
+}

@@ -1,0 +1,45 @@
+//! `rerun`: applying the whole set a second time neither errors nor
+//! changes the schema or any table's rows.
+
+use crate::finding::{Finding, Kind};
+use crate::observe::Observation;
+use crate::schema;
+
+pub(super) fn check(observation: &Observation) -> Vec<Finding> {
+    let (fresh, Some(rerun)) = (&observation.fresh, &observation.rerun) else {
+        // The set did not apply once; `fresh` reports that.
+        return Vec::new();
+    };
+    if let Some(error) = &rerun.error {
+        return vec![super::failed(Kind::RerunFailed, error)];
+    }
+    let mut findings = Vec::new();
+    if let (Some(first), Some(second)) = (&fresh.snapshot, &rerun.snapshot) {
+        let diff = schema::diff(first, second);
+        if !diff.is_empty() {
+            findings.push(Finding {
+                diff: Some(diff.render("after the first run", "after the second run")),
+                ..Finding::new(
+                    Kind::RerunChanged,
+                    "the second run changed the schema".to_string(),
+                )
+            });
+        }
+    }
+    if let (Some(first), Some(second)) = (&fresh.data, &rerun.data) {
+        for change in first.changes(second) {
+            let rows = match (change.rows_before, change.rows_after) {
+                (Some(a), Some(b)) if a != b => format!("{a} rows became {b}"),
+                _ => "same row count, different contents".to_string(),
+            };
+            findings.push(Finding::new(
+                Kind::RerunChanged,
+                format!(
+                    "the second run changed the rows of {} ({rows})",
+                    change.table
+                ),
+            ));
+        }
+    }
+    findings
+}

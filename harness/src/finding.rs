@@ -1,0 +1,153 @@
+//! Findings: what a check reports when migrations break a rule.
+//!
+//! A finding is data, never an `Err`: `Err` means migcheck could not do its
+//! job, a finding means the migrations did something wrong. The field names
+//! and the kebab-case kinds are part of the JSON contract in `product.md`.
+
+use serde::{Deserialize, Serialize};
+
+/// The bug classes of `product.md`. Only the kinds some check can produce
+/// are listed; a scenario naming another kind is rejected when it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    ApplyFailed,
+    RerunFailed,
+    RerunChanged,
+    LegacyApplyFailed,
+    DivergesFromFresh,
+    MissingExpected,
+    /// A scenario pinned a finding that did not happen (regression suites).
+    ExpectedNotFound,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ApplyFailed => "apply-failed",
+            Kind::RerunFailed => "rerun-failed",
+            Kind::RerunChanged => "rerun-changed",
+            Kind::LegacyApplyFailed => "legacy-apply-failed",
+            Kind::DivergesFromFresh => "diverges-from-fresh",
+            Kind::MissingExpected => "missing-expected",
+            Kind::ExpectedNotFound => "expected-not-found",
+        }
+    }
+
+    /// The check that produces this kind; `None` for kinds made by `verify`.
+    pub fn check(self) -> Option<Check> {
+        match self {
+            Kind::ApplyFailed => Some(Check::Fresh),
+            Kind::RerunFailed | Kind::RerunChanged => Some(Check::Rerun),
+            Kind::LegacyApplyFailed | Kind::DivergesFromFresh => Some(Check::Converge),
+            Kind::MissingExpected => Some(Check::Expect),
+            Kind::ExpectedNotFound => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The checks of `migcheck check --checks`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    Fresh,
+    Rerun,
+    Converge,
+    Expect,
+}
+
+impl Check {
+    pub const ALL: [Check; 4] = [Check::Fresh, Check::Rerun, Check::Converge, Check::Expect];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Fresh => "fresh",
+            Check::Rerun => "rerun",
+            Check::Converge => "converge",
+            Check::Expect => "expect",
+        }
+    }
+}
+
+impl std::fmt::Display for Check {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Check {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Check::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| {
+                format!("unknown check `{s}`: this build has fresh, rerun, converge and expect")
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Warning,
+    Error,
+}
+
+/// One broken rule, with everything a person needs to find the cause.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub kind: Kind,
+    pub severity: Severity,
+    pub scenario: String,
+    pub check: Option<Check>,
+    pub legacy_state: Option<String>,
+    pub postgres: String,
+    pub migration: Option<String>,
+    /// 1-based index of the statement inside its migration.
+    pub statement: Option<usize>,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub sqlstate: Option<String>,
+    pub message: String,
+    /// The rendered schema difference, for divergence findings.
+    pub diff: Option<String>,
+    /// True when the scenario's `expect_findings` pins this finding: it is
+    /// reported, but does not fail the run. (An extension of the contract.)
+    pub expected: bool,
+}
+
+impl Finding {
+    /// A finding with only its kind, check and message set; checks fill in
+    /// the rest with struct update syntax.
+    pub fn new(kind: Kind, message: impl Into<String>) -> Finding {
+        Finding {
+            kind,
+            severity: Severity::Error,
+            scenario: String::new(),
+            check: kind.check(),
+            legacy_state: None,
+            postgres: String::new(),
+            migration: None,
+            statement: None,
+            line: None,
+            column: None,
+            sqlstate: None,
+            message: message.into(),
+            diff: None,
+            expected: false,
+        }
+    }
+
+    /// Counts toward exit code 1.
+    pub fn fails_run(&self) -> bool {
+        self.severity == Severity::Error && !self.expected
+    }
+}

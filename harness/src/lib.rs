@@ -1,0 +1,39 @@
+//! migcheck: proves that PostgreSQL migrations are safe to run on the
+//! databases that really exist, not only on an empty one.
+//!
+//! The modules follow the nouns of the product: `postgres` (servers),
+//! `sandbox`, `migrations`, `runner`, `schema` (snapshot, diff), `data`,
+//! `observe`, `checks`, `finding`, `scenario`, `report`, and `verify`,
+//! which ties them together.
+
+pub mod checks;
+pub mod data;
+pub mod finding;
+pub mod migrations;
+pub mod observe;
+pub mod postgres;
+pub mod report;
+pub mod runner;
+pub mod sandbox;
+pub mod scenario;
+pub mod schema;
+pub mod verify;
+
+/// Why migcheck could not do its job (exit code 2). Findings are not errors.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Postgres(#[from] postgres::PostgresError),
+    #[error(transparent)]
+    Scenarios(#[from] scenario::ScenarioError),
+    #[error(transparent)]
+    Migrations(#[from] migrations::MigrationsError),
+    #[error(transparent)]
+    Sandbox(#[from] sandbox::SandboxError),
+    #[error(transparent)]
+    Observe(#[from] observe::ObserveError),
+    #[error("scenario {id}: {source}")]
+    Scenario { id: String, source: Box<Error> },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}

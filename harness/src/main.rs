@@ -1,0 +1,219 @@
+//! The `migcheck` command: parses arguments and calls the library.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use harness::finding::Check;
+use harness::migrations::{Format, Script};
+use harness::postgres::PgSpec;
+use harness::report::OutputFormat;
+use harness::runner::{RunnerMode, TxMode};
+use harness::sandbox::SandboxChoice;
+use harness::scenario::{self, LegacyState, Scenario};
+use harness::verify::{self, Options};
+
+/// Tests PostgreSQL migrations the way production runs them: on legacy
+/// databases, twice in a row, and against a fresh install.
+#[derive(Parser)]
+#[command(name = "migcheck", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run scenario files (YAML) and compare their findings with what they expect.
+    Verify {
+        /// Scenario files or directories searched for *.yaml.
+        #[arg(default_value = "scenarios")]
+        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Check one migration directory.
+    Check {
+        /// The migration directory.
+        #[arg(long, value_name = "DIR")]
+        migrations: PathBuf,
+        /// A legacy state: SQL putting an empty database into the shape of an old one (repeatable).
+        #[arg(long, value_name = "FILE.sql")]
+        legacy: Vec<PathBuf>,
+        /// What the application needs at the end: `tables`, `columns`, `indexes` (YAML).
+        #[arg(long, value_name = "FILE.yaml")]
+        expect: Option<PathBuf>,
+        /// Which checks to run.
+        #[arg(
+            long,
+            value_delimiter = ',',
+            default_value = "fresh,rerun,converge,expect"
+        )]
+        checks: Vec<Check>,
+        /// How the application applies the set.
+        #[arg(long, value_enum, default_value = "rerun-all")]
+        runner: RunnerArg,
+        /// Transaction boundaries the application's runner uses.
+        #[arg(long, value_enum, default_value = "per-file")]
+        tx: TxArg,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args)]
+struct Common {
+    /// Where servers come from: auto, or local[:BINDIR] (initdb and postgres binaries).
+    // A String parsed later, not a clap value_parser: clap echoes rejected
+    // values, and a DSN may hold a password.
+    #[arg(long, default_value = "auto")]
+    pg: String,
+    /// The Postgres major version to run on (default: the newest binaries found).
+    #[arg(long, value_name = "MAJOR")]
+    pg_version: Option<u32>,
+    /// Isolation per case; auto picks the cheapest the migrations allow.
+    #[arg(long, value_enum, default_value = "auto")]
+    sandbox: SandboxChoice,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    format: OutputFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Print only scenarios with findings, and the summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum RunnerArg {
+    RerunAll,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TxArg {
+    PerFile,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = run(cli);
+    // After Ctrl-C the servers are gone and whatever ran failed because of
+    // it; the signal handler is exiting with 130, say so rather than blame
+    // the work.
+    if harness::postgres::interrupted() {
+        eprintln!("migcheck: interrupted");
+        return ExitCode::from(130);
+    }
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("migcheck: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let (scenarios, checks, common) = match cli.command {
+        Command::Verify { paths, common } => {
+            let mut scenarios = Vec::new();
+            for path in &paths {
+                scenarios.extend(Scenario::discover(path)?);
+            }
+            (scenarios, Check::ALL.to_vec(), common)
+        }
+        Command::Check {
+            migrations,
+            legacy,
+            expect,
+            checks,
+            runner: RunnerArg::RerunAll,
+            tx: TxArg::PerFile,
+            common,
+        } => {
+            let scenario = ad_hoc(&migrations, &legacy, expect.as_deref())?;
+            (vec![scenario], checks, common)
+        }
+    };
+    let pg: PgSpec = common
+        .pg
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--pg: {e}"))?;
+    let options = Options {
+        pg,
+        pg_version: common.pg_version,
+        sandbox: common.sandbox,
+        checks,
+    };
+    let report = verify::run(&scenarios, &options)?;
+    let to_terminal = common.output.is_none() && std::io::stdout().is_terminal();
+    let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
+    let text = report.render(common.format, color, common.quiet);
+    match &common.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = stdout.write_all(text.as_bytes());
+        }
+    }
+    Ok(report.exit_code() as u8)
+}
+
+/// The scenario `migcheck check` runs: the directory, `--legacy` files as
+/// legacy states named after the file, `--expect` as expectations.
+fn ad_hoc(
+    migrations: &Path,
+    legacy: &[PathBuf],
+    expect: Option<&Path>,
+) -> anyhow::Result<Scenario> {
+    if !migrations.is_dir() {
+        anyhow::bail!(
+            "--migrations {}: no such directory; pass the directory that holds the migration files",
+            migrations.display()
+        );
+    }
+    let legacy = legacy
+        .iter()
+        .map(|path| {
+            Ok(LegacyState {
+                name: path
+                    .file_stem()
+                    .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
+                upto: None,
+                sql: Some(Script::read(path)?),
+                origin: path.display().to_string(),
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let expect = match expect {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            scenario::from_yaml(path, &text)?
+        }
+        None => Default::default(),
+    };
+    let id = migrations
+        .canonicalize()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| migrations.display().to_string());
+    Ok(Scenario {
+        title: id.clone(),
+        id,
+        file: None,
+        migrations: migrations.to_path_buf(),
+        format: Format::Auto,
+        runner: RunnerMode::RerunAll,
+        tx: TxMode::PerFile,
+        legacy,
+        expect,
+        expect_findings: Vec::new(),
+        may_keep: Vec::new(),
+    })
+}

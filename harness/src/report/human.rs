@@ -1,0 +1,149 @@
+//! The report for people: one block per scenario, its checks, its findings
+//! with file:line and diffs, and a closing line. Coloured on a terminal.
+
+use std::fmt::Write;
+
+use super::Report;
+use crate::finding::{Finding, Severity};
+
+struct Paint(bool);
+
+impl Paint {
+    fn wrap(&self, code: &str, text: &str) -> String {
+        if self.0 {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
+    }
+    fn red(&self, t: &str) -> String {
+        self.wrap("31", t)
+    }
+    fn green(&self, t: &str) -> String {
+        self.wrap("32", t)
+    }
+    fn yellow(&self, t: &str) -> String {
+        self.wrap("33", t)
+    }
+    fn bold(&self, t: &str) -> String {
+        self.wrap("1", t)
+    }
+    fn dim(&self, t: &str) -> String {
+        self.wrap("2", t)
+    }
+}
+
+pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
+    let p = Paint(color);
+    let mut out = String::new();
+    for s in &report.scenarios {
+        if quiet && s.findings.is_empty() {
+            continue;
+        }
+        let sandbox = match &s.sandbox_reason {
+            None => s.sandbox.to_string(),
+            Some(reason) => format!("{} ({reason})", s.sandbox),
+        };
+        let _ = writeln!(
+            out,
+            "{} {}",
+            p.bold(&s.id),
+            p.dim(&format!(
+                "· {} · postgres {} · sandbox: {sandbox}",
+                s.title, s.postgres
+            ))
+        );
+        let checks: Vec<String> = s
+            .checks
+            .iter()
+            .map(|check| {
+                let mine: Vec<&Finding> = s
+                    .findings
+                    .iter()
+                    .filter(|f| f.check == Some(*check))
+                    .collect();
+                if mine.iter().any(|f| f.fails_run()) {
+                    p.red(&format!("✗ {check}"))
+                } else if mine.iter().any(|f| f.expected) {
+                    p.yellow(&format!("✓ {check} (expected finding)"))
+                } else if !mine.is_empty() {
+                    p.yellow(&format!("! {check}"))
+                } else {
+                    p.green(&format!("✓ {check}"))
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  {}", checks.join("  "));
+        for f in &s.findings {
+            finding(&mut out, &p, f);
+        }
+    }
+    let findings: Vec<&Finding> = report.findings().collect();
+    let failing = findings.iter().filter(|f| f.fails_run()).count();
+    let expected = findings.iter().filter(|f| f.expected).count();
+    let summary = format!(
+        "{} scenario{}, {} finding{} ({failing} failing, {expected} expected) on postgres {} ({}) in {:.1} s",
+        report.scenarios.len(),
+        plural(report.scenarios.len()),
+        findings.len(),
+        plural(findings.len()),
+        report.postgres.join(", "),
+        report.backend,
+        report.duration.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "\n{} {summary}",
+        if failing == 0 {
+            p.green("ok:")
+        } else {
+            p.red("FAILED:")
+        }
+    );
+    out
+}
+
+fn finding(out: &mut String, p: &Paint, f: &Finding) {
+    let label = match (f.severity, f.expected) {
+        (_, true) => p.yellow(&format!("{} (expected)", f.kind)),
+        (Severity::Error, false) => p.red(&format!("error {}", f.kind)),
+        (Severity::Warning, false) => p.yellow(&format!("warning {}", f.kind)),
+    };
+    let mut context = Vec::new();
+    if let Some(check) = f.check {
+        context.push(format!("check {check}"));
+    }
+    if let Some(state) = &f.legacy_state {
+        context.push(format!("legacy state \"{state}\""));
+    }
+    let _ = writeln!(out, "  {label} {}", p.dim(&context.join(" · ")));
+    let mut place = String::new();
+    if let Some(migration) = &f.migration {
+        place = migration.clone();
+        if let Some(line) = f.line {
+            let _ = write!(place, ":{line}");
+            if let Some(column) = f.column {
+                let _ = write!(place, ":{column}");
+            }
+        }
+        if let Some(n) = f.statement {
+            let _ = write!(place, " (statement {n})");
+        }
+        place.push_str(": ");
+    }
+    let sqlstate = f
+        .sqlstate
+        .as_ref()
+        .map(|s| format!(" [SQLSTATE {s}]"))
+        .unwrap_or_default();
+    let _ = writeln!(out, "    {place}{}{sqlstate}", f.message);
+    if let Some(diff) = &f.diff {
+        for line in diff.lines() {
+            let _ = writeln!(out, "      {line}");
+        }
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

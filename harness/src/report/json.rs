@@ -1,0 +1,42 @@
+//! The JSON report: exactly the shape of `product.md` (version 1), plus a
+//! `scenarios` array and each finding's `expected` flag, both additions.
+
+use serde_json::{Value, json};
+
+use super::Report;
+
+pub(super) fn render(report: &Report) -> String {
+    let findings: Vec<_> = report.findings().collect();
+    let scenarios: Vec<Value> = report
+        .scenarios
+        .iter()
+        .map(|s| {
+            json!({
+                "id": s.id,
+                "name": s.title,
+                "postgres": s.postgres,
+                "sandbox": s.sandbox,
+                "sandbox_reason": s.sandbox_reason,
+                "checks": s.checks,
+                "cases": s.cases,
+                "ok": s.ok(),
+            })
+        })
+        .collect();
+    let value = json!({
+        "version": 1,
+        "ok": report.ok(),
+        "summary": {
+            "scenarios": report.scenarios.len(),
+            "cases": report.scenarios.iter().map(|s| s.cases).sum::<usize>(),
+            "findings": findings.len(),
+            "postgres": report.postgres,
+            "duration_ms": report.duration.as_millis() as u64,
+        },
+        "findings": findings,
+        "scenarios": scenarios,
+    });
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
+}

@@ -1,0 +1,73 @@
+//! Reports: the results of a run, rendered for people (`human`) and for
+//! scripts (`json`, the contract of `product.md`). Rendering is
+//! deterministic apart from the measured duration.
+
+mod human;
+mod json;
+
+use std::time::Duration;
+
+use crate::finding::{Check, Finding};
+use crate::sandbox::Strategy;
+
+/// `--format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// What happened to one scenario on one server.
+#[derive(Debug, Clone)]
+pub struct ScenarioResult {
+    pub id: String,
+    pub title: String,
+    pub postgres: String,
+    pub sandbox: Strategy,
+    /// Why the sandbox is not the cheapest one, if it is not.
+    pub sandbox_reason: Option<String>,
+    pub checks: Vec<Check>,
+    pub cases: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl ScenarioResult {
+    pub fn ok(&self) -> bool {
+        !self.findings.iter().any(Finding::fails_run)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub scenarios: Vec<ScenarioResult>,
+    /// Server versions used, e.g. "15.18".
+    pub postgres: Vec<String>,
+    /// Where the servers came from, e.g. "local /usr/lib/postgresql/15/bin".
+    pub backend: String,
+    pub duration: Duration,
+}
+
+impl Report {
+    pub fn findings(&self) -> impl Iterator<Item = &Finding> {
+        self.scenarios.iter().flat_map(|s| s.findings.iter())
+    }
+
+    /// No finding that fails the run (unexpected and of severity error).
+    pub fn ok(&self) -> bool {
+        self.scenarios.iter().all(ScenarioResult::ok)
+    }
+
+    /// 0 when ok, 1 when a finding fails the run.
+    pub fn exit_code(&self) -> i32 {
+        if self.ok() { 0 } else { 1 }
+    }
+
+    /// `quiet` leaves out, in human output, scenarios without findings.
+    pub fn render(&self, format: OutputFormat, color: bool, quiet: bool) -> String {
+        match format {
+            OutputFormat::Human => human::render(self, color, quiet),
+            OutputFormat::Json => json::render(self),
+        }
+    }
+}

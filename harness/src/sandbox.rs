@@ -1,0 +1,301 @@
+//! Sandboxes: isolated schema states on a server, cheapest first. A
+//! rolled-back transaction where the migrations allow it, else a database
+//! cloned from an empty template. Sandboxes never start or stop servers.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio_postgres::Client;
+
+use crate::migrations::{Statement, TxNeed};
+use crate::postgres::{PostgresError, Server};
+use crate::runner::Nesting;
+
+/// `--sandbox`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum SandboxChoice {
+    /// The cheapest strategy the migrations allow.
+    #[default]
+    Auto,
+    Transaction,
+    Template,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Strategy {
+    /// A transaction rolled back at the end.
+    Transaction,
+    /// A database cloned from an empty template, dropped at the end.
+    Template,
+}
+
+impl std::fmt::Display for Strategy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Strategy::Transaction => "transaction",
+            Strategy::Template => "template",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("--sandbox transaction is not possible: {reason}; use --sandbox template or auto")]
+    TransactionNotAllowed { reason: String },
+    #[error(transparent)]
+    Postgres(#[from] PostgresError),
+    #[error("sandbox: {action} failed: {message}")]
+    Sql { action: String, message: String },
+}
+
+/// The chosen strategy and, when it is not the cheapest, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub strategy: Strategy,
+    pub reason: Option<String>,
+}
+
+/// Picks the cheapest strategy that `statements` (with the file each is in)
+/// allow: a transaction cannot hold `CONCURRENTLY`, transaction control,
+/// or an enum value that a later statement would need committed.
+pub fn choose<'a>(
+    choice: SandboxChoice,
+    statements: impl IntoIterator<Item = (&'a str, &'a Statement)>,
+) -> Result<Choice, SandboxError> {
+    let blocker = statements.into_iter().find_map(|(file, s)| {
+        let why = match s.tx {
+            TxNeed::Any => return None,
+            TxNeed::NoTransaction => "cannot run inside a transaction block",
+            TxNeed::Control => "controls transactions itself",
+            TxNeed::NeedsCommit => "needs a commit before its new value can be used",
+        };
+        let head: String = s
+            .sql
+            .split_whitespace()
+            .take(4)
+            .collect::<Vec<_>>()
+            .join(" ");
+        Some(format!("{file}:{} `{head} ...` {why}", s.line))
+    });
+    match (choice, blocker) {
+        (SandboxChoice::Template, _) => Ok(Choice {
+            strategy: Strategy::Template,
+            reason: Some("asked for with --sandbox template".into()),
+        }),
+        (SandboxChoice::Transaction, Some(reason)) => {
+            Err(SandboxError::TransactionNotAllowed { reason })
+        }
+        (_, Some(reason)) => Ok(Choice {
+            strategy: Strategy::Template,
+            reason: Some(reason),
+        }),
+        (_, None) => Ok(Choice {
+            strategy: Strategy::Transaction,
+            reason: None,
+        }),
+    }
+}
+
+/// One isolated state. Close it with [`Sandboxes::close`]; a sandbox that
+/// is dropped instead is cleaned up by the server (its transaction rolls
+/// back when the connection ends; its database goes with the cluster).
+pub struct Sandbox {
+    session: Session,
+    database: Option<String>,
+}
+
+/// A connection and the task that drives it.
+struct Session {
+    client: Client,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Session {
+    /// Closes the connection and waits until the server has ended the
+    /// backend, so that its database has no user left.
+    async fn close(self) {
+        drop(self.client);
+        let _ = self.task.await;
+    }
+}
+
+impl Sandbox {
+    pub fn client(&self) -> &Client {
+        &self.session.client
+    }
+
+    pub fn nesting(&self) -> Nesting {
+        match self.database {
+            None => Nesting::InTransaction,
+            Some(_) => Nesting::TopLevel,
+        }
+    }
+}
+
+/// Opens and closes sandboxes of one strategy on one server. Its own
+/// databases (`migcheck_*`) are created on first use and dropped by
+/// [`Sandboxes::shutdown`].
+pub struct Sandboxes<'s> {
+    server: &'s Server,
+    strategy: Strategy,
+    admin: Option<Client>,
+    /// The database transaction sandboxes live in, or the clone template.
+    base: Option<String>,
+    /// A connection to `base` kept between transaction sandboxes.
+    idle: Option<Session>,
+}
+
+static NEXT_DATABASE: AtomicU64 = AtomicU64::new(0);
+
+/// A name no other sandbox of this process or of another process uses.
+fn database_name(role: &str) -> String {
+    let n = NEXT_DATABASE.fetch_add(1, Ordering::Relaxed);
+    format!("migcheck_{role}_{}_{n}", std::process::id())
+}
+
+impl<'s> Sandboxes<'s> {
+    pub fn new(server: &'s Server, strategy: Strategy) -> Sandboxes<'s> {
+        Sandboxes {
+            server,
+            strategy,
+            admin: None,
+            base: None,
+            idle: None,
+        }
+    }
+
+    pub fn strategy(&self) -> Strategy {
+        self.strategy
+    }
+
+    async fn admin(&mut self) -> Result<&Client, SandboxError> {
+        if self.admin.is_none() {
+            self.admin = Some(self.server.connect("postgres").await?);
+        }
+        Ok(self.admin.as_ref().expect("just set"))
+    }
+
+    async fn sql(&mut self, sql: &str) -> Result<(), SandboxError> {
+        self.admin()
+            .await?
+            .batch_execute(sql)
+            .await
+            .map_err(|e| SandboxError::Sql {
+                action: sql.to_string(),
+                message: db_message(&e),
+            })
+    }
+
+    async fn connect(&self, database: &str) -> Result<Session, SandboxError> {
+        let (client, task) = self.server.connect_with_task(database).await?;
+        Ok(Session { client, task })
+    }
+
+    async fn create_database(&mut self, name: &str, template: &str) -> Result<(), SandboxError> {
+        // FILE_COPY (PG15+) copies the template's files directly: for small
+        // databases it is ~5x faster than the default WAL_LOG, and the
+        // checkpoint it needs is cheap with fsync off.
+        let strategy = if self.server.major() >= 15 {
+            " STRATEGY FILE_COPY"
+        } else {
+            ""
+        };
+        self.sql(&format!(
+            "CREATE DATABASE {name} TEMPLATE {template}{strategy}"
+        ))
+        .await
+    }
+
+    async fn base(&mut self) -> Result<String, SandboxError> {
+        if let Some(base) = &self.base {
+            return Ok(base.clone());
+        }
+        let base = database_name(match self.strategy {
+            Strategy::Transaction => "tx",
+            Strategy::Template => "template",
+        });
+        self.create_database(&base, "template0").await?;
+        self.base = Some(base.clone());
+        Ok(base)
+    }
+
+    /// A new, empty sandbox.
+    pub async fn open(&mut self) -> Result<Sandbox, SandboxError> {
+        let base = self.base().await?;
+        match self.strategy {
+            Strategy::Transaction => {
+                let session = match self.idle.take() {
+                    Some(session) if !session.client.is_closed() => session,
+                    _ => self.connect(&base).await?,
+                };
+                session
+                    .client
+                    .batch_execute("BEGIN")
+                    .await
+                    .map_err(|e| SandboxError::Sql {
+                        action: "BEGIN".into(),
+                        message: db_message(&e),
+                    })?;
+                Ok(Sandbox {
+                    session,
+                    database: None,
+                })
+            }
+            Strategy::Template => {
+                let database = database_name("case");
+                self.create_database(&database, &base).await?;
+                let session = self.connect(&database).await?;
+                Ok(Sandbox {
+                    session,
+                    database: Some(database),
+                })
+            }
+        }
+    }
+
+    /// Throws the sandbox's state away.
+    pub async fn close(&mut self, sandbox: Sandbox) -> Result<(), SandboxError> {
+        match sandbox.database {
+            None => {
+                // DISCARD ALL also drops session state a migration may have
+                // left outside the transaction (advisory locks, prepared
+                // statements), so the next sandbox starts clean.
+                let session = sandbox.session;
+                if session
+                    .client
+                    .batch_execute("ROLLBACK; DISCARD ALL")
+                    .await
+                    .is_ok()
+                {
+                    self.idle = Some(session);
+                }
+                Ok(())
+            }
+            Some(database) => {
+                sandbox.session.close().await;
+                self.sql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+                    .await
+            }
+        }
+    }
+
+    /// Drops the databases this set of sandboxes created.
+    pub async fn shutdown(mut self) -> Result<(), SandboxError> {
+        if let Some(session) = self.idle.take() {
+            session.close().await;
+        }
+        if let Some(base) = self.base.take() {
+            self.sql(&format!("DROP DATABASE IF EXISTS {base} WITH (FORCE)"))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// The server's own message for a database error, else the client's.
+pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}

@@ -1,0 +1,340 @@
+//! Scenarios: YAML files naming a migration set, the legacy states a real
+//! database may be in, what the application needs, and which findings are
+//! expected. Paths inside a scenario are relative to its file.
+//!
+//! All YAML goes through [`from_yaml`], the one place that knows which YAML
+//! crate is used (serde_yaml_ng: a maintained fork of the archived
+//! serde_yaml with the same serde interface and line/column errors).
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::finding::{Check, Finding, Kind};
+use crate::migrations::{Format, MigrationsError, Script};
+use crate::runner::{RunnerMode, TxMode};
+
+/// A scenario ready to run.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Path of the file relative to the directory it was found in, without
+    /// `.yaml`: "err/jobs-before-chat-id". Unique in a run; names trials.
+    pub id: String,
+    /// The `name:` of the file, or the id.
+    pub title: String,
+    /// The YAML file, or `None` for `migcheck check`'s ad-hoc scenario.
+    pub file: Option<PathBuf>,
+    pub migrations: PathBuf,
+    pub format: Format,
+    pub runner: RunnerMode,
+    pub tx: TxMode,
+    pub legacy: Vec<LegacyState>,
+    pub expect: Expectations,
+    pub expect_findings: Vec<ExpectedFinding>,
+    /// Objects an upgraded database may keep that a fresh one lacks
+    /// ("table legacy_audit", "column jobs.old_flag", "index idx_old").
+    pub may_keep: Vec<String>,
+}
+
+/// What a database looks like before the migrations run.
+#[derive(Debug, Clone)]
+pub struct LegacyState {
+    pub name: String,
+    /// The set applied up to and including this version first.
+    pub upto: Option<String>,
+    /// SQL run after that (or on an empty database).
+    pub sql: Option<Script>,
+    /// Where the SQL came from, for error messages.
+    pub origin: String,
+}
+
+/// What the application needs at the end (`expect:` or `--expect FILE`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expectations {
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// "table.column" or "table.column type", e.g. "jobs.chat_id bigint".
+    #[serde(default)]
+    pub columns: Vec<String>,
+    #[serde(default)]
+    pub indexes: Vec<String>,
+}
+
+/// A finding a scenario pins: every field given must match.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedFinding {
+    pub kind: Kind,
+    #[serde(default)]
+    pub check: Option<Check>,
+    #[serde(default)]
+    pub migration: Option<String>,
+    #[serde(default)]
+    pub line: Option<usize>,
+    #[serde(default)]
+    pub legacy_state: Option<String>,
+}
+
+impl ExpectedFinding {
+    pub fn matches(&self, finding: &Finding) -> bool {
+        self.kind == finding.kind
+            && self.check.is_none_or(|c| Some(c) == finding.check)
+            && same(&self.migration, &finding.migration)
+            && self.line.is_none_or(|l| Some(l) == finding.line)
+            && same(&self.legacy_state, &finding.legacy_state)
+    }
+}
+
+fn same(wanted: &Option<String>, actual: &Option<String>) -> bool {
+    wanted.is_none() || wanted == actual
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Invalid { path: PathBuf, message: String },
+    #[error("{}: {source}", path.display())]
+    Migrations {
+        path: PathBuf,
+        source: MigrationsError,
+    },
+    #[error("no scenario files (*.yaml) found in {}", path.display())]
+    NoneFound { path: PathBuf },
+}
+
+/// Parses YAML into `T`, with errors that name the file, line and column.
+pub fn from_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ScenarioError> {
+    serde_yaml_ng::from_str(text).map_err(|e| {
+        let message = match e.location() {
+            // The crate appends " at line L column C"; say it once, first.
+            Some(at) => format!(
+                "line {}, column {}: {}",
+                at.line(),
+                at.column(),
+                e.to_string().split(" at line ").next().unwrap_or_default()
+            ),
+            None => e.to_string(),
+        };
+        ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        }
+    })
+}
+
+fn read(path: &Path) -> Result<String, ScenarioError> {
+    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| ScenarioError::Invalid {
+        path: path.to_path_buf(),
+        message: "not UTF-8 text".into(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScenarioFile {
+    #[serde(default)]
+    name: Option<String>,
+    migrations: PathBuf,
+    #[serde(default)]
+    format: Format,
+    #[serde(default)]
+    runner: RunnerMode,
+    #[serde(default)]
+    tx: TxMode,
+    #[serde(default)]
+    legacy: Vec<LegacyFile>,
+    #[serde(default)]
+    expect: Expectations,
+    #[serde(default)]
+    expect_findings: Vec<ExpectedFinding>,
+    #[serde(default)]
+    may_keep: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LegacyFile {
+    name: String,
+    #[serde(default)]
+    upto: Option<String>,
+    #[serde(default)]
+    sql: Option<String>,
+    #[serde(default)]
+    file: Option<PathBuf>,
+}
+
+impl Scenario {
+    /// Reads a scenario file; `id` names it in reports.
+    pub fn load(path: &Path, id: String) -> Result<Scenario, ScenarioError> {
+        let file: ScenarioFile = from_yaml(path, &read(path)?)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let invalid = |message: String| ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let mut legacy = Vec::new();
+        for state in file.legacy {
+            let (sql, origin) = match (state.sql, state.file) {
+                (Some(_), Some(_)) => {
+                    return Err(invalid(format!(
+                        "legacy state `{}` has both `sql` and `file`; give one",
+                        state.name
+                    )));
+                }
+                (Some(sql), None) => {
+                    let origin = format!("{} (legacy state `{}`)", path.display(), state.name);
+                    (Some(parse_legacy(path, &origin, sql)?), origin)
+                }
+                (None, Some(file)) => {
+                    let file = base.join(file);
+                    let origin = file.display().to_string();
+                    (Some(parse_legacy(path, &origin, read(&file)?)?), origin)
+                }
+                (None, None) if state.upto.is_some() => (None, path.display().to_string()),
+                (None, None) => {
+                    return Err(invalid(format!(
+                        "legacy state `{}` needs `sql`, `file` or `upto`",
+                        state.name
+                    )));
+                }
+            };
+            if legacy.iter().any(|l: &LegacyState| l.name == state.name) {
+                return Err(invalid(format!(
+                    "two legacy states are named `{}`",
+                    state.name
+                )));
+            }
+            legacy.push(LegacyState {
+                name: state.name,
+                upto: state.upto,
+                sql,
+                origin,
+            });
+        }
+        Ok(Scenario {
+            title: file.name.unwrap_or_else(|| id.clone()),
+            id,
+            file: Some(path.to_path_buf()),
+            migrations: base.join(file.migrations),
+            format: file.format,
+            runner: file.runner,
+            tx: file.tx,
+            legacy,
+            expect: file.expect,
+            expect_findings: file.expect_findings,
+            may_keep: file.may_keep,
+        })
+    }
+
+    /// Every scenario file under `path` (a file or a directory, walked
+    /// recursively without following symlinks), sorted by id.
+    pub fn discover(path: &Path) -> Result<Vec<Scenario>, ScenarioError> {
+        if path.is_file() {
+            let id = path
+                .file_stem()
+                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+            return Ok(vec![Scenario::load(path, id)?]);
+        }
+        let mut files = Vec::new();
+        walk(path, &mut files)?;
+        files.sort();
+        if files.is_empty() {
+            return Err(ScenarioError::NoneFound {
+                path: path.to_path_buf(),
+            });
+        }
+        files
+            .iter()
+            .map(|file| {
+                let relative = file.strip_prefix(path).unwrap_or(file).with_extension("");
+                Scenario::load(file, relative.to_string_lossy().into_owned())
+            })
+            .collect()
+    }
+}
+
+fn parse_legacy(path: &Path, origin: &str, sql: String) -> Result<Script, ScenarioError> {
+    Script::parse(Path::new(origin), sql).map_err(|source| ScenarioError::Migrations {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn walk(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ScenarioError> {
+    let read_dir = |source| ScenarioError::Read {
+        path: dir.to_path_buf(),
+        source,
+    };
+    for entry in std::fs::read_dir(dir).map_err(read_dir)? {
+        let entry = entry.map_err(read_dir)?;
+        let kind = entry.file_type().map_err(read_dir)?;
+        let path = entry.path();
+        if kind.is_dir() {
+            walk(&path, files)?;
+        } else if kind.is_file() && path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str, expected: &str) {
+        let dir = tempfile::Builder::new()
+            .prefix("migcheck-test-")
+            .tempdir()
+            .expect("temp dir");
+        let path = dir.path().join("s.yaml");
+        std::fs::write(&path, yaml).expect("write");
+        let actual = match Scenario::load(&path, "s".into()) {
+            Ok(s) => format!(
+                "ok {} legacy={} expect_findings={}",
+                s.title,
+                s.legacy.len(),
+                s.expect_findings.len()
+            ),
+            Err(e) => e
+                .to_string()
+                .replace(&dir.path().display().to_string(), "DIR"),
+        };
+        assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn reads_scenarios_and_rejects_bad_ones() {
+        check(
+            "name: t\nmigrations: m\nlegacy:\n  - name: a\n    sql: CREATE TABLE a (id int);\n  - name: b\n    upto: '2'\nexpect_findings:\n  - kind: legacy-apply-failed\n    line: 3\n",
+            "ok t legacy=2 expect_findings=1",
+        );
+        check(
+            "migrations: m\nlegasy: []\n",
+            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`",
+        );
+        check(
+            "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",
+            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `expected-not-found`",
+        );
+        check(
+            "migrations: m\nlegacy:\n  - name: a\n    sql: CREATE TABLE (;\n",
+            "DIR/s.yaml: DIR/s.yaml (legacy state `a`):1:14: does not parse as SQL: syntax error at or near \"(\"",
+        );
+        check(
+            "migrations: m\nlegacy:\n  - name: a\n",
+            "DIR/s.yaml: legacy state `a` needs `sql`, `file` or `upto`",
+        );
+    }
+}

@@ -1,0 +1,139 @@
+//! Verify: runs scenarios on a server, applies the checks, and settles the
+//! findings against what each scenario expects. The one place that ties
+//! postgres, sandboxes, observations and checks together.
+
+use std::time::Instant;
+
+use crate::checks;
+use crate::finding::{Check, Finding, Kind};
+use crate::migrations::MigrationSet;
+use crate::observe::observe;
+use crate::postgres::{PgSpec, Server};
+use crate::report::{Report, ScenarioResult};
+use crate::sandbox::{self, SandboxChoice, Sandboxes};
+use crate::scenario::{ExpectedFinding, Scenario};
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub pg: PgSpec,
+    pub pg_version: Option<u32>,
+    pub sandbox: SandboxChoice,
+    pub checks: Vec<Check>,
+}
+
+/// Starts one server and runs every scenario on it, in order.
+pub fn run(scenarios: &[Scenario], options: &Options) -> Result<Report, crate::Error> {
+    let started = Instant::now();
+    let server = Server::start(&options.pg, options.pg_version)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(crate::Error::Runtime)?;
+    let mut results = Vec::new();
+    for scenario in scenarios {
+        results.push(runtime.block_on(run_scenario(
+            &server,
+            scenario,
+            &options.checks,
+            options.sandbox,
+        ))?);
+    }
+    Ok(Report {
+        scenarios: results,
+        postgres: vec![server.version().to_string()],
+        backend: format!("{} {}", server.backend(), server.bindir().display()),
+        duration: started.elapsed(),
+    })
+}
+
+/// Runs `checks` of one scenario on `server`.
+pub async fn run_scenario(
+    server: &Server,
+    scenario: &Scenario,
+    checks: &[Check],
+    choice: SandboxChoice,
+) -> Result<ScenarioResult, crate::Error> {
+    let in_scenario = |source| crate::Error::Scenario {
+        id: scenario.id.clone(),
+        source: Box::new(source),
+    };
+    let set = MigrationSet::load(&scenario.migrations, scenario.format)
+        .map_err(|e| in_scenario(crate::Error::Migrations(e)))?;
+    for state in &scenario.legacy {
+        if let Some(version) = &state.upto {
+            set.prefix_len(version)
+                .map_err(|e| in_scenario(crate::Error::Migrations(e)))?;
+        }
+    }
+    let statements = set
+        .migrations
+        .iter()
+        .flat_map(|m| m.up.statements.iter().map(|s| (m.name.as_str(), s)))
+        .chain(scenario.legacy.iter().flat_map(|l| {
+            l.sql
+                .iter()
+                .flat_map(|script| script.statements.iter().map(|s| (l.origin.as_str(), s)))
+        }));
+    let choice = sandbox::choose(choice, statements).map_err(|e| in_scenario(e.into()))?;
+
+    let mut sandboxes = Sandboxes::new(server, choice.strategy);
+    let observed = observe(&mut sandboxes, scenario, &set, checks).await;
+    // Drop the sandbox databases even when observing failed.
+    let shut = sandboxes.shutdown().await;
+    let observation = observed.map_err(|e| in_scenario(e.into()))?;
+    shut.map_err(|e| in_scenario(e.into()))?;
+
+    let mut findings: Vec<Finding> = checks
+        .iter()
+        .flat_map(|check| checks::run(*check, &observation, scenario))
+        .collect();
+    settle(&mut findings, &scenario.expect_findings, checks);
+    for finding in &mut findings {
+        finding.scenario = scenario.id.clone();
+        finding.postgres = server.version().to_string();
+    }
+    Ok(ScenarioResult {
+        id: scenario.id.clone(),
+        title: scenario.title.clone(),
+        postgres: server.version().to_string(),
+        sandbox: choice.strategy,
+        sandbox_reason: choice.reason,
+        checks: checks.to_vec(),
+        cases: observation.cases,
+        findings,
+    })
+}
+
+/// Marks the findings a scenario pins as expected, and adds an
+/// `expected-not-found` finding for each pinned one (of a check that ran)
+/// that did not happen.
+fn settle(findings: &mut Vec<Finding>, expected: &[ExpectedFinding], checks: &[Check]) {
+    for finding in findings.iter_mut() {
+        finding.expected = expected.iter().any(|e| e.matches(finding));
+    }
+    for pinned in expected {
+        let ran = pinned.kind.check().is_none_or(|c| checks.contains(&c));
+        if ran && !findings.iter().any(|f| pinned.matches(f)) {
+            let mut at = String::new();
+            if let Some(m) = &pinned.migration {
+                at = format!(" in {m}");
+                if let Some(line) = pinned.line {
+                    at.push_str(&format!(":{line}"));
+                }
+            }
+            if let Some(state) = &pinned.legacy_state {
+                at.push_str(&format!(" from legacy state \"{state}\""));
+            }
+            findings.push(Finding {
+                check: pinned.kind.check(),
+                ..Finding::new(
+                    Kind::ExpectedNotFound,
+                    format!(
+                        "the scenario expects a {} finding{at}, but none happened; if the bug is fixed, move the scenario to ok/ and drop expect_findings",
+                        pinned.kind
+                    ),
+                )
+            });
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The `migcheck` command end to end: exit codes, error messages for bad
+//! input, the JSON report, and that nothing is left behind, even after
+//! Ctrl-C. Every run gets a private TMPDIR, so "nothing left" is exact.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("harness lives in the workspace")
+        .to_path_buf()
+}
+
+/// A private temp directory the server's unprivileged user can traverse.
+fn private_tmp() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("migcheck-clitest-")
+        .tempdir()
+        .expect("temp dir");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    dir
+}
+
+fn migcheck(tmp: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_migcheck"));
+    command
+        .args(args)
+        .current_dir(workspace())
+        .env("TMPDIR", tmp)
+        .env("MIGCHECK_TMPDIR", tmp)
+        .env("NO_COLOR", "1");
+    command
+}
+
+/// Asserts that `tmp` is empty and no process mentions it.
+fn assert_nothing_left(tmp: &Path) {
+    let left: Vec<_> = std::fs::read_dir(tmp)
+        .expect("read tmp")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "left behind in {}: {left:?}",
+        tmp.display()
+    );
+    let needle = tmp.to_string_lossy().into_owned();
+    let processes: Vec<String> = std::fs::read_dir("/proc")
+        .expect("/proc")
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&needle))
+        .collect();
+    assert!(
+        processes.is_empty(),
+        "processes left running: {processes:?}"
+    );
+}
+
+fn write(dir: &Path, files: &[(&str, &[u8])]) {
+    for (name, content) in files {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, content).expect("write");
+    }
+}
+
+/// Runs migcheck in a directory holding `files`, and checks its exit code
+/// and that stderr contains `expected` (paths shown relative to `DIR`).
+fn check(files: &[(&str, &[u8])], args: &[&str], code: i32, expected: &str) -> Output {
+    let tmp = private_tmp();
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-clitest-input-")
+        .tempdir()
+        .expect("temp dir");
+    write(input.path(), files);
+    let dir = input.path().display().to_string();
+    let args: Vec<String> = args.iter().map(|a| a.replace("DIR", &dir)).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = migcheck(tmp.path(), &args).output().expect("run migcheck");
+    let stderr = String::from_utf8_lossy(&output.stderr).replace(&dir, "DIR");
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "migcheck {args:?}\nstdout:\n{}\nstderr:\n{stderr}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    assert!(
+        stderr.contains(expected),
+        "stderr of migcheck {args:?} should contain:\n{expected}\nbut was:\n{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "migcheck panicked:\n{stderr}");
+    assert_nothing_left(tmp.path());
+    output
+}
+
+const OK_SQL: &[u8] = b"CREATE TABLE IF NOT EXISTS t (id int);\n";
+
+#[test]
+fn bad_input_is_a_clear_error_with_exit_code_2() {
+    check(
+        &[],
+        &["check", "--migrations", "DIR/nope"],
+        2,
+        "--migrations DIR/nope: no such directory",
+    );
+    check(
+        &[("m/README.md", b"no sql here")],
+        &["check", "--migrations", "DIR/m"],
+        2,
+        "DIR/m holds no migrations: expected SQL files named like 001_init.sql",
+    );
+    check(
+        &[(
+            "m/001_a.sql",
+            b"CREATE TABLE a (id int);\nCREATE TABLE b (id int,, x int);\n",
+        )],
+        &["check", "--migrations", "DIR/m"],
+        2,
+        "DIR/m/001_a.sql:2:24: does not parse as SQL: syntax error at or near \",\"",
+    );
+    check(
+        &[("m/001_a.sql", b"CREATE TABLE a (id int);\n\xff\xfe\n")],
+        &["check", "--migrations", "DIR/m"],
+        2,
+        "DIR/m/001_a.sql: not UTF-8 text",
+    );
+    check(
+        &[("m/init.sql", OK_SQL)],
+        &["check", "--migrations", "DIR/m"],
+        2,
+        "DIR/m/init.sql: cannot tell where this migration goes",
+    );
+    check(
+        &[
+            ("m/001_a.sql", OK_SQL),
+            ("s.yaml", b"migrations: m\nlegasy: []\n"),
+        ],
+        &["verify", "DIR/s.yaml"],
+        2,
+        "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`",
+    );
+    check(
+        &[
+            ("m/001_a.sql", OK_SQL),
+            ("s.yaml", b"migrations: m\nexpect:\n  tables: 3\n"),
+        ],
+        &["verify", "DIR/s.yaml"],
+        2,
+        "DIR/s.yaml: line 3, column 11: expect.tables: invalid type: integer `3`, expected a sequence",
+    );
+    check(
+        &[
+            ("m/001_a.sql", OK_SQL),
+            (
+                "s.yaml",
+                b"migrations: m\nlegacy:\n  - name: old\n    upto: '7'\n",
+            ),
+        ],
+        &["verify", "DIR/s.yaml"],
+        2,
+        "no migration with version `7` in DIR/m; versions are: 001",
+    );
+    check(
+        &[
+            ("m/001_a.sql", OK_SQL),
+            ("s.yaml", b"migrations: m\nlegacy:\n  - name: old\n    sql: CREATE TABLE x (id nosuchtype);\n"),
+        ],
+        &["verify", "DIR/s.yaml"],
+        2,
+        "legacy state `old` could not be set up",
+    );
+    check(
+        &[("m/001_a.sql", OK_SQL)],
+        &["check", "--migrations", "DIR/m", "--pg", "local:DIR/nobin"],
+        2,
+        "DIR/nobin",
+    );
+    check(
+        &[("m/001_a.sql", OK_SQL)],
+        &["check", "--migrations", "DIR/m", "--pg", "container"],
+        2,
+        "container",
+    );
+    check(
+        &[],
+        &["verify", "DIR"],
+        2,
+        "no scenario files (*.yaml) found in DIR",
+    );
+}
+
+#[test]
+fn unexpected_findings_exit_1_with_a_json_report() {
+    let legacy = b"CREATE TABLE users (id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());\n\
+CREATE TABLE jobs (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES users (id), payload jsonb NOT NULL DEFAULT '{}');\n";
+    let output = check(
+        &[("old_jobs.sql", legacy)],
+        &[
+            "check",
+            "--migrations",
+            "scenarios/err/jobs-before-chat-id",
+            "--legacy",
+            "DIR/old_jobs.sql",
+            "--format",
+            "json",
+        ],
+        1,
+        "",
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("the report is JSON");
+    assert_eq!(report["version"], 1);
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["summary"]["scenarios"], 1);
+    assert_eq!(report["summary"]["findings"], 1);
+    let finding = &report["findings"][0];
+    for (field, value) in [
+        ("kind", "legacy-apply-failed"),
+        ("severity", "error"),
+        ("check", "converge"),
+        ("legacy_state", "old_jobs"),
+        ("migration", "002_jobs.sql"),
+        ("sqlstate", "42703"),
+        ("message", "column \"chat_id\" does not exist"),
+    ] {
+        assert_eq!(finding[field], value, "field {field} of {finding:#}");
+    }
+    assert_eq!(finding["line"], 12);
+    assert_eq!(finding["statement"], 3);
+}
+
+#[test]
+fn the_bundled_corpus_passes_and_leaves_nothing() {
+    let tmp = private_tmp();
+    let output = migcheck(tmp.path(), &["verify", "scenarios", "--quiet"])
+        .output()
+        .expect("run migcheck");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("0 failing"), "{stdout}");
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn ctrl_c_stops_the_server_and_deletes_its_files() {
+    let tmp = private_tmp();
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-clitest-input-")
+        .tempdir()
+        .expect("temp dir");
+    write(
+        input.path(),
+        &[("m/001_slow.sql", b"SELECT pg_sleep(60);\n")],
+    );
+    let migrations = input.path().join("m");
+    let mut child = migcheck(
+        tmp.path(),
+        &["check", "--migrations", &migrations.to_string_lossy()],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn migcheck");
+    // Wait until a backend runs the migration: the cluster is up and busy.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !sleeping_backend(tmp.path(), child.id()) {
+        assert!(Instant::now() < deadline, "the migration never started");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "migcheck exited early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "migcheck did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130), "exit status after Ctrl-C");
+    assert_nothing_left(tmp.path());
+}
+
+/// Whether the cluster under `tmp` is up and a backend of migcheck `pid`
+/// runs the migration: its process title names the sandbox database
+/// (`migcheck_tx_<pid>_<n>`) and shows the statement, "SELECT".
+fn sleeping_backend(tmp: &Path, pid: u32) -> bool {
+    let Ok(entries) = std::fs::read_dir(tmp) else {
+        return false;
+    };
+    let cluster_up = entries
+        .flatten()
+        .any(|e| e.path().join("data/postmaster.pid").exists());
+    cluster_up
+        && std::fs::read_dir("/proc").is_ok_and(|procs| {
+            procs.flatten().any(|p| {
+                std::fs::read(p.path().join("cmdline")).is_ok_and(|c| {
+                    let title = String::from_utf8_lossy(&c);
+                    title.contains(&format!("_{pid}_")) && title.contains("SELECT")
+                })
+            })
+        })
+}

@@ -1,0 +1,5 @@
+CREATE TABLE IF NOT EXISTS events (
+    id      bigserial PRIMARY KEY,
+    kind    text NOT NULL,
+    payload jsonb
+);

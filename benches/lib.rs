@@ -1,0 +1,1 @@
+//! Criterion benches of migcheck's own costs; see the `[[bench]]` targets.

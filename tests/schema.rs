@@ -1,0 +1,545 @@
+//! Snapshot and diff against a real server: each case builds two databases
+//! from SQL and compares the rendered diff with an inline golden string.
+//!
+//! One trial per case, named after it, so `cargo test -p tests --test schema
+//! enum` filters. The trials share one server per test binary, started on
+//! first use and stopped when `main` returns; each case makes its own
+//! databases, `migcheck_schema_<case>_<n>`, and drops them when it is done.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::future::Future;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use harness::postgres::Server;
+use harness::schema::{self, Diff, Snapshot};
+use libtest_mimic::{Arguments, Failed, Trial};
+use tests::{SharedServer, runtime};
+use tokio_postgres::Client;
+
+const FRESH: &str = "after a fresh install";
+const UPGRADED: &str = "after upgrading from legacy state \"old jobs\"";
+
+type CaseFn = fn(&Case) -> Result<(), Failed>;
+
+macro_rules! cases {
+    ($($name:ident),* $(,)?) => {
+        &[$((stringify!($name), $name as CaseFn)),*]
+    };
+}
+
+const CASES: &[(&str, CaseFn)] = cases![
+    same_schema_written_two_ways,
+    dropped_column_gap_is_ignored,
+    missing_index,
+    missing_table_is_one_line,
+    differing_default,
+    several_differences_in_one_column,
+    column_order_only_is_minor,
+    column_order_with_quoted_names,
+    added_column_at_the_end_is_not_a_column_order_change,
+    invalid_index,
+    not_valid_constraint,
+    enum_labels_differ,
+    function_body_differs,
+    trigger_missing_and_disabled,
+    sequence_options_differ,
+    view_definition_differs,
+    everything_else_equal_when_built_the_same,
+    render_is_deterministic,
+    empty_database_has_no_objects,
+];
+
+fn main() -> ExitCode {
+    let args = Arguments::from_args();
+    let server = Arc::new(SharedServer::default());
+    // Database names hold only the start of a case's name (Postgres cuts
+    // identifiers at 63 bytes), so two cases must not share that start.
+    let mut owners: HashMap<&str, &str> = HashMap::new();
+    let mut trials = Vec::new();
+    for &(name, case) in CASES {
+        let clash = owners.insert(db_prefix(name), name);
+        let server = server.clone();
+        trials.push(Trial::test(name, move || match clash {
+            Some(other) => Err(format!(
+                "cases {other} and {name} share the first {PREFIX_LEN} characters, \
+                 which name their databases; rename one of them"
+            )
+            .into()),
+            None => run(&server, name, case),
+        }));
+    }
+    let conclusion = libtest_mimic::run(&args, trials);
+    // Stops the cluster before the process exits; `conclusion.exit()` would
+    // skip this destructor and leak it.
+    drop(server);
+    conclusion.exit_code()
+}
+
+fn run(server: &SharedServer, name: &'static str, case: CaseFn) -> Result<(), Failed> {
+    let case_state = Case::new(server.get()?, name);
+    let result = case(&case_state);
+    let dropped = case_state.finish();
+    result.and(dropped)
+}
+
+/// What `migcheck_schema_` leaves of Postgres' 63 bytes for a case's name,
+/// keeping room for `_<n>` with `n` below 100.
+const PREFIX_LEN: usize = 63 - "migcheck_schema_".len() - "_99".len();
+
+fn db_prefix(case: &str) -> &str {
+    case.get(..PREFIX_LEN).unwrap_or(case)
+}
+
+/// One running case: its runtime and the databases it made. Dropping it
+/// drops those databases, also when the case panics.
+struct Case<'s> {
+    server: &'s Server,
+    name: &'static str,
+    rt: tokio::runtime::Runtime,
+    next: Cell<usize>,
+    databases: RefCell<Vec<String>>,
+}
+
+impl<'s> Case<'s> {
+    fn new(server: &'s Server, name: &'static str) -> Self {
+        Case {
+            server,
+            name,
+            rt: runtime(),
+            next: Cell::new(0),
+            databases: RefCell::new(Vec::new()),
+        }
+    }
+
+    /// The only caller of `schema::diff` in this file: snapshots two fresh
+    /// databases built from `sql_a` and `sql_b` and compares the rendered
+    /// diff with `expected` (see `golden`).
+    fn check(&self, sql_a: &str, sql_b: &str, expected: &str) -> Result<Diff, Failed> {
+        let expected = golden(expected);
+        let (a, b) = self.block_on(async {
+            Ok::<_, Failed>((
+                self.snapshot_of(sql_a).await?,
+                self.snapshot_of(sql_b).await?,
+            ))
+        })?;
+        let diff = schema::diff(&a, &b);
+        let rendered = diff.render(FRESH, UPGRADED);
+        if rendered != expected {
+            return Err(format!(
+                "rendered diff differs from the golden string; if the new text is right, \
+                 paste it into the case.\n--- left SQL:\n{sql_a}\n--- right SQL:\n{sql_b}\n\
+                 --- expected:\n{expected}--- rendered:\n{rendered}"
+            )
+            .into());
+        }
+        if diff.is_empty() != expected.is_empty() {
+            return Err(format!(
+                "Diff::is_empty() is {} but the rendering is {:?}; render and is_empty disagree",
+                diff.is_empty(),
+                rendered
+            )
+            .into());
+        }
+        let reverse = schema::diff(&b, &a).changes.len();
+        if reverse != diff.changes.len() {
+            return Err(format!(
+                "the diff found {} differences one way and {reverse} the other way; \
+                 diff must be symmetric in what it finds:\n{rendered}",
+                diff.changes.len()
+            )
+            .into());
+        }
+        Ok(diff)
+    }
+
+    fn block_on<T>(&self, future: impl Future<Output = T>) -> T {
+        self.rt.block_on(future)
+    }
+
+    /// The snapshot of a fresh database after running `sql`.
+    async fn snapshot_of(&self, sql: &str) -> Result<Snapshot, Failed> {
+        let client = self.create_db().await?;
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| format!("running the case's SQL: {}\n{sql}", pg_error(&e)))?;
+        Ok(schema::snapshot(&client)
+            .await
+            .map_err(|e| format!("snapshot: {e}"))?)
+    }
+
+    /// A fresh database, dropped when the case ends.
+    async fn create_db(&self) -> Result<Client, Failed> {
+        let n = self.next.replace(self.next.get() + 1);
+        if n >= 100 {
+            return Err("a case makes at most 100 databases (their names end in _<n>)".into());
+        }
+        let name = format!("migcheck_schema_{}_{n}", db_prefix(self.name));
+        let admin = self.connect("postgres").await?;
+        admin
+            .simple_query(&format!("CREATE DATABASE {name}"))
+            .await
+            .map_err(|e| format!("CREATE DATABASE {name}: {}", pg_error(&e)))?;
+        self.databases.borrow_mut().push(name.clone());
+        self.connect(&name).await
+    }
+
+    async fn connect(&self, dbname: &str) -> Result<Client, Failed> {
+        Ok(self
+            .server
+            .connect(dbname)
+            .await
+            .map_err(|e| format!("connecting to {dbname}: {e}"))?)
+    }
+
+    /// Drops the case's databases, reporting what could not be dropped.
+    fn finish(self) -> Result<(), Failed> {
+        Ok(self.drop_databases()?)
+    }
+
+    fn drop_databases(&self) -> Result<(), String> {
+        let names = self.databases.take();
+        if names.is_empty() {
+            return Ok(());
+        }
+        self.block_on(async {
+            let admin = self
+                .server
+                .connect("postgres")
+                .await
+                .map_err(|e| format!("connecting to postgres to drop {names:?}: {e}"))?;
+            let mut failed = Vec::new();
+            for name in &names {
+                let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                if let Err(e) = admin.simple_query(&sql).await {
+                    failed.push(format!("{sql}: {}", pg_error(&e)));
+                }
+            }
+            if failed.is_empty() {
+                Ok(())
+            } else {
+                Err(failed.join("\n"))
+            }
+        })
+    }
+}
+
+impl Drop for Case<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.drop_databases() {
+            eprintln!("{}: dropping its databases failed: {e}", self.name);
+        }
+    }
+}
+
+/// The server's message and SQLSTATE, which `Display` leaves out.
+fn pg_error(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} {}: {}", db.severity(), db.code().code(), db.message()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+/// An indented raw string as golden text: the first line's indentation is
+/// removed from every line, and the text ends with a newline.
+fn golden(text: &str) -> String {
+    let text = text.strip_prefix('\n').unwrap_or(text);
+    let indent = text.len() - text.trim_start_matches(' ').len();
+    let mut out = String::new();
+    for line in text.lines() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push_str(line.get(indent..).unwrap_or(line.trim_start()));
+        out.push('\n');
+    }
+    out
+}
+
+fn same_schema_written_two_ways(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE t (id int4 DEFAULT 0, n int8 NOT NULL, s varchar(10), f float8);
+         CREATE INDEX t_n ON t USING btree (n);",
+        "CREATE TABLE t (id integer DEFAULT (0), n bigint NOT NULL, s character varying(10), f double precision);
+         CREATE INDEX t_n ON t (n);",
+        "",
+    )?;
+    Ok(())
+}
+
+fn dropped_column_gap_is_ignored(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE t (a int, b text, c int); ALTER TABLE t DROP COLUMN b;
+         ALTER TABLE t ADD COLUMN d int DEFAULT 5;",
+        "CREATE TABLE t (a int, c int, d int DEFAULT 5);",
+        "",
+    )?;
+    Ok(())
+}
+
+fn missing_index(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE jobs (id bigint PRIMARY KEY, chat_id bigint);
+         CREATE INDEX idx_jobs_chat_id ON jobs (chat_id);",
+        "CREATE TABLE jobs (id bigint PRIMARY KEY, chat_id bigint);",
+        "index public.idx_jobs_chat_id on jobs (chat_id): exists after a fresh install, missing after upgrading from legacy state \"old jobs\"\n",
+    )?;
+    Ok(())
+}
+
+fn missing_table_is_one_line(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE jobs (id bigint PRIMARY KEY, chat_id bigint);
+         CREATE INDEX idx_jobs_chat_id ON jobs (chat_id);",
+        "CREATE TABLE other (id int);",
+        r#"
+        table public.jobs (id, chat_id) with 1 constraint, 2 indexes: exists after a fresh install, missing after upgrading from legacy state "old jobs"
+        table public.other (id): missing after a fresh install, exists after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn differing_default(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE invoices (id int, status text DEFAULT 'open');",
+        "CREATE TABLE invoices (id int, status text);",
+        r#"
+        column public.invoices.status: default 'open'::text after a fresh install, no default after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn several_differences_in_one_column(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE invoices (id int, status text NOT NULL DEFAULT 'open' COLLATE \"C\");",
+        "CREATE TABLE invoices (id int, status varchar(20));",
+        r#"
+        column public.invoices.status:
+          collation "C" after a fresh install, the type's default collation after upgrading from legacy state "old jobs"
+          default 'open'::text after a fresh install, no default after upgrading from legacy state "old jobs"
+          NOT NULL after a fresh install, nullable after upgrading from legacy state "old jobs"
+          type text after a fresh install, type character varying(20) after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn column_order_only_is_minor(case: &Case) -> Result<(), Failed> {
+    let diff = case.check(
+        "CREATE TABLE jobs (id int, user_id int, chat_id int);",
+        "CREATE TABLE jobs (id int, user_id int); ALTER TABLE jobs ADD COLUMN extra int;
+         ALTER TABLE jobs DROP COLUMN user_id; ALTER TABLE jobs ADD COLUMN chat_id int;
+         ALTER TABLE jobs ADD COLUMN user_id int; ALTER TABLE jobs DROP COLUMN extra;",
+        r#"
+        table public.jobs: columns in order (id, user_id, chat_id) after a fresh install, (id, chat_id, user_id) after upgrading from legacy state "old jobs" (minor)
+        "#,
+    )?;
+    assert!(diff.is_minor(), "{diff:?}");
+    Ok(())
+}
+
+fn column_order_with_quoted_names(case: &Case) -> Result<(), Failed> {
+    let diff = case.check(
+        r#"CREATE TABLE "Weird, Name" ("a, b" int, "Q""x" text, plain int);"#,
+        r#"CREATE TABLE "Weird, Name" (plain int, "Q""x" text, "a, b" int);"#,
+        r#"
+        table public.Weird, Name: columns in order ("a, b", "Q""x", plain) after a fresh install, (plain, "Q""x", "a, b") after upgrading from legacy state "old jobs" (minor)
+        "#,
+    )?;
+    assert!(diff.is_minor(), "{diff:?}");
+    Ok(())
+}
+
+fn added_column_at_the_end_is_not_a_column_order_change(case: &Case) -> Result<(), Failed> {
+    let diff = case.check(
+        "CREATE TABLE jobs (id int, chat_id bigint, user_id int);",
+        "CREATE TABLE jobs (id int, user_id int);",
+        r#"
+        column public.jobs.chat_id (bigint): exists after a fresh install, missing after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    assert!(!diff.is_minor());
+    Ok(())
+}
+
+fn invalid_index(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE jobs (id int, chat_id bigint); CREATE UNIQUE INDEX jobs_chat ON jobs (chat_id);",
+        "CREATE TABLE jobs (id int, chat_id bigint); CREATE UNIQUE INDEX jobs_chat ON jobs (chat_id);
+         UPDATE pg_index SET indisvalid = false WHERE indexrelid = 'jobs_chat'::regclass;",
+        r#"
+        index public.jobs_chat: valid after a fresh install, INVALID after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn not_valid_constraint(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE t (n int); ALTER TABLE t ADD CONSTRAINT t_n_positive CHECK (n > 0);",
+        "CREATE TABLE t (n int); ALTER TABLE t ADD CONSTRAINT t_n_positive CHECK (n > 0) NOT VALID;",
+        r#"
+        constraint public.t.t_n_positive: validated after a fresh install, NOT VALID after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn enum_labels_differ(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy');",
+        "CREATE TYPE mood AS ENUM ('sad', 'happy'); ALTER TYPE mood ADD VALUE 'ok' AFTER 'happy';",
+        r#"
+        enum public.mood: labels 'sad', 'ok', 'happy' after a fresh install, labels 'sad', 'happy', 'ok' after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn function_body_differs(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE FUNCTION add_tax(amount numeric) RETURNS numeric LANGUAGE plpgsql AS $$
+         BEGIN
+           -- standard rate
+           RETURN amount * 1.20;
+         END $$;",
+        "CREATE FUNCTION add_tax(amount numeric) RETURNS numeric LANGUAGE plpgsql AS $$
+         BEGIN
+           -- standard rate
+           RETURN amount * 1.19;
+         END $$;",
+        r#"
+        function public.add_tax(amount numeric): definition differs (- after a fresh install, + after upgrading from legacy state "old jobs"):
+            ...
+                     BEGIN
+                       -- standard rate
+          -            RETURN amount * 1.20;
+          +            RETURN amount * 1.19;
+                     END $function$
+        "#,
+    )?;
+    Ok(())
+}
+
+fn trigger_missing_and_disabled(case: &Case) -> Result<(), Failed> {
+    let table = "CREATE TABLE jobs (id int, updated_at timestamptz);
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN NEW.updated_at := now(); RETURN NEW; END $$;";
+    case.check(
+        &format!(
+            "{table} CREATE TRIGGER jobs_touch BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION touch();
+             CREATE TRIGGER jobs_touch_insert BEFORE INSERT ON jobs FOR EACH ROW EXECUTE FUNCTION touch();"
+        ),
+        &format!(
+            "{table} CREATE TRIGGER jobs_touch BEFORE UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION touch();
+             ALTER TABLE jobs DISABLE TRIGGER jobs_touch;"
+        ),
+        r#"
+        trigger public.jobs.jobs_touch: enabled after a fresh install, disabled after upgrading from legacy state "old jobs"
+        trigger public.jobs.jobs_touch_insert: exists after a fresh install, missing after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn sequence_options_differ(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE jobs (id serial); ALTER SEQUENCE jobs_id_seq INCREMENT BY 10;
+         CREATE SEQUENCE invoice_numbers START 1000;",
+        "CREATE TABLE jobs (id serial);",
+        r#"
+        sequence public.invoice_numbers: exists after a fresh install, missing after upgrading from legacy state "old jobs"
+        sequence public.jobs_id_seq: increment 10 after a fresh install, increment 1 after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn view_definition_differs(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE jobs (id int, done boolean);
+         CREATE VIEW open_jobs AS SELECT id FROM jobs WHERE NOT done;",
+        "CREATE TABLE jobs (id int, done boolean);
+         CREATE VIEW open_jobs AS SELECT id FROM jobs WHERE done IS NOT TRUE;",
+        r#"
+        view public.open_jobs: definition differs (- after a fresh install, + after upgrading from legacy state "old jobs"):
+             SELECT jobs.id
+               FROM jobs
+          -   WHERE NOT jobs.done;
+          +   WHERE jobs.done IS NOT TRUE;
+        "#,
+    )?;
+    Ok(())
+}
+
+fn everything_else_equal_when_built_the_same(case: &Case) -> Result<(), Failed> {
+    let sql = "CREATE SCHEMA billing;
+        CREATE EXTENSION IF NOT EXISTS pgcrypto;
+        CREATE TYPE billing.mood AS ENUM ('a', 'b');
+        CREATE DOMAIN billing.positive AS int NOT NULL DEFAULT 1 CHECK (VALUE > 0);
+        CREATE TYPE billing.pair AS (x int, y text);
+        CREATE TABLE billing.accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            name text COLLATE \"C\", cents billing.positive, doubled int GENERATED ALWAYS AS (id * 2) STORED);
+        CREATE TABLE billing.events (id int, at date NOT NULL) PARTITION BY RANGE (at);
+        CREATE TABLE billing.events_2024 PARTITION OF billing.events
+            FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        CREATE INDEX ON billing.events (at);
+        CREATE MATERIALIZED VIEW billing.names AS SELECT name FROM billing.accounts WITH NO DATA;
+        CREATE PROCEDURE billing.noop() LANGUAGE sql AS $$ SELECT 1 $$;
+        ALTER TABLE billing.accounts ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY own ON billing.accounts FOR SELECT USING (name = current_user);";
+    case.check(sql, sql, "")?;
+    Ok(())
+}
+
+fn render_is_deterministic(case: &Case) -> Result<(), Failed> {
+    let sql = "CREATE TABLE jobs (id bigserial PRIMARY KEY, chat_id bigint, note text DEFAULT 'x');
+               CREATE INDEX idx_jobs_chat_id ON jobs (chat_id);
+               CREATE FUNCTION f(a int, b text) RETURNS int LANGUAGE sql AS $$ SELECT a $$;
+               CREATE VIEW v AS SELECT id, chat_id FROM jobs;";
+    let (first, second, other) = case.block_on(async {
+        let client = case.create_db().await?;
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| format!("setup SQL: {}", pg_error(&e)))?;
+        let first = schema::snapshot(&client).await?;
+        let second = schema::snapshot(&client).await?;
+        drop(client);
+        let other = case.snapshot_of(sql).await?;
+        Ok::<_, Failed>((first, second, other))
+    })?;
+
+    assert_eq!(first.render(), second.render());
+    assert_eq!(first.fingerprint(), second.fingerprint());
+    assert_eq!(
+        first.fingerprint(),
+        other.fingerprint(),
+        "same SQL in another database"
+    );
+    assert_eq!(first.fingerprint().len(), 64);
+    assert!(first.has_table("jobs") && first.has_table("public.jobs"));
+    assert!(first.has_index("idx_jobs_chat_id") && !first.has_index("jobs"));
+    assert_eq!(
+        first.column("jobs", "chat_id").and_then(|c| c.attr("type")),
+        Some("bigint")
+    );
+    assert_eq!(first.tables().count(), 1);
+    let json = serde_json::to_string(&first)?;
+    let back: Snapshot = serde_json::from_str(&json)?;
+    assert_eq!(back, first);
+    Ok(())
+}
+
+fn empty_database_has_no_objects(case: &Case) -> Result<(), Failed> {
+    let snapshot = case.block_on(case.snapshot_of(""))?;
+    assert!(snapshot.objects.is_empty(), "{}", snapshot.render());
+    Ok(())
+}

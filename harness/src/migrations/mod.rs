@@ -1,11 +1,25 @@
 //! Migration sets: the ordered migrations of a directory, each split into
 //! statements with their file positions by the real Postgres parser.
 //!
+//! One module per directory layout (`plain`, `sqlx`, `golang`, `diesel`,
+//! `flyway`, `dbmate`); `detect` picks one when the format is `auto`.
+//! Every layout ends up as the same `Migration`s, so nothing outside this
+//! module knows which tool wrote the files.
+//!
 //! This module reads files and parses SQL; it never talks to a server.
 
+mod dbmate;
+mod detect;
+mod diesel;
+mod flyway;
+mod golang;
 mod plain;
 mod split;
+mod sqlx;
 
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use split::{Statement, TxNeed};
@@ -14,35 +28,92 @@ pub use split::{Statement, TxNeed};
 #[derive(Debug, Clone)]
 pub struct MigrationSet {
     pub dir: PathBuf,
+    /// The layout the set was read as; never `Format::Auto`.
+    pub format: Format,
     pub migrations: Vec<Migration>,
 }
 
-/// One migration: a file (or, in other formats, a pair of files).
+/// One migration: a file, a pair of files (up and down), a section pair of
+/// one file (dbmate) or a directory (diesel).
 #[derive(Debug, Clone)]
 pub struct Migration {
-    /// The version as written in the file name ("006" stays "006").
+    /// The version as written in the name: "006" stays "006", flyway's
+    /// "1.2" stays "1.2", diesel's "2023-01-01-000000" keeps its dashes.
     pub version: String,
-    /// The file name, as findings report it.
+    /// What findings report as the migration: the file name
+    /// (`006_create_tables.sql`, `V3__add_jobs.sql`), the up file for
+    /// reversible layouts (`3_jobs.up.sql`), `<dir>/up.sql` for diesel.
     pub name: String,
+    /// The file `up` was read from.
     pub path: PathBuf,
     pub up: Script,
+    /// The script that reverts `up`, when the layout has one and the set
+    /// provides it.
+    pub down: Option<Script>,
+    /// False when the layout says the up script runs outside a transaction
+    /// (sqlx `-- no-transaction`, diesel `run_in_transaction = false`,
+    /// dbmate `transaction:false`, flyway `executeInTransaction=false`).
+    pub transaction: bool,
 }
 
 /// The SQL of one file and its statements.
 #[derive(Debug, Clone)]
 pub struct Script {
+    /// The file the statements come from (a down script's own file).
+    pub path: PathBuf,
+    /// The whole file's text, also when the statements come from one
+    /// section of it (dbmate), so that statement offsets are file offsets.
     pub sql: String,
     pub statements: Vec<Statement>,
 }
 
-/// The directory layouts migcheck reads. Only plain numbered files for now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+/// The directory layouts migcheck reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
+#[value(rename_all = "kebab-case")]
 pub enum Format {
+    /// Decide from the directory's file names (and markers in the files).
     #[default]
     Auto,
+    /// Numbered SQL files: 001_init.sql.
     Plain,
+    /// sqlx: <version>_<name>.sql, or .up.sql/.down.sql; `-- no-transaction`.
+    Sqlx,
+    /// golang-migrate: <n>_<name>.up.sql and .down.sql.
+    GolangMigrate,
+    /// diesel: <version>_<name>/up.sql, down.sql, metadata.toml.
+    Diesel,
+    /// Flyway and refinery: V<version>__<name>.sql, U<version>__<name>.sql.
+    #[serde(alias = "refinery")]
+    #[value(alias = "refinery")]
+    Flyway,
+    /// dbmate: <version>_<name>.sql with `-- migrate:up` / `-- migrate:down`.
+    Dbmate,
 }
+
+impl Format {
+    /// The name used in scenario files, on the command line and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Auto => "auto",
+            Format::Plain => "plain",
+            Format::Sqlx => "sqlx",
+            Format::GolangMigrate => "golang-migrate",
+            Format::Diesel => "diesel",
+            Format::Flyway => "flyway",
+            Format::Dbmate => "dbmate",
+        }
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Appended to messages where naming the layout is the way out.
+const NAME_THE_FORMAT: &str = "name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationsError {
@@ -51,13 +122,64 @@ pub enum MigrationsError {
         dir: PathBuf,
         source: std::io::Error,
     },
-    #[error("{} holds no migrations: expected SQL files named like 001_init.sql", dir.display())]
-    Empty { dir: PathBuf },
+    #[error("{} holds no migrations: expected {expected}", dir.display())]
+    Empty { dir: PathBuf, expected: String },
     #[error(
         "{}: cannot tell where this migration goes: plain migrations are named with a leading number, like 001_init.sql",
         path.display()
     )]
     Unnumbered { path: PathBuf },
+    #[error(
+        "{}: cannot tell the migration layout from {files}: expected 001_init.sql (plain, sqlx, dbmate), 1_init.up.sql (golang-migrate, sqlx), V1__init.sql (flyway) or 2023-01-01-000000_init/up.sql (diesel); rename the files or {NAME_THE_FORMAT}",
+        dir.display()
+    )]
+    Unrecognised { dir: PathBuf, files: String },
+    #[error("{} mixes migration layouts: {layouts}; move the files that do not belong, or {NAME_THE_FORMAT}", dir.display())]
+    Mixed { dir: PathBuf, layouts: String },
+    #[error("{}: not a {format} migration name: expected {expected}", path.display())]
+    BadName {
+        path: PathBuf,
+        format: Format,
+        expected: &'static str,
+    },
+    #[error(
+        "two {format} migrations have version {version}: {} and {}; renumber one of them",
+        first.display(),
+        second.display()
+    )]
+    DuplicateVersion {
+        format: Format,
+        version: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error("{}: a down migration without its up migration {expected}; add the up migration or remove this file", path.display())]
+    DownWithoutUp { path: PathBuf, expected: String },
+    #[error(
+        "{}: repeatable Flyway migrations (R__) are not supported yet; move it out of the directory to check the versioned migrations",
+        path.display()
+    )]
+    Repeatable { path: PathBuf },
+    #[error(
+        "{}: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or {NAME_THE_FORMAT} if this is not a dbmate set",
+        path.display()
+    )]
+    NoUpSection { path: PathBuf },
+    #[error("{}:{line}: {problem}", path.display())]
+    Sections {
+        path: PathBuf,
+        line: usize,
+        problem: &'static str,
+    },
+    #[error("{}: a diesel migration directory without up.sql; add up.sql or move the directory out", dir.display())]
+    NoUpFile { dir: PathBuf },
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Config {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {
         path: PathBuf,
@@ -81,21 +203,38 @@ pub enum MigrationsError {
 }
 
 impl MigrationSet {
-    /// Reads the set in `dir`, in the given format.
+    /// Reads the set in `dir`, in the given format (`Auto`: detected from
+    /// the directory's entries).
     pub fn load(dir: &Path, format: Format) -> Result<MigrationSet, MigrationsError> {
-        match format {
-            Format::Auto | Format::Plain => plain::load(dir),
-        }
+        let format = match format {
+            Format::Auto => detect::detect(dir)?,
+            named => named,
+        };
+        let migrations = match format {
+            Format::Auto => unreachable!("detect names a format"),
+            Format::Plain => plain::load(dir)?,
+            Format::Sqlx => sqlx::load(dir)?,
+            Format::GolangMigrate => golang::load(dir)?,
+            Format::Diesel => diesel::load(dir)?,
+            Format::Flyway => flyway::load(dir)?,
+            Format::Dbmate => dbmate::load(dir)?,
+        };
+        Ok(MigrationSet {
+            dir: dir.to_path_buf(),
+            format,
+            migrations,
+        })
     }
 
     /// How many migrations lead up to and include `version`: the length
     /// of the prefix for an "applied up to version k" legacy state.
-    /// Versions compare numerically, so "3" finds "003".
+    /// Versions compare numerically, part by part, so "3" finds "003",
+    /// "1.2" finds "1.2.0" and "20230101000000" finds "2023-01-01-000000".
     pub fn prefix_len(&self, version: &str) -> Result<usize, MigrationsError> {
-        let wanted = version.trim_start_matches('0');
+        let wanted = VersionKey::new(version);
         self.migrations
             .iter()
-            .rposition(|m| m.version.trim_start_matches('0') == wanted)
+            .rposition(|m| VersionKey::new(&m.version) == wanted)
             .map(|i| i + 1)
             .ok_or_else(|| MigrationsError::UnknownVersion {
                 dir: self.dir.clone(),
@@ -118,29 +257,233 @@ impl MigrationSet {
 impl Script {
     /// Parses `sql`; `path` names the file in errors.
     pub fn parse(path: &Path, sql: String) -> Result<Script, MigrationsError> {
-        let statements = split::split(&sql).map_err(|e| MigrationsError::Parse {
+        let range = 0..sql.len();
+        Script::parse_section(path, sql, range)
+    }
+
+    /// Parses the part `range` of a file's text `sql` (a dbmate section).
+    /// Statement offsets and lines, and parse errors, are positions in the
+    /// whole file, and the script keeps the whole text, so `line_column`
+    /// maps a statement's offset (plus a position inside it) to the file.
+    pub fn parse_section(
+        path: &Path,
+        sql: String,
+        range: Range<usize>,
+    ) -> Result<Script, MigrationsError> {
+        let statements = split::split_range(&sql, range).map_err(|e| MigrationsError::Parse {
             path: path.to_path_buf(),
             line: e.line,
             column: e.column,
             message: e.message,
         })?;
-        Ok(Script { sql, statements })
+        Ok(Script {
+            path: path.to_path_buf(),
+            sql,
+            statements,
+        })
     }
 
     /// Reads and parses a SQL file.
     pub fn read(path: &Path) -> Result<Script, MigrationsError> {
-        let bytes = std::fs::read(path).map_err(|source| MigrationsError::ReadFile {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        let sql = String::from_utf8(bytes).map_err(|_| MigrationsError::NotUtf8 {
-            path: path.to_path_buf(),
-        })?;
-        Script::parse(path, sql)
+        Script::parse(path, read_text(path)?)
     }
 
     /// The 1-based (line, column) of a byte offset in the file.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         split::line_column(&self.sql, offset)
+    }
+}
+
+/// A file's text, which must be UTF-8.
+fn read_text(path: &Path) -> Result<String, MigrationsError> {
+    let bytes = std::fs::read(path).map_err(|source| MigrationsError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|_| MigrationsError::NotUtf8 {
+        path: path.to_path_buf(),
+    })
+}
+
+/// One entry of a migrations directory.
+struct Entry {
+    name: String,
+    path: PathBuf,
+    is_dir: bool,
+}
+
+/// The entries of `dir`, sorted by name so that errors name files in a
+/// stable order. Hidden entries (`.keep`, `.git`) and names that are not
+/// UTF-8 are left out: no tool reads them as migrations.
+fn entries(dir: &Path) -> Result<Vec<Entry>, MigrationsError> {
+    let read_dir = |source| MigrationsError::ReadDir {
+        dir: dir.to_path_buf(),
+        source,
+    };
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(read_dir)? {
+        let path = entry.map_err(read_dir)?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if name.starts_with('.') {
+            continue;
+        }
+        entries.push(Entry {
+            name: name.to_string(),
+            is_dir: path.is_dir(),
+            path,
+        });
+    }
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(entries)
+}
+
+/// The `.sql` files of `dir`, sorted by name. Other files (READMEs,
+/// Flyway's `.sql.conf`) may live beside the migrations.
+fn sql_files(dir: &Path) -> Result<Vec<Entry>, MigrationsError> {
+    Ok(entries(dir)?
+        .into_iter()
+        .filter(|e| !e.is_dir && e.name.ends_with(".sql"))
+        .collect())
+}
+
+/// A `.sql` file's name without the extension.
+fn sql_stem(name: &str) -> &str {
+    name.strip_suffix(".sql").unwrap_or(name)
+}
+
+/// `<digits>_<rest>`: the version and the rest, for the layouts whose
+/// names start with an integer version.
+fn integer_version(stem: &str) -> Option<(&str, &str)> {
+    let (version, rest) = stem.split_once('_')?;
+    let integer = !version.is_empty() && version.bytes().all(|b| b.is_ascii_digit());
+    integer.then_some((version, rest))
+}
+
+/// A version as the tools compare them: numerically, part by part (parts
+/// split on `.` and `_`, dashes ignored as diesel does), leading zeros and
+/// trailing zero parts not counting: "006" = "6", "1.0" = "1",
+/// "1.2" < "1.10".
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct VersionKey(Vec<(usize, String)>);
+
+impl VersionKey {
+    fn new(version: &str) -> VersionKey {
+        // A number longer than any integer type still compares correctly
+        // as (length, digits) once its leading zeros are gone.
+        let mut parts: Vec<_> = version
+            .replace('-', "")
+            .split(['.', '_'])
+            .map(|part| {
+                let digits = part.trim_start_matches('0');
+                (digits.len(), digits.to_string())
+            })
+            .collect();
+        while parts.last().is_some_and(|(len, _)| *len == 0) {
+            parts.pop();
+        }
+        VersionKey(parts)
+    }
+}
+
+/// Whether a file is an up (or a simple, one-way) migration or a down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Up,
+    Down,
+}
+
+/// One file of a layout that keeps up and down in separate files.
+struct Part {
+    version: String,
+    direction: Direction,
+    entry: Entry,
+}
+
+/// An up file and its down file, if any.
+struct Pair {
+    version: String,
+    up: Entry,
+    down: Option<Entry>,
+}
+
+/// Groups the files of `format` into up/down pairs ordered by version.
+/// Two ups (or two downs) with one version are an error, and so is a down
+/// without its up; `expected_up` names the up a down is missing.
+fn pair(
+    format: Format,
+    parts: Vec<Part>,
+    expected_up: impl Fn(&Part) -> String,
+) -> Result<Vec<Pair>, MigrationsError> {
+    let mut slots: BTreeMap<VersionKey, (Option<Part>, Option<Part>)> = BTreeMap::new();
+    for part in parts {
+        let slot = slots.entry(VersionKey::new(&part.version)).or_default();
+        let taken = match part.direction {
+            Direction::Up => &mut slot.0,
+            Direction::Down => &mut slot.1,
+        };
+        if let Some(first) = taken {
+            return Err(MigrationsError::DuplicateVersion {
+                format,
+                version: part.version,
+                first: first.entry.path.clone(),
+                second: part.entry.path,
+            });
+        }
+        *taken = Some(part);
+    }
+    slots
+        .into_values()
+        .map(|slot| match slot {
+            (Some(up), down) => Ok(Pair {
+                version: up.version,
+                up: up.entry,
+                down: down.map(|d| d.entry),
+            }),
+            (None, Some(down)) => Err(MigrationsError::DownWithoutUp {
+                expected: expected_up(&down),
+                path: down.entry.path,
+            }),
+            (None, None) => unreachable!("a slot is created with its first part"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(versions: &[&str], expected: &str) {
+        let mut sorted = versions.to_vec();
+        sorted.sort_by_key(|v| VersionKey::new(v));
+        let rendered = sorted
+            .windows(2)
+            .map(|w| {
+                let order = match VersionKey::new(w[0]).cmp(&VersionKey::new(w[1])) {
+                    std::cmp::Ordering::Less => "<",
+                    std::cmp::Ordering::Equal => "=",
+                    std::cmp::Ordering::Greater => ">",
+                };
+                format!("{} {order} ", w[0])
+            })
+            .collect::<String>()
+            + sorted.last().unwrap_or(&"");
+        assert_eq!(rendered, expected, "ordering {versions:?}");
+    }
+
+    #[test]
+    fn versions_compare_numerically_part_by_part() {
+        check(&["10", "9", "009", "1"], "1 < 9 = 009 < 10");
+        check(&["1.10", "1.2", "1.2.0", "1"], "1 < 1.2 = 1.2.0 < 1.10");
+        check(&["1_1", "1.1", "2"], "1_1 = 1.1 < 2");
+        check(
+            &["2023-01-02-000000", "00000000000000", "20230101000000"],
+            "00000000000000 < 20230101000000 < 2023-01-02-000000",
+        );
+        check(
+            &["123456789012345678901234567890123456789012", "99"],
+            "99 < 123456789012345678901234567890123456789012",
+        );
     }
 }

@@ -1,11 +1,22 @@
 //! Plain numbered SQL files: `001_init.sql`, `2-add-jobs.sql`, ordered by
-//! the numeric value of the leading number, then by name.
+//! the numeric value of the leading number, then by name. Two files may
+//! share a number. There is no marker: a file runs in a transaction unless
+//! it holds a statement that refuses one (`CREATE INDEX CONCURRENTLY`) or
+//! its own transaction control, as psql would run it.
+//!
+//! ```text
+//! migrations/
+//!   001_users.sql
+//!   002_jobs.sql
+//!   002_jobs_index.sql
+//!   README.md          (not .sql: left alone)
+//! ```
 
 use std::path::Path;
 
-use super::{Migration, MigrationSet, MigrationsError, Script};
+use super::{Migration, MigrationsError, Script, TxNeed};
 
-pub(super) fn load(dir: &Path) -> Result<MigrationSet, MigrationsError> {
+pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
     let read_dir = |source| MigrationsError::ReadDir {
         dir: dir.to_path_buf(),
         source,
@@ -33,22 +44,29 @@ pub(super) fn load(dir: &Path) -> Result<MigrationSet, MigrationsError> {
     if files.is_empty() {
         return Err(MigrationsError::Empty {
             dir: dir.to_path_buf(),
+            expected: "SQL files named like 001_init.sql".into(),
         });
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    let migrations = files
+    files
         .into_iter()
         .map(|(_, version, name, path)| {
+            let up = Script::read(&path)?;
+            // Plain files have no marker; a file that holds statements which
+            // refuse a transaction, or that manages its own, is run the way
+            // psql runs a file: statement by statement.
+            let transaction = !up
+                .statements
+                .iter()
+                .any(|s| matches!(s.tx, TxNeed::NoTransaction | TxNeed::Control));
             Ok(Migration {
-                up: Script::read(&path)?,
+                up,
+                down: None,
+                transaction,
                 version,
                 name,
                 path,
             })
         })
-        .collect::<Result<_, MigrationsError>>()?;
-    Ok(MigrationSet {
-        dir: dir.to_path_buf(),
-        migrations,
-    })
+        .collect()
 }

@@ -4,6 +4,8 @@
 //! Never split on semicolons by hand: dollar quotes, `BEGIN ATOMIC` bodies
 //! and comments break that.
 
+use std::ops::Range;
+
 use pg_query::NodeEnum;
 
 /// One statement of a script, as it will be sent to the server.
@@ -41,18 +43,32 @@ pub(super) struct SplitError {
     pub message: String,
 }
 
-pub(super) fn split(sql: &str) -> Result<Vec<Statement>, SplitError> {
-    if let Some(offset) = sql.find('\0') {
-        let (line, column) = line_column(sql, offset);
-        return Err(SplitError {
+/// Splits the part `range` of `text` (all of a file, or one section of it)
+/// into statements. Offsets, lines and columns, of statements and of
+/// errors, are positions in the whole of `text`.
+pub(super) fn split_range(text: &str, range: Range<usize>) -> Result<Vec<Statement>, SplitError> {
+    let base = range.start;
+    let sql = &text[range];
+    let error_at = |offset: usize, message: String| {
+        let (line, column) = line_column(text, base + offset);
+        SplitError {
             line,
             column,
-            message: "contains a NUL byte; is this a binary file?".into(),
-        });
+            message,
+        }
+    };
+    if let Some(offset) = sql.find('\0') {
+        return Err(error_at(
+            offset,
+            "contains a NUL byte; is this a binary file?".into(),
+        ));
     }
     let parsed = match pg_query::parse(sql) {
         Ok(parsed) => parsed,
-        Err(e) => return Err(locate_parse_error(sql, e)),
+        Err(e) => {
+            let (offset, message) = locate_parse_error(sql, e);
+            return Err(error_at(offset, message));
+        }
     };
     let mut statements = Vec::new();
     for raw in &parsed.protobuf.stmts {
@@ -63,19 +79,19 @@ pub(super) fn split(sql: &str) -> Result<Vec<Statement>, SplitError> {
             len => start + len as usize,
         };
         let first = start + leading_trivia(&sql[start..end]);
-        let text = sql[first..end].trim_end();
-        if text.is_empty() {
+        let statement = sql[first..end].trim_end();
+        if statement.is_empty() {
             continue;
         }
-        let (line, column) = line_column(sql, first);
+        let (line, column) = line_column(text, base + first);
         let tx = raw
             .stmt
             .as_ref()
             .and_then(|n| n.node.as_ref())
             .map_or(TxNeed::Any, tx_need);
         statements.push(Statement {
-            sql: text.to_string(),
-            offset: first,
+            sql: statement.to_string(),
+            offset: base + first,
             line,
             column,
             tx,
@@ -146,19 +162,14 @@ fn leading_trivia(text: &str) -> usize {
 /// API, so find it: the failing token is the first one at which a prefix of
 /// the file stops failing only "at end of input" (prefixes that end inside
 /// a statement fail that way, whole statements parse).
-fn locate_parse_error(sql: &str, error: pg_query::Error) -> SplitError {
+fn locate_parse_error(sql: &str, error: pg_query::Error) -> (usize, String) {
     let message = match error {
         pg_query::Error::Parse(m) => m,
         other => other.to_string(),
     };
     // No failing token means the error is "at end of input".
     let offset = failing_token(sql).unwrap_or(sql.trim_end().len());
-    let (line, column) = line_column(sql, offset);
-    SplitError {
-        line,
-        column,
-        message,
-    }
+    (offset, message)
 }
 
 /// Byte offset in `sql` of the token at which parsing fails.
@@ -202,7 +213,7 @@ mod tests {
     use super::*;
 
     fn check(sql: &str, expected: &str) {
-        let actual = match split(sql) {
+        let actual = match split_range(sql, 0..sql.len()) {
             Ok(statements) => statements
                 .iter()
                 .map(|s| format!("{}:{} {:?} {}", s.line, s.column, s.tx, s.sql))
@@ -254,6 +265,30 @@ mod tests {
         check(
             "SELECT 'é'; SELECT 2",
             "1:1 Any SELECT 'é'\n1:13 Any SELECT 2",
+        );
+    }
+
+    #[test]
+    fn sections_are_located_in_the_whole_text() {
+        let text = "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT\n  'é', 2; SELEC 3;";
+        let render = |from: usize, to: usize| match split_range(text, from..to) {
+            Ok(statements) => statements
+                .iter()
+                .map(|s| {
+                    assert_eq!(&text[s.offset..s.offset + s.sql.len()], s.sql);
+                    format!("{}:{} @{}", s.line, s.column, s.offset)
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            Err(e) => format!("error {}:{} {}", e.line, e.column, e.message),
+        };
+        let (down, bad) = (40, 57);
+        assert_eq!(&text[down..bad], "SELECT\n  'é', 2;");
+        assert_eq!(render(0, down), "2:1 @14");
+        assert_eq!(render(down, bad), "4:1 @40");
+        assert_eq!(
+            render(down, text.len()),
+            "error 5:11 syntax error at or near \"SELEC\""
         );
     }
 }

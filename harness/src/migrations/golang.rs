@@ -1,0 +1,80 @@
+//! golang-migrate: `<n>_<name>.up.sql` and `<n>_<name>.down.sql`, `n` an
+//! integer that orders the set and is unique in it. An up may come alone;
+//! a down needs its up.
+//!
+//! ```text
+//! migrations/
+//!   1_users.up.sql
+//!   1_users.down.sql
+//!   2_jobs.up.sql
+//! ```
+//!
+//! Files carry no transaction marker: golang-migrate's postgres driver
+//! sends a file as one query, which Postgres runs as one implicit
+//! transaction when it holds several statements, and outside any
+//! transaction block when it holds one. So a file is transactional unless
+//! it is a single statement, which is how `CREATE INDEX CONCURRENTLY`
+//! works there: alone in its file.
+//! The `x-multi-statement` option of the database URL, which splits files
+//! and runs the pieces one by one, is not visible in the files.
+
+use std::path::Path;
+
+use super::{
+    Direction, Format, Migration, MigrationsError, Part, Script, integer_version, pair, sql_files,
+};
+
+const EXPECTED: &str =
+    "<n>_<name>.up.sql or <n>_<name>.down.sql with an integer n, like 1_create_users.up.sql";
+
+pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
+    let mut parts = Vec::new();
+    for entry in sql_files(dir)? {
+        let name = entry.name.as_str();
+        let (stem, direction) = if let Some(stem) = name.strip_suffix(".up.sql") {
+            (stem, Direction::Up)
+        } else if let Some(stem) = name.strip_suffix(".down.sql") {
+            (stem, Direction::Down)
+        } else {
+            ("", Direction::Up)
+        };
+        let version = match integer_version(stem) {
+            Some((version, _)) if version.parse::<u64>().is_ok() => version.to_string(),
+            _ => {
+                return Err(MigrationsError::BadName {
+                    path: entry.path,
+                    format: Format::GolangMigrate,
+                    expected: EXPECTED,
+                });
+            }
+        };
+        parts.push(Part {
+            version,
+            direction,
+            entry,
+        });
+    }
+    if parts.is_empty() {
+        return Err(MigrationsError::Empty {
+            dir: dir.to_path_buf(),
+            expected: format!("golang-migrate files named {EXPECTED}"),
+        });
+    }
+    let pairs = pair(Format::GolangMigrate, parts, |down| {
+        down.entry.name.replace(".down.sql", ".up.sql")
+    })?;
+    pairs
+        .into_iter()
+        .map(|pair| {
+            let up = Script::read(&pair.up.path)?;
+            Ok(Migration {
+                transaction: up.statements.len() > 1,
+                up,
+                down: pair.down.map(|d| Script::read(&d.path)).transpose()?,
+                version: pair.version,
+                name: pair.up.name,
+                path: pair.up.path,
+            })
+        })
+        .collect()
+}

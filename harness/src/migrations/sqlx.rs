@@ -1,0 +1,87 @@
+//! sqlx: `<version>_<name>.sql` (simple, one-way) and
+//! `<version>_<name>.up.sql` / `<version>_<name>.down.sql` (reversible).
+//! The version is an integer (often a timestamp), unique in the set, and
+//! orders the set. A file that starts with `-- no-transaction` runs outside
+//! a transaction, as sqlx decides it (`sql.starts_with(...)`).
+//!
+//! ```text
+//! migrations/
+//!   20240101000000_users.sql
+//!   20240102000000_jobs.up.sql
+//!   20240102000000_jobs.down.sql
+//!   20240103000000_jobs_index.up.sql     (starts with -- no-transaction)
+//!   20240103000000_jobs_index.down.sql
+//! ```
+//!
+//! `Migration::transaction` is the up file's marker; a down file's own
+//! marker is not kept, so a runner of downs must look at the down's first
+//! line itself (`no_transaction`).
+
+use std::path::Path;
+
+use super::{
+    Direction, Format, Migration, MigrationsError, Part, Script, integer_version, pair, read_text,
+    sql_files, sql_stem,
+};
+
+const EXPECTED: &str = "<version>_<name>.sql, or .up.sql and .down.sql, with a 64-bit integer version, like 20240101000000_users.sql";
+
+/// sqlx's marker for a migration that must not run in a transaction.
+pub(super) const NO_TRANSACTION: &str = "-- no-transaction";
+
+/// Whether sqlx runs this file outside a transaction.
+pub(super) fn no_transaction(text: &str) -> bool {
+    text.starts_with(NO_TRANSACTION)
+}
+
+pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
+    let mut parts = Vec::new();
+    for entry in sql_files(dir)? {
+        let name = entry.name.as_str();
+        let (stem, direction) = if let Some(stem) = name.strip_suffix(".up.sql") {
+            (stem, Direction::Up)
+        } else if let Some(stem) = name.strip_suffix(".down.sql") {
+            (stem, Direction::Down)
+        } else {
+            (sql_stem(name), Direction::Up)
+        };
+        let version = match integer_version(stem) {
+            Some((version, _)) if version.parse::<i64>().is_ok() => version.to_string(),
+            _ => {
+                return Err(MigrationsError::BadName {
+                    path: entry.path,
+                    format: Format::Sqlx,
+                    expected: EXPECTED,
+                });
+            }
+        };
+        parts.push(Part {
+            version,
+            direction,
+            entry,
+        });
+    }
+    if parts.is_empty() {
+        return Err(MigrationsError::Empty {
+            dir: dir.to_path_buf(),
+            expected: format!("sqlx files named {EXPECTED}"),
+        });
+    }
+    let pairs = pair(Format::Sqlx, parts, |down| {
+        down.entry.name.replace(".down.sql", ".up.sql")
+    })?;
+    pairs
+        .into_iter()
+        .map(|pair| {
+            let text = read_text(&pair.up.path)?;
+            Ok(Migration {
+                transaction: !no_transaction(&text),
+                up: Script::parse(&pair.up.path, text)?,
+                down: pair.down.map(|d| Script::read(&d.path)).transpose()?,
+                version: pair.version,
+                name: pair.up.name,
+                path: pair.up.path,
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,6 @@
+-- migrate:up transaction:false
+-- Built without blocking writes to orders, which is busy in production.
+CREATE INDEX CONCURRENTLY IF NOT EXISTS orders_customer_placed_idx ON orders (customer_id, placed_at DESC);
+
+-- migrate:down transaction:false
+DROP INDEX CONCURRENTLY IF EXISTS orders_customer_placed_idx;

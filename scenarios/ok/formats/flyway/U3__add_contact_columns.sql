@@ -1,0 +1,2 @@
+ALTER TABLE orders DROP COLUMN IF EXISTS shipped_at;
+ALTER TABLE customers DROP COLUMN IF EXISTS phone;

@@ -76,7 +76,7 @@ fn trial(server: &SharedServer, scenario: &Scenario, check: Check) -> Result<(),
             &[check],
             SandboxChoice::Auto,
         ))
-        .map_err(|e| format!("migcheck could not run the scenario: {e}"))?;
+        .map_err(|e| format!("migcheck could not run the scenario: {}", chain(&e)))?;
     let failing: Vec<&Finding> = result.findings.iter().filter(|f| f.fails_run()).collect();
     if failing.is_empty() {
         return Ok(());
@@ -102,4 +102,15 @@ fn trial(server: &SharedServer, scenario: &Scenario, check: Check) -> Result<(),
         "Fix the migrations, or, if this finding is the bug the scenario pins, list it under expect_findings.",
     );
     Err(message.into())
+}
+
+/// An error and its causes, as `anyhow` prints them with `{:#}`.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(&format!(": {e}"));
+        cause = e.source();
+    }
+    text
 }

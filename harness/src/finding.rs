@@ -17,6 +17,16 @@ pub enum Kind {
     LegacyApplyFailed,
     DivergesFromFresh,
     MissingExpected,
+    /// Static: an index, constraint, view... uses a column that only may exist.
+    IndexBeforeColumn,
+    /// Static: a statement that errors when executed twice.
+    NonIdempotentStatement,
+    /// Static: a statement that cannot run in a transaction block, in a
+    /// migration that runs in one.
+    TxIncompatible,
+    /// A branch's migrations applied before the ones merged meanwhile fail,
+    /// or end with another schema than the set in version order.
+    MergeOrderDependent,
     /// A scenario pinned a finding that did not happen (regression suites).
     ExpectedNotFound,
 }
@@ -30,6 +40,10 @@ impl Kind {
             Kind::LegacyApplyFailed => "legacy-apply-failed",
             Kind::DivergesFromFresh => "diverges-from-fresh",
             Kind::MissingExpected => "missing-expected",
+            Kind::IndexBeforeColumn => "index-before-column",
+            Kind::NonIdempotentStatement => "non-idempotent-statement",
+            Kind::TxIncompatible => "tx-incompatible",
+            Kind::MergeOrderDependent => "merge-order-dependent",
             Kind::ExpectedNotFound => "expected-not-found",
         }
     }
@@ -41,6 +55,10 @@ impl Kind {
             Kind::RerunFailed | Kind::RerunChanged => Some(Check::Rerun),
             Kind::LegacyApplyFailed | Kind::DivergesFromFresh => Some(Check::Converge),
             Kind::MissingExpected => Some(Check::Expect),
+            Kind::IndexBeforeColumn | Kind::NonIdempotentStatement | Kind::TxIncompatible => {
+                Some(Check::Lint)
+            }
+            Kind::MergeOrderDependent => Some(Check::Merge),
             Kind::ExpectedNotFound => None,
         }
     }
@@ -60,10 +78,22 @@ pub enum Check {
     Rerun,
     Converge,
     Expect,
+    /// Static analysis, without a server.
+    Lint,
+    /// A branch's migrations in both merge orders.
+    Merge,
 }
 
 impl Check {
-    pub const ALL: [Check; 4] = [Check::Fresh, Check::Rerun, Check::Converge, Check::Expect];
+    /// The checks that run migrations on a server (`merge` does nothing
+    /// unless a branch's migrations are named).
+    pub const ALL: [Check; 5] = [
+        Check::Fresh,
+        Check::Rerun,
+        Check::Converge,
+        Check::Expect,
+        Check::Merge,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -71,6 +101,8 @@ impl Check {
             Check::Rerun => "rerun",
             Check::Converge => "converge",
             Check::Expect => "expect",
+            Check::Lint => "lint",
+            Check::Merge => "merge",
         }
     }
 }
@@ -87,9 +119,10 @@ impl std::str::FromStr for Check {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Check::ALL
             .into_iter()
+            .chain([Check::Lint])
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown check `{s}`: this build has fresh, rerun, converge and expect")
+                format!("unknown check `{s}`: this build has fresh, rerun, converge, expect, merge and lint")
             })
     }
 }

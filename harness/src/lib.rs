@@ -6,9 +6,11 @@
 //! `observe`, `checks`, `finding`, `scenario`, `report`, and `verify`,
 //! which ties them together.
 
+pub mod changes;
 pub mod checks;
 pub mod data;
 pub mod finding;
+pub mod lint;
 pub mod migrations;
 pub mod observe;
 pub mod postgres;
@@ -32,8 +34,12 @@ pub enum Error {
     Sandbox(#[from] sandbox::SandboxError),
     #[error(transparent)]
     Observe(#[from] observe::ObserveError),
-    #[error("scenario {id}: {source}")]
+    #[error("scenario {id}")]
     Scenario { id: String, source: Box<Error> },
+    #[error("merge: no migration named `{name}`; the set has: {known}")]
+    UnknownBranchMigration { name: String, known: String },
+    #[error("--changed-since: {0}")]
+    Changes(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use harness::finding::Check;
-use harness::migrations::{Format, Script};
+use harness::migrations::{Format, MigrationSet, Script};
 use harness::postgres::PgSpec;
 use harness::report::OutputFormat;
 use harness::runner::{RunnerMode, TxMode};
@@ -49,15 +49,26 @@ enum Command {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "fresh,rerun,converge,expect"
+            default_value = "fresh,rerun,converge,expect,merge"
         )]
         checks: Vec<Check>,
         /// How the application applies the set.
         #[arg(long, value_enum, default_value = "rerun-all")]
-        runner: RunnerArg,
+        runner: RunnerMode,
         /// Transaction boundaries the application's runner uses.
         #[arg(long, value_enum, default_value = "per-file")]
-        tx: TxArg,
+        tx: TxMode,
+        /// The migration directory's layout. (`--format` is the report's
+        /// format, as everywhere in migcheck; scenarios say `format:`.)
+        #[arg(long, value_enum, default_value = "auto", value_name = "LAYOUT")]
+        migrations_format: Format,
+        /// Do not upgrade from every earlier version of the set.
+        #[arg(long)]
+        no_history: bool,
+        /// Check the migrations added since this git revision (the branch)
+        /// against those the revision added since the merge base, in both orders.
+        #[arg(long, value_name = "REV")]
+        changed_since: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -85,16 +96,6 @@ struct Common {
     /// Print only scenarios with findings, and the summary.
     #[arg(long, short)]
     quiet: bool,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum RunnerArg {
-    RerunAll,
-}
-
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum TxArg {
-    PerFile,
 }
 
 fn main() -> ExitCode {
@@ -130,11 +131,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             legacy,
             expect,
             checks,
-            runner: RunnerArg::RerunAll,
-            tx: TxArg::PerFile,
+            runner,
+            tx,
+            migrations_format,
+            no_history,
+            changed_since,
             common,
         } => {
-            let scenario = ad_hoc(&migrations, &legacy, expect.as_deref())?;
+            let mut scenario = ad_hoc(&migrations, &legacy, expect.as_deref())?;
+            scenario.runner = runner;
+            scenario.tx = tx;
+            scenario.format = migrations_format;
+            scenario.history = !no_history;
+            if let Some(rev) = changed_since {
+                let set = MigrationSet::load(&scenario.migrations, scenario.format)?;
+                scenario.merge = Some(harness::changes::merge_groups(&rev, &set)?);
+            }
             (vec![scenario], checks, common)
         }
     };
@@ -215,5 +227,7 @@ fn ad_hoc(
         expect,
         expect_findings: Vec::new(),
         may_keep: Vec::new(),
+        history: true,
+        merge: None,
     })
 }

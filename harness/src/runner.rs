@@ -1,5 +1,6 @@
 //! The runner: applies migrations to a database the way the application's
-//! own runner would, and reports the first failing statement with its file
+//! own runner would (which files run at each start, and where transactions
+//! begin and end), and reports the first failing statement with its file
 //! position. It decides nothing about sandboxes or rules.
 
 use tokio_postgres::Client;
@@ -8,30 +9,41 @@ use tokio_postgres::error::ErrorPosition;
 use crate::migrations::{Migration, Script, Statement, TxNeed};
 
 /// How the application applies the set (`--runner`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum RunnerMode {
     /// Every file is executed again at every start.
     #[default]
     RerunAll,
+    /// A version table records what ran; each start runs only the rest.
+    Tracked,
 }
 
-/// Transaction boundaries the runner uses (`--tx`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+/// Transaction boundaries the runner uses for transactional migrations
+/// (`--tx`). Migrations the format marks as non-transactional always run
+/// statement by statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum TxMode {
-    /// One transaction per migration file.
+    /// One transaction per migration.
     #[default]
     PerFile,
+    /// One transaction around the whole run.
+    Set,
+    /// Each statement committed on its own, as some hand-written runners do.
+    PerStatement,
 }
 
 /// Whether the runner's transactions are nested in a sandbox transaction,
-/// where a file's transaction becomes a savepoint.
+/// where a transaction becomes a savepoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nesting {
     TopLevel,
     InTransaction,
 }
+
+/// The table a `tracked` runner records applied versions in.
+pub const VERSION_TABLE: &str = "migcheck_migrations";
 
 /// A statement the server rejected: material for a finding, not an `Err`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,75 +70,255 @@ pub enum RunnerError {
     NeedsTopLevel { migration: String },
 }
 
-/// Applies `migrations` in order and stops at the first failing file, as
-/// an application start would. `Ok(Some(_))` is a failed migration.
-pub async fn apply(
-    client: &Client,
-    migrations: &[Migration],
-    nesting: Nesting,
-) -> Result<Option<ApplyError>, RunnerError> {
-    for migration in migrations {
-        if let Some(error) = apply_one(client, migration, nesting).await? {
-            return Ok(Some(error));
-        }
-    }
-    Ok(None)
+/// The application's runner: which migrations run, and in which
+/// transactions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Runner {
+    pub mode: RunnerMode,
+    pub tx: TxMode,
 }
 
-async fn apply_one(
-    client: &Client,
-    migration: &Migration,
+impl Runner {
+    /// One application start: applies `migrations` in order (in `tracked`
+    /// mode only those the version table lacks) and stops at the first
+    /// failure. `Ok(Some(_))` is a failed migration.
+    pub async fn apply(
+        &self,
+        client: &Client,
+        migrations: &[Migration],
+        nesting: Nesting,
+    ) -> Result<Option<ApplyError>, RunnerError> {
+        let session = Session {
+            client,
+            nesting,
+            tx: self.tx,
+        };
+        match self.mode {
+            RunnerMode::RerunAll => session.run(migrations, false).await,
+            RunnerMode::Tracked => {
+                let applied = session.applied_versions(migrations).await?;
+                let pending: Vec<Migration> = migrations
+                    .iter()
+                    .filter(|m| !applied.contains(&m.version))
+                    .cloned()
+                    .collect();
+                session.run(&pending, true).await
+            }
+        }
+    }
+
+    /// Runs each migration's body once more on its own, bypassing the
+    /// version table, and returns every failure: which migrations are not
+    /// safe to run twice.
+    pub async fn reexecute_each(
+        &self,
+        client: &Client,
+        migrations: &[Migration],
+        nesting: Nesting,
+    ) -> Result<Vec<ApplyError>, RunnerError> {
+        let session = Session {
+            client,
+            nesting,
+            tx: self.tx,
+        };
+        let mut errors = Vec::new();
+        for migration in migrations {
+            if let Some(error) = session.run(std::slice::from_ref(migration), false).await? {
+                errors.push(error);
+            }
+        }
+        Ok(errors)
+    }
+}
+
+struct Session<'c> {
+    client: &'c Client,
     nesting: Nesting,
-) -> Result<Option<ApplyError>, RunnerError> {
-    let statements = &migration.up.statements;
-    let needs = |need| statements.iter().any(|s| s.tx == need);
-    let run_alone = needs(TxNeed::Control) || needs(TxNeed::NoTransaction);
-    let (begin, commit, rollback) = match (nesting, run_alone) {
-        (Nesting::InTransaction, true) => {
-            return Err(RunnerError::NeedsTopLevel {
+    tx: TxMode,
+}
+
+/// How a group of statements is made atomic: a transaction, or inside the
+/// sandbox's transaction a savepoint.
+struct Bracket {
+    begin: &'static str,
+    commit: &'static str,
+    rollback: &'static str,
+}
+
+const TRANSACTION: Bracket = Bracket {
+    begin: "BEGIN",
+    commit: "COMMIT",
+    rollback: "ROLLBACK",
+};
+
+const SAVEPOINT: Bracket = Bracket {
+    begin: "SAVEPOINT migcheck_unit",
+    commit: "RELEASE SAVEPOINT migcheck_unit",
+    rollback: "ROLLBACK TO SAVEPOINT migcheck_unit",
+};
+
+impl Session<'_> {
+    fn bracket(&self) -> &'static Bracket {
+        match self.nesting {
+            Nesting::TopLevel => &TRANSACTION,
+            Nesting::InTransaction => &SAVEPOINT,
+        }
+    }
+
+    async fn exec(&self, migration: &Migration, sql: &str) -> Result<(), RunnerError> {
+        self.client
+            .batch_execute(sql)
+            .await
+            .map_err(|source| RunnerError::Connection {
                 migration: migration.name.clone(),
+                source,
+            })
+    }
+
+    async fn applied_versions(&self, migrations: &[Migration]) -> Result<Vec<String>, RunnerError> {
+        let connection = |source| RunnerError::Connection {
+            migration: migrations
+                .first()
+                .map(|m| m.name.clone())
+                .unwrap_or_default(),
+            source,
+        };
+        self.client
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version text PRIMARY KEY, name text NOT NULL)"
+            ))
+            .await
+            .map_err(connection)?;
+        let rows = self
+            .client
+            .query(&format!("SELECT version FROM {VERSION_TABLE}"), &[])
+            .await
+            .map_err(connection)?;
+        Ok(rows.iter().map(|row| row.get(0)).collect())
+    }
+
+    /// Runs `migrations` with the session's transaction mode; `record`
+    /// inserts each version into the version table with its migration.
+    async fn run(
+        &self,
+        migrations: &[Migration],
+        record: bool,
+    ) -> Result<Option<ApplyError>, RunnerError> {
+        let bracket = self.bracket();
+        // Open between migrations only in `set` mode.
+        let mut open = false;
+        for migration in migrations {
+            let autocommit = !migration.transaction || self.tx == TxMode::PerStatement;
+            if autocommit {
+                if open {
+                    self.exec(migration, bracket.commit).await?;
+                    open = false;
+                }
+                if let Some(error) = self.run_autocommit(migration).await? {
+                    return Ok(Some(error));
+                }
+                if record {
+                    self.exec(migration, &record_sql(migration)).await?;
+                }
+                continue;
+            }
+            if !open {
+                self.exec(migration, bracket.begin).await?;
+                open = true;
+            }
+            for (index, statement) in migration.up.statements.iter().enumerate() {
+                if let Some(error) = self.statement(migration, index, statement).await? {
+                    self.exec(migration, bracket.rollback).await?;
+                    return Ok(Some(error));
+                }
+            }
+            if record {
+                self.exec(migration, &record_sql(migration)).await?;
+            }
+            if self.tx == TxMode::PerFile {
+                self.exec(migration, bracket.commit).await?;
+                open = false;
+            }
+        }
+        if let Some(last) = migrations.last().filter(|_| open) {
+            self.exec(last, bracket.commit).await?;
+        }
+        Ok(None)
+    }
+
+    /// Each statement on its own: committed at once at the top level, or
+    /// kept by a savepoint inside the sandbox, so a failure undoes only
+    /// the failing statement, as on a real server.
+    async fn run_autocommit(
+        &self,
+        migration: &Migration,
+    ) -> Result<Option<ApplyError>, RunnerError> {
+        for (index, statement) in migration.up.statements.iter().enumerate() {
+            match self.nesting {
+                Nesting::TopLevel => {
+                    if let Some(error) = self.statement(migration, index, statement).await? {
+                        // The file may have opened its own transaction; outside
+                        // one, ROLLBACK only warns.
+                        self.exec(migration, "ROLLBACK").await?;
+                        return Ok(Some(error));
+                    }
+                }
+                Nesting::InTransaction => {
+                    if matches!(statement.tx, TxNeed::NoTransaction | TxNeed::Control) {
+                        return Err(RunnerError::NeedsTopLevel {
+                            migration: migration.name.clone(),
+                        });
+                    }
+                    self.exec(migration, SAVEPOINT.begin).await?;
+                    if let Some(error) = self.statement(migration, index, statement).await? {
+                        self.exec(migration, SAVEPOINT.rollback).await?;
+                        return Ok(Some(error));
+                    }
+                    self.exec(migration, SAVEPOINT.commit).await?;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Sends one statement; a database error becomes an `ApplyError`.
+    async fn statement(
+        &self,
+        migration: &Migration,
+        index: usize,
+        statement: &Statement,
+    ) -> Result<Option<ApplyError>, RunnerError> {
+        let Err(e) = self.client.batch_execute(&statement.sql).await else {
+            return Ok(None);
+        };
+        let Some(db) = e.as_db_error() else {
+            return Err(RunnerError::Connection {
+                migration: migration.name.clone(),
+                source: e,
             });
-        }
-        (Nesting::InTransaction, false) => (
-            "SAVEPOINT migcheck_migration",
-            "RELEASE SAVEPOINT migcheck_migration",
-            "ROLLBACK TO SAVEPOINT migcheck_migration",
-        ),
-        // A file that manages its own transactions, or holds statements
-        // that refuse one, is sent statement by statement in autocommit.
-        (Nesting::TopLevel, true) => ("", "", "ROLLBACK"),
-        (Nesting::TopLevel, false) => ("BEGIN", "COMMIT", "ROLLBACK"),
-    };
-    let connection = |source| RunnerError::Connection {
-        migration: migration.name.clone(),
-        source,
-    };
-    if !begin.is_empty() {
-        client.batch_execute(begin).await.map_err(connection)?;
+        };
+        let (line, column) = error_location(&migration.up, statement, db);
+        Ok(Some(ApplyError {
+            migration: migration.name.clone(),
+            statement: index + 1,
+            line,
+            column,
+            sqlstate: Some(db.code().code().to_string()),
+            message: db.message().to_string(),
+        }))
     }
-    for (index, statement) in statements.iter().enumerate() {
-        if let Err(e) = client.batch_execute(&statement.sql).await {
-            let Some(db) = e.as_db_error() else {
-                return Err(connection(e));
-            };
-            // Leaves the connection usable; outside a transaction ROLLBACK
-            // only warns.
-            client.batch_execute(rollback).await.map_err(connection)?;
-            let (line, column) = error_location(&migration.up, statement, db);
-            return Ok(Some(ApplyError {
-                migration: migration.name.clone(),
-                statement: index + 1,
-                line,
-                column,
-                sqlstate: Some(db.code().code().to_string()),
-                message: db.message().to_string(),
-            }));
-        }
-    }
-    if !commit.is_empty() {
-        client.batch_execute(commit).await.map_err(connection)?;
-    }
-    Ok(None)
+}
+
+fn record_sql(migration: &Migration) -> String {
+    format!(
+        "INSERT INTO {VERSION_TABLE} (version, name) VALUES ({}, {})",
+        quote_literal(&migration.version),
+        quote_literal(&migration.name)
+    )
+}
+
+fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
 }
 
 /// The file position of a server error: the error's own position inside

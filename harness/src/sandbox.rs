@@ -143,6 +143,8 @@ pub struct Sandboxes<'s> {
     base: Option<String>,
     /// A connection to `base` kept between transaction sandboxes.
     idle: Option<Session>,
+    /// Template databases of legacy states, by a hash of their content.
+    kept: std::collections::BTreeMap<String, String>,
 }
 
 static NEXT_DATABASE: AtomicU64 = AtomicU64::new(0);
@@ -161,6 +163,7 @@ impl<'s> Sandboxes<'s> {
             admin: None,
             base: None,
             idle: None,
+            kept: Default::default(),
         }
     }
 
@@ -241,16 +244,38 @@ impl<'s> Sandboxes<'s> {
                     database: None,
                 })
             }
-            Strategy::Template => {
-                let database = database_name("case");
-                self.create_database(&database, &base).await?;
-                let session = self.connect(&database).await?;
-                Ok(Sandbox {
-                    session,
-                    database: Some(database),
-                })
-            }
+            Strategy::Template => self.clone_of(&base).await,
         }
+    }
+
+    /// A template sandbox cloned from a database that [`Sandboxes::keep`]
+    /// made; a legacy state built once then costs one clone per case.
+    pub async fn open_from(&mut self, template: &str) -> Result<Sandbox, SandboxError> {
+        self.clone_of(template).await
+    }
+
+    async fn clone_of(&mut self, template: &str) -> Result<Sandbox, SandboxError> {
+        let database = database_name("case");
+        self.create_database(&database, template).await?;
+        let session = self.connect(&database).await?;
+        Ok(Sandbox {
+            session,
+            database: Some(database),
+        })
+    }
+
+    /// Keeps a template sandbox's database as a template for later clones,
+    /// under `key`; it is dropped by [`Sandboxes::shutdown`].
+    pub async fn keep(&mut self, sandbox: Sandbox, key: String) -> Option<String> {
+        let database = sandbox.database?;
+        sandbox.session.close().await;
+        self.kept.insert(key, database.clone());
+        Some(database)
+    }
+
+    /// The database kept under `key`, if any.
+    pub fn kept(&self, key: &str) -> Option<&str> {
+        self.kept.get(key).map(String::as_str)
     }
 
     /// Throws the sandbox's state away.
@@ -284,8 +309,9 @@ impl<'s> Sandboxes<'s> {
         if let Some(session) = self.idle.take() {
             session.close().await;
         }
-        if let Some(base) = self.base.take() {
-            self.sql(&format!("DROP DATABASE IF EXISTS {base} WITH (FORCE)"))
+        let kept: Vec<String> = std::mem::take(&mut self.kept).into_values().collect();
+        for database in kept.into_iter().chain(self.base.take()) {
+            self.sql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
                 .await?;
         }
         Ok(())

@@ -35,6 +35,23 @@ pub struct Scenario {
     /// Objects an upgraded database may keep that a fresh one lacks
     /// ("table legacy_audit", "column jobs.old_flag", "index idx_old").
     pub may_keep: Vec<String>,
+    /// Also upgrade from every earlier version of the set (default on).
+    pub history: bool,
+    /// Two groups of migrations merged from different branches, for the
+    /// merge-order check.
+    pub merge: Option<MergeGroups>,
+}
+
+/// Migration names (as findings report them) of the two sides of a merge.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MergeGroups {
+    /// What the branch under review adds.
+    pub branch: Vec<String>,
+    /// What was merged to the main line while the branch was open. Empty:
+    /// the other migrations that sort after the branch's first one.
+    #[serde(default)]
+    pub main: Vec<String>,
 }
 
 /// What a database looks like before the migrations run.
@@ -160,6 +177,14 @@ struct ScenarioFile {
     expect_findings: Vec<ExpectedFinding>,
     #[serde(default)]
     may_keep: Vec<String>,
+    #[serde(default = "yes")]
+    history: bool,
+    #[serde(default)]
+    merge: Option<MergeGroups>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -234,6 +259,8 @@ impl Scenario {
             expect: file.expect,
             expect_findings: file.expect_findings,
             may_keep: file.may_keep,
+            history: file.history,
+            merge: file.merge,
         })
     }
 
@@ -322,11 +349,11 @@ mod tests {
         );
         check(
             "migrations: m\nlegasy: []\n",
-            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`",
+            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `merge`",
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",
-            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `expected-not-found`",
+            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `index-before-column`, `non-idempotent-statement`, `tx-incompatible`, `merge-order-dependent`, `expected-not-found`",
         );
         check(
             "migrations: m\nlegacy:\n  - name: a\n    sql: CREATE TABLE (;\n",

@@ -65,6 +65,23 @@ pub async fn run_scenario(
                 .map_err(|e| in_scenario(crate::Error::Migrations(e)))?;
         }
     }
+    let groups = scenario
+        .merge
+        .iter()
+        .flat_map(|g| g.branch.iter().chain(&g.main));
+    for name in groups {
+        if !set.migrations.iter().any(|m| &m.name == name) {
+            return Err(in_scenario(crate::Error::UnknownBranchMigration {
+                name: name.clone(),
+                known: set
+                    .migrations
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }));
+        }
+    }
     let statements = set
         .migrations
         .iter()

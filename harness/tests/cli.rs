@@ -112,7 +112,7 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
         &[("m/README.md", b"no sql here")],
         &["check", "--migrations", "DIR/m"],
         2,
-        "DIR/m holds no migrations: expected SQL files named like 001_init.sql",
+        "DIR/m holds no migrations: expected SQL files such as 001_init.sql",
     );
     check(
         &[(
@@ -133,7 +133,7 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
         &[("m/init.sql", OK_SQL)],
         &["check", "--migrations", "DIR/m"],
         2,
-        "DIR/m/init.sql: cannot tell where this migration goes",
+        "DIR/m: cannot tell the migration layout from init.sql",
     );
     check(
         &[
@@ -317,4 +317,103 @@ fn sleeping_backend(tmp: &Path, pid: u32) -> bool {
                 })
             })
         })
+}
+
+#[test]
+fn changed_since_checks_a_branch_against_what_main_merged_meanwhile() {
+    let repo = tempfile::Builder::new()
+        .prefix("migcheck-clitest-git-")
+        .tempdir()
+        .expect("temp dir");
+    let dir = repo.path();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("git");
+        assert!(status.success(), "git {args:?}");
+    };
+    git(&["init", "-q"]);
+    write(
+        dir,
+        &[(
+            "m/001_users.sql",
+            b"CREATE TABLE IF NOT EXISTS users (id bigserial PRIMARY KEY);\n",
+        )],
+    );
+    git(&["add", "."]);
+    git(&["commit", "-qm", "base"]);
+    git(&["checkout", "-qb", "feature"]);
+    write(
+        dir,
+        &[(
+            "m/003_status.sql",
+            b"ALTER TABLE users ADD COLUMN IF NOT EXISTS status text DEFAULT 'new';\n",
+        )],
+    );
+    git(&["add", "."]);
+    git(&["commit", "-qm", "branch adds status"]);
+    git(&["checkout", "-q", "main"]);
+    write(
+        dir,
+        &[(
+            "m/002_status.sql",
+            b"ALTER TABLE users ADD COLUMN IF NOT EXISTS status text DEFAULT 'active';\n",
+        )],
+    );
+    git(&["add", "."]);
+    git(&["commit", "-qm", "main adds status"]);
+    git(&["checkout", "-q", "feature"]);
+    // The branch takes main's migration into its work tree, as a merge does.
+    git(&["checkout", "main", "--", "m/002_status.sql"]);
+
+    let tmp = private_tmp();
+    let migrations = dir.join("m").display().to_string();
+    let output = migcheck(
+        tmp.path(),
+        &[
+            "check",
+            "--migrations",
+            &migrations,
+            "--changed-since",
+            "main",
+            "--format",
+            "json",
+        ],
+    )
+    .output()
+    .expect("run migcheck");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stderr:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let kinds: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["merge-order-dependent"], "{report:#}");
+    assert_eq!(output.status.code(), Some(1));
+    assert_nothing_left(tmp.path());
+
+    check(
+        &[("m/001_a.sql", OK_SQL)],
+        &["check", "--migrations", "DIR/m", "--changed-since", "nope"],
+        2,
+        "--changed-since: `git diff",
+    );
 }

@@ -12,7 +12,7 @@ pub(super) fn check(observation: &Observation, may_keep: &[String]) -> Vec<Findi
     let mut findings = Vec::new();
     for legacy in &observation.legacy {
         let state = Some(legacy.state.clone());
-        if let Some(error) = &legacy.outcome.error {
+        if let Some(error) = legacy.outcome.errors.first() {
             findings.push(Finding {
                 legacy_state: state,
                 ..super::failed(Kind::LegacyApplyFailed, error)

@@ -6,7 +6,7 @@ use crate::observe::Observation;
 pub(super) fn check(observation: &Observation) -> Vec<Finding> {
     observation
         .fresh
-        .error
+        .errors
         .iter()
         .map(|error| super::failed(Kind::ApplyFailed, error))
         .collect()

@@ -4,6 +4,7 @@
 mod converge;
 mod expect;
 mod fresh;
+mod merge;
 mod rerun;
 
 use crate::finding::{Check, Finding, Kind};
@@ -19,6 +20,9 @@ pub fn run(check: Check, observation: &Observation, scenario: &Scenario) -> Vec<
         Check::Rerun => rerun::check(observation),
         Check::Converge => converge::check(observation, &scenario.may_keep),
         Check::Expect => expect::check(observation, &scenario.expect),
+        Check::Merge => merge::check(observation),
+        // Lint reads the migrations, not an observation; `verify` runs it.
+        Check::Lint => Vec::new(),
     }
 }
 

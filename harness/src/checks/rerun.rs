@@ -1,5 +1,6 @@
-//! `rerun`: applying the whole set a second time neither errors nor
-//! changes the schema or any table's rows.
+//! `rerun`: applying the whole set a second time (`rerun-all`), or each
+//! migration's body again (`tracked`), neither errors nor changes the
+//! schema or any table's rows.
 
 use crate::finding::{Finding, Kind};
 use crate::observe::Observation;
@@ -10,8 +11,12 @@ pub(super) fn check(observation: &Observation) -> Vec<Finding> {
         // The set did not apply once; `fresh` reports that.
         return Vec::new();
     };
-    if let Some(error) = &rerun.error {
-        return vec![super::failed(Kind::RerunFailed, error)];
+    if !rerun.errors.is_empty() {
+        return rerun
+            .errors
+            .iter()
+            .map(|error| super::failed(Kind::RerunFailed, error))
+            .collect();
     }
     let mut findings = Vec::new();
     if let (Some(first), Some(second)) = (&fresh.snapshot, &rerun.snapshot) {

@@ -1,0 +1,86 @@
+//! Changes: which migrations a branch adds, asked of git
+//! (`--changed-since REV`), for the merge-order check. Reads only.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::migrations::MigrationSet;
+use crate::scenario::MergeGroups;
+
+/// The branch: migrations whose files were added since `rev` (committed or
+/// not, tracked or not). The main side: migrations of the set that `rev`
+/// added since its merge base with HEAD (present once the branch is rebased
+/// or merged; when none are, the check falls back to the migrations that
+/// sort after the branch's first one).
+pub fn merge_groups(rev: &str, set: &MigrationSet) -> Result<MergeGroups, crate::Error> {
+    let dir = &set.dir;
+    let mut added = git(
+        dir,
+        &[
+            "diff",
+            "--name-only",
+            "--diff-filter=AR",
+            "--relative",
+            rev,
+            "--",
+            ".",
+        ],
+    )?;
+    added.extend(git(
+        dir,
+        &["ls-files", "--others", "--exclude-standard", "--", "."],
+    )?);
+    let upstream = git(
+        dir,
+        &[
+            "diff",
+            "--name-only",
+            "--diff-filter=AR",
+            "--relative",
+            &format!("HEAD...{rev}"),
+            "--",
+            ".",
+        ],
+    )?;
+    Ok(MergeGroups {
+        branch: named(set, &added),
+        main: named(set, &upstream),
+    })
+}
+
+/// The migrations some of `files` (relative to the set's directory) belong to.
+fn named(set: &MigrationSet, files: &[String]) -> Vec<String> {
+    let dir = &set.dir;
+    set.migrations
+        .iter()
+        .filter(|m| {
+            files.iter().any(|file| {
+                let file = dir.join(file);
+                file == m.path || file.starts_with(&m.path)
+            })
+        })
+        .map(|m| m.name.clone())
+        .collect()
+}
+
+fn git(dir: &Path, args: &[&str]) -> Result<Vec<String>, crate::Error> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .map_err(|e| crate::Error::Changes(format!("cannot run git: {e}; is git installed?")))?;
+    if !output.status.success() {
+        return Err(crate::Error::Changes(format!(
+            "`git {}` in {} failed: {}",
+            args.join(" "),
+            dir.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}

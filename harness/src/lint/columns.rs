@@ -1,0 +1,792 @@
+//! `index-before-column` (error): a statement refers to a column that, at
+//! that point of the set, only *may* exist.
+//!
+//! On an old database a table often exists already, created by hand or by
+//! an earlier version of the migration, without the columns added to its
+//! `CREATE TABLE` since. `CREATE TABLE IF NOT EXISTS` then does nothing,
+//! and the first statement that uses a new column fails there, while every
+//! test on an empty database passes.
+//!
+//! Bad: on a database whose `jobs` predates `chat_id`, the index fails with
+//! `column "chat_id" does not exist`.
+//!
+//! ```sql
+//! CREATE TABLE IF NOT EXISTS jobs (
+//!     id      bigserial PRIMARY KEY,
+//!     user_id bigint NOT NULL,
+//!     chat_id bigint
+//! );
+//! CREATE INDEX IF NOT EXISTS idx_jobs_chat_id ON jobs (chat_id);
+//! ```
+//!
+//! Good: the column is guaranteed before it is used.
+//!
+//! ```sql
+//! CREATE TABLE IF NOT EXISTS jobs (
+//!     id      bigserial PRIMARY KEY,
+//!     user_id bigint NOT NULL,
+//!     chat_id bigint
+//! );
+//! ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id bigint;
+//! CREATE INDEX IF NOT EXISTS idx_jobs_chat_id ON jobs (chat_id);
+//! ```
+//!
+//! The set is walked in order, keeping for each table (schema-qualified,
+//! the search path taken to be `public`) which columns *must* exist and
+//! which only *may*.
+//!
+//! A column **must** exist after a plain `CREATE TABLE` (without `IF NOT
+//! EXISTS`), after `ALTER TABLE ... ADD COLUMN [IF NOT EXISTS]` outside any
+//! condition, and after either inside a DO block branch that runs exactly
+//! when the object is missing (`IF NOT EXISTS (SELECT ... 'chat_id')`, the
+//! ELSE of `IF EXISTS`, a block that catches the "already exists" error).
+//!
+//! A column only **may** exist when it was created by:
+//! - `CREATE TABLE IF NOT EXISTS t` (or its DO-block equivalent) while `t`
+//!   may already exist, that is, unless `t` was created by a plain
+//!   `CREATE TABLE` earlier in the set (then the statement does nothing at
+//!   all) or dropped earlier (then it surely creates `t`). Which columns an
+//!   old `t` lacks cannot be known from the SQL; lint assumes that columns
+//!   declared `NOT NULL`, `PRIMARY KEY`, serial or identity belong to the
+//!   table's first version (a later one would need a default or a backfill
+//!   on a populated table, and is usually added with its own `ALTER`), and
+//!   that nullable columns may have been added since;
+//! - `CREATE TABLE` or `ADD COLUMN` in a DO block under a condition that is
+//!   not about that object (`IF current_setting(...)`, a loop, a CASE, an
+//!   exception handler): the branch may not run at all.
+//!
+//! References judged: `CREATE INDEX` (columns, expressions, `INCLUDE`,
+//! `WHERE`), `ADD CONSTRAINT` (primary key, unique, check, exclusion, both
+//! sides of a foreign key, also foreign keys declared in `CREATE TABLE` and
+//! `ADD COLUMN`), `ALTER COLUMN`, `RENAME COLUMN`, `CREATE VIEW` and
+//! `CREATE MATERIALIZED VIEW`/`CREATE TABLE AS` queries, `CREATE TRIGGER
+//! ... OF` and `WHEN`, `COMMENT ON COLUMN`, `UPDATE` (SET, FROM, WHERE),
+//! `INSERT` (column list, ON CONFLICT, SELECT), `DELETE` (USING, WHERE).
+//!
+//! Nothing is said about columns lint knows nothing of: those of tables the
+//! set never creates or alters, or columns the set never mentions (a
+//! reference to those fails on a fresh database, which the `fresh` check
+//! reports).
+
+use std::collections::{HashMap, HashSet};
+
+use pg_query::NodeEnum;
+use pg_query::protobuf::{
+    AlterTableCmd, AlterTableStmt, AlterTableType, ColumnDef, ConstrType, Constraint, CreateStmt,
+    IndexElem, IndexStmt, Node, ObjectType, RenameStmt,
+};
+
+use super::plpgsql::Cond;
+use super::{ColRef, Hit, Table, Unit, column_refs, find_name, names, range_vars, strings};
+use crate::finding::Kind;
+use crate::migrations::MigrationSet;
+
+/// Adds an `index-before-column` hit for every reference to a column that
+/// only may exist at that point.
+pub(super) fn check(set: &MigrationSet, units: &[Unit], hits: &mut Vec<Hit>) {
+    let mut columns = Columns {
+        set,
+        tables: HashMap::new(),
+        reported: HashSet::new(),
+        hits,
+    };
+    for (i, unit) in units.iter().enumerate() {
+        columns.unit(i, unit);
+    }
+}
+
+/// How a table came to be known.
+enum Created {
+    /// By a plain `CREATE TABLE` at this place: afterwards the table exists
+    /// with exactly its columns, on every database.
+    Surely(String),
+    /// By a guarded or conditional creation: it may have existed before,
+    /// with other columns.
+    Maybe,
+    /// Dropped: it exists on no database.
+    Dropped,
+    /// Only altered, never created by the set.
+    Altered,
+}
+
+enum Col {
+    Must,
+    /// Only may exist; the note completes "column t.c ..." in a finding.
+    May(String, Option<Branch>),
+}
+
+/// The DO-block branch a conditional creation happened in: later
+/// statements of that branch run only where it did, so there the column
+/// exists.
+#[derive(Clone, PartialEq, Eq)]
+struct Branch {
+    migration: usize,
+    statement: usize,
+    conds: Vec<usize>,
+}
+
+impl Branch {
+    /// The branch of a creation that `when` says only may happen.
+    fn of(unit: &Unit) -> Option<Branch> {
+        (!unit.conds.is_empty()).then(|| Branch {
+            migration: unit.migration,
+            statement: unit.statement,
+            conds: unit.conds.iter().map(|c| c.id).collect(),
+        })
+    }
+
+    fn contains(&self, unit: &Unit) -> bool {
+        self.migration == unit.migration
+            && self.statement == unit.statement
+            && unit.conds.len() >= self.conds.len()
+            && unit
+                .conds
+                .iter()
+                .zip(&self.conds)
+                .all(|(c, id)| c.id == *id)
+    }
+}
+
+struct TableState {
+    created: Created,
+    columns: HashMap<String, Col>,
+}
+
+/// Where a statement's DO-block conditions leave what it creates.
+enum When<'u> {
+    /// No condition.
+    Always,
+    /// Only conditions that run it exactly when the object is missing:
+    /// like `IF NOT EXISTS`. The innermost one.
+    IfAbsent(&'u Cond),
+    /// A condition that may skip it.
+    Maybe(&'u Cond),
+}
+
+fn when<'u>(unit: &'u Unit, name: &str) -> When<'u> {
+    if let Some(cond) = unit.conds.iter().find(|c| !c.creates_if_absent(name)) {
+        When::Maybe(cond)
+    } else if let Some(cond) = unit.conds.last() {
+        When::IfAbsent(cond)
+    } else {
+        When::Always
+    }
+}
+
+struct Columns<'a> {
+    set: &'a MigrationSet,
+    tables: HashMap<Table, TableState>,
+    /// (unit, table, column) already reported: one finding per column and
+    /// statement, however often the statement mentions it.
+    reported: HashSet<(usize, Table, String)>,
+    hits: &'a mut Vec<Hit>,
+}
+
+impl Columns<'_> {
+    fn unit(&mut self, i: usize, unit: &Unit) {
+        match &unit.node {
+            NodeEnum::CreateStmt(s) => self.create_table(i, unit, s),
+            NodeEnum::AlterTableStmt(s) if s.objtype == ObjectType::ObjectTable as i32 => {
+                self.alter_table(i, unit, s);
+            }
+            NodeEnum::RenameStmt(s) => self.rename(i, unit, s),
+            NodeEnum::DropStmt(s) if s.remove_type == ObjectType::ObjectTable as i32 => {
+                for object in &s.objects {
+                    let table = Table::from_names(&names(object));
+                    if unit.conds.is_empty() {
+                        let state = TableState {
+                            created: Created::Dropped,
+                            columns: HashMap::new(),
+                        };
+                        self.tables.insert(table, state);
+                    } else {
+                        // Maybe dropped: nothing is known any more.
+                        self.tables.remove(&table);
+                    }
+                }
+            }
+            NodeEnum::IndexStmt(s) => self.index(i, unit, s),
+            NodeEnum::ViewStmt(s) => {
+                if let Some(query) = &s.query {
+                    self.scoped_refs(i, unit, &range_vars(query), query);
+                }
+            }
+            NodeEnum::CreateTableAsStmt(s) => {
+                if let Some(query) = &s.query {
+                    self.scoped_refs(i, unit, &range_vars(query), query);
+                }
+            }
+            NodeEnum::CreateTrigStmt(s) => {
+                let Some(relation) = &s.relation else { return };
+                let table = Table::of(relation);
+                // `UPDATE OF a, b`: the names follow the OF.
+                let mut cursor = find_name(&unit.sql, 0, "of").unwrap_or(0);
+                for column in strings(&s.columns) {
+                    cursor = self.name_ref(i, unit, &table, &column, cursor) + 1;
+                }
+                if let Some(when) = &s.when_clause {
+                    let scope = [
+                        (table.clone(), Some("new".to_string())),
+                        (table.clone(), Some("old".to_string())),
+                    ];
+                    self.scoped_refs(i, unit, &scope, when);
+                }
+            }
+            NodeEnum::CommentStmt(s) if s.objtype == ObjectType::ObjectColumn as i32 => {
+                let Some(object) = &s.object else { return };
+                let names = names(object);
+                let Some((column, relation)) = names.split_last() else {
+                    return;
+                };
+                let table = Table::from_names(relation);
+                // The column's name follows the table's.
+                let from = find_name(&unit.sql, 0, &table.name).map_or(0, |at| at + 1);
+                self.name_ref(i, unit, &table, column, from);
+            }
+            NodeEnum::UpdateStmt(s) => {
+                let Some(relation) = &s.relation else { return };
+                let table = Table::of(relation);
+                let mut scope = vec![(table.clone(), alias(relation))];
+                scope.extend(range_vars(&s.from_clause));
+                for target in &s.target_list {
+                    if let Some(NodeEnum::ResTarget(r)) = &target.node {
+                        self.refer(i, unit, &table, &r.name, offset(r.location));
+                        self.scoped_refs(i, unit, &scope, &r.val);
+                    }
+                }
+                self.scoped_refs(i, unit, &scope, &s.from_clause);
+                self.scoped_refs(i, unit, &scope, &s.where_clause);
+            }
+            NodeEnum::InsertStmt(s) => {
+                let Some(relation) = &s.relation else { return };
+                let table = Table::of(relation);
+                for column in &s.cols {
+                    if let Some(NodeEnum::ResTarget(r)) = &column.node {
+                        self.refer(i, unit, &table, &r.name, offset(r.location));
+                    }
+                }
+                if let Some(conflict) = &s.on_conflict_clause {
+                    if let Some(infer) = &conflict.infer {
+                        let mut cursor = offset(infer.location);
+                        for elem in &infer.index_elems {
+                            if let Some(NodeEnum::IndexElem(e)) = &elem.node {
+                                cursor = self.index_elem(i, unit, &table, e, cursor);
+                            }
+                        }
+                    }
+                    let scope = [
+                        (table.clone(), alias(relation)),
+                        (table.clone(), Some("excluded".to_string())),
+                    ];
+                    for target in &conflict.target_list {
+                        if let Some(NodeEnum::ResTarget(r)) = &target.node {
+                            self.refer(i, unit, &table, &r.name, offset(r.location));
+                            self.scoped_refs(i, unit, &scope, &r.val);
+                        }
+                    }
+                    self.scoped_refs(i, unit, &scope, &conflict.where_clause);
+                }
+                if let Some(select) = &s.select_stmt {
+                    self.scoped_refs(i, unit, &range_vars(select), select);
+                }
+            }
+            NodeEnum::DeleteStmt(s) => {
+                let Some(relation) = &s.relation else { return };
+                let mut scope = vec![(Table::of(relation), alias(relation))];
+                scope.extend(range_vars(&s.using_clause));
+                self.scoped_refs(i, unit, &scope, &s.using_clause);
+                self.scoped_refs(i, unit, &scope, &s.where_clause);
+            }
+            _ => {}
+        }
+    }
+
+    fn create_table(&mut self, i: usize, unit: &Unit, s: &CreateStmt) {
+        let Some(relation) = &s.relation else { return };
+        let table = Table::of(relation);
+        // The columns made here: name, file offset, and whether it is taken
+        // to belong to the table's first version.
+        let mut made = Vec::new();
+        let mut primary_key = HashSet::new();
+        for element in &s.table_elts {
+            match &element.node {
+                Some(NodeEnum::ColumnDef(c)) => {
+                    for constraint in constraints(&c.constraints) {
+                        self.foreign_key_target(i, unit, Some(&table), constraint);
+                    }
+                    made.push((c.colname.clone(), unit.offset(c.location), first_version(c)));
+                }
+                Some(NodeEnum::Constraint(constraint)) => {
+                    if constraint.contype == ConstrType::ConstrPrimary as i32 {
+                        primary_key.extend(strings(&constraint.keys));
+                    }
+                    // The table's own columns are made by this statement;
+                    // only another table's can be missing.
+                    self.foreign_key_target(i, unit, Some(&table), constraint);
+                }
+                _ => {}
+            }
+        }
+        let here = self.place(unit, unit.base);
+        let (before, mut columns) = match self.tables.remove(&table) {
+            Some(state) => (Some(state.created), state.columns),
+            None => (None, HashMap::new()),
+        };
+        let created = match (when(unit, &table.name), s.if_not_exists) {
+            (When::Always, false) => {
+                columns = made.iter().map(|(c, ..)| (c.clone(), Col::Must)).collect();
+                Created::Surely(here)
+            }
+            (When::Maybe(cond), _) => {
+                let why = format!(
+                    "{} at {} may skip creating {table}",
+                    cond.what(),
+                    self.place(unit, cond.at)
+                );
+                for (name, at, _) in &made {
+                    let note = format!(
+                        "is only created conditionally at {} ({why})",
+                        self.place(unit, *at)
+                    );
+                    may(&mut columns, name, note, Branch::of(unit));
+                }
+                match before {
+                    Some(Created::Surely(at)) => Created::Surely(at),
+                    _ => Created::Maybe,
+                }
+            }
+            // IF NOT EXISTS, or a branch that runs when the table is missing.
+            (if_absent, _) => match before {
+                Some(Created::Dropped) => {
+                    columns = made.iter().map(|(c, ..)| (c.clone(), Col::Must)).collect();
+                    Created::Surely(here)
+                }
+                Some(Created::Surely(at)) => {
+                    for (name, ..) in &made {
+                        let note = format!(
+                            "is never created: {table} already exists (created at {at}), so the CREATE TABLE at {here} does nothing"
+                        );
+                        may(&mut columns, name, note, None);
+                    }
+                    Created::Surely(at)
+                }
+                _ => {
+                    let why = match if_absent {
+                        When::IfAbsent(cond) => format!(
+                            "{} at {} creates {table} only when it does not exist yet",
+                            cond.what(),
+                            self.place(unit, cond.at)
+                        ),
+                        _ => format!(
+                            "CREATE TABLE IF NOT EXISTS does nothing when {table} already exists"
+                        ),
+                    };
+                    for (name, at, original) in &made {
+                        if *original || primary_key.contains(name) {
+                            columns.insert(name.clone(), Col::Must);
+                        } else {
+                            let note = format!(
+                                "is only created conditionally at {} ({why}); add it with `ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} ...` before using it",
+                                self.place(unit, *at)
+                            );
+                            may(&mut columns, name, note, Branch::of(unit));
+                        }
+                    }
+                    Created::Maybe
+                }
+            },
+        };
+        self.tables.insert(table, TableState { created, columns });
+    }
+
+    fn alter_table(&mut self, i: usize, unit: &Unit, s: &AlterTableStmt) {
+        let Some(relation) = &s.relation else { return };
+        let table = Table::of(relation);
+        // Commands carry no locations; names are searched from here on.
+        let mut cursor = offset(relation.location);
+        for cmd in &s.cmds {
+            let Some(NodeEnum::AlterTableCmd(cmd)) = &cmd.node else {
+                continue;
+            };
+            let def = cmd.def.as_ref().and_then(|d| d.node.as_ref());
+            let Ok(subtype) = AlterTableType::try_from(cmd.subtype) else {
+                continue;
+            };
+            match subtype {
+                AlterTableType::AtAddColumn => {
+                    if let Some(NodeEnum::ColumnDef(c)) = def {
+                        cursor = offset(c.location);
+                        self.add_column(i, unit, &table, c);
+                    }
+                }
+                AlterTableType::AtAddConstraint => {
+                    if let Some(NodeEnum::Constraint(c)) = def {
+                        self.constraint(i, unit, &table, c, None);
+                    }
+                }
+                AlterTableType::AtDropColumn => self.drop_column(unit, &table, cmd),
+                AlterTableType::AtColumnDefault
+                | AlterTableType::AtDropNotNull
+                | AlterTableType::AtSetNotNull
+                | AlterTableType::AtSetExpression
+                | AlterTableType::AtDropExpression
+                | AlterTableType::AtSetStatistics
+                | AlterTableType::AtSetOptions
+                | AlterTableType::AtResetOptions
+                | AlterTableType::AtSetStorage
+                | AlterTableType::AtSetCompression
+                | AlterTableType::AtAlterColumnType
+                | AlterTableType::AtAddIdentity
+                | AlterTableType::AtSetIdentity
+                | AlterTableType::AtDropIdentity => {
+                    cursor = self.name_ref(i, unit, &table, &cmd.name, cursor) + 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn add_column(&mut self, i: usize, unit: &Unit, table: &Table, c: &ColumnDef) {
+        // Its own constraints refer to it, being added; others' columns
+        // (a foreign key's target, a CHECK on two columns) may be missing.
+        for constraint in constraints(&c.constraints) {
+            self.constraint(i, unit, table, constraint, Some(&c.colname));
+        }
+        let note = match when(unit, &c.colname) {
+            When::Maybe(cond) => Some(format!(
+                "is only added conditionally at {} (inside {} at {}); add it unconditionally with `ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {} ...` before using it",
+                self.place(unit, unit.offset(c.location)),
+                cond.what(),
+                self.place(unit, cond.at),
+                c.colname,
+            )),
+            When::Always | When::IfAbsent(_) => None,
+        };
+        let state = self
+            .tables
+            .entry(table.clone())
+            .or_insert_with(|| TableState {
+                created: Created::Altered,
+                columns: HashMap::new(),
+            });
+        match note {
+            Some(note) => may(&mut state.columns, &c.colname, note, Branch::of(unit)),
+            None => {
+                state.columns.insert(c.colname.clone(), Col::Must);
+            }
+        }
+    }
+
+    fn drop_column(&mut self, unit: &Unit, table: &Table, cmd: &AlterTableCmd) {
+        let note = unit.conds.first().map(|cond| {
+            format!(
+                "may have been dropped at {} (inside {} at {})",
+                self.place(unit, unit.base),
+                cond.what(),
+                self.place(unit, cond.at)
+            )
+        });
+        let Some(state) = self.tables.get_mut(table) else {
+            return;
+        };
+        match note {
+            None => {
+                state.columns.remove(&cmd.name);
+            }
+            Some(note) => {
+                if state.columns.contains_key(&cmd.name) {
+                    state.columns.insert(cmd.name.clone(), Col::May(note, None));
+                }
+            }
+        }
+    }
+
+    fn rename(&mut self, i: usize, unit: &Unit, s: &RenameStmt) {
+        let Some(relation) = &s.relation else { return };
+        let table = Table::of(relation);
+        match ObjectType::try_from(s.rename_type) {
+            Ok(ObjectType::ObjectColumn) => {
+                self.name_ref(i, unit, &table, &s.subname, offset(relation.location));
+                if let Some(state) = self.tables.get_mut(&table)
+                    && let Some(column) = state.columns.remove(&s.subname)
+                {
+                    state.columns.insert(s.newname.clone(), column);
+                }
+            }
+            Ok(ObjectType::ObjectTable) => {
+                if let Some(state) = self.tables.remove(&table) {
+                    let renamed = Table {
+                        schema: table.schema,
+                        name: s.newname.clone(),
+                    };
+                    self.tables.insert(renamed, state);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn index(&mut self, i: usize, unit: &Unit, s: &IndexStmt) {
+        let Some(relation) = &s.relation else { return };
+        let table = Table::of(relation);
+        let mut cursor = offset(relation.location);
+        for param in s.index_params.iter().chain(&s.index_including_params) {
+            if let Some(NodeEnum::IndexElem(e)) = &param.node {
+                cursor = self.index_elem(i, unit, &table, e, cursor);
+            }
+        }
+        self.table_refs(i, unit, &table, &s.where_clause);
+    }
+
+    /// A column or expression of an index, an ON CONFLICT target or an
+    /// exclusion constraint; returns where to search for the next name.
+    fn index_elem(
+        &mut self,
+        i: usize,
+        unit: &Unit,
+        table: &Table,
+        e: &IndexElem,
+        cursor: usize,
+    ) -> usize {
+        if !e.name.is_empty() {
+            return self.name_ref(i, unit, table, &e.name, cursor) + 1;
+        }
+        self.table_refs(i, unit, table, &e.expr);
+        cursor
+    }
+
+    /// The columns a constraint uses. `skip` is the column an `ADD COLUMN`
+    /// is adding, which its own constraints may use.
+    fn constraint(
+        &mut self,
+        i: usize,
+        unit: &Unit,
+        table: &Table,
+        c: &Constraint,
+        skip: Option<&str>,
+    ) {
+        let from = offset(c.location);
+        let own = |this: &mut Self, name: &str, cursor: usize| {
+            if skip == Some(name) {
+                cursor
+            } else {
+                this.name_ref(i, unit, table, name, cursor) + 1
+            }
+        };
+        match ConstrType::try_from(c.contype) {
+            Ok(ConstrType::ConstrPrimary | ConstrType::ConstrUnique) => {
+                let mut cursor = from;
+                for name in strings(&c.keys).iter().chain(&strings(&c.including)) {
+                    cursor = own(self, name, cursor);
+                }
+            }
+            Ok(ConstrType::ConstrForeign) => {
+                let mut cursor = from;
+                for name in strings(&c.fk_attrs) {
+                    cursor = own(self, &name, cursor);
+                }
+                self.foreign_key_target(i, unit, None, c);
+            }
+            Ok(ConstrType::ConstrCheck) => {
+                for r in column_refs(&c.raw_expr) {
+                    if let Some(name) = r.names.last()
+                        && skip != Some(name.as_str())
+                    {
+                        self.refer(i, unit, table, name, offset(r.location));
+                    }
+                }
+            }
+            Ok(ConstrType::ConstrExclusion) => {
+                let mut cursor = from;
+                for exclusion in &c.exclusions {
+                    let Some(NodeEnum::List(pair)) = &exclusion.node else {
+                        continue;
+                    };
+                    for item in &pair.items {
+                        if let Some(NodeEnum::IndexElem(e)) = &item.node {
+                            cursor = self.index_elem(i, unit, table, e, cursor);
+                        }
+                    }
+                }
+                self.table_refs(i, unit, table, &c.where_clause);
+            }
+            _ => {}
+        }
+    }
+
+    /// The referenced columns of a foreign key, unless they are those of
+    /// `creating`, the table whose CREATE TABLE declares the key.
+    fn foreign_key_target(
+        &mut self,
+        i: usize,
+        unit: &Unit,
+        creating: Option<&Table>,
+        c: &Constraint,
+    ) {
+        if c.contype != ConstrType::ConstrForeign as i32 {
+            return;
+        }
+        let Some(target) = &c.pktable else { return };
+        let target_table = Table::of(target);
+        if creating == Some(&target_table) {
+            return;
+        }
+        let mut cursor = offset(target.location);
+        for name in strings(&c.pk_attrs) {
+            cursor = self.name_ref(i, unit, &target_table, &name, cursor) + 1;
+        }
+    }
+
+    /// Column references of an expression over one table (index
+    /// expressions and predicates, CHECK).
+    fn table_refs(&mut self, i: usize, unit: &Unit, table: &Table, node: &Option<Box<Node>>) {
+        for r in column_refs(node) {
+            if let Some(name) = r.names.last() {
+                self.refer(i, unit, table, name, offset(r.location));
+            }
+        }
+    }
+
+    /// Column references of a query or expression, resolved against the
+    /// tables in `scope` (with their aliases).
+    fn scoped_refs(
+        &mut self,
+        i: usize,
+        unit: &Unit,
+        scope: &[(Table, Option<String>)],
+        node: &impl serde::Serialize,
+    ) {
+        for r in column_refs(node) {
+            if let Some(table) = self.resolve(scope, &r) {
+                let name = r.names.last().map(String::as_str).unwrap_or_default();
+                self.refer(i, unit, &table, name, offset(r.location));
+            }
+        }
+    }
+
+    /// The table a column reference is about, if lint tracks it.
+    fn resolve(&self, scope: &[(Table, Option<String>)], r: &ColRef) -> Option<Table> {
+        let (column, qualifier) = r.names.split_last()?;
+        match qualifier {
+            [] => {
+                // Unqualified: a table of the scope that has the column. If
+                // one of them surely has it, the reference is fine.
+                let tracking: Vec<&Table> = scope
+                    .iter()
+                    .map(|(t, _)| t)
+                    .filter(|t| self.column(t, column).is_some())
+                    .collect();
+                if tracking
+                    .iter()
+                    .any(|t| matches!(self.column(t, column), Some(Col::Must)))
+                {
+                    return None;
+                }
+                tracking.first().map(|t| (*t).clone())
+            }
+            [.., qualifier] => scope
+                .iter()
+                .find(|(t, alias)| match alias {
+                    Some(alias) => alias == qualifier,
+                    None => t.name == *qualifier,
+                })
+                .map(|(t, _)| t.clone()),
+        }
+    }
+
+    fn column(&self, table: &Table, column: &str) -> Option<&Col> {
+        self.tables.get(table)?.columns.get(column)
+    }
+
+    /// A reference by name to `column` of `table`, searched in the text from
+    /// `from`; returns where the name was found (or `from`).
+    fn name_ref(
+        &mut self,
+        i: usize,
+        unit: &Unit,
+        table: &Table,
+        column: &str,
+        from: usize,
+    ) -> usize {
+        let at = find_name(&unit.sql, from, column).unwrap_or(from);
+        self.refer(i, unit, table, column, at);
+        at
+    }
+
+    /// Reports a reference at byte `at` of the unit's text to a column that
+    /// only may exist.
+    fn refer(&mut self, i: usize, unit: &Unit, table: &Table, column: &str, at: usize) {
+        let Some(Col::May(note, branch)) = self.column(table, column) else {
+            return;
+        };
+        if branch.as_ref().is_some_and(|b| b.contains(unit)) {
+            return;
+        }
+        let message = format!("column {table}.{column} {note}");
+        if self.reported.insert((i, table.clone(), column.to_string())) {
+            self.hits.push(Hit {
+                kind: Kind::IndexBeforeColumn,
+                unit: i,
+                offset: unit.base + at,
+                message,
+            });
+        }
+    }
+
+    /// "file:line:column" of a byte offset in the unit's file.
+    fn place(&self, unit: &Unit, offset: usize) -> String {
+        let migration = &self.set.migrations[unit.migration];
+        let (line, column) = migration.up.line_column(offset);
+        format!("{}:{line}:{column}", migration.name)
+    }
+}
+
+/// Marks a column as only maybe existing, unless it surely exists.
+fn may(columns: &mut HashMap<String, Col>, name: &str, note: String, branch: Option<Branch>) {
+    if !matches!(columns.get(name), Some(Col::Must)) {
+        columns.insert(name.to_string(), Col::May(note, branch));
+    }
+}
+
+/// Whether a column of a table that may already exist is taken to be part
+/// of the table's first version: NOT NULL (a later NOT NULL column needs a
+/// default or a backfill), primary key, identity or serial. Nullable
+/// columns are the ones that get added since.
+///
+/// NOT NULL columns with a default count as first-version too, although
+/// `ADD COLUMN placed_at timestamptz NOT NULL DEFAULT now()` is a common
+/// later addition: the bundled corpus runs the same set as a fixed
+/// scenario (no old table) and a failing one (an old table without
+/// `placed_at`), and only a run against the old state can tell them apart.
+fn first_version(c: &ColumnDef) -> bool {
+    let has = |kind: ConstrType| constraints(&c.constraints).any(|k| k.contype == kind as i32);
+    let serial = c.type_name.as_ref().is_some_and(|t| {
+        strings(&t.names).last().is_some_and(|n| {
+            matches!(
+                n.as_str(),
+                "serial" | "bigserial" | "smallserial" | "serial2" | "serial4" | "serial8"
+            )
+        })
+    });
+    c.is_not_null
+        || has(ConstrType::ConstrNotnull)
+        || has(ConstrType::ConstrPrimary)
+        || has(ConstrType::ConstrIdentity)
+        || serial
+}
+
+fn constraints(nodes: &[Node]) -> impl Iterator<Item = &Constraint> {
+    nodes.iter().filter_map(|n| match &n.node {
+        Some(NodeEnum::Constraint(c)) => Some(c.as_ref()),
+        _ => None,
+    })
+}
+
+fn alias(relation: &pg_query::protobuf::RangeVar) -> Option<String> {
+    relation.alias.as_ref().map(|a| a.aliasname.clone())
+}
+
+/// A parser location as an offset in the statement; -1 (none) as 0.
+fn offset(location: i32) -> usize {
+    usize::try_from(location).unwrap_or(0)
+}

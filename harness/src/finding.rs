@@ -85,14 +85,15 @@ pub enum Check {
 }
 
 impl Check {
-    /// The checks that run migrations on a server (`merge` does nothing
-    /// unless a branch's migrations are named).
-    pub const ALL: [Check; 5] = [
+    /// Every check (`merge` does nothing unless a scenario names the
+    /// groups of a merge).
+    pub const ALL: [Check; 6] = [
         Check::Fresh,
         Check::Rerun,
         Check::Converge,
         Check::Expect,
         Check::Merge,
+        Check::Lint,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -119,7 +120,6 @@ impl std::str::FromStr for Check {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Check::ALL
             .into_iter()
-            .chain([Check::Lint])
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
                 format!("unknown check `{s}`: this build has fresh, rerun, converge, expect, merge and lint")

@@ -34,6 +34,8 @@ pub enum Error {
     Sandbox(#[from] sandbox::SandboxError),
     #[error(transparent)]
     Observe(#[from] observe::ObserveError),
+    #[error(transparent)]
+    Lint(#[from] lint::LintError),
     #[error("scenario {id}")]
     Scenario { id: String, source: Box<Error> },
     #[error("merge: no migration named `{name}`; the set has: {known}")]

@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use harness::finding::Check;
 use harness::migrations::{Format, MigrationSet, Script};
 use harness::postgres::PgSpec;
-use harness::report::OutputFormat;
+use harness::report::{OutputFormat, Report};
 use harness::runner::{RunnerMode, TxMode};
 use harness::sandbox::SandboxChoice;
 use harness::scenario::{self, LegacyState, Scenario};
@@ -34,6 +34,17 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Lint one migration directory: static analysis, no server.
+    Lint {
+        /// The migration directory.
+        #[arg(long, value_name = "DIR")]
+        migrations: PathBuf,
+        /// The migration directory's layout.
+        #[arg(long, value_enum, default_value = "auto", value_name = "LAYOUT")]
+        migrations_format: Format,
+        #[command(flatten)]
+        output: Output,
+    },
     /// Check one migration directory.
     Check {
         /// The migration directory.
@@ -49,7 +60,7 @@ enum Command {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "fresh,rerun,converge,expect,merge"
+            default_value = "fresh,rerun,converge,expect,merge,lint"
         )]
         checks: Vec<Check>,
         /// How the application applies the set.
@@ -87,6 +98,12 @@ struct Common {
     /// Isolation per case; auto picks the cheapest the migrations allow.
     #[arg(long, value_enum, default_value = "auto")]
     sandbox: SandboxChoice,
+    #[command(flatten)]
+    output: Output,
+}
+
+#[derive(Args)]
+struct Output {
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
     format: OutputFormat,
@@ -119,6 +136,22 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let (scenarios, checks, common) = match cli.command {
+        Command::Lint {
+            migrations,
+            migrations_format,
+            output,
+        } => {
+            let mut scenario = ad_hoc(&migrations, &[], None)?;
+            scenario.format = migrations_format;
+            let started = std::time::Instant::now();
+            let report = Report {
+                scenarios: vec![verify::lint_only(&scenario)?],
+                postgres: Vec::new(),
+                backend: "none".into(),
+                duration: started.elapsed(),
+            };
+            return write(&report, &output);
+        }
         Command::Verify { paths, common } => {
             let mut scenarios = Vec::new();
             for path in &paths {
@@ -161,10 +194,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         checks,
     };
     let report = verify::run(&scenarios, &options)?;
-    let to_terminal = common.output.is_none() && std::io::stdout().is_terminal();
+    write(&report, &common.output)
+}
+
+/// Writes the report where `--output` says, and returns the exit code.
+fn write(report: &Report, output: &Output) -> anyhow::Result<u8> {
+    let to_terminal = output.output.is_none() && std::io::stdout().is_terminal();
     let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
-    let text = report.render(common.format, color, common.quiet);
-    match &common.output {
+    let text = report.render(output.format, color, output.quiet);
+    match &output.output {
         Some(path) => std::fs::write(path, text)
             .with_context(|| format!("cannot write the report to {}", path.display()))?,
         None => {
@@ -199,6 +237,7 @@ fn ad_hoc(
                 upto: None,
                 sql: Some(Script::read(path)?),
                 origin: path.display().to_string(),
+                predicted: false,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -64,6 +64,9 @@ pub struct LegacyState {
     pub sql: Option<Script>,
     /// Where the SQL came from, for error messages.
     pub origin: String,
+    /// Built from a lint finding to confirm it: skipped, not an error, when
+    /// it cannot be built.
+    pub predicted: bool,
 }
 
 /// What the application needs at the end (`expect:` or `--expect FILE`).
@@ -245,6 +248,7 @@ impl Scenario {
                 upto: state.upto,
                 sql,
                 origin,
+                predicted: false,
             });
         }
         Ok(Scenario {

@@ -6,12 +6,15 @@ use std::time::Instant;
 
 use crate::checks;
 use crate::finding::{Check, Finding, Kind};
+use crate::lint;
 use crate::migrations::MigrationSet;
+use crate::migrations::Script;
 use crate::observe::observe;
 use crate::postgres::{PgSpec, Server};
 use crate::report::{Report, ScenarioResult};
+use crate::runner::{RunnerMode, VERSION_TABLE};
 use crate::sandbox::{self, SandboxChoice, Sandboxes};
-use crate::scenario::{ExpectedFinding, Scenario};
+use crate::scenario::{ExpectedFinding, LegacyState, Scenario};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -82,6 +85,31 @@ pub async fn run_scenario(
             }));
         }
     }
+    // Lint is cheap and static; converge needs its predictions even when
+    // its findings are not asked for.
+    let (mut lint_findings, predictions) =
+        if checks.contains(&Check::Lint) || checks.contains(&Check::Converge) {
+            lint::lint_with_predictions(&set).map_err(|e| in_scenario(e.into()))?
+        } else {
+            Default::default()
+        };
+    if !checks.contains(&Check::Lint) {
+        lint_findings.clear();
+    }
+    // The states lint predicts will fail are upgraded from too, so the
+    // converge check covers them even when no scenario wrote them.
+    let mut scenario = scenario.clone();
+    if checks.contains(&Check::Converge) {
+        for prediction in &predictions {
+            let state = predicted_state(&set, scenario.runner, prediction)
+                .map_err(|e| in_scenario(e.into()))?;
+            if !scenario.legacy.iter().any(|l| l.name == state.name) {
+                scenario.legacy.push(state);
+            }
+        }
+    }
+    let scenario = &scenario;
+
     let statements = set
         .migrations
         .iter()
@@ -100,9 +128,13 @@ pub async fn run_scenario(
     let observation = observed.map_err(|e| in_scenario(e.into()))?;
     shut.map_err(|e| in_scenario(e.into()))?;
 
+    if checks.contains(&Check::Converge) {
+        confirm(&mut lint_findings, &predictions, &set, &observation);
+    }
     let mut findings: Vec<Finding> = checks
         .iter()
         .flat_map(|check| checks::run(*check, &observation, scenario))
+        .chain(lint_findings)
         .collect();
     settle(&mut findings, &scenario.expect_findings, checks);
     for finding in &mut findings {
@@ -113,12 +145,108 @@ pub async fn run_scenario(
         id: scenario.id.clone(),
         title: scenario.title.clone(),
         postgres: server.version().to_string(),
-        sandbox: choice.strategy,
+        sandbox: Some(choice.strategy),
         sandbox_reason: choice.reason,
         checks: checks.to_vec(),
         cases: observation.cases,
         findings,
     })
+}
+
+/// `migcheck lint`: the static checks alone, without a server.
+pub fn lint_only(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
+    let set = MigrationSet::load(&scenario.migrations, scenario.format)?;
+    let mut findings = lint::lint(&set)?;
+    for finding in &mut findings {
+        finding.scenario = scenario.id.clone();
+    }
+    Ok(ScenarioResult {
+        id: scenario.id.clone(),
+        title: scenario.title.clone(),
+        postgres: String::new(),
+        sandbox: None,
+        sandbox_reason: None,
+        checks: vec![Check::Lint],
+        cases: 0,
+        findings,
+    })
+}
+
+/// The legacy state a lint prediction describes: the set up to the
+/// migration that uses the column, then the column dropped (with what
+/// depends on it) and, for a tracked runner, that migration unrecorded, so
+/// that it runs again on a table that lacks the column.
+fn predicted_state(
+    set: &MigrationSet,
+    runner: RunnerMode,
+    prediction: &lint::Prediction,
+) -> Result<LegacyState, crate::migrations::MigrationsError> {
+    let migration = &set.migrations[prediction.migration];
+    let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let mut sql = format!(
+        "ALTER TABLE {}.{} DROP COLUMN {} CASCADE;\n",
+        ident(&prediction.schema),
+        ident(&prediction.table),
+        ident(&prediction.column)
+    );
+    if runner == RunnerMode::Tracked {
+        sql.push_str(&format!(
+            "DELETE FROM {VERSION_TABLE} WHERE version = '{}';\n",
+            migration.version.replace('\'', "''")
+        ));
+    }
+    let name = predicted_name(prediction);
+    let origin = format!("lint's prediction `{name}`");
+    Ok(LegacyState {
+        name,
+        upto: Some(migration.version.clone()),
+        sql: Some(Script::parse(std::path::Path::new(&origin), sql)?),
+        origin,
+        predicted: true,
+    })
+}
+
+fn predicted_name(prediction: &lint::Prediction) -> String {
+    format!(
+        "{} without {} (predicted by lint)",
+        prediction.table, prediction.column
+    )
+}
+
+/// Says in each predicted lint finding whether running the set from the
+/// predicted state failed as predicted.
+fn confirm(
+    findings: &mut [Finding],
+    predictions: &[lint::Prediction],
+    set: &MigrationSet,
+    observation: &crate::observe::Observation,
+) {
+    for prediction in predictions {
+        let name = predicted_name(prediction);
+        let outcome = observation.legacy.iter().find(|l| l.state == name);
+        let verdict = match outcome.map(|l| l.outcome.errors.first()) {
+            Some(Some(error)) => format!(
+                "confirmed: from a database where {} lacks {}, {}:{} fails: {} (SQLSTATE {})",
+                prediction.table,
+                prediction.column,
+                error.migration,
+                error.line,
+                error.message,
+                error.sqlstate.as_deref().unwrap_or("-")
+            ),
+            Some(None) => format!(
+                "not reproduced: the set applies from a database where {} lacks {}",
+                prediction.table, prediction.column
+            ),
+            None => format!(
+                "not reproduced: a database where {} lacks {} could not be built from {}",
+                prediction.table, prediction.column, set.migrations[prediction.migration].name
+            ),
+        };
+        if let Some(finding) = findings.get_mut(prediction.finding) {
+            finding.message.push_str(&format!("; {verdict}"));
+        }
+    }
 }
 
 /// Marks the findings a scenario pins as expected, and adds an

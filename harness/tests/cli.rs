@@ -192,6 +192,41 @@ fn bad_input_is_a_clear_error_with_exit_code_2() {
         2,
         "no scenario files (*.yaml) found in DIR",
     );
+    check(
+        &[(
+            "m/001_a.sql",
+            b"-- migcheck:ignore non-idempotent-statement\nCREATE TABLE a (id int);\n",
+        )],
+        &["lint", "--migrations", "DIR/m"],
+        2,
+        "DIR/m/001_a.sql:1:",
+    );
+}
+
+#[test]
+fn lint_needs_no_server_and_fails_on_error_findings() {
+    let output = check(
+        &[],
+        &[
+            "lint",
+            "--migrations",
+            "scenarios/err/jobs-before-chat-id",
+            "--format",
+            "json",
+        ],
+        1,
+        "",
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["summary"]["postgres"], serde_json::json!([]));
+    assert_eq!(report["findings"][0]["kind"], "index-before-column");
+    assert_eq!(report["findings"][0]["line"], 12);
+    check(
+        &[],
+        &["lint", "--migrations", "scenarios/ok/jobs-before-chat-id"],
+        0,
+        "",
+    );
 }
 
 #[test]
@@ -217,7 +252,23 @@ CREATE TABLE jobs (id bigserial PRIMARY KEY, user_id bigint NOT NULL REFERENCES 
     assert_eq!(report["version"], 1);
     assert_eq!(report["ok"], false);
     assert_eq!(report["summary"]["scenarios"], 1);
-    assert_eq!(report["summary"]["findings"], 1);
+    // The legacy state given, the state lint predicts, and lint's finding.
+    let kinds: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "legacy-apply-failed",
+            "legacy-apply-failed",
+            "index-before-column"
+        ],
+        "{report:#}"
+    );
+    assert_eq!(report["summary"]["findings"], 3);
     let finding = &report["findings"][0];
     for (field, value) in [
         ("kind", "legacy-apply-failed"),

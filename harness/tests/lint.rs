@@ -123,6 +123,45 @@ fn lint_no_ok_scenario_gets_an_error_finding() {
     );
 }
 
+/// A bug the corpus shows by running a legacy state (`legacy-apply-failed`)
+/// must also be seen by lint, without running anything, at the same place.
+#[test]
+fn lint_finds_every_legacy_apply_failure_of_the_corpus() {
+    let mut missed = Vec::new();
+    for scenario in Scenario::discover(&scenarios()).expect("bundled scenarios load") {
+        let set = MigrationSet::load(&scenario.migrations, scenario.format)
+            .unwrap_or_else(|e| panic!("{}: {e}", scenario.id));
+        let findings = lint(&set).unwrap_or_else(|e| panic!("{}: {e}", scenario.id));
+        for pinned in &scenario.expect_findings {
+            if pinned.kind != Kind::LegacyApplyFailed {
+                continue;
+            }
+            let seen = findings.iter().any(|f| {
+                f.kind == Kind::IndexBeforeColumn
+                    && pinned
+                        .migration
+                        .as_ref()
+                        .is_none_or(|m| f.migration.as_ref() == Some(m))
+                    && pinned.line.is_none_or(|l| f.line == Some(l))
+            });
+            if !seen {
+                missed.push(format!(
+                    "{}: {} at {}:{}",
+                    scenario.id,
+                    pinned.kind,
+                    pinned.migration.as_deref().unwrap_or("?"),
+                    pinned.line.unwrap_or(0)
+                ));
+            }
+        }
+    }
+    assert!(
+        missed.is_empty(),
+        "lint does not see these legacy-apply-failed bugs; teach the rule, or say in the scenario why it cannot:\n{}",
+        missed.join("\n")
+    );
+}
+
 #[test]
 fn lint_create_table_if_not_exists() {
     // Columns of a table that may already exist only may exist, except

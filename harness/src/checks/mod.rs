@@ -21,7 +21,7 @@ pub fn run(check: Check, observation: &Observation, scenario: &Scenario) -> Vec<
         Check::Converge => converge::check(observation, &scenario.may_keep),
         Check::Expect => expect::check(observation, &scenario.expect),
         Check::Merge => merge::check(observation),
-        // Lint reads the migrations, not an observation; `verify` runs it.
+        // Lint reads the migrations, not an observation: see `lint`.
         Check::Lint => Vec::new(),
     }
 }

@@ -729,6 +729,7 @@ impl Columns<'_> {
                 unit: i,
                 offset: unit.base + at,
                 message,
+                missing: Some((table.clone(), column.to_string())),
             });
         }
     }

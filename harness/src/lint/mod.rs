@@ -75,6 +75,14 @@ const KINDS: [Kind; 3] = [
 
 /// Lints `set`: findings ordered by migration, line, column and kind.
 pub fn lint(set: &MigrationSet) -> Result<Vec<Finding>, LintError> {
+    Ok(lint_with_predictions(set)?.0)
+}
+
+/// Lints `set`, and says for each `index-before-column` finding which
+/// state would make it fail, for a run to confirm.
+pub fn lint_with_predictions(
+    set: &MigrationSet,
+) -> Result<(Vec<Finding>, Vec<Prediction>), LintError> {
     // Malformed directives are reported even where nothing is found, so a
     // typo is caught the first time it is written.
     let directives = set
@@ -120,13 +128,31 @@ pub fn lint(set: &MigrationSet) -> Result<Vec<Finding>, LintError> {
             column: Some(column),
             ..Finding::new(hit.kind, hit.message)
         };
-        findings.push((unit.migration, finding));
+        let missing = hit
+            .missing
+            .map(|(table, column)| (table, column, unit.migration));
+        findings.push((unit.migration, finding, missing));
     }
-    findings.sort_by(|(a, x), (b, y)| {
+    findings.sort_by(|(a, x, _), (b, y, _)| {
         (a, x.line, x.column, x.kind, &x.message).cmp(&(b, y.line, y.column, y.kind, &y.message))
     });
-    findings.dedup();
-    Ok(findings.into_iter().map(|(_, f)| f).collect())
+    findings.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
+    let mut predictions = Vec::new();
+    for (index, (_, _, missing)) in findings.iter().enumerate() {
+        if let Some((table, column, migration)) = missing {
+            predictions.push(Prediction {
+                finding: index,
+                schema: table.schema.clone(),
+                table: table.name.clone(),
+                column: column.clone(),
+                migration: *migration,
+            });
+        }
+    }
+    Ok((
+        findings.into_iter().map(|(_, f, _)| f).collect(),
+        predictions,
+    ))
 }
 
 /// One SQL statement lint looks at: a statement of a file, or one of the
@@ -166,6 +192,21 @@ pub(crate) struct Hit {
     pub unit: usize,
     pub offset: usize,
     pub message: String,
+    /// For `index-before-column`: the table and the column that may be
+    /// missing, so the state can be built and the finding confirmed.
+    pub missing: Option<(Table, String)>,
+}
+
+/// A database state a finding predicts will fail: `table` (schema-qualified)
+/// exists without `column` when `migration` (its index in the set) runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prediction {
+    /// Index in the returned findings.
+    pub finding: usize,
+    pub schema: String,
+    pub table: String,
+    pub column: String,
+    pub migration: usize,
 }
 
 /// The units of the whole set, in execution order: every statement of every

@@ -86,6 +86,7 @@ pub(super) fn non_idempotent(units: &[Unit], hits: &mut Vec<Hit>) {
             unit: i,
             offset: unit.base,
             message,
+            missing: None,
         }));
     }
 }
@@ -539,6 +540,7 @@ pub(super) fn tx_incompatible(set: &MigrationSet, units: &[Unit], hits: &mut Vec
                         unit: i,
                         offset: unit.base,
                         message,
+                        missing: None,
                     });
                 }
             }
@@ -561,6 +563,7 @@ pub(super) fn tx_incompatible(set: &MigrationSet, units: &[Unit], hits: &mut Vec
                         "'{value}' is added to type {type_name} at {}:{line}:{column} in the same transaction; PostgreSQL refuses to use a new enum value before the transaction that added it commits (\"unsafe use of new value\"); use it in a later migration",
                         migration.name
                     ),
+                    missing: None,
                 });
             }
             if let NodeEnum::AlterEnumStmt(s) = &unit.node

@@ -40,18 +40,19 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
         if quiet && s.findings.is_empty() {
             continue;
         }
-        let sandbox = match &s.sandbox_reason {
-            None => s.sandbox.to_string(),
-            Some(reason) => format!("{} ({reason})", s.sandbox),
+        let sandbox = match (&s.sandbox, &s.sandbox_reason) {
+            (None, _) => "none".to_string(),
+            (Some(strategy), None) => strategy.to_string(),
+            (Some(strategy), Some(reason)) => format!("{strategy} ({reason})"),
         };
         let _ = writeln!(
             out,
             "{} {}",
             p.bold(&s.id),
-            p.dim(&format!(
-                "· {} · postgres {} · sandbox: {sandbox}",
-                s.title, s.postgres
-            ))
+            p.dim(&match s.postgres.as_str() {
+                "" => format!("· {} · static analysis, no server", s.title),
+                version => format!("· {} · postgres {version} · sandbox: {sandbox}", s.title),
+            })
         );
         let checks: Vec<String> = s
             .checks
@@ -81,14 +82,20 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
     let findings: Vec<&Finding> = report.findings().collect();
     let failing = findings.iter().filter(|f| f.fails_run()).count();
     let expected = findings.iter().filter(|f| f.expected).count();
+    let servers = match report.postgres.is_empty() {
+        true => "without a server".to_string(),
+        false => format!(
+            "on postgres {} ({})",
+            report.postgres.join(", "),
+            report.backend
+        ),
+    };
     let summary = format!(
-        "{} scenario{}, {} finding{} ({failing} failing, {expected} expected) on postgres {} ({}) in {:.1} s",
+        "{} scenario{}, {} finding{} ({failing} failing, {expected} expected) {servers} in {:.1} s",
         report.scenarios.len(),
         plural(report.scenarios.len()),
         findings.len(),
         plural(findings.len()),
-        report.postgres.join(", "),
-        report.backend,
         report.duration.as_secs_f64()
     );
     let _ = writeln!(

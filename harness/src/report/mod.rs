@@ -24,7 +24,8 @@ pub struct ScenarioResult {
     pub id: String,
     pub title: String,
     pub postgres: String,
-    pub sandbox: Strategy,
+    /// `None` when nothing ran on a server (`migcheck lint`).
+    pub sandbox: Option<Strategy>,
     /// Why the sandbox is not the cheapest one, if it is not.
     pub sandbox_reason: Option<String>,
     pub checks: Vec<Check>,

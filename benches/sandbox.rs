@@ -29,6 +29,15 @@ fn sandboxes(c: &mut Criterion) {
                 })
             })
         });
+        // The sandbox's own cost, without the work done in it.
+        group.bench_function(format!("{strategy}-empty"), |b| {
+            b.iter(|| {
+                runtime.block_on(async {
+                    let sandbox = sandboxes.open().await.expect("open");
+                    sandboxes.close(sandbox).await.expect("close");
+                })
+            })
+        });
         runtime.block_on(sandboxes.shutdown()).expect("shutdown");
     }
     group.sample_size(10);

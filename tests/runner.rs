@@ -152,3 +152,38 @@ fn a_tracked_runner_skips_what_ran_and_can_reexecute_each_body() {
         sandboxes.shutdown().await.expect("shutdown");
     });
 }
+
+#[test]
+fn a_transaction_sandbox_leaves_no_session_state_to_the_next() {
+    let server = Server::start(&PgSpec::Auto, None).expect("a local Postgres server");
+    tests::runtime().block_on(async {
+        let mut sandboxes = Sandboxes::new(&server, Strategy::Transaction);
+        let first = sandboxes.open().await.expect("sandbox");
+        // What a migration may do that a rollback does not undo.
+        first
+            .client()
+            .batch_execute(
+                "SELECT pg_advisory_lock(42); PREPARE migcheck_p AS SELECT 1;
+                 DECLARE migcheck_c CURSOR WITH HOLD FOR SELECT 1; LISTEN migcheck_l",
+            )
+            .await
+            .expect("session state");
+        sandboxes.close(first).await.expect("close");
+        let second = sandboxes.open().await.expect("sandbox");
+        let row = second
+            .client()
+            .query_one(
+                "SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
+                        (SELECT count(*) FROM pg_prepared_statements WHERE name = 'migcheck_p'),
+                        (SELECT count(*) FROM pg_cursors WHERE name = 'migcheck_c'),
+                        (SELECT count(*) FROM pg_listening_channels())",
+                &[],
+            )
+            .await
+            .expect("read session state");
+        let left: [i64; 4] = [row.get(0), row.get(1), row.get(2), row.get(3)];
+        assert_eq!(left, [0, 0, 0, 0], "advisory locks, prepared statements, cursors, channels");
+        sandboxes.close(second).await.expect("close");
+        sandboxes.shutdown().await.expect("shutdown");
+    });
+}

@@ -268,5 +268,6 @@ fn ad_hoc(
         may_keep: Vec::new(),
         history: true,
         merge: None,
+        ignore: Vec::new(),
     })
 }

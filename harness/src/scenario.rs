@@ -40,6 +40,29 @@ pub struct Scenario {
     /// Two groups of migrations merged from different branches, for the
     /// merge-order check.
     pub merge: Option<MergeGroups>,
+    /// Lint findings this scenario accepts, each with its reason.
+    pub ignore: Vec<Ignore>,
+}
+
+/// A lint finding a scenario accepts (`ignore:`): every given field must
+/// match, and the reason is mandatory, so every exception is explained.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ignore {
+    pub kind: Kind,
+    #[serde(default)]
+    pub migration: Option<String>,
+    #[serde(default)]
+    pub line: Option<usize>,
+    pub reason: String,
+}
+
+impl Ignore {
+    pub fn matches(&self, finding: &Finding) -> bool {
+        self.kind == finding.kind
+            && same(&self.migration, &finding.migration)
+            && self.line.is_none_or(|l| Some(l) == finding.line)
+    }
 }
 
 /// Migration names (as findings report them) of the two sides of a merge.
@@ -184,6 +207,8 @@ struct ScenarioFile {
     history: bool,
     #[serde(default)]
     merge: Option<MergeGroups>,
+    #[serde(default)]
+    ignore: Vec<Ignore>,
 }
 
 fn yes() -> bool {
@@ -206,6 +231,28 @@ impl Scenario {
     /// Reads a scenario file; `id` names it in reports.
     pub fn load(path: &Path, id: String) -> Result<Scenario, ScenarioError> {
         let file: ScenarioFile = from_yaml(path, &read(path)?)?;
+        if let Some(ignore) = file.ignore.iter().find(|i| i.reason.trim().is_empty()) {
+            return Err(ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "ignore: the entry for `{}` has an empty reason; say why the finding is accepted",
+                    ignore.kind
+                ),
+            });
+        }
+        if let Some(ignore) = file
+            .ignore
+            .iter()
+            .find(|i| i.kind.check() != Some(Check::Lint))
+        {
+            return Err(ScenarioError::Invalid {
+                path: path.to_path_buf(),
+                message: format!(
+                    "ignore: `{}` is not a lint finding; only index-before-column, non-idempotent-statement and tx-incompatible can be ignored (pin other findings with expect_findings)",
+                    ignore.kind
+                ),
+            });
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         let invalid = |message: String| ScenarioError::Invalid {
             path: path.to_path_buf(),
@@ -265,6 +312,7 @@ impl Scenario {
             may_keep: file.may_keep,
             history: file.history,
             merge: file.merge,
+            ignore: file.ignore,
         })
     }
 
@@ -353,7 +401,7 @@ mod tests {
         );
         check(
             "migrations: m\nlegasy: []\n",
-            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `merge`",
+            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `merge`, `ignore`",
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",
@@ -362,6 +410,18 @@ mod tests {
         check(
             "migrations: m\nlegacy:\n  - name: a\n    sql: CREATE TABLE (;\n",
             "DIR/s.yaml: DIR/s.yaml (legacy state `a`):1:14: does not parse as SQL: syntax error at or near \"(\"",
+        );
+        check(
+            "migrations: m\nignore:\n  - kind: tx-incompatible\n",
+            "DIR/s.yaml: line 3, column 5: ignore[0]: missing field `reason`",
+        );
+        check(
+            "migrations: m\nignore:\n  - kind: tx-incompatible\n    reason: ' '\n",
+            "DIR/s.yaml: ignore: the entry for `tx-incompatible` has an empty reason; say why the finding is accepted",
+        );
+        check(
+            "migrations: m\nignore:\n  - kind: apply-failed\n    reason: x\n",
+            "DIR/s.yaml: ignore: `apply-failed` is not a lint finding; only index-before-column, non-idempotent-statement and tx-incompatible can be ignored (pin other findings with expect_findings)",
         );
         check(
             "migrations: m\nlegacy:\n  - name: a\n",

@@ -87,14 +87,26 @@ pub async fn run_scenario(
     }
     // Lint is cheap and static; converge needs its predictions even when
     // its findings are not asked for.
-    let (mut lint_findings, predictions) =
+    let (all_findings, all_predictions) =
         if checks.contains(&Check::Lint) || checks.contains(&Check::Converge) {
             lint::lint_with_predictions(&set).map_err(|e| in_scenario(e.into()))?
         } else {
             Default::default()
         };
-    if !checks.contains(&Check::Lint) {
-        lint_findings.clear();
+    // Findings the scenario accepts (`ignore:`) go, with their predictions.
+    let mut lint_findings = Vec::new();
+    let mut predictions = Vec::new();
+    for (index, finding) in all_findings.into_iter().enumerate() {
+        if scenario.ignore.iter().any(|i| i.matches(&finding)) {
+            continue;
+        }
+        for prediction in all_predictions.iter().filter(|p| p.finding == index) {
+            predictions.push(lint::Prediction {
+                finding: lint_findings.len(),
+                ..prediction.clone()
+            });
+        }
+        lint_findings.push(finding);
     }
     // The states lint predicts will fail are upgraded from too, so the
     // converge check covers them even when no scenario wrote them.
@@ -130,6 +142,9 @@ pub async fn run_scenario(
 
     if checks.contains(&Check::Converge) {
         confirm(&mut lint_findings, &predictions, &set, &observation);
+    }
+    if !checks.contains(&Check::Lint) {
+        lint_findings.clear();
     }
     let mut findings: Vec<Finding> = checks
         .iter()

@@ -20,49 +20,19 @@
 
 use std::path::Path;
 
-use super::{
-    Direction, Format, Migration, MigrationsError, Part, Script, integer_version, pair, sql_files,
-};
+use super::{Format, Migration, MigrationsError, Script, up_down_pairs};
 
 const EXPECTED: &str =
     "<n>_<name>.up.sql or <n>_<name>.down.sql with an integer n, like 1_create_users.up.sql";
 
 pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
-    let mut parts = Vec::new();
-    for entry in sql_files(dir)? {
-        let name = entry.name.as_str();
-        let (stem, direction) = if let Some(stem) = name.strip_suffix(".up.sql") {
-            (stem, Direction::Up)
-        } else if let Some(stem) = name.strip_suffix(".down.sql") {
-            (stem, Direction::Down)
-        } else {
-            ("", Direction::Up)
-        };
-        let version = match integer_version(stem) {
-            Some((version, _)) if version.parse::<u64>().is_ok() => version.to_string(),
-            _ => {
-                return Err(MigrationsError::BadName {
-                    path: entry.path,
-                    format: Format::GolangMigrate,
-                    expected: EXPECTED,
-                });
-            }
-        };
-        parts.push(Part {
-            version,
-            direction,
-            entry,
-        });
-    }
-    if parts.is_empty() {
-        return Err(MigrationsError::Empty {
-            dir: dir.to_path_buf(),
-            expected: format!("golang-migrate files named {EXPECTED}"),
-        });
-    }
-    let pairs = pair(Format::GolangMigrate, parts, |down| {
-        down.entry.name.replace(".down.sql", ".up.sql")
-    })?;
+    let pairs = up_down_pairs(
+        dir,
+        Format::GolangMigrate,
+        EXPECTED,
+        |_| None,
+        |version| version.parse::<u64>().is_ok(),
+    )?;
     pairs
         .into_iter()
         .map(|pair| {

@@ -408,6 +408,54 @@ struct Pair {
     down: Option<Entry>,
 }
 
+/// The `.up.sql`/`.down.sql` files of `dir` (and, where `one_way` gives
+/// their stem, one-way files), paired by version. `version_ok` says whether
+/// the leading integer of a name is a version of this format; `expected`
+/// describes good names in errors.
+fn up_down_pairs(
+    dir: &Path,
+    format: Format,
+    expected: &'static str,
+    one_way: impl Fn(&str) -> Option<&str>,
+    version_ok: impl Fn(&str) -> bool,
+) -> Result<Vec<Pair>, MigrationsError> {
+    let mut parts = Vec::new();
+    for entry in sql_files(dir)? {
+        let name = entry.name.as_str();
+        let (stem, direction) = if let Some(stem) = name.strip_suffix(".up.sql") {
+            (Some(stem), Direction::Up)
+        } else if let Some(stem) = name.strip_suffix(".down.sql") {
+            (Some(stem), Direction::Down)
+        } else {
+            (one_way(name), Direction::Up)
+        };
+        let version = match stem.and_then(integer_version) {
+            Some((version, _)) if version_ok(version) => version.to_string(),
+            _ => {
+                return Err(MigrationsError::BadName {
+                    path: entry.path,
+                    format,
+                    expected,
+                });
+            }
+        };
+        parts.push(Part {
+            version,
+            direction,
+            entry,
+        });
+    }
+    if parts.is_empty() {
+        return Err(MigrationsError::Empty {
+            dir: dir.to_path_buf(),
+            expected: format!("{format} files named {expected}"),
+        });
+    }
+    pair(format, parts, |down| {
+        down.entry.name.replace(".down.sql", ".up.sql")
+    })
+}
+
 /// Groups the files of `format` into up/down pairs ordered by version.
 /// Two ups (or two downs) with one version are an error, and so is a down
 /// without its up; `expected_up` names the up a down is missing.

@@ -19,10 +19,7 @@
 
 use std::path::Path;
 
-use super::{
-    Direction, Format, Migration, MigrationsError, Part, Script, integer_version, pair, read_text,
-    sql_files, sql_stem,
-};
+use super::{Format, Migration, MigrationsError, Script, read_text, sql_stem, up_down_pairs};
 
 const EXPECTED: &str = "<version>_<name>.sql, or .up.sql and .down.sql, with a 64-bit integer version, like 20240101000000_users.sql";
 
@@ -35,41 +32,13 @@ pub(super) fn no_transaction(text: &str) -> bool {
 }
 
 pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
-    let mut parts = Vec::new();
-    for entry in sql_files(dir)? {
-        let name = entry.name.as_str();
-        let (stem, direction) = if let Some(stem) = name.strip_suffix(".up.sql") {
-            (stem, Direction::Up)
-        } else if let Some(stem) = name.strip_suffix(".down.sql") {
-            (stem, Direction::Down)
-        } else {
-            (sql_stem(name), Direction::Up)
-        };
-        let version = match integer_version(stem) {
-            Some((version, _)) if version.parse::<i64>().is_ok() => version.to_string(),
-            _ => {
-                return Err(MigrationsError::BadName {
-                    path: entry.path,
-                    format: Format::Sqlx,
-                    expected: EXPECTED,
-                });
-            }
-        };
-        parts.push(Part {
-            version,
-            direction,
-            entry,
-        });
-    }
-    if parts.is_empty() {
-        return Err(MigrationsError::Empty {
-            dir: dir.to_path_buf(),
-            expected: format!("sqlx files named {EXPECTED}"),
-        });
-    }
-    let pairs = pair(Format::Sqlx, parts, |down| {
-        down.entry.name.replace(".down.sql", ".up.sql")
-    })?;
+    let pairs = up_down_pairs(
+        dir,
+        Format::Sqlx,
+        EXPECTED,
+        |name| Some(sql_stem(name)),
+        |version| version.parse::<i64>().is_ok(),
+    )?;
     pairs
         .into_iter()
         .map(|pair| {

@@ -6,7 +6,7 @@
 use tokio_postgres::Client;
 use tokio_postgres::error::ErrorPosition;
 
-use crate::migrations::{Migration, Script, Statement, TxNeed};
+use crate::migrations::{Migration, Script, Statement};
 
 /// How the application applies the set (`--runner`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
@@ -264,7 +264,7 @@ impl Session<'_> {
                     }
                 }
                 Nesting::InTransaction => {
-                    if matches!(statement.tx, TxNeed::NoTransaction | TxNeed::Control) {
+                    if statement.outside_transaction() {
                         return Err(RunnerError::NeedsTopLevel {
                             migration: migration.name.clone(),
                         });
@@ -317,8 +317,14 @@ fn record_sql(migration: &Migration) -> String {
     )
 }
 
-fn quote_literal(s: &str) -> String {
+/// `s` as an SQL string literal.
+pub(crate) fn quote_literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
+}
+
+/// `s` as a quoted SQL identifier.
+pub(crate) fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// The file position of a server error: the error's own position inside

@@ -12,7 +12,7 @@ use crate::migrations::Script;
 use crate::observe::observe;
 use crate::postgres::{PgSpec, Server};
 use crate::report::{Report, ScenarioResult};
-use crate::runner::{RunnerMode, VERSION_TABLE};
+use crate::runner::{RunnerMode, VERSION_TABLE, quote_ident, quote_literal};
 use crate::sandbox::{self, SandboxChoice, Sandboxes};
 use crate::scenario::{ExpectedFinding, LegacyState, Scenario};
 
@@ -87,32 +87,18 @@ pub async fn run_scenario(
     }
     // Lint is cheap and static; converge needs its predictions even when
     // its findings are not asked for.
-    let (all_findings, all_predictions) =
-        if checks.contains(&Check::Lint) || checks.contains(&Check::Converge) {
-            lint::lint_with_predictions(&set).map_err(|e| in_scenario(e.into()))?
-        } else {
-            Default::default()
-        };
+    let mut linted = if checks.contains(&Check::Lint) || checks.contains(&Check::Converge) {
+        lint::lint_with_predictions(&set).map_err(|e| in_scenario(e.into()))?
+    } else {
+        Vec::new()
+    };
     // Findings the scenario accepts (`ignore:`) go, with their predictions.
-    let mut lint_findings = Vec::new();
-    let mut predictions = Vec::new();
-    for (index, finding) in all_findings.into_iter().enumerate() {
-        if scenario.ignore.iter().any(|i| i.matches(&finding)) {
-            continue;
-        }
-        for prediction in all_predictions.iter().filter(|p| p.finding == index) {
-            predictions.push(lint::Prediction {
-                finding: lint_findings.len(),
-                ..prediction.clone()
-            });
-        }
-        lint_findings.push(finding);
-    }
+    linted.retain(|l| !scenario.ignore.iter().any(|i| i.matches(&l.finding)));
     // The states lint predicts will fail are upgraded from too, so the
     // converge check covers them even when no scenario wrote them.
     let mut scenario = scenario.clone();
     if checks.contains(&Check::Converge) {
-        for prediction in &predictions {
+        for prediction in linted.iter().filter_map(|l| l.prediction.as_ref()) {
             let state = predicted_state(&set, scenario.runner, prediction)
                 .map_err(|e| in_scenario(e.into()))?;
             if !scenario.legacy.iter().any(|l| l.name == state.name) {
@@ -141,11 +127,17 @@ pub async fn run_scenario(
     shut.map_err(|e| in_scenario(e.into()))?;
 
     if checks.contains(&Check::Converge) {
-        confirm(&mut lint_findings, &predictions, &set, &observation);
+        for l in &mut linted {
+            if let Some(prediction) = &l.prediction {
+                let verdict = verdict(prediction, &set, &observation);
+                l.finding.message.push_str(&format!("; {verdict}"));
+            }
+        }
     }
-    if !checks.contains(&Check::Lint) {
-        lint_findings.clear();
-    }
+    let lint_findings = match checks.contains(&Check::Lint) {
+        true => linted.into_iter().map(|l| l.finding).collect(),
+        false => Vec::new(),
+    };
     let mut findings: Vec<Finding> = checks
         .iter()
         .flat_map(|check| checks::run(*check, &observation, scenario))
@@ -197,17 +189,16 @@ fn predicted_state(
     prediction: &lint::Prediction,
 ) -> Result<LegacyState, crate::migrations::MigrationsError> {
     let migration = &set.migrations[prediction.migration];
-    let ident = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
     let mut sql = format!(
         "ALTER TABLE {}.{} DROP COLUMN {} CASCADE;\n",
-        ident(&prediction.schema),
-        ident(&prediction.table),
-        ident(&prediction.column)
+        quote_ident(&prediction.schema),
+        quote_ident(&prediction.table),
+        quote_ident(&prediction.column)
     );
     if runner == RunnerMode::Tracked {
         sql.push_str(&format!(
-            "DELETE FROM {VERSION_TABLE} WHERE version = '{}';\n",
-            migration.version.replace('\'', "''")
+            "DELETE FROM {VERSION_TABLE} WHERE version = {};\n",
+            quote_literal(&migration.version)
         ));
     }
     let name = predicted_name(prediction);
@@ -228,39 +219,31 @@ fn predicted_name(prediction: &lint::Prediction) -> String {
     )
 }
 
-/// Says in each predicted lint finding whether running the set from the
-/// predicted state failed as predicted.
-fn confirm(
-    findings: &mut [Finding],
-    predictions: &[lint::Prediction],
+/// Whether running the set from the state `prediction` describes failed
+/// as predicted.
+fn verdict(
+    prediction: &lint::Prediction,
     set: &MigrationSet,
     observation: &crate::observe::Observation,
-) {
-    for prediction in predictions {
-        let name = predicted_name(prediction);
-        let outcome = observation.legacy.iter().find(|l| l.state == name);
-        let verdict = match outcome.map(|l| l.outcome.errors.first()) {
-            Some(Some(error)) => format!(
-                "confirmed: from a database where {} lacks {}, {}:{} fails: {} (SQLSTATE {})",
-                prediction.table,
-                prediction.column,
-                error.migration,
-                error.line,
-                error.message,
-                error.sqlstate.as_deref().unwrap_or("-")
-            ),
-            Some(None) => format!(
-                "not reproduced: the set applies from a database where {} lacks {}",
-                prediction.table, prediction.column
-            ),
-            None => format!(
-                "not reproduced: a database where {} lacks {} could not be built from {}",
-                prediction.table, prediction.column, set.migrations[prediction.migration].name
-            ),
-        };
-        if let Some(finding) = findings.get_mut(prediction.finding) {
-            finding.message.push_str(&format!("; {verdict}"));
+) -> String {
+    let (table, column) = (&prediction.table, &prediction.column);
+    let name = predicted_name(prediction);
+    let outcome = observation.legacy.iter().find(|l| l.state == name);
+    match outcome.map(|l| l.outcome.errors.first()) {
+        Some(Some(error)) => format!(
+            "confirmed: from a database where {table} lacks {column}, {}:{} fails: {} (SQLSTATE {})",
+            error.migration,
+            error.line,
+            error.message,
+            error.sqlstate.as_deref().unwrap_or("-")
+        ),
+        Some(None) => {
+            format!("not reproduced: the set applies from a database where {table} lacks {column}")
         }
+        None => format!(
+            "not reproduced: a database where {table} lacks {column} could not be built from {}",
+            set.migrations[prediction.migration].name
+        ),
     }
 }
 

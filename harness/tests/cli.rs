@@ -395,36 +395,29 @@ fn changed_since_checks_a_branch_against_what_main_merged_meanwhile() {
             .expect("git");
         assert!(status.success(), "git {args:?}");
     };
+    let commit = |file: &str, sql: &[u8], message: &str| {
+        write(dir, &[(file, sql)]);
+        git(&["add", "."]);
+        git(&["commit", "-qm", message]);
+    };
     git(&["init", "-q"]);
-    write(
-        dir,
-        &[(
-            "m/001_users.sql",
-            b"CREATE TABLE IF NOT EXISTS users (id bigserial PRIMARY KEY);\n",
-        )],
+    commit(
+        "m/001_users.sql",
+        b"CREATE TABLE IF NOT EXISTS users (id bigserial PRIMARY KEY);\n",
+        "base",
     );
-    git(&["add", "."]);
-    git(&["commit", "-qm", "base"]);
     git(&["checkout", "-qb", "feature"]);
-    write(
-        dir,
-        &[(
-            "m/003_status.sql",
-            b"ALTER TABLE users ADD COLUMN IF NOT EXISTS status text DEFAULT 'new';\n",
-        )],
+    commit(
+        "m/003_status.sql",
+        b"ALTER TABLE users ADD COLUMN IF NOT EXISTS status text DEFAULT 'new';\n",
+        "branch adds status",
     );
-    git(&["add", "."]);
-    git(&["commit", "-qm", "branch adds status"]);
     git(&["checkout", "-q", "main"]);
-    write(
-        dir,
-        &[(
-            "m/002_status.sql",
-            b"ALTER TABLE users ADD COLUMN IF NOT EXISTS status text DEFAULT 'active';\n",
-        )],
+    commit(
+        "m/002_status.sql",
+        b"ALTER TABLE users ADD COLUMN IF NOT EXISTS status text DEFAULT 'active';\n",
+        "main adds status",
     );
-    git(&["add", "."]);
-    git(&["commit", "-qm", "main adds status"]);
     git(&["checkout", "-q", "feature"]);
     // The branch takes main's migration into its work tree, as a merge does.
     git(&["checkout", "main", "--", "m/002_status.sql"]);

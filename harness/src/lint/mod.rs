@@ -75,14 +75,15 @@ const KINDS: [Kind; 3] = [
 
 /// Lints `set`: findings ordered by migration, line, column and kind.
 pub fn lint(set: &MigrationSet) -> Result<Vec<Finding>, LintError> {
-    Ok(lint_with_predictions(set)?.0)
+    Ok(lint_with_predictions(set)?
+        .into_iter()
+        .map(|linted| linted.finding)
+        .collect())
 }
 
 /// Lints `set`, and says for each `index-before-column` finding which
 /// state would make it fail, for a run to confirm.
-pub fn lint_with_predictions(
-    set: &MigrationSet,
-) -> Result<(Vec<Finding>, Vec<Prediction>), LintError> {
+pub fn lint_with_predictions(set: &MigrationSet) -> Result<Vec<Linted>, LintError> {
     // Malformed directives are reported even where nothing is found, so a
     // typo is caught the first time it is written.
     let directives = set
@@ -128,31 +129,26 @@ pub fn lint_with_predictions(
             column: Some(column),
             ..Finding::new(hit.kind, hit.message)
         };
-        let missing = hit
-            .missing
-            .map(|(table, column)| (table, column, unit.migration));
-        findings.push((unit.migration, finding, missing));
+        let prediction = hit.missing.map(|(table, column)| Prediction {
+            schema: table.schema,
+            table: table.name,
+            column,
+            migration: unit.migration,
+        });
+        findings.push((
+            unit.migration,
+            Linted {
+                finding,
+                prediction,
+            },
+        ));
     }
-    findings.sort_by(|(a, x, _), (b, y, _)| {
+    findings.sort_by(|(a, x), (b, y)| {
+        let (x, y) = (&x.finding, &y.finding);
         (a, x.line, x.column, x.kind, &x.message).cmp(&(b, y.line, y.column, y.kind, &y.message))
     });
-    findings.dedup_by(|a, b| a.0 == b.0 && a.1 == b.1);
-    let mut predictions = Vec::new();
-    for (index, (_, _, missing)) in findings.iter().enumerate() {
-        if let Some((table, column, migration)) = missing {
-            predictions.push(Prediction {
-                finding: index,
-                schema: table.schema.clone(),
-                table: table.name.clone(),
-                column: column.clone(),
-                migration: *migration,
-            });
-        }
-    }
-    Ok((
-        findings.into_iter().map(|(_, f, _)| f).collect(),
-        predictions,
-    ))
+    findings.dedup_by(|a, b| a.0 == b.0 && a.1.finding == b.1.finding);
+    Ok(findings.into_iter().map(|(_, linted)| linted).collect())
 }
 
 /// One SQL statement lint looks at: a statement of a file, or one of the
@@ -197,12 +193,17 @@ pub(crate) struct Hit {
     pub missing: Option<(Table, String)>,
 }
 
+/// A finding, and for `index-before-column` the state it predicts fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Linted {
+    pub finding: Finding,
+    pub prediction: Option<Prediction>,
+}
+
 /// A database state a finding predicts will fail: `table` (schema-qualified)
 /// exists without `column` when `migration` (its index in the set) runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Prediction {
-    /// Index in the returned findings.
-    pub finding: usize,
     pub schema: String,
     pub table: String,
     pub column: String,

@@ -255,6 +255,12 @@ impl MigrationSet {
 }
 
 impl Script {
+    /// Whether the script can run inside a transaction as a whole: no
+    /// statement refuses one or controls transactions itself.
+    pub fn fits_in_transaction(&self) -> bool {
+        !self.statements.iter().any(Statement::outside_transaction)
+    }
+
     /// Parses `sql`; `path` names the file in errors.
     pub fn parse(path: &Path, sql: String) -> Result<Script, MigrationsError> {
         let range = 0..sql.len();

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use super::{Migration, MigrationsError, Script, TxNeed};
+use super::{Migration, MigrationsError, Script};
 
 pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
     let read_dir = |source| MigrationsError::ReadDir {
@@ -55,10 +55,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
             // Plain files have no marker; a file that holds statements which
             // refuse a transaction, or that manages its own, is run the way
             // psql runs a file: statement by statement.
-            let transaction = !up
-                .statements
-                .iter()
-                .any(|s| matches!(s.tx, TxNeed::NoTransaction | TxNeed::Control));
+            let transaction = up.fits_in_transaction();
             Ok(Migration {
                 up,
                 down: None,

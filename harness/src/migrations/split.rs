@@ -21,6 +21,14 @@ pub struct Statement {
     pub tx: TxNeed,
 }
 
+impl Statement {
+    /// Whether the statement must be sent outside any transaction block:
+    /// it refuses one, or it is transaction control itself.
+    pub fn outside_transaction(&self) -> bool {
+        matches!(self.tx, TxNeed::NoTransaction | TxNeed::Control)
+    }
+}
+
 /// What a statement requires of the transaction around it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxNeed {

@@ -12,7 +12,8 @@ CREATE INDEX bench_a_name ON bench_a (name);
 ALTER TABLE bench_a ADD COLUMN created_at timestamptz DEFAULT now()";
 
 fn sandboxes(c: &mut Criterion) {
-    let server = Server::start(&PgSpec::Auto, None).expect("a local Postgres server");
+    let server =
+        Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -42,7 +43,7 @@ fn sandboxes(c: &mut Criterion) {
     }
     group.sample_size(10);
     group.bench_function("cluster", |b| {
-        b.iter(|| drop(Server::start(&PgSpec::Auto, None).expect("cluster")))
+        b.iter(|| drop(Server::start(&PgSpec::Local { bindir: None }, None).expect("cluster")))
     });
     group.finish();
 }

@@ -156,7 +156,7 @@ fn every_layout_ends_with_the_same_schema() {
 
     let sets: Vec<(&Layout, MigrationSet)> = LAYOUTS.iter().map(|l| (l, load(l))).collect();
 
-    let server = Server::start(&PgSpec::Auto, None)
+    let server = Server::start(&PgSpec::Local { bindir: None }, None)
         .unwrap_or_else(|e| panic!("cannot start a Postgres server for the test: {e}"));
     let snapshots: Vec<Result<Snapshot, String>> = runtime().block_on(async {
         let mut sandboxes = Sandboxes::new(&server, Strategy::Template);

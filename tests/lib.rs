@@ -25,7 +25,7 @@ impl SharedServer {
     pub fn get(&self) -> Result<&Server, String> {
         self.server
             .get_or_init(|| {
-                Server::start(&PgSpec::Auto, None)
+                Server::start(&PgSpec::Local { bindir: None }, None)
                     .map_err(|e| format!("cannot start a Postgres server for the tests: {e}"))
             })
             .as_ref()

@@ -9,7 +9,7 @@ use std::time::Duration;
 use harness::postgres::{PgSpec, PostgresError, Server};
 
 fn start() -> Server {
-    Server::start(&PgSpec::Auto, None)
+    Server::start(&PgSpec::Local { bindir: None }, None)
         .unwrap_or_else(|error| panic!("cannot start a server: {error}"))
 }
 
@@ -48,24 +48,39 @@ async fn starts_answers_and_leaves_nothing() {
         .expect("a number");
     assert_eq!(number as u32 / 10000, server.major());
     assert_eq!(server.backend(), "local");
-    assert!(server.bindir().join("postgres").is_file());
+    assert!(
+        server
+            .bindir()
+            .expect("a local server")
+            .join("postgres")
+            .is_file()
+    );
     assert!(
         server
             .dir()
+            .expect("a local server")
             .file_name()
             .is_some_and(|name| name.to_string_lossy().starts_with("migcheck-"))
     );
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &server.dir().metadata().expect("stat").permissions(),
+        &server
+            .dir()
+            .expect("a local server")
+            .metadata()
+            .expect("stat")
+            .permissions(),
     );
     assert_eq!(
         mode & 0o077,
         0,
         "{} is open to others: {mode:o}",
-        server.dir().display()
+        server.dir().expect("a local server").display()
     );
 
-    let (dir, pid) = (server.dir().to_owned(), server.pid());
+    let (dir, pid) = (
+        server.dir().expect("a local server").to_owned(),
+        server.pid().expect("a local server"),
+    );
     drop(server);
     assert_gone(&dir, pid);
 }
@@ -74,7 +89,10 @@ async fn starts_answers_and_leaves_nothing() {
 async fn two_servers_at_once() {
     let (a, b) = (start(), start());
     assert_ne!(a.port(), b.port());
-    assert_ne!(a.dir(), b.dir());
+    assert_ne!(
+        a.dir().expect("a local server"),
+        b.dir().expect("a local server")
+    );
     let client_a = a.connect("postgres").await.expect("connect to a");
     let client_b = b.connect("postgres").await.expect("connect to b");
     client_a
@@ -141,7 +159,7 @@ fn bad_bindir_names_the_path() {
 fn wrong_major_is_refused() {
     let found = start();
     let spec = PgSpec::Local {
-        bindir: Some(found.bindir().to_owned()),
+        bindir: Some(found.bindir().expect("a local server").to_owned()),
     };
     let other = found.major() + 1;
     let error = Server::start(&spec, Some(other)).expect_err("wrong major");
@@ -149,7 +167,8 @@ fn wrong_major_is_refused() {
         matches!(error, PostgresError::WrongVersion { .. }),
         "{error:?}"
     );
-    let error = Server::start(&PgSpec::Auto, Some(999)).expect_err("no such major");
+    let error =
+        Server::start(&PgSpec::Local { bindir: None }, Some(999)).expect_err("no such major");
     assert!(
         matches!(error, PostgresError::NoBinaries { .. }),
         "{error:?}"
@@ -162,7 +181,10 @@ fn panic_unwinds_through_drop() {
     let seen = std::sync::Mutex::new(None::<(PathBuf, u32)>);
     let result = std::panic::catch_unwind(|| {
         let server = start();
-        *seen.lock().expect("lock") = Some((server.dir().to_owned(), server.pid()));
+        *seen.lock().expect("lock") = Some((
+            server.dir().expect("a local server").to_owned(),
+            server.pid().expect("a local server"),
+        ));
         panic!("a check failed");
     });
     assert!(result.is_err());
@@ -179,8 +201,8 @@ fn signal_child() {
     for server in &servers {
         println!(
             "\nMIGCHECK-SERVER {} {}",
-            server.pid(),
-            server.dir().display()
+            server.pid().expect("a local server"),
+            server.dir().expect("a local server").display()
         );
     }
     println!("\nMIGCHECK-READY");
@@ -264,7 +286,7 @@ fn pg_spec_parsing() {
             bindir: Some(PathBuf::from(dir)),
         })
     };
-    check("auto", Ok(PgSpec::Auto));
+    check("auto", Ok(PgSpec::Local { bindir: None }));
     check("local", Ok(PgSpec::Local { bindir: None }));
     check(
         "local:/usr/lib/postgresql/15/bin",
@@ -289,7 +311,7 @@ fn pg_spec_parsing() {
     check("docker", Err("unknown --pg value \"docker\""));
     check("", Err("unknown --pg value"));
     check("Auto", Err("supports --pg auto and --pg local[:BINDIR]"));
-    assert_eq!(PgSpec::Auto.to_string(), "auto");
+    assert_eq!(PgSpec::Local { bindir: None }.to_string(), "auto");
     assert_eq!(
         "local:/x/bin"
             .parse::<PgSpec>()

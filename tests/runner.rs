@@ -72,7 +72,8 @@ const FAILS_IN_002: &[(&str, &str)] = &[
 
 #[test]
 fn transaction_modes_decide_what_a_failure_leaves() {
-    let server = Server::start(&PgSpec::Auto, None).expect("a local Postgres server");
+    let server =
+        Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
     for strategy in [Strategy::Transaction, Strategy::Template] {
         let runner = |tx| Runner {
             mode: RunnerMode::RerunAll,
@@ -104,7 +105,8 @@ fn transaction_modes_decide_what_a_failure_leaves() {
 
 #[test]
 fn a_tracked_runner_skips_what_ran_and_can_reexecute_each_body() {
-    let server = Server::start(&PgSpec::Auto, None).expect("a local Postgres server");
+    let server =
+        Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
     let (_dir, set) = set(&[
         ("001_a.sql", "CREATE TABLE a (id int);"),
         ("002_b.sql", "CREATE TABLE IF NOT EXISTS b (id int);"),
@@ -155,7 +157,8 @@ fn a_tracked_runner_skips_what_ran_and_can_reexecute_each_body() {
 
 #[test]
 fn a_transaction_sandbox_leaves_no_session_state_to_the_next() {
-    let server = Server::start(&PgSpec::Auto, None).expect("a local Postgres server");
+    let server =
+        Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
     tests::runtime().block_on(async {
         let mut sandboxes = Sandboxes::new(&server, Strategy::Transaction);
         let first = sandboxes.open().await.expect("sandbox");

@@ -87,14 +87,26 @@ enum Command {
 
 #[derive(Args)]
 struct Common {
-    /// Where servers come from: auto, or local[:BINDIR] (initdb and postgres binaries).
+    /// Where servers come from: auto (a container if Docker can run one, else
+    /// local binaries), local[:BINDIR], container[:IMAGE] (default: the official
+    /// postgres:<major>, or $MIGCHECK_PG_IMAGE) or dsn:URL (an existing server).
     // A String parsed later, not a clap value_parser: clap echoes rejected
     // values, and a DSN may hold a password.
-    #[arg(long, default_value = "auto")]
+    #[arg(
+        long,
+        default_value = "auto",
+        env = "MIGCHECK_PG",
+        hide_env_values = true
+    )]
     pg: String,
-    /// The Postgres major version to run on (default: the newest binaries found).
-    #[arg(long, value_name = "MAJOR")]
-    pg_version: Option<u32>,
+    /// Postgres major versions to run on, e.g. 13,15,17: every check runs on
+    /// each (default: the newest local binaries, or postgres:17 in a container).
+    #[arg(long, value_name = "MAJORS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(9..=99))]
+    pg_version: Vec<u32>,
+    /// With --pg dsn:URL: run even if the URL's database holds tables
+    /// (migcheck still creates and drops only its own migcheck_* databases).
+    #[arg(long)]
+    dsn_allow_tables: bool,
     /// Isolation per case; auto picks the cheapest the migrations allow.
     #[arg(long, value_enum, default_value = "auto")]
     sandbox: SandboxChoice,
@@ -183,13 +195,22 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             (vec![scenario], checks, common)
         }
     };
-    let pg: PgSpec = common
+    let mut pg: PgSpec = common
         .pg
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--pg: {e}"))?;
+    match &mut pg {
+        PgSpec::Dsn { allow_tables, .. } => *allow_tables = common.dsn_allow_tables,
+        _ if common.dsn_allow_tables => {
+            anyhow::bail!("--dsn-allow-tables applies only to --pg dsn:URL")
+        }
+        _ => {}
+    }
+    let mut versions = common.pg_version.clone();
+    versions.dedup();
     let options = Options {
         pg,
-        pg_version: common.pg_version,
+        pg_versions: versions,
         sandbox: common.sandbox,
         checks,
     };

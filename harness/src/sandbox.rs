@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tokio_postgres::Client;
 
 use crate::migrations::{Statement, TxNeed};
-use crate::postgres::{PostgresError, Server};
+use crate::postgres::{DatabaseGuard, PostgresError, Server};
 use crate::runner::Nesting;
 
 /// `--sandbox`.
@@ -145,6 +145,9 @@ pub struct Sandboxes<'s> {
     idle: Option<Session>,
     /// Template databases of legacy states, by a hash of their content.
     kept: std::collections::BTreeMap<String, String>,
+    /// On an existing server: the databases to drop if migcheck is
+    /// interrupted (a throwaway server takes them along).
+    guards: std::collections::HashMap<String, DatabaseGuard>,
 }
 
 static NEXT_DATABASE: AtomicU64 = AtomicU64::new(0);
@@ -164,6 +167,7 @@ impl<'s> Sandboxes<'s> {
             base: None,
             idle: None,
             kept: Default::default(),
+            guards: Default::default(),
         }
     }
 
@@ -173,7 +177,8 @@ impl<'s> Sandboxes<'s> {
 
     async fn admin(&mut self) -> Result<&Client, SandboxError> {
         if self.admin.is_none() {
-            self.admin = Some(self.server.connect("postgres").await?);
+            let database = self.server.admin_database();
+            self.admin = Some(self.server.connect(&database).await?);
         }
         Ok(self.admin.as_ref().expect("just set"))
     }
@@ -203,10 +208,24 @@ impl<'s> Sandboxes<'s> {
         } else {
             ""
         };
+        // Registered before it exists: a signal during CREATE must not
+        // leave it behind.
+        if let Some(guard) = self.server.guard_database(name) {
+            self.guards.insert(name.to_owned(), guard);
+        }
         self.sql(&format!(
             "CREATE DATABASE {name} TEMPLATE {template}{strategy}"
         ))
         .await
+    }
+
+    async fn drop_database(&mut self, name: &str) -> Result<(), SandboxError> {
+        self.sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+        if let Some(guard) = self.guards.remove(name) {
+            guard.disarm();
+        }
+        Ok(())
     }
 
     async fn base(&mut self) -> Result<String, SandboxError> {
@@ -300,8 +319,7 @@ impl<'s> Sandboxes<'s> {
             }
             Some(database) => {
                 sandbox.session.close().await;
-                self.sql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-                    .await
+                self.drop_database(&database).await
             }
         }
     }
@@ -313,8 +331,7 @@ impl<'s> Sandboxes<'s> {
         }
         let kept: Vec<String> = std::mem::take(&mut self.kept).into_values().collect();
         for database in kept.into_iter().chain(self.base.take()) {
-            self.sql(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
-                .await?;
+            self.drop_database(&database).await?;
         }
         Ok(())
     }

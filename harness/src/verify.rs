@@ -19,32 +19,50 @@ use crate::scenario::{ExpectedFinding, LegacyState, Scenario};
 #[derive(Debug, Clone)]
 pub struct Options {
     pub pg: PgSpec,
-    pub pg_version: Option<u32>,
+    /// Majors to run on, each on a server of its own; empty: the backend's
+    /// default.
+    pub pg_versions: Vec<u32>,
     pub sandbox: SandboxChoice,
     pub checks: Vec<Check>,
 }
 
-/// Starts one server and runs every scenario on it, in order.
+/// Runs every scenario, in order, on one server per asked major version
+/// (the version matrix), one version after the other.
 pub fn run(scenarios: &[Scenario], options: &Options) -> Result<Report, crate::Error> {
     let started = Instant::now();
-    let server = Server::start(&options.pg, options.pg_version)?;
+    let majors: Vec<Option<u32>> = match options.pg_versions.as_slice() {
+        [] => vec![None],
+        majors => majors.iter().copied().map(Some).collect(),
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(crate::Error::Runtime)?;
     let mut results = Vec::new();
-    for scenario in scenarios {
-        results.push(runtime.block_on(run_scenario(
-            &server,
-            scenario,
-            &options.checks,
-            options.sandbox,
-        ))?);
+    let mut postgres = Vec::new();
+    let mut backends: Vec<String> = Vec::new();
+    for major in majors {
+        // Started outside the runtime: the container backend blocks on
+        // one of its own.
+        let server = Server::start(&options.pg, major)?;
+        for scenario in scenarios {
+            results.push(runtime.block_on(run_scenario(
+                &server,
+                scenario,
+                &options.checks,
+                options.sandbox,
+            ))?);
+        }
+        postgres.push(server.version().to_string());
+        let backend = format!("{} {}", server.backend(), server.location());
+        if !backends.contains(&backend) {
+            backends.push(backend);
+        }
     }
     Ok(Report {
         scenarios: results,
-        postgres: vec![server.version().to_string()],
-        backend: format!("{} {}", server.backend(), server.bindir().display()),
+        postgres,
+        backend: backends.join(", "),
         duration: started.elapsed(),
     })
 }

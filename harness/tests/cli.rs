@@ -2,72 +2,13 @@
 //! input, the JSON report, and that nothing is left behind, even after
 //! Ctrl-C. Every run gets a private TMPDIR, so "nothing left" is exact.
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("harness lives in the workspace")
-        .to_path_buf()
-}
-
-/// A private temp directory the server's unprivileged user can traverse.
-fn private_tmp() -> tempfile::TempDir {
-    let dir = tempfile::Builder::new()
-        .prefix("migcheck-clitest-")
-        .tempdir()
-        .expect("temp dir");
-    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    dir
-}
-
-fn migcheck(tmp: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_migcheck"));
-    command
-        .args(args)
-        .current_dir(workspace())
-        .env("TMPDIR", tmp)
-        .env("MIGCHECK_TMPDIR", tmp)
-        .env("NO_COLOR", "1");
-    command
-}
-
-/// Asserts that `tmp` is empty and no process mentions it.
-fn assert_nothing_left(tmp: &Path) {
-    let left: Vec<_> = std::fs::read_dir(tmp)
-        .expect("read tmp")
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    assert!(
-        left.is_empty(),
-        "left behind in {}: {left:?}",
-        tmp.display()
-    );
-    let needle = tmp.to_string_lossy().into_owned();
-    let processes: Vec<String> = std::fs::read_dir("/proc")
-        .expect("/proc")
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains(&needle))
-        .collect();
-    assert!(
-        processes.is_empty(),
-        "processes left running: {processes:?}"
-    );
-}
-
-fn write(dir: &Path, files: &[(&str, &[u8])]) {
-    for (name, content) in files {
-        let path = dir.join(name);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, content).expect("write");
-    }
-}
+use common::{assert_nothing_left, migcheck, private_tmp, write};
 
 /// Runs migcheck in a directory holding `files`, and checks its exit code
 /// and that stderr contains `expected` (paths shown relative to `DIR`).

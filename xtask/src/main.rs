@@ -44,6 +44,10 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             if rest.iter().all(|a| a.starts_with('-')) {
                 args.push("scenarios");
             }
+            // The embedded default: local binaries, whatever Docker offers.
+            if !rest.iter().any(|a| a == "--pg" || a.starts_with("--pg=")) {
+                args.extend(["--pg", "local"]);
+            }
             args.extend(rest.iter().map(String::as_str));
             cargo(&args)
         }
@@ -79,6 +83,8 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 "--",
                 "verify",
                 "scenarios",
+                "--pg",
+                "local",
             ])
         }
         "help" | "--help" | "-h" => {

@@ -7,6 +7,10 @@
 //!
 //! The registry holds only these cleanup records, never a `Server`: statics
 //! are never dropped, so a server kept in one would leak.
+//!
+//! What lives elsewhere (a container on a Docker engine, a database on a
+//! server given by `--pg dsn:`) is recorded as a [`Remote`] and removed by
+//! the same handler, over the network, within a bounded time.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -147,9 +151,10 @@ fn wait_blocking(pid: i32) {
     {}
 }
 
-/// Stops every live cluster and deletes every directory migcheck created.
-/// For applications that install their own Ctrl-C handler (then ours cannot
-/// be installed): call this from it. Servers still in scope are dead
+/// Stops every live cluster, deletes every directory migcheck created, and
+/// removes its containers and its databases on existing servers. For
+/// applications that install their own Ctrl-C handler (then ours cannot be
+/// installed): call this from it. Servers still in scope are dead
 /// afterwards; dropping them is harmless.
 pub fn stop_all() {
     let mut records = records();
@@ -158,6 +163,141 @@ pub fn stop_all() {
     for record in records.drain(..) {
         let _ = std::fs::remove_dir_all(&record.dir);
     }
+    let remotes: Vec<Remote> = remotes().drain(..).map(|(_, remote)| remote).collect();
+    if !remotes.is_empty() {
+        remove_remotes(remotes);
+    }
+}
+
+/// Something migcheck created outside this machine's processes and files.
+pub(crate) enum Remote {
+    /// A container on the Docker engine.
+    Container { id: String },
+    /// A `migcheck_*` database on an existing server; `config` reaches its
+    /// administrative database.
+    Database {
+        config: Box<tokio_postgres::Config>,
+        name: String,
+    },
+}
+
+static REMOTES: Mutex<Vec<(u64, Remote)>> = Mutex::new(Vec::new());
+
+fn remotes() -> MutexGuard<'static, Vec<(u64, Remote)>> {
+    REMOTES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Keeps a [`Remote`] registered for the signal handler while it lives;
+/// drop it once the thing itself is gone.
+#[derive(Debug)]
+pub(crate) struct RemoteGuard(u64);
+
+impl RemoteGuard {
+    pub fn register(remote: Remote) -> RemoteGuard {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        remotes().push((id, remote));
+        install_handler();
+        RemoteGuard(id)
+    }
+}
+
+impl RemoteGuard {
+    /// Removes the thing now (blocking, on a thread of its own).
+    pub fn remove_now(self) {
+        let taken: Vec<Remote> = {
+            let mut remotes = remotes();
+            let (taken, kept) = std::mem::take(&mut *remotes)
+                .into_iter()
+                .partition(|(id, _)| *id == self.0);
+            *remotes = kept;
+            taken.into_iter().map(|(_, remote)| remote).collect()
+        };
+        remove_remotes(taken);
+    }
+}
+
+impl Drop for RemoteGuard {
+    fn drop(&mut self) {
+        remotes().retain(|(id, _)| *id != self.0);
+    }
+}
+
+/// Removes `remotes` on a thread of its own (the caller may be inside a
+/// runtime, or be the signal handler), giving up after `STOP_GRACE` each.
+fn remove_remotes(remotes: Vec<Remote>) {
+    let removal = std::thread::spawn(move || {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            for remote in remotes {
+                let removal = async {
+                    match remote {
+                        Remote::Container { id } => {
+                            if let Ok(docker) = super::container::reachable().await {
+                                super::container::remove(&docker, &id).await;
+                            }
+                        }
+                        Remote::Database { config, name } => {
+                            super::dsn::drop_database(&config, &name).await;
+                        }
+                    }
+                };
+                let _ = tokio::time::timeout(STOP_GRACE * 4, removal).await;
+            }
+        });
+    });
+    let _ = removal.join();
+}
+
+/// The process that owns a container: a later run removes the container
+/// when no process with this pid and start time exists on this host.
+#[derive(Debug, Clone)]
+pub(crate) struct Owner {
+    pub host: String,
+    pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat`, field 22):
+    /// a recycled pid has another.
+    pub started: u64,
+}
+
+impl Owner {
+    pub fn current() -> Owner {
+        let pid = std::process::id();
+        Owner {
+            host: hostname(),
+            pid,
+            started: start_time(pid).unwrap_or(0),
+        }
+    }
+
+    pub fn alive(pid: u32, started: u64) -> bool {
+        start_time(pid) == Some(started)
+    }
+}
+
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; fields after it do not.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    after_name.split_whitespace().nth(19)?.parse().ok()
+}
+
+fn hostname() -> String {
+    let mut buffer = [0u8; 256];
+    // SAFETY: the buffer is valid for its length.
+    let rc = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+    if rc != 0 {
+        return "unknown".to_owned();
+    }
+    let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+    String::from_utf8_lossy(&buffer[..end]).into_owned()
 }
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);

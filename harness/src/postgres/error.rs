@@ -107,23 +107,75 @@ pub enum PostgresError {
         log_tail: String,
     },
 
-    /// The server answered the connection attempt with an error.
     #[error(
-        "could not connect to database {dbname:?} on {socket_dir}: {message} (SQLSTATE {sqlstate})",
-        socket_dir = socket_dir.display()
+        "the Docker engine at {host} is not reachable ({message}); start it, set DOCKER_HOST \
+         to one that runs, or use local binaries with --pg local"
     )]
+    DockerUnreachable { host: String, message: String },
+
+    #[error(
+        "could not {action} a container of {image}: {message}; the image must be present on \
+         the Docker engine or pullable: pull or build it, or name another with \
+         --pg container:IMAGE or MIGCHECK_PG_IMAGE"
+    )]
+    Container {
+        image: String,
+        action: &'static str,
+        message: String,
+    },
+
+    #[error(
+        "the container of {image} stopped before it was ready. Last lines of its log:\n{log_tail}"
+    )]
+    ContainerExited { image: String, log_tail: String },
+
+    #[error("the image {image} runs PostgreSQL {found}, but major version {wanted} was asked for")]
+    ImageVersion {
+        image: String,
+        found: String,
+        wanted: u32,
+    },
+
+    /// `--pg auto` found neither way to get a server.
+    #[error(
+        "no way to start a PostgreSQL server here:\n  - containers: {container}\n  - local \
+         binaries: {local}"
+    )]
+    NoBackend {
+        container: Box<PostgresError>,
+        local: Box<PostgresError>,
+    },
+
+    /// An existing server (`--pg dsn:`) that cannot be used; `dsn` is shown
+    /// without its password.
+    #[error("--pg dsn:{dsn}: {problem}")]
+    Dsn { dsn: String, problem: String },
+
+    #[error(
+        "{dsn} runs PostgreSQL {found}, but major version {wanted} was asked for; an existing \
+         server has one version: drop --pg-version or name its major"
+    )]
+    DsnVersion {
+        dsn: String,
+        found: String,
+        wanted: u32,
+    },
+
+    /// The server answered the connection attempt with an error.
+    #[error("could not connect to database {dbname:?} on {place}: {message} (SQLSTATE {sqlstate})")]
     ConnectRefused {
         dbname: String,
-        socket_dir: PathBuf,
+        /// The socket directory, container or server (never a password).
+        place: String,
         sqlstate: String,
         message: String,
     },
 
     /// The connection itself failed (socket, protocol).
-    #[error("could not connect to database {dbname:?} on {socket_dir}", socket_dir = socket_dir.display())]
+    #[error("could not connect to database {dbname:?} on {place}")]
     Connect {
         dbname: String,
-        socket_dir: PathBuf,
+        place: String,
         #[source]
         source: tokio_postgres::Error,
     },
@@ -175,17 +227,17 @@ impl PostgresError {
 
     /// tokio-postgres repeats a database error in both `Display` and
     /// `source()`; keep its SQLSTATE and message once, as fields.
-    pub(crate) fn connect(dbname: &str, socket_dir: PathBuf, error: tokio_postgres::Error) -> Self {
+    pub(crate) fn connect(dbname: &str, place: String, error: tokio_postgres::Error) -> Self {
         match error.as_db_error() {
             Some(db) => PostgresError::ConnectRefused {
                 dbname: dbname.to_owned(),
-                socket_dir,
+                place,
                 sqlstate: db.code().code().to_owned(),
                 message: db.message().to_owned(),
             },
             None => PostgresError::Connect {
                 dbname: dbname.to_owned(),
-                socket_dir,
+                place,
                 source: error,
             },
         }

@@ -1,17 +1,23 @@
 //! postgres: the only module that starts or stops servers.
 //!
-//! A [`Server`] is a throwaway PostgreSQL cluster: made by copying a cached
-//! `initdb` directory (`template`), started as a child process (`local`),
-//! reached on a Unix socket in its private `migcheck-*` temp directory, and
-//! stopped with everything it wrote when dropped, on Ctrl-C or SIGTERM too
-//! (`cleanup`). Nothing else in migcheck may spawn, signal or delete a server.
+//! A [`Server`] is a PostgreSQL server from one of three backends:
+//! - `local`: a throwaway cluster made by copying a cached `initdb`
+//!   directory (`template`), started as a child process (`local`), reached
+//!   on a Unix socket in its private `migcheck-*` temp directory;
+//! - `container`: a throwaway container of the official image
+//!   (`container`), reached over TCP;
+//! - `dsn`: an existing server (`dsn`), where migcheck only creates and
+//!   drops databases of its own.
 //!
-//! Backends: `local` (binaries on this machine). `container` and `dsn` are
-//! part of the command line contract but not available in this build yet.
+//! Whatever a backend starts is stopped, with everything it wrote, when the
+//! server is dropped, on Ctrl-C or SIGTERM too (`cleanup`). Nothing else in
+//! migcheck may spawn, signal or delete a server.
 
 mod binaries;
 mod cleanup;
+mod container;
 mod copy;
+mod dsn;
 mod error;
 mod local;
 mod privileges;
@@ -20,20 +26,29 @@ mod template;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Mutex;
 
 pub use cleanup::{interrupted, scratch_root, stop_all};
+pub use dsn::Dsn;
 pub use error::{Looked, PostgresError};
 
 /// Where servers come from: the value of `--pg`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PgSpec {
-    /// The best backend available; in this build, local binaries.
+    /// A container when a Docker engine is reachable and has (or can pull)
+    /// the image, else local binaries.
     Auto,
     /// Binaries on this machine; from `bindir` if given, else searched for.
     Local { bindir: Option<PathBuf> },
+    /// A container of `image`, else of `$MIGCHECK_PG_IMAGE`, else of the
+    /// official `postgres:<major>`.
+    Container { image: Option<String> },
+    /// An existing server. `allow_tables` lets its named database hold
+    /// tables (migcheck still works only in databases of its own).
+    Dsn { dsn: Dsn, allow_tables: bool },
 }
 
-const SUPPORTED: &str = "this build supports --pg auto and --pg local[:BINDIR]";
+const SUPPORTED: &str = "use --pg auto, local[:BINDIR], container[:IMAGE] or dsn:URL";
 
 impl FromStr for PgSpec {
     type Err = String;
@@ -53,13 +68,25 @@ impl FromStr for PgSpec {
             ("local", Some(bindir)) => Ok(PgSpec::Local {
                 bindir: Some(PathBuf::from(bindir)),
             }),
-            ("container", _) => Err(format!(
-                "the container backend is not available yet; {SUPPORTED}"
+            ("container", None) => Ok(PgSpec::Container { image: None }),
+            ("container", Some("")) => Err(format!(
+                "--pg container: needs an image after the colon, e.g. container:postgres:16; {SUPPORTED}"
             )),
-            ("dsn", _) => Err(format!("the dsn backend is not available yet; {SUPPORTED}")),
-            _ if looks_like_dsn(value) => Err(format!(
-                "--pg takes a backend, not a connection string (not shown: it may hold a password); {SUPPORTED}"
+            ("container", Some(image)) => Ok(PgSpec::Container {
+                image: Some(image.to_owned()),
+            }),
+            ("dsn", None | Some("")) => Err(format!(
+                "--pg dsn: needs a connection string, e.g. dsn:postgres://user@host:5432/postgres; {SUPPORTED}"
             )),
+            ("dsn", Some(url)) => Ok(PgSpec::Dsn {
+                dsn: url.parse()?,
+                allow_tables: false,
+            }),
+            _ if looks_like_dsn(value) => Err(
+                "--pg takes a backend, not a connection string (not shown: it may hold a password); \
+                 write dsn:URL"
+                    .to_owned(),
+            ),
             _ => Err(format!("unknown --pg value {value:?}; {SUPPORTED}")),
         }
     }
@@ -79,6 +106,9 @@ impl fmt::Display for PgSpec {
             PgSpec::Local {
                 bindir: Some(bindir),
             } => write!(f, "local:{}", bindir.display()),
+            PgSpec::Container { image: None } => f.write_str("container"),
+            PgSpec::Container { image: Some(image) } => write!(f, "container:{image}"),
+            PgSpec::Dsn { dsn, .. } => write!(f, "dsn:{dsn}"),
         }
     }
 }
@@ -105,82 +135,236 @@ pub fn cache_dir() -> PathBuf {
     }
 }
 
-/// A running throwaway cluster. Dropping it stops the server (immediate
-/// shutdown) and deletes every file it created; this blocks for a few
-/// milliseconds.
+/// A running server. Dropping it stops and removes what migcheck started
+/// (a cluster and its files, a container); this blocks for a moment.
 #[derive(Debug)]
 pub struct Server {
-    cluster: local::Cluster,
-    binaries: binaries::Binaries,
+    backend: Backend,
+    version: String,
+    major: u32,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Local {
+        cluster: local::Cluster,
+        binaries: binaries::Binaries,
+    },
+    /// Boxed: testcontainers' handle is large.
+    Container(Box<container::Container>),
+    Dsn(dsn::Existing),
 }
 
 impl Server {
-    /// Blocking (call it from `spawn_blocking` inside a runtime). Finds
-    /// binaries (of major version `major`, if given), makes a cluster from
-    /// the initdb cache (running initdb once per build), starts it and waits
-    /// until it accepts connections.
+    /// Blocking, and must not be called inside a tokio runtime (the
+    /// container backend runs one of its own). Starts a server of major
+    /// version `major`, if given, from the backend `spec` names.
     pub fn start(spec: &PgSpec, major: Option<u32>) -> Result<Server, PostgresError> {
-        let bindir = match spec {
-            PgSpec::Auto | PgSpec::Local { bindir: None } => None,
-            PgSpec::Local {
-                bindir: Some(bindir),
-            } => Some(bindir.as_path()),
-        };
+        match spec {
+            PgSpec::Local { bindir } => Server::start_local(bindir.as_deref(), major),
+            PgSpec::Container { image } => Server::start_container(image.as_deref(), major),
+            PgSpec::Dsn { dsn, allow_tables } => {
+                let existing = dsn::Existing::check(dsn, *allow_tables)?;
+                if let Some(wanted) = major.filter(|&wanted| wanted != existing.major) {
+                    return Err(PostgresError::DsnVersion {
+                        dsn: dsn.to_string(),
+                        found: existing.version,
+                        wanted,
+                    });
+                }
+                Ok(Server {
+                    version: existing.version.clone(),
+                    major: existing.major,
+                    backend: Backend::Dsn(existing),
+                })
+            }
+            PgSpec::Auto => match auto_backend(major) {
+                Ok(()) => Server::start_container(None, major),
+                Err(docker) => {
+                    Server::start_local(None, major).map_err(|local| PostgresError::NoBackend {
+                        container: Box::new(docker),
+                        local: Box::new(local),
+                    })
+                }
+            },
+        }
+    }
+
+    /// Finds binaries, makes a cluster from the initdb cache (running
+    /// initdb once per build), starts it and waits until it accepts
+    /// connections.
+    fn start_local(bindir: Option<&Path>, major: Option<u32>) -> Result<Server, PostgresError> {
         let binaries = binaries::find(bindir, major)?;
         let run_as = privileges::run_as()?;
         let template = template::template(&binaries, run_as.as_ref())?;
         let cluster = local::Cluster::start(&binaries, &template, run_as.as_ref())?;
-        Ok(Server { cluster, binaries })
+        Ok(Server {
+            version: binaries.version.clone(),
+            major: binaries.major,
+            backend: Backend::Local { cluster, binaries },
+        })
     }
 
-    /// The server's version as `postgres --version` reports it, e.g. "15.18".
+    fn start_container(image: Option<&str>, major: Option<u32>) -> Result<Server, PostgresError> {
+        let image = container::image_for(image, major);
+        let container = container::Container::start(&image)?;
+        let mut server = Server {
+            backend: Backend::Container(Box::new(container)),
+            version: String::new(),
+            major: 0,
+        };
+        let (version, found) = server.ask_version()?;
+        if let Some(wanted) = major.filter(|&wanted| wanted != found) {
+            return Err(PostgresError::ImageVersion {
+                image,
+                found: version,
+                wanted,
+            });
+        }
+        (server.version, server.major) = (version, found);
+        Ok(server)
+    }
+
+    /// `server_version` (its first word: Debian appends the package) and
+    /// the major from `server_version_num`.
+    fn ask_version(&self) -> Result<(String, u32), PostgresError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| PostgresError::io("start a runtime for", "the server", error))?;
+        runtime.block_on(async {
+            let client = self.connect(&self.admin_database()).await?;
+            let row = client
+                .query_one(
+                    "SELECT current_setting('server_version'), current_setting('server_version_num')::int",
+                    &[],
+                )
+                .await
+                .map_err(|error| PostgresError::connect("postgres", self.location(), error))?;
+            let version: String = row.get(0);
+            let number: i32 = row.get(1);
+            Ok((
+                version.split_whitespace().next().unwrap_or_default().to_owned(),
+                (number / 10000) as u32,
+            ))
+        })
+    }
+
+    /// The server's version, e.g. "15.18".
     pub fn version(&self) -> &str {
-        &self.binaries.version
+        &self.version
     }
 
     pub fn major(&self) -> u32 {
-        self.binaries.major
+        self.major
     }
 
+    /// `local`, `container` or `dsn`.
     pub fn backend(&self) -> &'static str {
-        "local"
+        match self.backend {
+            Backend::Local { .. } => "local",
+            Backend::Container(_) => "container",
+            Backend::Dsn(_) => "dsn",
+        }
     }
 
-    pub fn bindir(&self) -> &Path {
-        &self.binaries.bindir
+    /// Where the server comes from, for people: the binaries' directory,
+    /// the image, or the URL without its password.
+    pub fn location(&self) -> String {
+        match &self.backend {
+            Backend::Local { binaries, .. } => binaries.bindir.display().to_string(),
+            Backend::Container(container) => container.image.clone(),
+            Backend::Dsn(existing) => existing.location(),
+        }
     }
 
-    /// The private directory holding the data directory, the Unix socket and
-    /// `postgres.log`; gone after drop.
-    pub fn dir(&self) -> &Path {
-        self.cluster.dir()
+    /// The database migcheck connects to for administration (creating and
+    /// dropping its own databases): `postgres`, or the one the URL names.
+    pub fn admin_database(&self) -> String {
+        match &self.backend {
+            Backend::Dsn(existing) => existing.admin_database.clone(),
+            _ => "postgres".to_owned(),
+        }
     }
 
-    pub fn data_dir(&self) -> &Path {
-        self.cluster.data_dir()
+    /// Whether databases migcheck creates outlive the server (an existing
+    /// server): they must then be dropped one by one, on Ctrl-C too.
+    pub(crate) fn shared(&self) -> bool {
+        matches!(self.backend, Backend::Dsn(_))
     }
 
-    /// TCP port on 127.0.0.1; also names the Unix socket in [`Server::dir`].
+    /// Registers a database just created on a shared server for removal on
+    /// Ctrl-C; drop the guard once the database is dropped.
+    pub(crate) fn guard_database(&self, name: &str) -> Option<DatabaseGuard> {
+        self.shared().then(|| {
+            DatabaseGuard(Some(cleanup::RemoteGuard::register(
+                cleanup::Remote::Database {
+                    config: Box::new(self.config(&self.admin_database())),
+                    name: name.to_owned(),
+                },
+            )))
+        })
+    }
+
+    fn local(&self) -> Option<(&local::Cluster, &binaries::Binaries)> {
+        match &self.backend {
+            Backend::Local { cluster, binaries } => Some((cluster, binaries)),
+            _ => None,
+        }
+    }
+
+    /// The local backend's binaries.
+    pub fn bindir(&self) -> Option<&Path> {
+        self.local().map(|(_, binaries)| binaries.bindir.as_path())
+    }
+
+    /// The local backend's private directory holding the data directory,
+    /// the Unix socket and `postgres.log`; gone after drop.
+    pub fn dir(&self) -> Option<&Path> {
+        self.local().map(|(cluster, _)| cluster.dir())
+    }
+
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.local().map(|(cluster, _)| cluster.data_dir())
+    }
+
+    /// The TCP port: on 127.0.0.1 for a local cluster (it also names the
+    /// Unix socket), the published port of a container, the URL's port.
     pub fn port(&self) -> u16 {
-        self.cluster.port()
+        match &self.backend {
+            Backend::Local { cluster, .. } => cluster.port(),
+            Backend::Container(container) => container.port,
+            Backend::Dsn(existing) => existing
+                .config("")
+                .get_ports()
+                .first()
+                .copied()
+                .unwrap_or(5432),
+        }
     }
 
-    /// The postmaster's process id.
-    pub fn pid(&self) -> u32 {
-        self.cluster.pid().unwrap_or(0)
+    /// The local postmaster's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.local().and_then(|(cluster, _)| cluster.pid())
     }
 
-    /// Connection settings for `dbname` as superuser `postgres` on the Unix
-    /// socket, for callers that configure more (e.g. timeouts).
+    /// Connection settings for `dbname` as the backend's superuser (or the
+    /// URL's user), for callers that configure more (e.g. timeouts).
     pub fn config(&self, dbname: &str) -> tokio_postgres::Config {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host_path(self.cluster.dir())
-            .port(self.cluster.port())
-            .user("postgres")
-            .dbname(dbname)
-            .application_name("migcheck");
-        config
+        match &self.backend {
+            Backend::Local { cluster, .. } => {
+                let mut config = tokio_postgres::Config::new();
+                config
+                    .host_path(cluster.dir())
+                    .port(cluster.port())
+                    .user("postgres")
+                    .dbname(dbname)
+                    .application_name("migcheck");
+                config
+            }
+            Backend::Container(container) => container.config(dbname),
+            Backend::Dsn(existing) => existing.config(dbname),
+        }
     }
 
     /// Connects to `dbname` and drives the connection on a task spawned
@@ -201,9 +385,7 @@ impl Server {
             .config(dbname)
             .connect(tokio_postgres::NoTls)
             .await
-            .map_err(|error| {
-                PostgresError::connect(dbname, self.cluster.dir().to_owned(), error)
-            })?;
+            .map_err(|error| PostgresError::connect(dbname, self.place(), error))?;
         // A broken connection surfaces as an error on the client's next call;
         // the task has nobody better to tell.
         let task = tokio::spawn(async move {
@@ -212,21 +394,110 @@ impl Server {
         Ok((client, task))
     }
 
-    /// A command line a person can paste into a shell to connect with psql.
-    pub fn psql_command(&self, dbname: &str) -> String {
-        let psql = self.binaries.program("psql");
-        let psql = if psql.is_file() {
-            shell_quote(&psql.to_string_lossy())
-        } else {
-            "psql".to_owned()
-        };
-        format!(
-            "{psql} -h {} -p {} -U postgres -d {}",
-            shell_quote(&self.cluster.dir().to_string_lossy()),
-            self.cluster.port(),
-            shell_quote(dbname),
-        )
+    /// Where connections go, for error messages.
+    fn place(&self) -> String {
+        match &self.backend {
+            Backend::Local { cluster, .. } => cluster.dir().display().to_string(),
+            Backend::Container(container) => {
+                format!(
+                    "{}:{} ({})",
+                    container.host, container.port, container.image
+                )
+            }
+            Backend::Dsn(existing) => existing.location(),
+        }
     }
+
+    /// A command line a person can paste into a shell to connect with psql.
+    /// For an existing server the password is left to the user (PGPASSWORD
+    /// or ~/.pgpass), never printed.
+    pub fn psql_command(&self, dbname: &str) -> String {
+        let psql = self
+            .bindir()
+            .map(|bindir| bindir.join("psql"))
+            .filter(|psql| psql.is_file())
+            .map_or_else(
+                || "psql".to_owned(),
+                |psql| shell_quote(&psql.to_string_lossy()),
+            );
+        match &self.backend {
+            Backend::Local { cluster, .. } => format!(
+                "{psql} -h {} -p {} -U postgres -d {}",
+                shell_quote(&cluster.dir().to_string_lossy()),
+                cluster.port(),
+                shell_quote(dbname),
+            ),
+            Backend::Container(container) => format!(
+                "PGPASSWORD={} {psql} -h {} -p {} -U postgres -d {}",
+                container.password,
+                shell_quote(&container.host),
+                container.port,
+                shell_quote(dbname),
+            ),
+            Backend::Dsn(existing) => {
+                let config = existing.config(dbname);
+                let url = dsn::Dsn::from(config).to_string();
+                format!("{psql} {}", shell_quote(&url))
+            }
+        }
+    }
+}
+
+/// A database migcheck created on an existing server: dropped on Ctrl-C,
+/// and when the guard is dropped without [`DatabaseGuard::disarm`] (an
+/// error or a panic on the way).
+#[derive(Debug)]
+pub struct DatabaseGuard(Option<cleanup::RemoteGuard>);
+
+impl DatabaseGuard {
+    /// The database is gone: nothing left to do.
+    pub fn disarm(mut self) {
+        self.0.take();
+    }
+}
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        if let Some(guard) = self.0.take() {
+            guard.remove_now();
+        }
+    }
+}
+
+/// Resolves `--pg auto` once per process and major: `Ok` when a container
+/// can be started (the engine answers and has or can pull the image), else
+/// why not.
+fn auto_backend(major: Option<u32>) -> Result<(), PostgresError> {
+    static DECIDED: Mutex<Vec<(Option<u32>, bool)>> = Mutex::new(Vec::new());
+    let mut decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
+    let image = container::image_for(None, major);
+    let probe = || -> Result<(), PostgresError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| PostgresError::io("start a runtime for", "Docker", error))?;
+        let present = runtime.block_on(async {
+            let docker = container::reachable().await?;
+            Ok::<_, PostgresError>(container::image_present(&docker, &image).await)
+        })?;
+        match present {
+            true => Ok(()),
+            false => container::pull(&image),
+        }
+    };
+    if let Some((_, usable)) = decided.iter().find(|(m, _)| *m == major) {
+        return match usable {
+            true => Ok(()),
+            false => Err(PostgresError::Container {
+                image,
+                action: "use",
+                message: "not usable earlier in this run".into(),
+            }),
+        };
+    }
+    let result = probe();
+    decided.push((major, result.is_ok()));
+    result
 }
 
 /// Quotes for a POSIX shell only when needed, so common commands stay readable.

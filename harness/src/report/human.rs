@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::Report;
+use super::{Report, ScenarioResult};
 use crate::finding::{Finding, Severity};
 
 struct Paint(bool);
@@ -79,6 +79,9 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
             finding(&mut out, &p, f);
         }
     }
+    if report.postgres.len() > 1 {
+        matrix(&mut out, &p, report);
+    }
     let findings: Vec<&Finding> = report.findings().collect();
     let failing = findings.iter().filter(|f| f.fails_run()).count();
     let expected = findings.iter().filter(|f| f.expected).count();
@@ -92,8 +95,8 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
     };
     let summary = format!(
         "{} scenario{}, {} finding{} ({failing} failing, {expected} expected) {servers} in {:.1} s",
-        report.scenarios.len(),
-        plural(report.scenarios.len()),
+        report.scenario_count(),
+        plural(report.scenario_count()),
         findings.len(),
         plural(findings.len()),
         report.duration.as_secs_f64()
@@ -108,6 +111,56 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
         }
     );
     out
+}
+
+/// The version matrix: a row per scenario, a column per server version,
+/// each cell what that scenario found on that version.
+fn matrix(out: &mut String, p: &Paint, report: &Report) {
+    let mut ids: Vec<&str> = Vec::new();
+    for s in &report.scenarios {
+        if !ids.contains(&s.id.as_str()) {
+            ids.push(&s.id);
+        }
+    }
+    let first = ids.iter().map(|id| id.len()).max().unwrap_or(0).max(8);
+    let cell = |s: Option<&ScenarioResult>| -> (String, bool) {
+        let Some(s) = s else {
+            return ("-".into(), false);
+        };
+        let failing = s.findings.iter().filter(|f| f.fails_run()).count();
+        let expected = s.findings.iter().filter(|f| f.expected).count();
+        match (failing, expected) {
+            (0, 0) => ("ok".into(), false),
+            (0, n) => (format!("ok ({n} expected)"), false),
+            (n, _) => (format!("{n} failing"), true),
+        }
+    };
+    let width = report
+        .postgres
+        .iter()
+        .map(|v| v.len())
+        .chain(report.scenarios.iter().map(|s| cell(Some(s)).0.len()))
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let _ = write!(out, "\n{:first$}", "scenario");
+    for version in &report.postgres {
+        let _ = write!(out, "  {version:width$}");
+    }
+    out.push('\n');
+    for id in ids {
+        let _ = write!(out, "{id:first$}");
+        for version in &report.postgres {
+            let result = report
+                .scenarios
+                .iter()
+                .find(|s| s.id == id && &s.postgres == version);
+            let (text, failed) = cell(result);
+            let padded = format!("{text:width$}");
+            let _ = write!(out, "  {}", if failed { p.red(&padded) } else { padded });
+        }
+        out.push('\n');
+    }
 }
 
 fn finding(out: &mut String, p: &Paint, f: &Finding) {

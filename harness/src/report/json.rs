@@ -27,7 +27,7 @@ pub(super) fn render(report: &Report) -> String {
         "version": 1,
         "ok": report.ok(),
         "summary": {
-            "scenarios": report.scenarios.len(),
+            "scenarios": report.scenario_count(),
             "cases": report.scenarios.iter().map(|s| s.cases).sum::<usize>(),
             "findings": findings.len(),
             "postgres": report.postgres,

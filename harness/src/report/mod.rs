@@ -50,6 +50,14 @@ pub struct Report {
 }
 
 impl Report {
+    /// Distinct scenarios: with a version matrix each runs once per version.
+    pub fn scenario_count(&self) -> usize {
+        let mut ids: Vec<&str> = self.scenarios.iter().map(|s| s.id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len()
+    }
+
     pub fn findings(&self) -> impl Iterator<Item = &Finding> {
         self.scenarios.iter().flat_map(|s| s.findings.iter())
     }

@@ -1,0 +1,393 @@
+//! The container backend: one throwaway PostgreSQL container per `Server`,
+//! started with testcontainers from the official `postgres:<major>` image
+//! (or the image named by `--pg container:IMAGE` / `$MIGCHECK_PG_IMAGE`),
+//! and removed on drop, panic, Ctrl-C, and at the next start after a crash.
+//!
+//! Every container carries the label `dev.migcheck=1` and the process that
+//! owns it (host name, pid and that process's start time), so a later run
+//! can tell a leftover of a dead run from a container another live migcheck
+//! is using. `DOCKER_HOST` is honoured, by testcontainers and by bollard.
+
+use std::time::{Duration, Instant};
+
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::query_parameters::{
+    ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
+use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
+use testcontainers::runners::SyncRunner;
+use testcontainers::{GenericImage, ImageExt};
+
+use super::cleanup::{self, Remote, RemoteGuard};
+use super::error::PostgresError;
+
+/// Points the container backend at another image than `postgres:<major>`;
+/// `{major}` in it is replaced by the major version asked for.
+pub(crate) const IMAGE_ENV: &str = "MIGCHECK_PG_IMAGE";
+/// The major the official image is used at when no `--pg-version` is given.
+pub(crate) const DEFAULT_MAJOR: u32 = 17;
+
+const LABEL: &str = "dev.migcheck";
+const LABEL_HOST: &str = "dev.migcheck.host";
+const LABEL_PID: &str = "dev.migcheck.pid";
+const LABEL_STARTED: &str = "dev.migcheck.started";
+
+const PORT: u16 = 5432;
+/// The official image runs initdb on first start; a slow disk makes that
+/// take a while.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+const READY_POLL: Duration = Duration::from_millis(50);
+const DOCKER_TIMEOUT: Duration = Duration::from_secs(5);
+/// Settings for a throwaway server, as the local backend uses.
+const SETTINGS: &[&str] = &[
+    "fsync=off",
+    "synchronous_commit=off",
+    "full_page_writes=off",
+];
+
+/// The image a container of `major` is started from.
+pub(crate) fn image_for(explicit: Option<&str>, major: Option<u32>) -> String {
+    let major = major.unwrap_or(DEFAULT_MAJOR);
+    let from_env = std::env::var(IMAGE_ENV)
+        .ok()
+        .filter(|image| !image.is_empty());
+    match explicit.map(str::to_owned).or(from_env) {
+        Some(image) => image.replace("{major}", &major.to_string()),
+        None => format!("postgres:{major}"),
+    }
+}
+
+/// `repository[:tag]`; a `:` before the last `/` belongs to a registry's
+/// host and port, not to the tag.
+fn split_image(image: &str) -> (&str, &str) {
+    let name_start = image.rfind('/').map_or(0, |slash| slash + 1);
+    match image[name_start..].rfind(':') {
+        Some(colon) => (
+            &image[..name_start + colon],
+            &image[name_start + colon + 1..],
+        ),
+        None => (image, "latest"),
+    }
+}
+
+/// A running container and how to reach its server.
+pub(crate) struct Container {
+    /// `None` only while dropping.
+    inner: Option<testcontainers::Container<GenericImage>>,
+    pub image: String,
+    pub host: String,
+    pub port: u16,
+    pub password: String,
+    /// Deregisters the container from the signal handler once removed.
+    _guard: RemoteGuard,
+}
+
+impl std::fmt::Debug for Container {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Container")
+            .field("image", &self.image)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Container {
+    /// Starts a container of `image` and waits until its server accepts
+    /// connections over TCP. Blocking; must not be called inside a tokio
+    /// runtime (testcontainers runs its own).
+    pub fn start(image: &str) -> Result<Container, PostgresError> {
+        let runtime = runtime()?;
+        let docker = runtime.block_on(reachable())?;
+        runtime.block_on(remove_stale(&docker));
+        if !runtime.block_on(image_present(&docker, image)) {
+            // testcontainers pulls a missing image; say so before a long wait.
+            eprintln!("migcheck: pulling {image} (not present on the Docker engine)");
+        }
+
+        let password = password();
+        let owner = cleanup::Owner::current();
+        let (name, tag) = split_image(image);
+        let mut command = vec!["postgres".to_owned()];
+        for setting in SETTINGS {
+            command.push("-c".to_owned());
+            command.push((*setting).to_owned());
+        }
+        let request = GenericImage::new(name, tag)
+            .with_exposed_port(PORT.tcp())
+            .with_wait_for(WaitFor::Nothing)
+            .with_env_var("POSTGRES_PASSWORD", &password)
+            .with_cmd(command)
+            .with_label(LABEL, "1")
+            .with_label(LABEL_HOST, &owner.host)
+            .with_label(LABEL_PID, owner.pid.to_string())
+            .with_label(LABEL_STARTED, owner.started.to_string())
+            // Throwaway data in memory: CREATE DATABASE copies files, and
+            // on the container's overlay or a volume that is slow. Both
+            // paths: PGDATA is under /data before 18, and 18's image
+            // declares its volume at the parent.
+            .with_mount(Mount::tmpfs_mount("/var/lib/postgresql"))
+            .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data"));
+        let inner = request.start().map_err(|error| PostgresError::Container {
+            image: image.to_owned(),
+            action: "start",
+            message: error.to_string(),
+        })?;
+        let guard = RemoteGuard::register(Remote::Container {
+            id: inner.id().to_owned(),
+        });
+        let address = inner
+            .get_host()
+            .and_then(|host| Ok((host, inner.get_host_port_ipv4(PORT)?)));
+        let mut container = Container {
+            inner: Some(inner),
+            image: image.to_owned(),
+            host: String::new(),
+            port: 0,
+            password,
+            _guard: guard,
+        };
+        let (host, port) = address.map_err(|error| container.error("find the port of", error))?;
+        container.host = host.to_string();
+        container.port = port;
+        runtime.block_on(container.wait_ready(&docker))?;
+        Ok(container)
+    }
+
+    fn error(&self, action: &'static str, error: impl std::fmt::Display) -> PostgresError {
+        PostgresError::Container {
+            image: self.image.clone(),
+            action,
+            message: error.to_string(),
+        }
+    }
+
+    pub fn config(&self, dbname: &str) -> tokio_postgres::Config {
+        let mut config = tokio_postgres::Config::new();
+        config
+            .host(&self.host)
+            .port(self.port)
+            .user("postgres")
+            .password(&self.password)
+            .dbname(dbname)
+            .application_name("migcheck")
+            .connect_timeout(Duration::from_secs(10));
+        config
+    }
+
+    /// The official image starts a temporary server for its init scripts
+    /// (listening on the Unix socket only), stops it, then starts the real
+    /// one: the first "ready to accept connections" is not the one to wait
+    /// for. A successful login over TCP only happens on the real server,
+    /// so that is what readiness means here (what `pg_isready -h` checks).
+    async fn wait_ready(&self, docker: &Docker) -> Result<(), PostgresError> {
+        let started = Instant::now();
+        let mut last_check = Instant::now();
+        loop {
+            let attempt = self.config("postgres").connect(tokio_postgres::NoTls).await;
+            if let Ok((client, connection)) = attempt {
+                let task = tokio::spawn(connection);
+                let answered = client.simple_query("SELECT 1").await.is_ok();
+                drop(client);
+                let _ = task.await;
+                if answered {
+                    return Ok(());
+                }
+            }
+            if last_check.elapsed() > Duration::from_secs(1) {
+                last_check = Instant::now();
+                if !self.running(docker).await {
+                    return Err(PostgresError::ContainerExited {
+                        image: self.image.clone(),
+                        log_tail: self.log_tail(),
+                    });
+                }
+            }
+            if started.elapsed() > READY_TIMEOUT {
+                return Err(PostgresError::NotReady {
+                    version: self.image.clone(),
+                    waited: READY_TIMEOUT,
+                    log_tail: self.log_tail(),
+                });
+            }
+            tokio::time::sleep(READY_POLL).await;
+        }
+    }
+
+    async fn running(&self, docker: &Docker) -> bool {
+        let Some(inner) = &self.inner else {
+            return false;
+        };
+        match docker.inspect_container(inner.id(), None).await {
+            Ok(inspect) => inspect
+                .state
+                .and_then(|state| state.running)
+                .unwrap_or(false),
+            Err(_) => false,
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let Some(inner) = &self.inner else {
+            return String::new();
+        };
+        // Called inside our runtime: testcontainers' blocking calls need a
+        // thread of their own.
+        let logs = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let mut logs = inner.stdout_to_vec().unwrap_or_default();
+                    logs.extend(inner.stderr_to_vec().unwrap_or_default());
+                    logs
+                })
+                .join()
+                .unwrap_or_default()
+        });
+        let text = String::from_utf8_lossy(&logs);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        // testcontainers removes the container when its handle drops, by
+        // blocking on its own runtime; that panics inside another runtime,
+        // and a Server may well be dropped inside one. A thread has none.
+        if let Some(inner) = self.inner.take() {
+            let _ = std::thread::spawn(move || drop(inner)).join();
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, PostgresError> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| PostgresError::Container {
+            image: String::new(),
+            action: "start a runtime for",
+            message: error.to_string(),
+        })
+}
+
+/// A client of the Docker engine (`DOCKER_HOST` or the local socket) that
+/// answered a ping.
+pub(crate) async fn reachable() -> Result<Docker, PostgresError> {
+    let host = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "the local socket".to_owned());
+    let unreachable = |message: String| PostgresError::DockerUnreachable {
+        host: host.clone(),
+        message,
+    };
+    let docker = Docker::connect_with_defaults().map_err(|error| unreachable(error.to_string()))?;
+    match tokio::time::timeout(DOCKER_TIMEOUT, docker.ping()).await {
+        Ok(Ok(_)) => Ok(docker),
+        Ok(Err(error)) => Err(unreachable(error.to_string())),
+        Err(_) => Err(unreachable(format!("no answer within {DOCKER_TIMEOUT:?}"))),
+    }
+}
+
+pub(crate) async fn image_present(docker: &Docker, image: &str) -> bool {
+    docker.inspect_image(image).await.is_ok()
+}
+
+/// Pulls `image` (blocking, outside any runtime).
+pub(crate) fn pull(image: &str) -> Result<(), PostgresError> {
+    let (name, tag) = split_image(image);
+    eprintln!("migcheck: pulling {image}");
+    GenericImage::new(name, tag)
+        .pull_image()
+        .map(drop)
+        .map_err(|error| PostgresError::Container {
+            image: image.to_owned(),
+            action: "pull the image for",
+            message: error.to_string(),
+        })
+}
+
+/// Removes migcheck's containers whose owning process is gone (a run that
+/// was killed, or crashed before it could clean up). Only containers of
+/// this host: another machine's pids mean nothing here.
+async fn remove_stale(docker: &Docker) {
+    let filters = std::collections::HashMap::from([(
+        "label".to_owned(),
+        vec![
+            format!("{LABEL}=1"),
+            format!("{LABEL_HOST}={}", cleanup::Owner::current().host),
+        ],
+    )]);
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let Ok(containers) = docker.list_containers(Some(options)).await else {
+        return;
+    };
+    for container in containers {
+        let labels = container.labels.unwrap_or_default();
+        let owner = |key: &str| labels.get(key).and_then(|value| value.parse::<u64>().ok());
+        let (Some(pid), Some(started)) = (owner(LABEL_PID), owner(LABEL_STARTED)) else {
+            continue;
+        };
+        if cleanup::Owner::alive(pid as u32, started) {
+            continue;
+        }
+        if let Some(id) = container.id {
+            remove(docker, &id).await;
+        }
+    }
+}
+
+/// Removes a container and its volumes, running or not.
+pub(crate) async fn remove(docker: &Docker, id: &str) {
+    let options = RemoveContainerOptionsBuilder::new()
+        .force(true)
+        .v(true)
+        .build();
+    let _ = tokio::time::timeout(
+        Duration::from_secs(20),
+        docker.remove_container(id, Some(options)),
+    )
+    .await;
+}
+
+/// A random password, so a container's published port is no open door.
+/// `RandomState` is seeded by the operating system's random source.
+fn password() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    (0..2)
+        .map(|_| {
+            let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+            hasher.write_u8(0);
+            format!("{:016x}", hasher.finish())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn images_split_into_name_and_tag() {
+        assert_eq!(split_image("postgres:15"), ("postgres", "15"));
+        assert_eq!(split_image("postgres"), ("postgres", "latest"));
+        assert_eq!(
+            split_image("registry:5000/team/postgres:16-alpine"),
+            ("registry:5000/team/postgres", "16-alpine")
+        );
+        assert_eq!(
+            split_image("registry:5000/postgres"),
+            ("registry:5000/postgres", "latest")
+        );
+    }
+
+    #[test]
+    fn major_fills_the_image_template() {
+        assert_eq!(
+            image_for(Some("postgres:{major}-alpine"), Some(13)),
+            "postgres:13-alpine"
+        );
+        assert_eq!(image_for(Some("mine:1"), Some(13)), "mine:1");
+    }
+}

@@ -1,0 +1,591 @@
+//! Where servers come from, end to end through the `migcheck` binary: the
+//! container backend (a real Docker engine and image), an existing server
+//! (`--pg dsn:`), `--pg auto`, and the version matrix. Each asserts what the
+//! run left behind: no container, no database, no file.
+//!
+//! Needs a Docker engine and the image `$MIGCHECK_TEST_IMAGE` (default
+//! `migcheck/postgres:15-debian`, built by `cargo xtask pg image`), and the
+//! local majors listed in `$MIGCHECK_TEST_MAJORS` (default 15; others from
+//! `cargo xtask pg install`). Without them the tests fail and say so.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_nothing_left, migcheck, private_tmp, write};
+use harness::postgres::{PgSpec, Server};
+
+const OK_SCENARIO: &str = "scenarios/ok/jobs-before-chat-id.yaml";
+
+fn image() -> String {
+    std::env::var("MIGCHECK_TEST_IMAGE").unwrap_or_else(|_| "migcheck/postgres:15-debian".into())
+}
+
+fn majors() -> Vec<String> {
+    std::env::var("MIGCHECK_TEST_MAJORS")
+        .unwrap_or_else(|_| "13,15,17".into())
+        .split(',')
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty())
+        .collect()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// IDs of containers labelled as migcheck's; `pid` narrows to one run.
+fn containers(pid: Option<u32>) -> Vec<String> {
+    let mut command = Command::new("docker");
+    command.args([
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        "label=dev.migcheck=1",
+    ]);
+    if let Some(pid) = pid {
+        command.args(["--filter", &format!("label=dev.migcheck.pid={pid}")]);
+    }
+    let output = command
+        .output()
+        .expect("run the docker client (the container tests need Docker: see .ci/docker-up)");
+    assert!(
+        output.status.success(),
+        "docker ps failed; is the engine running (.ci/docker-up)?\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Runs migcheck to its end; returns its output and pid (which labels its
+/// containers: other tests run containers at the same time).
+fn run(mut command: Command) -> (Output, u32) {
+    let child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run migcheck");
+    let pid = child.id();
+    (child.wait_with_output().expect("wait for migcheck"), pid)
+}
+
+fn container_run(tmp: &Path, args: &[&str]) -> (Output, u32) {
+    let image = image();
+    let pg = format!("container:{image}");
+    let mut all = args.to_vec();
+    all.extend(["--pg", &pg]);
+    run(migcheck(tmp, &all))
+}
+
+#[test]
+fn containers_run_the_bundled_scenarios_and_are_removed() {
+    let tmp = private_tmp();
+    let (output, pid) = container_run(tmp.path(), &["verify", "scenarios", "--format", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    assert!(
+        report["summary"]["scenarios"].as_u64().unwrap_or(0) >= 30,
+        "{report}"
+    );
+    let scenarios = report["scenarios"].as_array().expect("scenarios");
+    assert!(scenarios.iter().all(|s| s["ok"] == true), "{report}");
+    assert_eq!(
+        containers(Some(pid)),
+        Vec::<String>::new(),
+        "a container is left behind"
+    );
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn a_killed_run_leaves_a_container_the_next_run_removes() {
+    let tmp = private_tmp();
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-clitest-input-")
+        .tempdir()
+        .expect("temp dir");
+    write(
+        input.path(),
+        &[("m/001_slow.sql", b"SELECT pg_sleep(120);\n")],
+    );
+    let migrations = input.path().join("m");
+    let image = image();
+    let pg = format!("container:{image}");
+    let mut child = migcheck(
+        tmp.path(),
+        &[
+            "check",
+            "--migrations",
+            &migrations.to_string_lossy(),
+            "--pg",
+            &pg,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn migcheck");
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let leftover = loop {
+        if let Some(id) = containers(Some(pid)).pop() {
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no container was started");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "migcheck exited early"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    // SIGKILL: no handler runs, nothing is cleaned up.
+    child.kill().expect("kill migcheck");
+    child.wait().expect("reap migcheck");
+    assert!(
+        containers(None).contains(&leftover),
+        "the container went away with its killer; nothing to test"
+    );
+
+    let (output, next) = container_run(tmp.path(), &["verify", OK_SCENARIO]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        !containers(None).contains(&leftover),
+        "the next run did not remove the leftover container {leftover}"
+    );
+    assert_eq!(containers(Some(next)), Vec::<String>::new());
+}
+
+#[test]
+fn container_errors_are_clear_and_exit_2() {
+    let tmp = private_tmp();
+    let mut command = migcheck(tmp.path(), &["verify", OK_SCENARIO, "--pg", "container"]);
+    command.env("DOCKER_HOST", "unix:///nonexistent/migcheck-docker.sock");
+    let (output, _) = run(command);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output)
+            .contains("Docker engine at unix:///nonexistent/migcheck-docker.sock is not reachable"),
+        "{}",
+        text(&output)
+    );
+
+    let (output, missing) = run(migcheck(
+        tmp.path(),
+        &[
+            "verify",
+            OK_SCENARIO,
+            "--pg",
+            "container:migcheck/no-such-image:0",
+        ],
+    ));
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("could not start a container of migcheck/no-such-image:0"),
+        "{}",
+        text(&output)
+    );
+
+    let (output, wrong) = container_run(tmp.path(), &["verify", OK_SCENARIO, "--pg-version", "13"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("but major version 13 was asked for"),
+        "{}",
+        text(&output)
+    );
+    for pid in [missing, wrong] {
+        assert_eq!(containers(Some(pid)), Vec::<String>::new());
+    }
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn auto_prefers_a_container_and_falls_back_to_local_binaries() {
+    let tmp = private_tmp();
+    let auto = |envs: &[(&str, &str)]| {
+        let mut command = migcheck(tmp.path(), &["verify", OK_SCENARIO, "--pg-version", "15"]);
+        command.env("MIGCHECK_PG", "auto");
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        run(command)
+    };
+    let image = image();
+    let (output, pid) = auto(&[("MIGCHECK_PG_IMAGE", &image)]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains(&format!("(container {image})")),
+        "{}",
+        text(&output)
+    );
+
+    let no_docker = ("DOCKER_HOST", "unix:///nonexistent/migcheck-docker.sock");
+    let (output, _) = auto(&[no_docker]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(text(&output).contains("(local "), "{}", text(&output));
+
+    let (output, _) = auto(&[
+        no_docker,
+        ("MIGCHECK_PG_BINDIR", "/nonexistent/migcheck-bin"),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let message = text(&output);
+    assert!(
+        message.contains("no way to start a PostgreSQL server here"),
+        "{message}"
+    );
+    assert!(
+        message.contains("containers: the Docker engine"),
+        "{message}"
+    );
+    assert!(
+        message.contains("local binaries: MIGCHECK_PG_BINDIR=/nonexistent/migcheck-bin"),
+        "{message}"
+    );
+    assert_eq!(containers(Some(pid)), Vec::<String>::new());
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn the_version_matrix_runs_every_scenario_on_every_major() {
+    let majors = majors();
+    let tmp = private_tmp();
+    let list = majors.join(",");
+    let args = [
+        "verify",
+        OK_SCENARIO,
+        "scenarios/err/jobs-before-chat-id.yaml",
+        "--pg-version",
+        &list,
+    ];
+    let output = migcheck(tmp.path(), &args).output().expect("run migcheck");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    // The closing table: a row per scenario, a column per version.
+    let header = stdout
+        .lines()
+        .find(|line| line.starts_with("scenario "))
+        .unwrap_or_else(|| panic!("no scenario × version table:\n{stdout}"));
+    for major in &majors {
+        assert!(
+            header.contains(&format!(" {major}.")),
+            "{major} missing in {header:?}"
+        );
+    }
+    let row = |id: &str| {
+        stdout
+            .lines()
+            .find(|line| line.starts_with(id) && !line.contains('·'))
+            .unwrap_or_else(|| panic!("no row for {id}:\n{stdout}"))
+            .to_owned()
+    };
+    assert_eq!(
+        row("ok/jobs-before-chat-id").matches(" ok").count(),
+        majors.len()
+    );
+    assert_eq!(
+        row("err/jobs-before-chat-id").matches("expected)").count(),
+        majors.len()
+    );
+
+    let mut json_args = args.to_vec();
+    json_args.extend(["--format", "json"]);
+    let output = migcheck(tmp.path(), &json_args)
+        .output()
+        .expect("run migcheck");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    let versions: Vec<&str> = report["summary"]["postgres"]
+        .as_array()
+        .expect("postgres")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    assert_eq!(versions.len(), majors.len(), "{report}");
+    for (version, major) in versions.iter().zip(&majors) {
+        assert!(
+            version.starts_with(&format!("{major}.")),
+            "{version} is not {major}"
+        );
+    }
+    // Every finding says which version it was found on.
+    let findings = report["findings"].as_array().expect("findings");
+    for major in &majors {
+        assert!(
+            findings.iter().any(|f| f["postgres"]
+                .as_str()
+                .is_some_and(|v| v.starts_with(&format!("{major}.")))),
+            "no finding on {major}: {report}"
+        );
+    }
+    let scenarios = report["scenarios"].as_array().expect("scenarios");
+    assert_eq!(
+        scenarios.len(),
+        report["summary"]["scenarios"].as_u64().unwrap_or(0) as usize * majors.len()
+    );
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn unknown_majors_are_clear_errors() {
+    let tmp = private_tmp();
+    let output = migcheck(tmp.path(), &["verify", OK_SCENARIO, "--pg-version", "99"])
+        .output()
+        .expect("run migcheck");
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("no PostgreSQL 99 server binaries"),
+        "{}",
+        text(&output)
+    );
+    let output = migcheck(
+        tmp.path(),
+        &["verify", OK_SCENARIO, "--pg-version", "fifteen"],
+    )
+    .output()
+    .expect("run migcheck");
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert_nothing_left(tmp.path());
+}
+
+/// A local server standing in for a team's shared test server: password
+/// authentication over TCP, a role for migcheck, and a database of the
+/// team's that must stay untouched.
+struct Existing {
+    server: Server,
+    runtime: tokio::runtime::Runtime,
+}
+
+const PASSWORD: &str = "pw-s3cret-migcheck";
+
+impl Existing {
+    fn start() -> Existing {
+        let server = Server::start(&PgSpec::Local { bindir: None }, None).expect("a local server");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let hba = server.data_dir().expect("local").join("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .expect("write pg_hba.conf");
+        let existing = Existing { server, runtime };
+        for sql in [
+            "SELECT pg_reload_conf()".to_owned(),
+            format!("CREATE ROLE team LOGIN PASSWORD '{PASSWORD}' CREATEDB"),
+            format!("CREATE ROLE reader LOGIN PASSWORD '{PASSWORD}'"),
+            "CREATE DATABASE empty OWNER team".to_owned(),
+            "CREATE DATABASE app OWNER team".to_owned(),
+        ] {
+            existing.sql(&sql);
+        }
+        existing.sql_in(
+            "app",
+            "CREATE TABLE customers (id int); INSERT INTO customers VALUES (1)",
+        );
+        existing
+    }
+
+    fn sql(&self, sql: &str) {
+        self.sql_in("postgres", sql);
+    }
+
+    fn sql_in(&self, database: &str, sql: &str) {
+        self.runtime.block_on(async {
+            let client = self.server.connect(database).await.expect("connect");
+            client.batch_execute(sql).await.expect("setup SQL");
+        });
+    }
+
+    fn databases(&self) -> Vec<String> {
+        self.runtime.block_on(async {
+            let client = self.server.connect("postgres").await.expect("connect");
+            client
+                .query("SELECT datname FROM pg_database ORDER BY 1", &[])
+                .await
+                .expect("list databases")
+                .iter()
+                .map(|row| row.get(0))
+                .collect()
+        })
+    }
+
+    fn url(&self, user: &str, database: &str) -> String {
+        format!(
+            "dsn:postgres://{user}:{PASSWORD}@127.0.0.1:{}/{database}",
+            self.server.port()
+        )
+    }
+}
+
+fn dsn_run(tmp: &Path, pg: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "verify",
+        OK_SCENARIO,
+        "scenarios/ok/formats/plain.yaml",
+        "--pg",
+        pg,
+    ];
+    args.extend(extra);
+    let output = migcheck(tmp, &args).output().expect("run migcheck");
+    assert!(
+        !text(&output).contains(PASSWORD),
+        "the password was printed:\n{}",
+        text(&output)
+    );
+    assert!(!text(&output).contains("panicked"), "{}", text(&output));
+    output
+}
+
+#[test]
+fn an_existing_server_gets_only_databases_of_migchecks_own_and_loses_them() {
+    let existing = Existing::start();
+    let before = existing.databases();
+    let tmp = private_tmp();
+    let output = dsn_run(tmp.path(), &existing.url("team", "empty"), &[]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(
+        text(&output).contains("(dsn postgres://team@127.0.0.1:"),
+        "{}",
+        text(&output)
+    );
+    assert_eq!(existing.databases(), before, "databases were left or lost");
+    // The team's data is as it was.
+    existing.sql_in(
+        "app",
+        "DO $$ BEGIN ASSERT (SELECT count(*) FROM customers) = 1; END $$",
+    );
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn existing_servers_that_cannot_be_used_are_refused() {
+    let existing = Existing::start();
+    let before = existing.databases();
+    let tmp = private_tmp();
+
+    let output = dsn_run(tmp.path(), &existing.url("team", "app"), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("database \"app\" holds 1 table(s)"),
+        "{}",
+        text(&output)
+    );
+    assert!(
+        text(&output).contains("--dsn-allow-tables"),
+        "{}",
+        text(&output)
+    );
+    let output = dsn_run(
+        tmp.path(),
+        &existing.url("team", "app"),
+        &["--dsn-allow-tables"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+
+    let output = dsn_run(tmp.path(), &existing.url("reader", "empty"), &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("may not create databases"),
+        "{}",
+        text(&output)
+    );
+
+    let wrong = format!(
+        "dsn:postgres://team:not-{PASSWORD}@127.0.0.1:{}/empty",
+        existing.server.port()
+    );
+    let output = migcheck(tmp.path(), &["verify", OK_SCENARIO, "--pg", &wrong])
+        .output()
+        .expect("run migcheck");
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("password authentication failed"),
+        "{}",
+        text(&output)
+    );
+    assert!(!text(&output).contains(PASSWORD), "{}", text(&output));
+
+    let closed = format!("dsn:postgres://team:{PASSWORD}@127.0.0.1:1/empty");
+    let output = dsn_run(tmp.path(), &closed, &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("cannot connect"),
+        "{}",
+        text(&output)
+    );
+
+    let output = dsn_run(tmp.path(), "dsn:postgres://team@127.0.0.1:notaport/x", &[]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    let output = dsn_run(
+        tmp.path(),
+        &existing.url("team", "empty"),
+        &["--pg-version", "13"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output));
+    assert!(
+        text(&output).contains("major version 13 was asked for"),
+        "{}",
+        text(&output)
+    );
+
+    assert_eq!(existing.databases(), before);
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn ctrl_c_drops_the_databases_made_on_an_existing_server() {
+    let existing = Existing::start();
+    let before = existing.databases();
+    let tmp = private_tmp();
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-clitest-input-")
+        .tempdir()
+        .expect("temp dir");
+    write(
+        input.path(),
+        &[("m/001_slow.sql", b"SELECT pg_sleep(60);\n")],
+    );
+    let migrations = input.path().join("m");
+    let pg = existing.url("team", "empty");
+    let mut child = migcheck(
+        tmp.path(),
+        &[
+            "check",
+            "--migrations",
+            &migrations.to_string_lossy(),
+            "--pg",
+            &pg,
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .expect("spawn migcheck");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while existing.databases().len() == before.len() {
+        assert!(Instant::now() < deadline, "migcheck made no database");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "migcheck exited early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(existing.databases(), before, "databases left on the server");
+    assert_nothing_left(tmp.path());
+}

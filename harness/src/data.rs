@@ -64,3 +64,130 @@ impl TableData {
             .collect()
     }
 }
+
+/// The rows of every user table as text, column by column, to say which
+/// rows a migration lost or changed. Meant for the few rows the rollback
+/// check seeds, not for large tables: it reads every value.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TableRows {
+    pub tables: BTreeMap<String, Rows>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rows {
+    /// Column names, in `attnum` order.
+    pub columns: Vec<String>,
+    /// One entry per row: the text of each column's value.
+    pub values: Vec<Vec<Option<String>>>,
+}
+
+/// Rows of a table that did not survive from one observation to the next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowLoss {
+    pub table: String,
+    pub rows_before: usize,
+    pub rows_after: usize,
+    /// Rows before that have no equal row after (compared on the columns
+    /// both sides have).
+    pub changed: usize,
+    /// The columns compared.
+    pub columns: Vec<String>,
+}
+
+impl TableRows {
+    pub async fn read(client: &Client) -> Result<TableRows, tokio_postgres::Error> {
+        let rows = client
+            .query(
+                "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+                        array_agg(a.attname::text ORDER BY a.attnum)
+                 FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+                 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+                   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                   AND n.nspname NOT LIKE 'pg\\_%'
+                   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                   WHERE d.classid = 'pg_class'::regclass
+                                     AND d.objid = c.oid AND d.deptype = 'e')
+                 GROUP BY 1 ORDER BY 1",
+                &[],
+            )
+            .await?;
+        let mut tables = BTreeMap::new();
+        for row in rows {
+            let table: String = row.get(0);
+            let columns: Vec<String> = row.get(1);
+            let values = columns
+                .iter()
+                .map(|c| format!("{}::text", crate::runner::quote_ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!("SELECT ARRAY[{values}]::text[] FROM {table}");
+            let values = client
+                .query(&sql, &[])
+                .await?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            tables.insert(table, Rows { columns, values });
+        }
+        Ok(TableRows { tables })
+    }
+
+    /// For each table of `self` that `after` also has (and `keep` accepts),
+    /// the rows with no equal row in `after`, compared on the columns both
+    /// sides have. Tables without such rows are left out.
+    pub fn lost(&self, after: &TableRows, keep: impl Fn(&str) -> bool) -> Vec<RowLoss> {
+        let mut losses = Vec::new();
+        for (table, before) in &self.tables {
+            let Some(now) = after.tables.get(table).filter(|_| keep(table)) else {
+                continue;
+            };
+            let columns: Vec<String> = before
+                .columns
+                .iter()
+                .filter(|c| now.columns.contains(c))
+                .cloned()
+                .collect();
+            let project = |rows: &Rows| -> Vec<Vec<Option<String>>> {
+                let at: Vec<usize> = columns
+                    .iter()
+                    .filter_map(|c| rows.columns.iter().position(|r| r == c))
+                    .collect();
+                let mut projected: Vec<Vec<Option<String>>> = rows
+                    .values
+                    .iter()
+                    .map(|row| at.iter().map(|&i| row[i].clone()).collect())
+                    .collect();
+                projected.sort();
+                projected
+            };
+            let (old, mut new) = (project(before), project(now));
+            // A multiset difference: each row after matches at most one before.
+            let mut changed = 0;
+            for row in &old {
+                match new.binary_search(row) {
+                    Ok(i) => {
+                        new.remove(i);
+                    }
+                    Err(_) => changed += 1,
+                }
+            }
+            if changed > 0 {
+                losses.push(RowLoss {
+                    table: table.clone(),
+                    rows_before: before.values.len(),
+                    rows_after: now.values.len(),
+                    changed,
+                    columns,
+                });
+            }
+        }
+        losses
+    }
+
+    /// Rows in all tables.
+    pub fn total(&self) -> usize {
+        self.tables.values().map(|r| r.values.len()).sum()
+    }
+}

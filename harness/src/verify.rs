@@ -212,6 +212,7 @@ fn notes(observation: &crate::observe::Observation) -> Vec<String> {
             }
             notes.push(note);
         }
+        notes.extend(rollback.notes.iter().map(|n| format!("rollback: {n}")));
         if let Some(why) = &rollback.stopped {
             notes.push(format!("rollback: stopped early: {why}"));
         }

@@ -191,3 +191,71 @@ impl TableRows {
         self.tables.values().map(|r| r.values.len()).sum()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(columns: &[&str], rows: &[&[&str]]) -> TableRows {
+        let rows = Rows {
+            columns: columns.iter().map(|c| c.to_string()).collect(),
+            values: rows
+                .iter()
+                .map(|r| {
+                    r.iter()
+                        .map(|v| (*v != "NULL").then(|| v.to_string()))
+                        .collect()
+                })
+                .collect(),
+        };
+        TableRows {
+            tables: [("public.t".to_string(), rows)].into(),
+        }
+    }
+
+    fn check(before: TableRows, after: TableRows, expected: &str) {
+        let actual: Vec<String> = before
+            .lost(&after, |_| true)
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}: {} of {}->{} on {}",
+                    l.table,
+                    l.changed,
+                    l.rows_before,
+                    l.rows_after,
+                    l.columns.join(",")
+                )
+            })
+            .collect();
+        assert_eq!(actual.join("; "), expected);
+    }
+
+    #[test]
+    fn counts_rows_lost_on_the_columns_both_sides_have() {
+        let before = || table(&["id", "name"], &[&["1", "Ada"], &["2", "Alan"]]);
+        // A new column and another row order change nothing.
+        check(
+            before(),
+            table(
+                &["id", "name", "x"],
+                &[&["2", "Alan", "NULL"], &["1", "Ada", "7"]],
+            ),
+            "",
+        );
+        // A dropped column is not compared.
+        check(before(), table(&["id"], &[&["1"], &["2"]]), "");
+        // Values emptied by a down that re-adds the column.
+        check(
+            before(),
+            table(&["id", "name"], &[&["1", "NULL"], &["2", "NULL"]]),
+            "public.t: 2 of 2->2 on id,name",
+        );
+        // A deleted row; duplicates count once each.
+        check(
+            table(&["id"], &[&["1"], &["1"]]),
+            table(&["id"], &[&["1"]]),
+            "public.t: 1 of 2->1 on id",
+        );
+    }
+}

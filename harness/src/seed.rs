@@ -210,7 +210,7 @@ fn value(table: &str, column: &Column, i: usize) -> Option<String> {
     match column.category.as_str() {
         // Numbers: small, so that narrow types and numeric(p, s) hold them.
         "N" => typed(format!("'{n}'")),
-        "B" => typed(format!("'{}'", i % 2 == 0)),
+        "B" => typed(format!("'{}'", i.is_multiple_of(2))),
         "S" => {
             let text =
                 format!("{}-{}-{n}", column.name, table.rsplit('.').next()?).replace('"', "");

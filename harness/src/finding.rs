@@ -27,6 +27,20 @@ pub enum Kind {
     /// A branch's migrations applied before the ones merged meanwhile fail,
     /// or end with another schema than the set in version order.
     MergeOrderDependent,
+    /// A migration's down script errors.
+    DownFailed,
+    /// Up then down does not give back the schema from before up.
+    DownNotInverse,
+    /// Up after its own down errors (or ends elsewhere than the first up).
+    ReupFailed,
+    /// Rows that existed before a migration are gone or changed after up,
+    /// or after up then down.
+    DataLost,
+    /// An interrupted migration left part of itself, or the set does not
+    /// converge when run again after the interruption.
+    PartialApply,
+    /// An INVALID index or NOT VALID constraint at the end of a path.
+    InvalidLeftover,
     /// A scenario pinned a finding that did not happen (regression suites).
     ExpectedNotFound,
 }
@@ -44,6 +58,12 @@ impl Kind {
             Kind::NonIdempotentStatement => "non-idempotent-statement",
             Kind::TxIncompatible => "tx-incompatible",
             Kind::MergeOrderDependent => "merge-order-dependent",
+            Kind::DownFailed => "down-failed",
+            Kind::DownNotInverse => "down-not-inverse",
+            Kind::ReupFailed => "reup-failed",
+            Kind::DataLost => "data-lost",
+            Kind::PartialApply => "partial-apply",
+            Kind::InvalidLeftover => "invalid-leftover",
             Kind::ExpectedNotFound => "expected-not-found",
         }
     }
@@ -59,6 +79,10 @@ impl Kind {
                 Some(Check::Lint)
             }
             Kind::MergeOrderDependent => Some(Check::Merge),
+            Kind::DownFailed | Kind::DownNotInverse | Kind::ReupFailed | Kind::DataLost => {
+                Some(Check::Rollback)
+            }
+            Kind::PartialApply | Kind::InvalidLeftover => Some(Check::Faults),
             Kind::ExpectedNotFound => None,
         }
     }
@@ -82,18 +106,24 @@ pub enum Check {
     Lint,
     /// A branch's migrations in both merge orders.
     Merge,
+    /// Each migration's up, down and up again, with rows seeded before it.
+    Rollback,
+    /// A fault injected at every statement boundary of every migration.
+    Faults,
 }
 
 impl Check {
     /// Every check (`merge` does nothing unless a scenario names the
     /// groups of a merge).
-    pub const ALL: [Check; 6] = [
+    pub const ALL: [Check; 8] = [
         Check::Fresh,
         Check::Rerun,
         Check::Converge,
         Check::Expect,
         Check::Merge,
         Check::Lint,
+        Check::Rollback,
+        Check::Faults,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -104,6 +134,8 @@ impl Check {
             Check::Expect => "expect",
             Check::Lint => "lint",
             Check::Merge => "merge",
+            Check::Rollback => "rollback",
+            Check::Faults => "faults",
         }
     }
 }
@@ -122,7 +154,7 @@ impl std::str::FromStr for Check {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown check `{s}`: this build has fresh, rerun, converge, expect, merge and lint")
+                format!("unknown check `{s}`: this build has fresh, rerun, converge, expect, merge, lint, rollback and faults")
             })
     }
 }

@@ -9,16 +9,19 @@
 pub mod changes;
 pub mod checks;
 pub mod data;
+pub mod faults;
 pub mod finding;
 pub mod lint;
 pub mod migrations;
 pub mod observe;
 pub mod postgres;
 pub mod report;
+pub mod rollback;
 pub mod runner;
 pub mod sandbox;
 pub mod scenario;
 pub mod schema;
+pub mod seed;
 pub mod verify;
 
 /// Why migcheck could not do its job (exit code 2). Findings are not errors.
@@ -40,6 +43,8 @@ pub enum Error {
     Scenario { id: String, source: Box<Error> },
     #[error("merge: no migration named `{name}`; the set has: {known}")]
     UnknownBranchMigration { name: String, known: String },
+    #[error("irreversible/not_atomic: no migration named `{name}`; the set has: {known}")]
+    UnknownOptOutMigration { name: String, known: String },
     #[error("--changed-since: {0}")]
     Changes(String),
     #[error("cannot start the async runtime: {0}")]

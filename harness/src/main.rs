@@ -60,7 +60,7 @@ enum Command {
         #[arg(
             long,
             value_delimiter = ',',
-            default_value = "fresh,rerun,converge,expect,merge,lint"
+            default_value = "fresh,rerun,converge,expect,merge,lint,rollback,faults"
         )]
         checks: Vec<Check>,
         /// How the application applies the set.
@@ -290,5 +290,8 @@ fn ad_hoc(
         history: true,
         merge: None,
         ignore: Vec::new(),
+        irreversible: Vec::new(),
+        not_atomic: Vec::new(),
+        seed: Vec::new(),
     })
 }

@@ -44,6 +44,10 @@ pub struct Observation {
     /// The set in both merge orders (main first, branch first), when the
     /// scenario names a merge.
     pub merge: Option<Vec<MergeOutcome>>,
+    /// Each migration's up, down and up again (`rollback`).
+    pub rollback: Option<crate::rollback::RollbackObservation>,
+    /// A fault at every statement boundary (`faults`).
+    pub faults: Option<crate::faults::FaultsObservation>,
     /// Sandboxes used, for the report's case count.
     pub cases: usize,
 }
@@ -69,6 +73,14 @@ pub enum ObserveError {
     Upto {
         state: String,
         source: crate::migrations::MigrationsError,
+    },
+    #[error(
+        "{origin}: {}:{}: {} (SQLSTATE {}); fix the scenario's seed SQL",
+        error.migration, error.line, error.message, error.sqlstate.as_deref().unwrap_or("-")
+    )]
+    Seed {
+        origin: String,
+        error: Box<ApplyError>,
     },
     #[error(
         "legacy state `{state}` could not be set up: {origin}: {}:{}: {} (SQLSTATE {}); fix the legacy state's SQL",
@@ -171,11 +183,31 @@ pub async fn observe(
         }
         merge = Some(outcomes);
     }
+    // Rollback and faults judge migrations that apply; when the fresh
+    // install fails, `fresh` says so.
+    let applies = fresh.errors.is_empty();
+    let rollback = match checks.contains(&Check::Rollback) && applies {
+        true => {
+            cases += 1;
+            Some(crate::rollback::observe(sandboxes, scenario, set).await?)
+        }
+        false => None,
+    };
+    let faults = match checks.contains(&Check::Faults) && applies {
+        true => {
+            let faults = crate::faults::observe(sandboxes, scenario, set).await?;
+            cases += faults.paths.len();
+            Some(faults)
+        }
+        false => None,
+    };
     Ok(Observation {
         fresh,
         rerun,
         legacy,
         merge,
+        rollback,
+        faults,
         cases,
     })
 }
@@ -259,7 +291,7 @@ async fn from_legacy(
 /// A sandbox holding `prefix` applied. Template sandboxes clone a database
 /// kept per prefix (keyed by a hash of its content), building only the
 /// missing steps; a transaction sandbox applies the prefix.
-async fn prefix_sandbox(
+pub(crate) async fn prefix_sandbox(
     sandboxes: &mut Sandboxes<'_>,
     runner: Runner,
     prefix: &[Migration],
@@ -313,7 +345,7 @@ async fn prefix_sandbox(
 /// the pending migration; a rerun-all start at version k+1 re-runs 1..k
 /// too, which leaves version k unchanged when they are idempotent (and the
 /// rerun check reports them when they are not).
-async fn step(
+pub(crate) async fn step(
     runner: Runner,
     sandbox: &Sandbox,
     migrations: &[Migration],

@@ -124,6 +124,11 @@ impl Sandbox {
         &self.session.client
     }
 
+    /// The sandbox's own database; `None` for a transaction sandbox.
+    pub fn database(&self) -> Option<&str> {
+        self.database.as_deref()
+    }
+
     pub fn nesting(&self) -> Nesting {
         match self.database {
             None => Nesting::InTransaction,
@@ -173,6 +178,26 @@ impl<'s> Sandboxes<'s> {
 
     pub fn strategy(&self) -> Strategy {
         self.strategy
+    }
+
+    /// The server, for extra connections to a sandbox's database (the
+    /// faults check's blocker and watcher).
+    pub fn server(&self) -> &'s Server {
+        self.server
+    }
+
+    /// A template sandbox on a new connection, after its old one was
+    /// terminated; a transaction sandbox cannot survive that.
+    pub async fn reconnect(&self, sandbox: Sandbox) -> Result<Sandbox, SandboxError> {
+        let database = sandbox.database.clone().ok_or_else(|| SandboxError::Sql {
+            action: "reconnect".into(),
+            message: "a transaction sandbox ends with its connection".into(),
+        })?;
+        sandbox.session.close().await;
+        Ok(Sandbox {
+            session: self.connect(&database).await?,
+            database: Some(database),
+        })
     }
 
     async fn admin(&mut self) -> Result<&Client, SandboxError> {

@@ -42,6 +42,33 @@ pub struct Scenario {
     pub merge: Option<MergeGroups>,
     /// Lint findings this scenario accepts, each with its reason.
     pub ignore: Vec<Ignore>,
+    /// Migrations whose down is known not to restore what up changed: the
+    /// rollback check does not run their downs or compare their rows.
+    pub irreversible: Vec<OptOut>,
+    /// Migrations known not to be atomic: the faults check injects no
+    /// fault into them.
+    pub not_atomic: Vec<OptOut>,
+    /// SQL run before a migration in the rollback check, so that its rows
+    /// are there to lose (besides the rows migcheck generates).
+    pub seed: Vec<Seed>,
+}
+
+/// A migration exempted from a check, with the reason every report lists.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptOut {
+    /// The migration's name as findings report it.
+    pub migration: String,
+    pub reason: String,
+}
+
+/// Rows a scenario puts in place before a migration (`seed:`).
+#[derive(Debug, Clone)]
+pub struct Seed {
+    /// The version of the migration the rows are inserted before.
+    pub before: String,
+    pub sql: Script,
+    pub origin: String,
 }
 
 /// A lint finding a scenario accepts (`ignore:`): every given field must
@@ -209,6 +236,19 @@ struct ScenarioFile {
     merge: Option<MergeGroups>,
     #[serde(default)]
     ignore: Vec<Ignore>,
+    #[serde(default)]
+    irreversible: Vec<OptOut>,
+    #[serde(default)]
+    not_atomic: Vec<OptOut>,
+    #[serde(default)]
+    seed: Vec<SeedFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedFile {
+    before: String,
+    sql: String,
 }
 
 fn yes() -> bool {
@@ -258,6 +298,27 @@ impl Scenario {
             path: path.to_path_buf(),
             message,
         };
+        let opt_outs = [
+            ("irreversible", &file.irreversible),
+            ("not_atomic", &file.not_atomic),
+        ];
+        for (key, list) in opt_outs {
+            if let Some(o) = list.iter().find(|o| o.reason.trim().is_empty()) {
+                return Err(invalid(format!(
+                    "{key}: the entry for `{}` has an empty reason; say why the migration is exempt",
+                    o.migration
+                )));
+            }
+        }
+        let mut seed = Vec::new();
+        for entry in file.seed {
+            let origin = format!("{} (seed before `{}`)", path.display(), entry.before);
+            seed.push(Seed {
+                sql: parse_legacy(path, &origin, entry.sql)?,
+                before: entry.before,
+                origin,
+            });
+        }
         let mut legacy = Vec::new();
         for state in file.legacy {
             let (sql, origin) = match (state.sql, state.file) {
@@ -313,6 +374,9 @@ impl Scenario {
             history: file.history,
             merge: file.merge,
             ignore: file.ignore,
+            irreversible: file.irreversible,
+            not_atomic: file.not_atomic,
+            seed,
         })
     }
 
@@ -401,11 +465,11 @@ mod tests {
         );
         check(
             "migrations: m\nlegasy: []\n",
-            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `merge`, `ignore`",
+            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`",
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",
-            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `index-before-column`, `non-idempotent-statement`, `tx-incompatible`, `merge-order-dependent`, `expected-not-found`",
+            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `index-before-column`, `non-idempotent-statement`, `tx-incompatible`, `merge-order-dependent`, `down-failed`, `down-not-inverse`, `reup-failed`, `data-lost`, `partial-apply`, `invalid-leftover`, `expected-not-found`",
         );
         check(
             "migrations: m\nlegacy:\n  - name: a\n    sql: CREATE TABLE (;\n",
@@ -422,6 +486,14 @@ mod tests {
         check(
             "migrations: m\nignore:\n  - kind: apply-failed\n    reason: x\n",
             "DIR/s.yaml: ignore: `apply-failed` is not a lint finding; only index-before-column, non-idempotent-statement and tx-incompatible can be ignored (pin other findings with expect_findings)",
+        );
+        check(
+            "migrations: m\nirreversible:\n  - migration: 2_drop.sql\n    reason: ''\n",
+            "DIR/s.yaml: irreversible: the entry for `2_drop.sql` has an empty reason; say why the migration is exempt",
+        );
+        check(
+            "migrations: m\nnot_atomic:\n  - migration: 2_drop.sql\n",
+            "DIR/s.yaml: line 3, column 5: not_atomic[0]: missing field `reason`",
         );
         check(
             "migrations: m\nlegacy:\n  - name: a\n",

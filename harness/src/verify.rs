@@ -11,7 +11,7 @@ use crate::migrations::MigrationSet;
 use crate::migrations::Script;
 use crate::observe::observe;
 use crate::postgres::{PgSpec, Server};
-use crate::report::{Report, ScenarioResult};
+use crate::report::{OptOutNote, Report, ScenarioResult};
 use crate::runner::{RunnerMode, VERSION_TABLE, quote_ident, quote_literal};
 use crate::sandbox::{self, SandboxChoice, Sandboxes};
 use crate::scenario::{ExpectedFinding, LegacyState, Scenario};
@@ -84,6 +84,24 @@ pub async fn run_scenario(
         if let Some(version) = &state.upto {
             set.prefix_len(version)
                 .map_err(|e| in_scenario(crate::Error::Migrations(e)))?;
+        }
+    }
+    for seed in &scenario.seed {
+        set.prefix_len(&seed.before)
+            .map_err(|e| in_scenario(crate::Error::Migrations(e)))?;
+    }
+    let exempt = scenario.irreversible.iter().chain(&scenario.not_atomic);
+    for o in exempt {
+        if !set.migrations.iter().any(|m| m.name == o.migration) {
+            return Err(in_scenario(crate::Error::UnknownOptOutMigration {
+                name: o.migration.clone(),
+                known: set
+                    .migrations
+                    .iter()
+                    .map(|m| m.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }));
         }
     }
     let groups = scenario
@@ -175,7 +193,95 @@ pub async fn run_scenario(
         checks: checks.to_vec(),
         cases: observation.cases,
         findings,
+        notes: notes(&observation),
+        opt_outs: opt_outs(scenario),
     })
+}
+
+/// What the rollback and faults checks did, or could not do.
+fn notes(observation: &crate::observe::Observation) -> Vec<String> {
+    use crate::faults::Interruption;
+    use crate::rollback::Down;
+    let mut notes = Vec::new();
+    if let Some(rollback) = &observation.rollback {
+        let missing: Vec<&str> = rollback
+            .steps
+            .iter()
+            .filter(|s| matches!(s.down, Down::Missing))
+            .map(|s| s.migration.as_str())
+            .collect();
+        let ran = rollback
+            .steps
+            .iter()
+            .filter(|s| matches!(s.down, Down::Ran { .. }))
+            .count();
+        if !rollback.steps.is_empty() && missing.len() == rollback.steps.len() {
+            notes.push(
+                "rollback: no downs: the set has no down migrations, so nothing was rolled back (rows were still checked after each up)"
+                    .to_string(),
+            );
+        } else {
+            let mut note = format!(
+                "rollback: {ran} migration{} rolled back and applied again",
+                plural(ran)
+            );
+            if !missing.is_empty() {
+                note.push_str(&format!("; no down for {}", missing.join(", ")));
+            }
+            notes.push(note);
+        }
+        notes.extend(rollback.notes.iter().map(|n| format!("rollback: {n}")));
+        if let Some(why) = &rollback.stopped {
+            notes.push(format!("rollback: stopped early: {why}"));
+        }
+    }
+    if let Some(faults) = &observation.faults {
+        let count = |how| faults.paths.iter().filter(|p| p.how == how).count();
+        let (errors, cancels, kills) = (
+            count(Interruption::Error),
+            count(Interruption::Cancel),
+            count(Interruption::Terminate),
+        );
+        let mut note = format!(
+            "faults: {} injected path{} ({errors} failed statement{}, {cancels} cancelled, {kills} killed connection{}), {} deploy{} after them",
+            faults.paths.len(),
+            plural(faults.paths.len()),
+            plural(errors),
+            plural(kills),
+            faults.recoveries,
+            plural(faults.recoveries)
+        );
+        if let Some(why) = &faults.recovery_skipped {
+            note.push_str(&format!(
+                "; no deploy after an interruption was judged: {why}"
+            ));
+        }
+        notes.push(note);
+    }
+    notes
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The scenario's exemptions, listed whichever checks ran.
+fn opt_outs(scenario: &Scenario) -> Vec<OptOutNote> {
+    let lists = [
+        ("irreversible", Check::Rollback, &scenario.irreversible),
+        ("not-atomic", Check::Faults, &scenario.not_atomic),
+    ];
+    lists
+        .into_iter()
+        .flat_map(|(kind, check, list)| {
+            list.iter().map(move |o| OptOutNote {
+                kind,
+                check,
+                migration: o.migration.clone(),
+                reason: o.reason.clone(),
+            })
+        })
+        .collect()
 }
 
 /// `migcheck lint`: the static checks alone, without a server.
@@ -194,6 +300,8 @@ pub fn lint_only(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
         checks: vec![Check::Lint],
         cases: 0,
         findings,
+        notes: Vec::new(),
+        opt_outs: Vec::new(),
     })
 }
 

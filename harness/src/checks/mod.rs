@@ -3,9 +3,11 @@
 
 mod converge;
 mod expect;
+mod faults;
 mod fresh;
 mod merge;
 mod rerun;
+mod rollback;
 
 use crate::finding::{Check, Finding, Kind};
 use crate::observe::Observation;
@@ -21,6 +23,8 @@ pub fn run(check: Check, observation: &Observation, scenario: &Scenario) -> Vec<
         Check::Converge => converge::check(observation, &scenario.may_keep),
         Check::Expect => expect::check(observation, &scenario.expect),
         Check::Merge => merge::check(observation),
+        Check::Rollback => rollback::check(observation),
+        Check::Faults => faults::check(observation),
         // Lint reads the migrations, not an observation: see `lint`.
         Check::Lint => Vec::new(),
     }

@@ -75,6 +75,19 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
             })
             .collect();
         let _ = writeln!(out, "  {}", checks.join("  "));
+        for o in &s.opt_outs {
+            let _ = writeln!(
+                out,
+                "  {} {} {}: {}",
+                p.yellow("opt-out:"),
+                o.kind,
+                o.migration,
+                o.reason
+            );
+        }
+        for note in &s.notes {
+            let _ = writeln!(out, "  {} {note}", p.dim("note:"));
+        }
         for f in &s.findings {
             finding(&mut out, &p, f);
         }

@@ -1,5 +1,6 @@
 //! The JSON report: exactly the shape of `product.md` (version 1), plus a
-//! `scenarios` array and each finding's `expected` flag, both additions.
+//! `scenarios` array (with each scenario's notes and opt-outs) and each
+//! finding's `expected` flag, all additions.
 
 use serde_json::{Value, json};
 
@@ -20,6 +21,8 @@ pub(super) fn render(report: &Report) -> String {
                 "checks": s.checks,
                 "cases": s.cases,
                 "ok": s.ok(),
+                "notes": s.notes,
+                "opt_outs": s.opt_outs,
             })
         })
         .collect();

@@ -31,6 +31,22 @@ pub struct ScenarioResult {
     pub checks: Vec<Check>,
     pub cases: usize,
     pub findings: Vec<Finding>,
+    /// What a check did not do, or how much it did ("no down migrations",
+    /// "62 injected faults"): informational, never failing.
+    pub notes: Vec<String>,
+    /// Migrations the scenario exempts from a check, with its reasons.
+    pub opt_outs: Vec<OptOutNote>,
+}
+
+/// A scenario's exemption (`irreversible:` or `not_atomic:`), listed in
+/// every report so that no exception goes unseen.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct OptOutNote {
+    /// `irreversible` or `not-atomic`.
+    pub kind: &'static str,
+    pub check: Check,
+    pub migration: String,
+    pub reason: String,
 }
 
 impl ScenarioResult {

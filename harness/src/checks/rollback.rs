@@ -1,0 +1,209 @@
+//! `rollback`: for each migration, on a database holding rows, down undoes
+//! up exactly (`down-not-inverse`, `down-failed`), up applies again after
+//! its down (`reup-failed`), and the rows from before survive up, and up
+//! then down (`data-lost`).
+
+use crate::data::RowLoss;
+use crate::finding::{Check, Finding, Kind};
+use crate::observe::Observation;
+use crate::rollback::{Down, RollbackStep};
+use crate::schema::{self, Change, Diff, ObjectKind};
+
+pub(super) fn check(observation: &Observation) -> Vec<Finding> {
+    let Some(rollback) = &observation.rollback else {
+        return Vec::new();
+    };
+    let mut findings = Vec::new();
+    for step in &rollback.steps {
+        findings.extend(check_step(step));
+    }
+    findings
+}
+
+fn check_step(step: &RollbackStep) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let after_up = match &step.up {
+        Ok(after) => after,
+        Err(error) => {
+            let seeded = match step.seeded.is_empty() {
+                true => String::new(),
+                false => format!(" (rows seeded into {})", step.seeded.join(", ")),
+            };
+            findings.push(Finding {
+                check: Some(Check::Rollback),
+                message: format!(
+                    "{} fails on a database holding rows{seeded}, though it applies to empty tables: {}",
+                    step.migration, error.message
+                ),
+                ..super::failed(Kind::ApplyFailed, error)
+            });
+            return findings;
+        }
+    };
+    let irreversible = matches!(step.down, Down::OptedOut);
+    if !irreversible {
+        let lost = step.rows_before.lost(&after_up.rows, |_| true);
+        findings.extend(
+            lost.iter()
+                .map(|loss| data_lost(&step.migration, loss, "up")),
+        );
+    }
+    let Down::Ran { name, outcome } = &step.down else {
+        return findings;
+    };
+    let round_trip = match outcome {
+        Ok(round_trip) => round_trip,
+        Err(error) => {
+            findings.push(Finding {
+                message: format!("the down of {} fails: {}", step.migration, error.message),
+                ..super::failed(Kind::DownFailed, error)
+            });
+            return findings;
+        }
+    };
+    let after_down = &round_trip.after_down;
+    let residue = schema::diff(&step.before, &after_down.snapshot);
+    if !residue.is_empty() {
+        findings.push(Finding {
+            migration: Some(name.clone()),
+            diff: Some(residue.render("before up", "after up then down")),
+            ..Finding::new(
+                Kind::DownNotInverse,
+                format!(
+                    "up then down of {} does not give back the schema from before up: {}",
+                    step.migration,
+                    explain(&residue)
+                ),
+            )
+        });
+    }
+    // Tables up dropped were meant to go; the rest must keep their rows.
+    let kept = |table: &str| after_up.rows.tables.contains_key(table);
+    let lost = step.rows_before.lost(&after_down.rows, kept);
+    findings.extend(
+        lost.iter()
+            .map(|loss| data_lost(name, loss, "up then down")),
+    );
+    match &round_trip.reup {
+        Err(error) => {
+            let left = leftovers(&residue);
+            let hint = match left.is_empty() {
+                true => String::new(),
+                false => format!(" (its down left {left} behind)"),
+            };
+            findings.push(Finding {
+                message: format!(
+                    "{} fails when applied again after its down: {}{hint}",
+                    step.migration, error.message
+                ),
+                ..super::failed(Kind::ReupFailed, error)
+            });
+        }
+        Ok(reapplied) => {
+            let diff = schema::diff(&after_up.snapshot, reapplied);
+            if !diff.is_empty() {
+                findings.push(Finding {
+                    migration: Some(step.migration.clone()),
+                    diff: Some(diff.render("after up", "after up, down and up again")),
+                    ..Finding::new(
+                        Kind::ReupFailed,
+                        format!(
+                            "{} applied again after its down ends with a different schema than its first up: {}",
+                            step.migration,
+                            explain(&diff)
+                        ),
+                    )
+                });
+            }
+        }
+    }
+    findings
+}
+
+fn data_lost(migration: &str, loss: &RowLoss, after: &str) -> Finding {
+    let count = match loss.rows_before == loss.rows_after {
+        true => format!("{} of {} rows changed", loss.changed, loss.rows_before),
+        false => format!(
+            "{} of {} rows changed or gone ({} rows before, {} after)",
+            loss.changed, loss.rows_before, loss.rows_before, loss.rows_after
+        ),
+    };
+    Finding {
+        migration: Some(migration.to_string()),
+        ..Finding::new(
+            Kind::DataLost,
+            format!(
+                "{}: {count} after {after}, compared on {}",
+                loss.table,
+                match loss.columns.is_empty() {
+                    true => "row count (no column survived)".to_string(),
+                    false => format!("columns {}", loss.columns.join(", ")),
+                }
+            ),
+        )
+    }
+}
+
+/// What a down left behind or took away, named and explained, for the
+/// finding's message (the diff has the details).
+fn explain(diff: &Diff) -> String {
+    let mut parts: Vec<String> = diff.changes.iter().map(explain_change).collect();
+    if parts.len() > 3 {
+        let more = parts.len() - 3;
+        parts.truncate(3);
+        parts.push(format!(
+            "and {more} more difference{}",
+            if more == 1 { "" } else { "s" }
+        ));
+    }
+    parts.join("; ")
+}
+
+fn explain_change(change: &Change) -> String {
+    match change {
+        Change::OnlyRight { object, .. } => {
+            let why = match object.kind {
+                ObjectKind::Enum | ObjectKind::Domain | ObjectKind::CompositeType => {
+                    "DROP TABLE does not drop the types its columns use, and CREATE TYPE has no IF NOT EXISTS, so up fails again with \"already exists\""
+                }
+                ObjectKind::Sequence => {
+                    "a sequence created on its own is not dropped with the table that uses it"
+                }
+                ObjectKind::Function | ObjectKind::Procedure => {
+                    "dropping a trigger or table leaves the function behind"
+                }
+                ObjectKind::Index => "the down drops the column or constraint but not the index",
+                ObjectKind::Extension => "the down does not drop the extension",
+                _ => "the down does not drop it",
+            };
+            format!("{} {} survived ({why})", object.kind, object.name)
+        }
+        Change::OnlyLeft { object, .. } => format!(
+            "{} {} is gone (the down drops something up did not create)",
+            object.kind, object.name
+        ),
+        Change::Differs {
+            key,
+            attr,
+            left,
+            right,
+        } => format!(
+            "{key}: {attr} was {}, is {}",
+            left.as_deref().unwrap_or("unset"),
+            right.as_deref().unwrap_or("unset")
+        ),
+        Change::ColumnOrder { table, .. } => format!("the columns of {table} are in another order"),
+    }
+}
+
+/// The objects a down left behind, for a re-up failure's message.
+fn leftovers(diff: &Diff) -> String {
+    diff.changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::OnlyRight { object, .. } => Some(format!("{} {}", object.kind, object.name)),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}

@@ -1,0 +1,560 @@
+//! Fault injection: every migration is interrupted at every statement
+//! boundary, the state it leaves is read, and the set is run again (the
+//! next deploy) to see whether it converges to a fresh install. It judges
+//! nothing; `checks::faults` does.
+//!
+//! Interruptions:
+//! - `error`: statement k fails (an injected statement raising an error
+//!   takes its place), in every migration. The runner handles the failure
+//!   as it would any other: a transactional migration rolls back.
+//! - `cancel` / `terminate`: statement k is cancelled, or its connection
+//!   killed, while it runs. Only statements that commit part of their
+//!   work before they finish (`CONCURRENTLY`) can leave something else
+//!   than `error` does; they are held on a lock by a second connection,
+//!   and interrupted from a third once they wait on it. These need a
+//!   database of their own (template sandboxes), which such statements
+//!   force anyway.
+//!
+//! Cost: in a transaction sandbox each path is a savepoint; in template
+//! sandboxes, one clone of a cached prefix. The next deploy is run once
+//! per distinct state (schema fingerprint and table checksums): the paths
+//! of a transactional migration all leave the state before it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::data::TableData;
+use crate::migrations::{Migration, MigrationSet, Script, Statement, TxNeed};
+use crate::observe::{ObserveError, prefix_sandbox, step};
+use crate::runner::{ApplyError, Nesting, Runner, RunnerMode, TxMode};
+use crate::sandbox::{Sandbox, SandboxError, Sandboxes, Strategy};
+use crate::scenario::Scenario;
+use crate::schema::{self, Snapshot};
+
+/// How statement k is interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interruption {
+    /// The statement fails.
+    Error,
+    /// The statement is cancelled while it runs (`pg_cancel_backend`).
+    Cancel,
+    /// The connection is killed while the statement runs
+    /// (`pg_terminate_backend`).
+    Terminate,
+}
+
+impl Interruption {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Interruption::Error => "failed",
+            Interruption::Cancel => "was cancelled",
+            Interruption::Terminate => "lost its connection",
+        }
+    }
+}
+
+/// A database state and what the next deploy makes of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub snapshot: Snapshot,
+    pub data: TableData,
+}
+
+/// One injected fault.
+#[derive(Debug, Clone)]
+pub struct FaultPath {
+    /// Index of the migration in the set.
+    pub index: usize,
+    pub migration: String,
+    /// 1-based: the statement that failed or was interrupted.
+    pub statement: usize,
+    pub line: usize,
+    pub how: Interruption,
+    /// The migration runs in one transaction with the scenario's runner,
+    /// so an interruption must leave the state from before it.
+    pub atomic: bool,
+    /// What the interruption left.
+    pub left: State,
+    /// The next deploy: `None` when not run (see
+    /// [`FaultsObservation::recovery_skipped`]).
+    pub recovery: Option<Result<Snapshot, ApplyError>>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FaultsObservation {
+    /// The state before each migration (the set applied up to it).
+    pub before: Vec<State>,
+    /// The fresh install the next deploy must converge to.
+    pub fresh: Option<Snapshot>,
+    pub paths: Vec<FaultPath>,
+    /// Deploys run after an interruption (one per distinct state).
+    pub recoveries: usize,
+    /// Why no next deploy was run: the set does not run twice cleanly,
+    /// which the rerun check reports.
+    pub recovery_skipped: Option<String>,
+}
+
+/// Injects every fault into `set`.
+pub async fn observe(
+    sandboxes: &mut Sandboxes<'_>,
+    scenario: &Scenario,
+    set: &MigrationSet,
+) -> Result<FaultsObservation, ObserveError> {
+    let runner = Runner {
+        mode: scenario.runner,
+        tx: scenario.tx,
+    };
+    let mut observation = FaultsObservation::default();
+    let mut memo = Memo::default();
+    baseline(sandboxes, runner, set, &mut observation).await?;
+    match sandboxes.strategy() {
+        Strategy::Transaction => {
+            let sandbox = sandboxes.open().await?;
+            let result =
+                in_transaction(&sandbox, runner, scenario, set, &mut observation, &mut memo).await;
+            sandboxes.close(sandbox).await?;
+            result?;
+        }
+        Strategy::Template => {
+            in_templates(
+                sandboxes,
+                runner,
+                scenario,
+                set,
+                &mut observation,
+                &mut memo,
+            )
+            .await?
+        }
+    }
+    observation.recoveries = memo.runs;
+    Ok(observation)
+}
+
+/// The fresh install, and whether deploying again on it is clean: if not,
+/// a deploy after an interruption cannot be judged.
+async fn baseline(
+    sandboxes: &mut Sandboxes<'_>,
+    runner: Runner,
+    set: &MigrationSet,
+    observation: &mut FaultsObservation,
+) -> Result<(), ObserveError> {
+    let sandbox = sandboxes.open().await?;
+    let result = async {
+        let all = &set.migrations;
+        let client = sandbox.client();
+        if runner
+            .apply(client, all, sandbox.nesting())
+            .await?
+            .is_some()
+        {
+            // The fresh check reports it; there is nothing to converge to.
+            observation.recovery_skipped =
+                Some("the set does not apply on an empty database".into());
+            return Ok(());
+        }
+        let fresh = schema::snapshot(client).await?;
+        let again = runner.apply(client, all, sandbox.nesting()).await?;
+        let clean = again.is_none() && schema::snapshot(client).await? == fresh;
+        if !clean {
+            observation.recovery_skipped = Some(
+                "deploying the set twice already fails or changes the schema (see the rerun check)"
+                    .into(),
+            );
+        }
+        observation.fresh = Some(fresh);
+        Ok::<_, ObserveError>(())
+    }
+    .await;
+    sandboxes.close(sandbox).await?;
+    result
+}
+
+/// The next deploys already run, by state.
+#[derive(Default)]
+struct Memo {
+    recoveries: BTreeMap<String, Result<Snapshot, ApplyError>>,
+    runs: usize,
+}
+
+fn key(state: &State) -> String {
+    format!("{} {:?}", state.snapshot.fingerprint(), state.data.tables)
+}
+
+/// Transaction sandbox: the set applied one migration at a time; before
+/// each, a savepoint that every path of that migration rolls back to.
+async fn in_transaction(
+    sandbox: &Sandbox,
+    runner: Runner,
+    scenario: &Scenario,
+    set: &MigrationSet,
+    observation: &mut FaultsObservation,
+    memo: &mut Memo,
+) -> Result<(), ObserveError> {
+    let client = sandbox.client();
+    let all = &set.migrations;
+    version_table(runner, sandbox).await?;
+    for (index, migration) in all.iter().enumerate() {
+        let before = read(sandbox).await?;
+        observation.before.push(before);
+        if !exempt(scenario, migration) {
+            client.batch_execute("SAVEPOINT migcheck_fault").await?;
+            for k in 1..=migration.up.statements.len() {
+                let faulty = failing_at(migration, k)?;
+                let mut run: Vec<Migration> = all[..index].to_vec();
+                run.push(faulty);
+                let error = deploy_step(runner, sandbox, &run, index).await?;
+                if error.is_none() {
+                    continue;
+                }
+                let path = path(
+                    runner,
+                    migration,
+                    index,
+                    k,
+                    Interruption::Error,
+                    read(sandbox).await?,
+                );
+                let path = recover(sandbox, runner, set, observation, memo, path).await?;
+                observation.paths.push(path);
+                client
+                    .batch_execute("ROLLBACK TO SAVEPOINT migcheck_fault")
+                    .await?;
+            }
+            client
+                .batch_execute("RELEASE SAVEPOINT migcheck_fault")
+                .await?;
+        }
+        if step(runner, sandbox, all, index).await?.is_some() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Template sandboxes: each path in a clone of the cached prefix before
+/// its migration.
+async fn in_templates(
+    sandboxes: &mut Sandboxes<'_>,
+    runner: Runner,
+    scenario: &Scenario,
+    set: &MigrationSet,
+    observation: &mut FaultsObservation,
+    memo: &mut Memo,
+) -> Result<(), ObserveError> {
+    let all = &set.migrations;
+    for (index, migration) in all.iter().enumerate() {
+        let Ok(sandbox) = prefix_sandbox(sandboxes, runner, &all[..index]).await? else {
+            break;
+        };
+        let before = match version_table(runner, &sandbox).await {
+            Ok(()) => read(&sandbox).await,
+            Err(e) => Err(e),
+        };
+        sandboxes.close(sandbox).await?;
+        observation.before.push(before?);
+        if exempt(scenario, migration) {
+            continue;
+        }
+        let autocommit = !migration.transaction || runner.tx == TxMode::PerStatement;
+        for (k, statement) in migration.up.statements.iter().enumerate() {
+            let mut kinds = vec![Interruption::Error];
+            if autocommit && statement.tx == TxNeed::NoTransaction {
+                kinds.extend([Interruption::Cancel, Interruption::Terminate]);
+            }
+            for how in kinds {
+                let at = Fault {
+                    index,
+                    k: k + 1,
+                    how,
+                };
+                if let Some(path) =
+                    template_path(sandboxes, runner, set, at, observation, memo).await?
+                {
+                    observation.paths.push(path);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Fault {
+    index: usize,
+    k: usize,
+    how: Interruption,
+}
+
+/// One path in its own clone, dropped at the end.
+async fn template_path(
+    sandboxes: &mut Sandboxes<'_>,
+    runner: Runner,
+    set: &MigrationSet,
+    at: Fault,
+    observation: &FaultsObservation,
+    memo: &mut Memo,
+) -> Result<Option<FaultPath>, ObserveError> {
+    let all = &set.migrations;
+    let migration = &all[at.index];
+    let Ok(sandbox) = prefix_sandbox(sandboxes, runner, &all[..at.index]).await? else {
+        return Ok(None);
+    };
+    let (sandbox, interrupted) = match at.how {
+        Interruption::Error => {
+            let mut run: Vec<Migration> = all[..at.index].to_vec();
+            let interrupted = match failing_at(migration, at.k) {
+                Ok(faulty) => {
+                    run.push(faulty);
+                    deploy_step(runner, &sandbox, &run, at.index)
+                        .await
+                        .map(|e| e.is_some())
+                }
+                Err(e) => Err(e),
+            };
+            (sandbox, interrupted)
+        }
+        Interruption::Cancel => {
+            let interrupted = interrupt(sandboxes, &sandbox, migration, at).await;
+            (sandbox, interrupted)
+        }
+        Interruption::Terminate => {
+            let interrupted = interrupt(sandboxes, &sandbox, migration, at).await;
+            (sandboxes.reconnect(sandbox).await?, interrupted)
+        }
+    };
+    let result = async {
+        if !interrupted? {
+            return Ok(None);
+        }
+        let left = read(&sandbox).await?;
+        let path = path(runner, migration, at.index, at.k, at.how, left);
+        recover(&sandbox, runner, set, observation, memo, path)
+            .await
+            .map(Some)
+    }
+    .await;
+    sandboxes.close(sandbox).await?;
+    result
+}
+
+/// Runs migration statements 1..k-1 (each committed on its own, as the
+/// runner does for this migration), then statement k held on a lock by a
+/// second connection, and cancels it (or kills its connection) from a
+/// third once it waits. False when statement k did not wait: it finished,
+/// and nothing was interrupted.
+async fn interrupt(
+    sandboxes: &Sandboxes<'_>,
+    sandbox: &Sandbox,
+    migration: &Migration,
+    at: Fault,
+) -> Result<bool, ObserveError> {
+    let client = sandbox.client();
+    let mut head = migration.clone();
+    head.up.statements.truncate(at.k - 1);
+    let by_hand = Runner {
+        mode: RunnerMode::RerunAll,
+        tx: TxMode::PerStatement,
+    };
+    if by_hand
+        .apply(client, &[head], Nesting::TopLevel)
+        .await?
+        .is_some()
+    {
+        return Ok(false);
+    }
+    let server = sandboxes.server();
+    let database = sandbox.database().unwrap_or("postgres");
+    let blocker = server.connect(database).await.map_err(SandboxError::from)?;
+    let watcher = server
+        .connect("postgres")
+        .await
+        .map_err(SandboxError::from)?;
+    let pid: i32 = client
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await?
+        .get(0);
+    let tables: Vec<String> = blocker
+        .query(
+            "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname NOT LIKE 'pg\\_%'",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    // ROW EXCLUSIVE: what any writer holds, and what CONCURRENTLY waits
+    // for after it has committed its first step.
+    let mut hold = "BEGIN".to_string();
+    if !tables.is_empty() {
+        hold.push_str(&format!(
+            "; LOCK TABLE {} IN ROW EXCLUSIVE MODE",
+            tables.join(", ")
+        ));
+    }
+    blocker.batch_execute(&hold).await?;
+    let stop = match at.how {
+        Interruption::Terminate => "SELECT pg_terminate_backend($1)",
+        _ => "SELECT pg_cancel_backend($1)",
+    };
+    let statement = &migration.up.statements[at.k - 1];
+    let run = client.batch_execute(&statement.sql);
+    let watch = async {
+        // Up to ~10 s for the statement to reach the lock.
+        for _ in 0..10_000 {
+            let waiting: Option<String> = watcher
+                .query_opt(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1",
+                    &[&pid],
+                )
+                .await?
+                .and_then(|r| r.get(0));
+            if waiting.as_deref() == Some("Lock") {
+                watcher.execute(stop, &[&pid]).await?;
+                return Ok::<bool, tokio_postgres::Error>(true);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        Ok(false)
+    };
+    tokio::pin!(run);
+    let interrupted = tokio::select! {
+        _ = &mut run => false,
+        stopped = watch => {
+            let stopped = stopped?;
+            let _ = run.await;
+            stopped
+        }
+    };
+    blocker.batch_execute("ROLLBACK").await?;
+    Ok(interrupted)
+}
+
+/// A tracked runner creates its version table when a deploy starts,
+/// before any migration: it is part of the state before the first one.
+async fn version_table(runner: Runner, sandbox: &Sandbox) -> Result<(), ObserveError> {
+    if runner.mode == RunnerMode::Tracked {
+        runner
+            .apply(sandbox.client(), &[], sandbox.nesting())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Whether the scenario exempts the migration (`not_atomic:`).
+fn exempt(scenario: &Scenario, migration: &Migration) -> bool {
+    scenario
+        .not_atomic
+        .iter()
+        .any(|o| o.migration == migration.name)
+}
+
+fn path(
+    runner: Runner,
+    migration: &Migration,
+    index: usize,
+    k: usize,
+    how: Interruption,
+    left: State,
+) -> FaultPath {
+    FaultPath {
+        index,
+        migration: migration.name.clone(),
+        statement: k,
+        line: migration.up.statements[k - 1].line,
+        how,
+        atomic: migration.transaction && runner.tx != TxMode::PerStatement,
+        left,
+        recovery: None,
+    }
+}
+
+/// The next deploy after `path`, once per distinct state.
+async fn recover(
+    sandbox: &Sandbox,
+    runner: Runner,
+    set: &MigrationSet,
+    observation: &FaultsObservation,
+    memo: &mut Memo,
+    mut path: FaultPath,
+) -> Result<FaultPath, ObserveError> {
+    if observation.recovery_skipped.is_some() {
+        return Ok(path);
+    }
+    let key = key(&path.left);
+    if let Some(known) = memo.recoveries.get(&key) {
+        path.recovery = Some(known.clone());
+        return Ok(path);
+    }
+    let client = sandbox.client();
+    let nesting = sandbox.nesting();
+    if nesting == Nesting::InTransaction {
+        client.batch_execute("SAVEPOINT migcheck_recover").await?;
+    }
+    let recovery = match runner.apply(client, &set.migrations, nesting).await? {
+        Some(error) => Err(error),
+        None => Ok(schema::snapshot(client).await?),
+    };
+    if nesting == Nesting::InTransaction {
+        client
+            .batch_execute(
+                "ROLLBACK TO SAVEPOINT migcheck_recover; RELEASE SAVEPOINT migcheck_recover",
+            )
+            .await?;
+    }
+    memo.runs += 1;
+    memo.recoveries.insert(key, recovery.clone());
+    path.recovery = Some(recovery);
+    Ok(path)
+}
+
+/// One deploy that applies migration `index` (the last of `run`) on the
+/// set applied up to it: a tracked runner runs what its table lacks, a
+/// rerun-all runner is given that migration alone (the earlier ones are
+/// idempotent, or the rerun check says they are not).
+async fn deploy_step(
+    runner: Runner,
+    sandbox: &Sandbox,
+    run: &[Migration],
+    index: usize,
+) -> Result<Option<ApplyError>, ObserveError> {
+    step(runner, sandbox, run, index).await
+}
+
+/// The migration with statement `k` replaced by one that raises an error,
+/// and the statements after it dropped. The injected statement takes the
+/// position of the one it replaces, so errors point at that line.
+fn failing_at(migration: &Migration, k: usize) -> Result<Migration, ObserveError> {
+    let injected = Script::parse(
+        Path::new("migcheck fault"),
+        format!(
+            "DO $$BEGIN RAISE EXCEPTION 'migcheck: injected fault at statement {k} of {}'; END$$",
+            migration.name.replace('\'', "''").replace('$', "")
+        ),
+    )
+    .map_err(|source| ObserveError::Upto {
+        state: "injected fault".into(),
+        source,
+    })?;
+    let original = &migration.up.statements[k - 1];
+    let mut fault: Statement = injected.statements[0].clone();
+    fault.offset = original.offset;
+    fault.line = original.line;
+    fault.column = original.column;
+    let mut faulty = migration.clone();
+    faulty.up.statements.truncate(k - 1);
+    faulty.up.statements.push(fault);
+    Ok(faulty)
+}
+
+async fn read(sandbox: &Sandbox) -> Result<State, ObserveError> {
+    Ok(State {
+        snapshot: schema::snapshot(sandbox.client()).await?,
+        data: TableData::read(sandbox.client()).await?,
+    })
+}

@@ -1,0 +1,250 @@
+//! Seed rows: a few generated rows in every empty user table, so that the
+//! rollback check has data that a migration could lose. Values are made to
+//! fit each column's type (enum labels, foreign keys taken from the
+//! referenced table, distinct values per row so unique indexes hold);
+//! columns with a default, identity or generation expression keep theirs.
+//! A table whose rows cannot be made to fit (a check constraint, an
+//! unusual type) stays empty: seeding never fails a run.
+
+use tokio_postgres::Client;
+
+use crate::runner::{Nesting, VERSION_TABLE, quote_ident, quote_literal};
+
+/// Rows put into each empty table.
+pub const ROWS: usize = 3;
+
+/// One column as the generator sees it.
+struct Column {
+    name: String,
+    type_name: String,
+    /// `typcategory` of the type (or of a domain's base type).
+    category: String,
+    enum_labels: Vec<String>,
+    /// The referenced table and column of a single-column foreign key.
+    references: Option<(String, String)>,
+    has_default: bool,
+    not_null: bool,
+}
+
+/// Fills every empty user table (except the tracked runner's version
+/// table) with [`ROWS`] generated rows; returns the tables filled. Each
+/// table's insert runs in a transaction of its own, or under a savepoint
+/// inside the sandbox's, so a rejected row leaves nothing.
+pub async fn fill_empty_tables(
+    client: &Client,
+    nesting: Nesting,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let in_transaction = nesting == Nesting::InTransaction;
+    let tables: Vec<String> = client
+        .query(
+            &format!(
+                "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)
+                 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+                   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+                   AND n.nspname NOT LIKE 'pg\\_%'
+                   AND c.relname <> {}
+                   AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                                   WHERE d.classid = 'pg_class'::regclass
+                                     AND d.objid = c.oid AND d.deptype = 'e')
+                 ORDER BY 1",
+                quote_literal(VERSION_TABLE)
+            ),
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut empty = Vec::new();
+    for table in tables {
+        let row = client
+            .query_one(&format!("SELECT NOT EXISTS (SELECT FROM {table})"), &[])
+            .await?;
+        if row.get(0) {
+            empty.push(table);
+        }
+    }
+    // Referenced tables first: repeat while a pass fills something.
+    let mut filled = Vec::new();
+    loop {
+        let before = filled.len();
+        for table in &empty {
+            if filled.contains(table) {
+                continue;
+            }
+            let columns = columns(client, table).await?;
+            if try_insert(client, table, &columns, in_transaction).await? {
+                filled.push(table.clone());
+            }
+        }
+        if filled.len() == before {
+            break;
+        }
+    }
+    filled.sort();
+    Ok(filled)
+}
+
+async fn columns(client: &Client, table: &str) -> Result<Vec<Column>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod),
+                    coalesce(bt.typcategory, t.typcategory)::text,
+                    coalesce((SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder)
+                              FROM pg_enum e WHERE e.enumtypid = a.atttypid), '{}'),
+                    (SELECT quote_ident(rn.nspname) || '.' || quote_ident(rc.relname)
+                     FROM pg_constraint f
+                     JOIN pg_class rc ON rc.oid = f.confrelid
+                     JOIN pg_namespace rn ON rn.oid = rc.relnamespace
+                     WHERE f.conrelid = a.attrelid AND f.contype = 'f'
+                       AND f.conkey = ARRAY[a.attnum] LIMIT 1),
+                    (SELECT ra.attname::text
+                     FROM pg_constraint f
+                     JOIN pg_attribute ra ON ra.attrelid = f.confrelid AND ra.attnum = f.confkey[1]
+                     WHERE f.conrelid = a.attrelid AND f.contype = 'f'
+                       AND f.conkey = ARRAY[a.attnum] LIMIT 1),
+                    a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '',
+                    a.attnotnull
+             FROM pg_attribute a
+             JOIN pg_type t ON t.oid = a.atttypid
+             LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
+             WHERE a.attrelid = $1::text::regclass AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY a.attnum",
+            &[&table],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| Column {
+            name: r.get(0),
+            type_name: r.get(1),
+            category: r.get(2),
+            enum_labels: r.get(3),
+            references: r
+                .get::<_, Option<String>>(4)
+                .zip(r.get::<_, Option<String>>(5)),
+            has_default: r.get(6),
+            not_null: r.get(7),
+        })
+        .collect())
+}
+
+/// Inserts the rows under a savepoint; false (and nothing inserted) when
+/// the server rejects them.
+async fn try_insert(
+    client: &Client,
+    table: &str,
+    columns: &[Column],
+    in_transaction: bool,
+) -> Result<bool, tokio_postgres::Error> {
+    let mut names = Vec::new();
+    let mut rows: Vec<Vec<String>> = vec![Vec::new(); ROWS];
+    for column in columns.iter().filter(|c| !c.has_default) {
+        let mut values = Vec::new();
+        for i in 0..ROWS {
+            match value(table, column, i) {
+                Some(v) => values.push(v),
+                None if column.not_null => return Ok(false),
+                None => values.push("NULL".into()),
+            }
+        }
+        names.push(quote_ident(&column.name));
+        for (row, v) in rows.iter_mut().zip(values) {
+            row.push(v);
+        }
+    }
+    let insert = match names.is_empty() {
+        true => (0..ROWS)
+            .map(|_| format!("INSERT INTO {table} DEFAULT VALUES"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        false => format!(
+            "INSERT INTO {table} ({}) VALUES {}",
+            names.join(", "),
+            rows.iter()
+                .map(|r| format!("({})", r.join(", ")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    let (begin, commit, rollback) = match in_transaction {
+        true => (
+            "SAVEPOINT migcheck_seed",
+            "RELEASE SAVEPOINT migcheck_seed",
+            "ROLLBACK TO SAVEPOINT migcheck_seed",
+        ),
+        false => ("BEGIN", "COMMIT", "ROLLBACK"),
+    };
+    client.batch_execute(begin).await?;
+    match client.batch_execute(&insert).await {
+        Ok(()) => {
+            client.batch_execute(commit).await?;
+            Ok(true)
+        }
+        Err(e) if e.as_db_error().is_some() => {
+            client.batch_execute(rollback).await?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The SQL for row `i` of `column`, distinct per row; `None` when the
+/// type is not one the generator knows.
+fn value(table: &str, column: &Column, i: usize) -> Option<String> {
+    let n = i + 1;
+    if let Some((referenced, key)) = &column.references {
+        return Some(format!(
+            "(SELECT {key} FROM {referenced} ORDER BY 1 OFFSET {} LIMIT 1)",
+            i,
+            key = quote_ident(key)
+        ));
+    }
+    if !column.enum_labels.is_empty() {
+        let label = &column.enum_labels[i % column.enum_labels.len()];
+        return Some(format!("{}::{}", quote_literal(label), column.type_name));
+    }
+    let typed = |literal: String| Some(format!("{literal}::{}", column.type_name));
+    let ty = column.type_name.as_str();
+    match column.category.as_str() {
+        // Numbers: small, so that narrow types and numeric(p, s) hold them.
+        "N" => typed(format!("'{n}'")),
+        "B" => typed(format!("'{}'", i.is_multiple_of(2))),
+        "S" => {
+            let text =
+                format!("{}-{}-{n}", column.name, table.rsplit('.').next()?).replace('"', "");
+            // Bounded strings keep their distinct suffix.
+            let text = match ty.split_once('(') {
+                Some((_, len)) => {
+                    let max: usize = len.trim_end_matches(')').parse().ok()?;
+                    let keep = max.saturating_sub(n.to_string().len() + 1);
+                    format!("{}-{n}", &text[..text.len().min(keep)])
+                }
+                None => text,
+            };
+            typed(quote_literal(&text))
+        }
+        "D" => match ty {
+            "date" => typed(format!("'2024-01-0{n}'")),
+            t if t.starts_with("time ") || t == "time" => typed(format!("'10:0{n}:00'")),
+            _ => typed(format!("'2024-01-0{n} 10:00:00+00'")),
+        },
+        "T" => typed(format!("'{n} hours'")),
+        "U" => match ty {
+            "uuid" => typed(format!("'00000000-0000-4000-8000-00000000000{n}'")),
+            "jsonb" | "json" => typed(format!("'{{\"n\": {n}}}'")),
+            "bytea" => typed(format!("'\\x0{n}'")),
+            _ => None,
+        },
+        "I" => typed(format!("'10.0.0.{n}'")),
+        "A" => match ty.strip_suffix("[]") {
+            Some(element) if element == "text" || element.starts_with("character") => {
+                typed(format!("'{{item-{n}}}'"))
+            }
+            Some("integer" | "bigint" | "smallint") => typed(format!("'{{{n}}}'")),
+            _ => None,
+        },
+        _ => None,
+    }
+}

@@ -1,0 +1,2 @@
+ALTER TABLE customers ADD COLUMN IF NOT EXISTS name text;
+ALTER TABLE customers DROP COLUMN IF EXISTS full_name;

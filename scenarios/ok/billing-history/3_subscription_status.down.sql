@@ -1,0 +1,2 @@
+DROP TABLE IF EXISTS subscriptions;
+DROP TYPE IF EXISTS subscription_status;

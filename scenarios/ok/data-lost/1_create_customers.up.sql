@@ -1,0 +1,4 @@
+CREATE TABLE IF NOT EXISTS customers (
+    id   bigint PRIMARY KEY,
+    name text
+);

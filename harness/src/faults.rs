@@ -365,12 +365,10 @@ async fn interrupt(
         return Ok(false);
     }
     let server = sandboxes.server();
-    let database = sandbox.database().unwrap_or("postgres");
+    let admin = server.admin_database();
+    let database = sandbox.database().unwrap_or(&admin);
     let blocker = server.connect(database).await.map_err(SandboxError::from)?;
-    let watcher = server
-        .connect("postgres")
-        .await
-        .map_err(SandboxError::from)?;
+    let watcher = server.connect(&admin).await.map_err(SandboxError::from)?;
     let pid: i32 = client
         .query_one("SELECT pg_backend_pid()", &[])
         .await?

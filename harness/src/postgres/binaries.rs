@@ -240,6 +240,11 @@ fn versioned_subdirs(parent: &Path, prefix: &str, bin: &str) -> Vec<PathBuf> {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
+            // Hidden names are work in progress (`pg install` unpacks into
+            // `<cache>/pg/.tmp-*` before renaming), never an installation.
+            if name.starts_with('.') {
+                return None;
+            }
             let version = name.strip_prefix(prefix)?;
             let dir = entry.path().join(bin);
             dir.is_dir().then(|| (version_key(version), dir))

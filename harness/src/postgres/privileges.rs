@@ -84,6 +84,23 @@ impl RunAs {
         }
     }
 
+    /// Fails when this user could not reach the binaries in `bindir`
+    /// (e.g. installed under root's home): initdb would fail with a bare
+    /// "Permission denied".
+    pub fn check_runnable(&self, bindir: &Path) -> Result<(), PostgresError> {
+        match bindir
+            .ancestors()
+            .find(|ancestor| !self.can_enter(ancestor))
+        {
+            None => Ok(()),
+            Some(blocked) => Err(PostgresError::BinariesUnreachable {
+                user: self.name.clone(),
+                bindir: bindir.to_owned(),
+                blocked: PathBuf::from(blocked),
+            }),
+        }
+    }
+
     /// POSIX checks only the first class that matches (owner, group,
     /// other); the child has no supplementary groups (see `apply`).
     fn can_enter(&self, dir: &Path) -> bool {

@@ -28,9 +28,15 @@ if [ "${1:0:1}" = '-' ]; then
     set -- postgres "$@"
 fi
 
+# Other commands, and postgres asked for information, run as given.
 if [ "$1" != postgres ]; then
     exec "$@"
 fi
+for arg in "$@"; do
+    case "$arg" in
+    -'?' | --help | -V | --version | --describe-config | -C) exec "$@" ;;
+    esac
+done
 
 # As root: make the directories postgres writes, then run as postgres
 # (initdb and postgres refuse root). setpriv is util-linux's gosu.

@@ -377,6 +377,25 @@ mod tests {
         check("", None);
     }
 
+    /// `pg install` works in `<cache>/pg/.tmp-*`; the search must not take
+    /// such a directory for an installation, however complete it looks.
+    #[test]
+    fn hidden_directories_are_not_installations() {
+        let parent = std::env::temp_dir().join(format!("migcheck-binaries-{}", std::process::id()));
+        for name in ["16.1.0-beta.1", ".tmp-16.2.0-beta.1-99", "15.3.0-beta.1"] {
+            std::fs::create_dir_all(parent.join(name).join("bin")).expect("create test dirs");
+        }
+        let found = versioned_subdirs(&parent, "", "bin");
+        std::fs::remove_dir_all(&parent).expect("clean up");
+        assert_eq!(
+            found,
+            [
+                parent.join("16.1.0-beta.1/bin"),
+                parent.join("15.3.0-beta.1/bin")
+            ]
+        );
+    }
+
     #[test]
     fn version_order() {
         assert!(version_key("16") > version_key("15.9"));

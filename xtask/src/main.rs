@@ -5,6 +5,11 @@
 //!   cargo xtask deps            install what building and testing need, if missing
 //!   cargo xtask ci              formatting, clippy, tests and verify, as CI runs them
 //!   cargo xtask squawk [ARGS]   compare migcheck lint with squawk on the bundled scenarios
+//!   cargo xtask pg install 13 14 16 17 18   other PostgreSQL majors (newest of each)
+//!   cargo xtask pg list         the majors `pg install` installed
+//!   cargo xtask pg image        build the Docker image migcheck/postgres:15-debian
+
+mod pg;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -62,6 +67,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             deps()?;
             squawk(rest)
         }
+        "pg" => pg::run(rest),
         "ci" => {
             deps()?;
             cargo(&["fmt", "--all", "--check"])?;
@@ -137,10 +143,7 @@ fn deps() -> anyhow::Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    let root = is_root();
     let apt = Path::new("/usr/bin/apt-get").exists();
     if !(root && apt) {
         bail!(
@@ -164,6 +167,14 @@ fn deps() -> anyhow::Result<()> {
         bail!("apt-get install {} failed ({status})", missing.join(" "));
     }
     Ok(())
+}
+
+/// Whether xtask runs as root (it has no libc binding: asks `id`).
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
 }
 
 fn has_libclang() -> bool {

@@ -240,6 +240,11 @@ fn versioned_subdirs(parent: &Path, prefix: &str, bin: &str) -> Vec<PathBuf> {
         .filter_map(Result::ok)
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
+            // Hidden names are work in progress (`pg install` unpacks into
+            // `<cache>/pg/.tmp-*` before renaming), never an installation.
+            if name.starts_with('.') {
+                return None;
+            }
             let version = name.strip_prefix(prefix)?;
             let dir = entry.path().join(bin);
             dir.is_dir().then(|| (version_key(version), dir))
@@ -370,6 +375,25 @@ mod tests {
         check("postgres (PostgreSQL) 16.2 (Homebrew)", Some(("16.2", 16)));
         check("something else 15.1", None);
         check("", None);
+    }
+
+    /// `pg install` works in `<cache>/pg/.tmp-*`; the search must not take
+    /// such a directory for an installation, however complete it looks.
+    #[test]
+    fn hidden_directories_are_not_installations() {
+        let parent = std::env::temp_dir().join(format!("migcheck-binaries-{}", std::process::id()));
+        for name in ["16.1.0-beta.1", ".tmp-16.2.0-beta.1-99", "15.3.0-beta.1"] {
+            std::fs::create_dir_all(parent.join(name).join("bin")).expect("create test dirs");
+        }
+        let found = versioned_subdirs(&parent, "", "bin");
+        std::fs::remove_dir_all(&parent).expect("clean up");
+        assert_eq!(
+            found,
+            [
+                parent.join("16.1.0-beta.1/bin"),
+                parent.join("15.3.0-beta.1/bin")
+            ]
+        );
     }
 
     #[test]

@@ -79,6 +79,20 @@ pub enum PostgresError {
     NotTraversable { user: String, dir: PathBuf },
 
     #[error(
+        "migcheck runs as root, so postgres runs as the `{user}` user, which cannot enter \
+         {blocked} on the way to the binaries in {bindir}: install them where it can (as root, \
+         `cargo xtask pg install` uses /var/cache/migcheck unless MIGCHECK_CACHE_DIR or \
+         XDG_CACHE_HOME say otherwise) or let it in (chmod o+x {blocked})",
+        blocked = blocked.display(),
+        bindir = bindir.display()
+    )]
+    BinariesUnreachable {
+        user: String,
+        bindir: PathBuf,
+        blocked: PathBuf,
+    },
+
+    #[error(
         "socket path {path} is longer than the {max} bytes a Unix socket path may have; set \
          TMPDIR to a shorter directory",
         path = path.display()

@@ -114,9 +114,11 @@ impl fmt::Display for PgSpec {
 }
 
 /// Where migcheck keeps what it can rebuild: `$MIGCHECK_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/migcheck`, else `$HOME/.cache/migcheck`. Holds
-/// `initdb/` (cached clusters) and `pg/<version>/bin` (provisioned binaries,
-/// found by the local backend).
+/// `$XDG_CACHE_HOME/migcheck`, else `/var/cache/migcheck` for root and
+/// `$HOME/.cache/migcheck` for others. Holds `initdb/` (cached clusters) and
+/// `pg/<version>/bin` (binaries from `cargo xtask pg install`, found by the
+/// local backend). Root's is outside /root because a root migcheck runs
+/// those binaries as the `postgres` user, which cannot enter /root.
 pub fn cache_dir() -> PathBuf {
     let from_env = |name: &str| {
         std::env::var_os(name)
@@ -128,6 +130,10 @@ pub fn cache_dir() -> PathBuf {
     }
     if let Some(dir) = from_env("XDG_CACHE_HOME").filter(|dir| dir.is_absolute()) {
         return dir.join("migcheck");
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/cache/migcheck");
     }
     match from_env("HOME") {
         Some(home) => home.join(".cache").join("migcheck"),
@@ -196,6 +202,9 @@ impl Server {
     fn start_local(bindir: Option<&Path>, major: Option<u32>) -> Result<Server, PostgresError> {
         let binaries = binaries::find(bindir, major)?;
         let run_as = privileges::run_as()?;
+        if let Some(user) = &run_as {
+            user.check_runnable(&binaries.bindir)?;
+        }
         let template = template::template(&binaries, run_as.as_ref())?;
         let cluster = local::Cluster::start(&binaries, &template, run_as.as_ref())?;
         Ok(Server {

@@ -84,6 +84,23 @@ impl RunAs {
         }
     }
 
+    /// Fails when this user could not reach the binaries in `bindir`
+    /// (e.g. installed under root's home): initdb would fail with a bare
+    /// "Permission denied".
+    pub fn check_runnable(&self, bindir: &Path) -> Result<(), PostgresError> {
+        match bindir
+            .ancestors()
+            .find(|ancestor| !self.can_enter(ancestor))
+        {
+            None => Ok(()),
+            Some(blocked) => Err(PostgresError::BinariesUnreachable {
+                user: self.name.clone(),
+                bindir: bindir.to_owned(),
+                blocked: PathBuf::from(blocked),
+            }),
+        }
+    }
+
     /// POSIX checks only the first class that matches (owner, group,
     /// other); the child has no supplementary groups (see `apply`).
     fn can_enter(&self, dir: &Path) -> bool {
@@ -97,6 +114,56 @@ impl RunAs {
             mode & 0o010 != 0
         } else {
             mode & 0o001 != 0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// Binaries under a directory only its owner may enter (like /root)
+    /// are refused for another user, naming that directory; once others
+    /// may enter it they are accepted.
+    #[test]
+    fn binaries_behind_a_private_directory() {
+        let home = std::env::temp_dir().join(format!("migcheck-privileges-{}", std::process::id()));
+        let bindir = home.join("pg").join("bin");
+        std::fs::create_dir_all(&bindir).expect("create test dirs");
+        let meta = std::fs::metadata(&home).expect("stat");
+        // Neither owner nor group of `home`: "other" applies.
+        let stranger = RunAs {
+            name: "stranger".to_owned(),
+            uid: meta.uid() + 1,
+            gid: meta.gid() + 1,
+        };
+
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).expect("chmod");
+        let refused = stranger.check_runnable(&bindir);
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let accepted = stranger.check_runnable(&bindir);
+        std::fs::remove_dir_all(&home).expect("clean up");
+
+        match refused {
+            Err(PostgresError::BinariesUnreachable { blocked, .. }) => assert_eq!(blocked, home),
+            other => panic!(
+                "expected BinariesUnreachable for {}, got {other:?}",
+                home.display()
+            ),
+        }
+        // Only `home` changed; a private TMPDIR above it may still block.
+        match accepted {
+            Ok(()) => {}
+            Err(PostgresError::BinariesUnreachable { blocked, .. }) => {
+                assert!(
+                    home.starts_with(&blocked) && blocked != home,
+                    "{}",
+                    blocked.display()
+                );
+            }
+            Err(other) => panic!("{other}"),
         }
     }
 }

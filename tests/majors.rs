@@ -1,5 +1,5 @@
 //! One trial per PostgreSQL major listed in `MIGCHECK_TEST_MAJORS` (a
-//! comma list, e.g. `13,14,16,17,18`; default `15`, Debian 12's): a server
+//! comma list, e.g. `13,14,16,17,18`; default `13,15,18`, as `cargo xtask test` sets it): a server
 //! of that major starts through the local backend's search, reports that
 //! major, and runs DDL. A listed major without binaries fails and says how
 //! to provision it (`cargo xtask pg install`); it is never skipped, so a CI
@@ -12,7 +12,7 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use tests::runtime;
 
 const MAJORS_ENV: &str = "MIGCHECK_TEST_MAJORS";
-const DEFAULT_MAJORS: &str = "15";
+const DEFAULT_MAJORS: &str = "13,15,18";
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
@@ -43,7 +43,7 @@ fn starts_and_reports(major: u32) -> Result<(), Failed> {
         return Err(format!(
             "asked for major {major}, got {} from {}",
             server.version(),
-            server.bindir().display()
+            server.location()
         )
         .into());
     }
@@ -63,19 +63,14 @@ fn starts_and_reports(major: u32) -> Result<(), Failed> {
                 .await?;
             Ok::<_, Box<dyn std::error::Error>>((row.get::<_, String>(0), row.get::<_, i32>(1)))
         })
-        .map_err(|error| {
-            format!(
-                "PostgreSQL {major} ({}): {error}",
-                server.bindir().display()
-            )
-        })?;
+        .map_err(|error| format!("PostgreSQL {major} ({}): {error}", server.location()))?;
     if number / 10000 != major as i32
         || !version.starts_with(&format!("PostgreSQL {}", server.version()))
     {
         return Err(format!(
             "the server from {} reports {version:?}, server_version_num {number}; expected major \
              {major}, version {}",
-            server.bindir().display(),
+            server.location(),
             server.version()
         )
         .into());

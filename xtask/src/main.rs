@@ -58,9 +58,10 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         }
         "test" => {
             deps()?;
+            let env = test_servers()?;
             let mut args = vec!["test", "--workspace"];
             args.extend(rest.iter().map(String::as_str));
-            cargo(&args)
+            cargo_with(&args, &env)
         }
         "deps" => deps(),
         "squawk" => {
@@ -79,7 +80,8 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 "-D",
                 "warnings",
             ])?;
-            cargo(&["test", "--workspace"])?;
+            let env = test_servers()?;
+            cargo_with(&["test", "--workspace"], &env)?;
             cargo(&[
                 "run",
                 "--package",
@@ -116,10 +118,55 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The majors the tests run on: Debian 12's 15, and the oldest and newest
+/// that the matrix and the snapshot oracle must cover.
+const TEST_MAJORS: &str = "13,15,18";
+/// The image the container tests run, built from Debian's packages.
+const TEST_IMAGE: &str = "migcheck/postgres:15-debian";
+
+/// Provides the servers the tests need, unless the environment already
+/// names its own: local binaries of the test majors, a Docker engine and
+/// the local image. Returns the variables the tests read.
+fn test_servers() -> anyhow::Result<Vec<(&'static str, String)>> {
+    let majors = std::env::var("MIGCHECK_TEST_MAJORS").unwrap_or_else(|_| TEST_MAJORS.into());
+    let others: Vec<String> = majors
+        .split(',')
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty() && m != "15")
+        .collect();
+    if !others.is_empty() {
+        let mut install = vec!["install".to_owned()];
+        install.extend(others);
+        pg::run(&install)?;
+    }
+    let image = std::env::var("MIGCHECK_TEST_IMAGE").unwrap_or_else(|_| TEST_IMAGE.into());
+    if image == TEST_IMAGE {
+        // Root can install and start an engine; others need one running.
+        if is_root() {
+            let status = Command::new(".ci/docker-up")
+                .status()
+                .context("cannot run .ci/docker-up")?;
+            if !status.success() {
+                bail!(".ci/docker-up failed ({status})");
+            }
+        }
+        pg::run(&["image".to_owned()])?;
+    }
+    Ok(vec![
+        ("MIGCHECK_TEST_MAJORS", majors),
+        ("MIGCHECK_TEST_IMAGE", image),
+    ])
+}
+
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    cargo_with(args, &[])
+}
+
+fn cargo_with(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .args(args)
+        .envs(env.iter().map(|(key, value)| (key, value)))
         .status()
         .with_context(|| format!("cannot run {cargo}"))?;
     if !status.success() {

@@ -129,12 +129,14 @@ struct Output {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    harness::postgres::install_handler();
     let result = run(cli);
     // After Ctrl-C the servers are gone and whatever ran failed because of
     // it; the signal handler is exiting with 130, say so rather than blame
     // the work.
     if harness::postgres::interrupted() {
         eprintln!("migcheck: interrupted");
+        harness::postgres::wait_for_cleanup();
         return ExitCode::from(130);
     }
     match result {

@@ -108,8 +108,17 @@ fn containers_run_the_bundled_scenarios_and_are_removed() {
     assert_nothing_left(tmp.path());
 }
 
-#[test]
-fn a_killed_run_leaves_a_container_the_next_run_removes() {
+/// A container run busy in a migration that sleeps: the child, its
+/// container's id, and the directories it must not outlive.
+struct Busy {
+    child: std::process::Child,
+    container: String,
+    tmp: tempfile::TempDir,
+    /// Holds the migrations: keep it bound while the run lasts.
+    _input: tempfile::TempDir,
+}
+
+fn busy_container_run() -> Busy {
     let tmp = private_tmp();
     let input = tempfile::Builder::new()
         .prefix("migcheck-clitest-input-")
@@ -132,13 +141,13 @@ fn a_killed_run_leaves_a_container_the_next_run_removes() {
             &pg,
         ],
     )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
     .spawn()
     .expect("spawn migcheck");
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(120);
-    let leftover = loop {
+    let container = loop {
         if let Some(id) = containers(Some(pid)).pop() {
             break id;
         }
@@ -149,6 +158,44 @@ fn a_killed_run_leaves_a_container_the_next_run_removes() {
         );
         std::thread::sleep(Duration::from_millis(100));
     };
+    Busy {
+        child,
+        container,
+        tmp,
+        _input: input,
+    }
+}
+
+#[test]
+fn ctrl_c_removes_the_container() {
+    let Busy {
+        child,
+        container,
+        tmp,
+        _input,
+    } = busy_container_run();
+    // Until the server is up the run may still be starting it; then the
+    // migration sleeps.
+    std::thread::sleep(Duration::from_secs(3));
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(130), "{}", text(&output));
+    assert!(
+        !containers(None).contains(&container),
+        "Ctrl-C left the container {container}"
+    );
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn a_killed_run_leaves_a_container_the_next_run_removes() {
+    let Busy {
+        mut child,
+        container: leftover,
+        tmp,
+        _input,
+    } = busy_container_run();
     // SIGKILL: no handler runs, nothing is cleaned up.
     child.kill().expect("kill migcheck");
     child.wait().expect("reap migcheck");

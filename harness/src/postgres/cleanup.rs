@@ -309,17 +309,31 @@ pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-fn install_handler() {
+/// Held by the signal handler from the signal until the process exits.
+static CLEANING: Mutex<()> = Mutex::new(());
+
+/// Installs the handler that removes everything on Ctrl-C, SIGTERM and
+/// SIGHUP. Done on the first server or directory anyway; a program calls it
+/// at its start so that a signal during the first start is covered too.
+pub fn install_handler() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         // Fails if the application already installed a handler; it then
         // owns signals and should call `stop_all` itself.
         let _ = ctrlc::set_handler(|| {
+            let _cleaning = CLEANING.lock();
             INTERRUPTED.store(true, Ordering::SeqCst);
             stop_all();
             std::process::exit(SIGNAL_EXIT_CODE);
         });
     });
+}
+
+/// After a signal ([`interrupted`]): blocks until the handler has removed
+/// what migcheck created, which ends the process with code 130. The main
+/// thread must not exit first: a container's removal would be cut short.
+pub fn wait_for_cleanup() {
+    let _done = CLEANING.lock();
 }
 
 /// Where clusters are created: `$MIGCHECK_TMPDIR` if set; else `/dev/shm`

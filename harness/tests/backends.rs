@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_nothing_left, migcheck, private_tmp, write};
+use common::{assert_nothing_left, migcheck, private_tmp, sleeping_run};
 use harness::postgres::{PgSpec, Server};
 
 const OK_SCENARIO: &str = "scenarios/ok/jobs-before-chat-id.yaml";
@@ -120,31 +120,8 @@ struct Busy {
 
 fn busy_container_run() -> Busy {
     let tmp = private_tmp();
-    let input = tempfile::Builder::new()
-        .prefix("migcheck-clitest-input-")
-        .tempdir()
-        .expect("temp dir");
-    write(
-        input.path(),
-        &[("m/001_slow.sql", b"SELECT pg_sleep(120);\n")],
-    );
-    let migrations = input.path().join("m");
-    let image = image();
-    let pg = format!("container:{image}");
-    let mut child = migcheck(
-        tmp.path(),
-        &[
-            "check",
-            "--migrations",
-            &migrations.to_string_lossy(),
-            "--pg",
-            &pg,
-        ],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn migcheck");
+    let pg = format!("container:{}", image());
+    let (mut child, input) = sleeping_run(tmp.path(), 120, Some(&pg));
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(120);
     let container = loop {
@@ -598,30 +575,8 @@ fn ctrl_c_drops_the_databases_made_on_an_existing_server() {
     let existing = Existing::start();
     let before = existing.databases();
     let tmp = private_tmp();
-    let input = tempfile::Builder::new()
-        .prefix("migcheck-clitest-input-")
-        .tempdir()
-        .expect("temp dir");
-    write(
-        input.path(),
-        &[("m/001_slow.sql", b"SELECT pg_sleep(60);\n")],
-    );
-    let migrations = input.path().join("m");
     let pg = existing.url("team", "empty");
-    let mut child = migcheck(
-        tmp.path(),
-        &[
-            "check",
-            "--migrations",
-            &migrations.to_string_lossy(),
-            "--pg",
-            &pg,
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .expect("spawn migcheck");
+    let (mut child, _input) = sleeping_run(tmp.path(), 60, Some(&pg));
     let deadline = Instant::now() + Duration::from_secs(30);
     while existing.databases().len() == before.len() {
         assert!(Instant::now() < deadline, "migcheck made no database");

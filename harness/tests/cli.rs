@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_nothing_left, migcheck, private_tmp, write};
+use common::{assert_nothing_left, migcheck, private_tmp, sleeping_run, write};
 
 /// Runs migcheck in a directory holding `files`, and checks its exit code
 /// and that stderr contains `expected` (paths shown relative to `DIR`).
@@ -246,23 +246,7 @@ fn the_bundled_corpus_passes_and_leaves_nothing() {
 #[test]
 fn ctrl_c_stops_the_server_and_deletes_its_files() {
     let tmp = private_tmp();
-    let input = tempfile::Builder::new()
-        .prefix("migcheck-clitest-input-")
-        .tempdir()
-        .expect("temp dir");
-    write(
-        input.path(),
-        &[("m/001_slow.sql", b"SELECT pg_sleep(60);\n")],
-    );
-    let migrations = input.path().join("m");
-    let mut child = migcheck(
-        tmp.path(),
-        &["check", "--migrations", &migrations.to_string_lossy()],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped())
-    .spawn()
-    .expect("spawn migcheck");
+    let (mut child, _input) = sleeping_run(tmp.path(), 60, None);
     // Wait until a backend runs the migration: the cluster is up and busy.
     let deadline = Instant::now() + Duration::from_secs(30);
     while !sleeping_backend(tmp.path(), child.id()) {

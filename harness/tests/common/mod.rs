@@ -77,3 +77,30 @@ pub fn write(dir: &Path, files: &[(&str, &[u8])]) {
         std::fs::write(path, content).expect("write");
     }
 }
+
+/// A run busy in a migration that sleeps `seconds`, on the backend `pg`
+/// (default: the tests' local one): the child (stdout and stderr piped)
+/// and the directory holding the migration, to keep while the run lasts.
+pub fn sleeping_run(
+    tmp: &Path,
+    seconds: u32,
+    pg: Option<&str>,
+) -> (std::process::Child, tempfile::TempDir) {
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-clitest-input-")
+        .tempdir()
+        .expect("temp dir");
+    let sql = format!("SELECT pg_sleep({seconds});\n");
+    write(input.path(), &[("m/001_slow.sql", sql.as_bytes())]);
+    let migrations = input.path().join("m").to_string_lossy().into_owned();
+    let mut args = vec!["check", "--migrations", &migrations];
+    if let Some(pg) = pg {
+        args.extend(["--pg", pg]);
+    }
+    let child = migcheck(tmp, &args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn migcheck");
+    (child, input)
+}

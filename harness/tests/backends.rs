@@ -191,6 +191,22 @@ fn a_killed_run_leaves_a_container_the_next_run_removes() {
 }
 
 #[test]
+fn a_panic_removes_the_container() {
+    // Containers this test process starts itself carry its pid.
+    let me = std::process::id();
+    let result = std::panic::catch_unwind(|| {
+        let spec = PgSpec::Container {
+            image: Some(image()),
+        };
+        let _server = Server::start(&spec, None).expect("a container");
+        assert_eq!(containers(Some(me)).len(), 1, "the container is labelled");
+        panic!("a check failed");
+    });
+    assert!(result.is_err());
+    assert_eq!(containers(Some(me)), Vec::<String>::new());
+}
+
+#[test]
 fn container_errors_are_clear_and_exit_2() {
     let tmp = private_tmp();
     let mut command = migcheck(tmp.path(), &["verify", OK_SCENARIO, "--pg", "container"]);

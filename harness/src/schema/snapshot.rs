@@ -31,6 +31,12 @@ macro_rules! user_schema {
     };
 }
 
+/// Every object a user creates has an OID of at least 16384
+/// (`FirstNormalObjectId`; OIDs wrap around to it, never below), so each
+/// query says `oid >= 16384`: an index range scan that skips the thousands
+/// of built-in rows of pg_proc, pg_attribute or pg_description, which
+/// otherwise dominate the cost of a small schema's snapshot.
+///
 /// Objects created by `CREATE EXTENSION` are the extension's business, not
 /// the migrations'.
 macro_rules! not_in_extension {
@@ -50,7 +56,7 @@ macro_rules! not_in_extension {
 const SCHEMAS_AND_EXTENSIONS: &str = concat!(
     "SELECT 'schema' AS kind, n.nspname AS name, NULL AS version, NULL AS schema
      FROM pg_namespace n
-     WHERE ",
+     WHERE n.oid >= 16384 AND ",
     user_schema!("n"),
     " AND n.nspname <> 'public' AND ",
     not_in_extension!("pg_namespace", "n.oid"),
@@ -115,7 +121,7 @@ const RELATIONS: &str = concat!(
      FROM pg_class c
      JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
-     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c') AND ",
+     WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c') AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid"),
@@ -162,7 +168,7 @@ const COLUMNS: &str = concat!(
      LEFT JOIN pg_collation co ON co.oid = a.attcollation
      LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
      {NOT_NULL_JOIN}
-     WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND ",
+     WHERE a.attrelid >= 16384 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid")
@@ -192,7 +198,7 @@ const CONSTRAINTS: &str = concat!(
        JOIN pg_namespace n ON n.oid = ic.relnamespace
        CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, n)
        JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-       WHERE con.contype IN ('p', 'u') AND NOT con.condeferrable AND i.indnatts = i.indnkeyatts
+       WHERE con.oid >= 16384 AND con.contype IN ('p', 'u') AND NOT con.condeferrable AND i.indnatts = i.indnkeyatts
          AND ic.reloptions IS NULL AND ic.reltablespace = 0 {PLAIN_KEY} AND ",
     user_schema!("n"),
     "
@@ -214,7 +220,7 @@ const CONSTRAINTS: &str = concat!(
      JOIN pg_class c ON c.oid = con.conrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN plain ON plain.oid = con.oid
-     WHERE con.contype <> 'n' AND ",
+     WHERE con.oid >= 16384 AND con.contype <> 'n' AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid")
@@ -280,7 +286,7 @@ const INDEXES: &str = concat!(
      JOIN pg_class tc ON tc.oid = i.indrelid
      JOIN pg_namespace n ON n.oid = ic.relnamespace
      JOIN cols ON cols.indexrelid = i.indexrelid
-     WHERE ",
+     WHERE i.indexrelid >= 16384 AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "tc.oid")
@@ -304,7 +310,7 @@ const ENUMS_AND_DOMAINS: &str = concat!(
             END AS checks
      FROM pg_type t
      JOIN pg_namespace n ON n.oid = t.typnamespace
-     WHERE t.typtype IN ('e', 'd') AND ",
+     WHERE t.oid >= 16384 AND t.typtype IN ('e', 'd') AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_type", "t.oid")
@@ -320,7 +326,7 @@ const ROUTINES: &str = concat!(
             pg_get_functiondef(p.oid) AS definition
      FROM pg_proc p
      JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE p.prokind IN ('f', 'p', 'w') AND ",
+     WHERE p.oid >= 16384 AND p.prokind IN ('f', 'p', 'w') AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_proc", "p.oid")
@@ -338,7 +344,7 @@ const TRIGGERS_AND_POLICIES: &str = concat!(
      FROM pg_trigger t
      JOIN pg_class c ON c.oid = t.tgrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE NOT t.tgisinternal AND ",
+     WHERE t.oid >= 16384 AND NOT t.tgisinternal AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid"),
@@ -358,7 +364,7 @@ const TRIGGERS_AND_POLICIES: &str = concat!(
      FROM pg_policy pol
      JOIN pg_class c ON c.oid = pol.polrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE ",
+     WHERE pol.oid >= 16384 AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid")
@@ -380,7 +386,7 @@ const COLLATIONS: &str = concat!(
      FROM pg_collation co
      JOIN pg_namespace n ON n.oid = co.collnamespace
      CROSS JOIN LATERAL to_jsonb(co) AS j
-     WHERE ",
+     WHERE co.oid >= 16384 AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_collation", "co.oid")
@@ -401,7 +407,7 @@ const COMMENTS: &str = concat!(
      JOIN pg_class c ON c.oid = d.objoid
      JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_attribute a ON d.objsubid > 0 AND a.attrelid = c.oid AND a.attnum = d.objsubid
-     WHERE d.classoid = 'pg_class'::regclass AND ",
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_class'::regclass AND ",
     user_schema!("n"),
     "
      UNION ALL
@@ -410,7 +416,7 @@ const COMMENTS: &str = concat!(
      JOIN pg_constraint con ON con.oid = d.objoid
      JOIN pg_class c ON c.oid = con.conrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE d.classoid = 'pg_constraint'::regclass AND ",
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_constraint'::regclass AND ",
     user_schema!("n"),
     "
      UNION ALL
@@ -419,7 +425,7 @@ const COMMENTS: &str = concat!(
      FROM pg_description d
      JOIN pg_type t ON t.oid = d.objoid
      JOIN pg_namespace n ON n.oid = t.typnamespace
-     WHERE d.classoid = 'pg_type'::regclass AND t.typtype IN ('e', 'd', 'c') AND ",
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_type'::regclass AND t.typtype IN ('e', 'd', 'c') AND ",
     user_schema!("n"),
     "
      UNION ALL
@@ -429,7 +435,7 @@ const COMMENTS: &str = concat!(
      FROM pg_description d
      JOIN pg_proc p ON p.oid = d.objoid
      JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE d.classoid = 'pg_proc'::regclass AND ",
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_proc'::regclass AND ",
     user_schema!("n"),
     "
      UNION ALL
@@ -438,7 +444,7 @@ const COMMENTS: &str = concat!(
      JOIN pg_trigger t ON t.oid = d.objoid
      JOIN pg_class c ON c.oid = t.tgrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE d.classoid = 'pg_trigger'::regclass AND ",
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_trigger'::regclass AND ",
     user_schema!("n"),
     "
      UNION ALL
@@ -447,27 +453,27 @@ const COMMENTS: &str = concat!(
      JOIN pg_policy pol ON pol.oid = d.objoid
      JOIN pg_class c ON c.oid = pol.polrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE d.classoid = 'pg_policy'::regclass AND ",
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_policy'::regclass AND ",
     user_schema!("n"),
     "
      UNION ALL
      SELECT 'schema', n.nspname, d.description, false
      FROM pg_description d
      JOIN pg_namespace n ON n.oid = d.objoid
-     WHERE d.classoid = 'pg_namespace'::regclass AND ",
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_namespace'::regclass AND ",
     user_schema!("n"),
     "
      UNION ALL
      SELECT 'extension', e.extname, d.description, false
      FROM pg_description d
      JOIN pg_extension e ON e.oid = d.objoid
-     WHERE d.classoid = 'pg_extension'::regclass
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_extension'::regclass
      UNION ALL
      SELECT 'collation', n.nspname || '.' || co.collname, d.description, false
      FROM pg_description d
      JOIN pg_collation co ON co.oid = d.objoid
      JOIN pg_namespace n ON n.oid = co.collnamespace
-     WHERE d.classoid = 'pg_collation'::regclass AND ",
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_collation'::regclass AND ",
     user_schema!("n")
 );
 

@@ -58,6 +58,7 @@ const CASES: &[(&str, CaseFn)] = cases![
     procedure_differs,
     extension_version_differs,
     materialized_view_differs,
+    not_null_spellings,
 ];
 
 fn main() -> ExitCode {
@@ -477,13 +478,24 @@ fn view_definition_differs(case: &Case) -> Result<(), Failed> {
          CREATE VIEW open_jobs AS SELECT id FROM jobs WHERE NOT done;",
         "CREATE TABLE jobs (id int, done boolean);
          CREATE VIEW open_jobs AS SELECT id FROM jobs WHERE done IS NOT TRUE;",
-        r#"
-        view public.open_jobs: definition differs (- after a fresh install, + after upgrading from legacy state "old jobs"):
-             SELECT jobs.id
-               FROM jobs
-          -   WHERE NOT jobs.done;
-          +   WHERE jobs.done IS NOT TRUE;
-        "#,
+        // PG16 stopped qualifying columns of a view's only table.
+        if case.server.major() >= 16 {
+            r#"
+            view public.open_jobs: definition differs (- after a fresh install, + after upgrading from legacy state "old jobs"):
+                 SELECT id
+                   FROM jobs
+              -   WHERE NOT done;
+              +   WHERE done IS NOT TRUE;
+            "#
+        } else {
+            r#"
+            view public.open_jobs: definition differs (- after a fresh install, + after upgrading from legacy state "old jobs"):
+                 SELECT jobs.id
+                   FROM jobs
+              -   WHERE NOT jobs.done;
+              +   WHERE jobs.done IS NOT TRUE;
+            "#
+        },
     )?;
     Ok(())
 }
@@ -773,11 +785,12 @@ fn domain_and_composite_type_differ(case: &Case) -> Result<(), Failed> {
 
 fn procedure_differs(case: &Case) -> Result<(), Failed> {
     case.check(
-        "CREATE PROCEDURE archive(days int) LANGUAGE sql AS $$ SELECT days $$;",
-        "CREATE FUNCTION archive(days int) RETURNS int LANGUAGE sql AS $$ SELECT days $$;",
+        // Without arguments: PG14 started to print IN before a procedure's.
+        "CREATE PROCEDURE archive() LANGUAGE sql AS $$ SELECT 1 $$;",
+        "CREATE FUNCTION archive() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;",
         r#"
-        function public.archive(days integer): missing after a fresh install, exists after upgrading from legacy state "old jobs"
-        procedure public.archive(IN days integer): exists after a fresh install, missing after upgrading from legacy state "old jobs"
+        function public.archive(): missing after a fresh install, exists after upgrading from legacy state "old jobs"
+        procedure public.archive(): exists after a fresh install, missing after upgrading from legacy state "old jobs"
         "#,
     )?;
     Ok(())
@@ -818,5 +831,31 @@ fn materialized_view_differs(case: &Case) -> Result<(), Failed> {
         materialized view public.done_jobs: populated true after a fresh install, populated false after upgrading from legacy state "old jobs"
         "#,
     )?;
+    Ok(())
+}
+
+/// NOT NULL is the column's `not_null`, however it was written; PG18 stores
+/// it as a named constraint, whose name is not compared (earlier majors
+/// have none), but whose validity is.
+fn not_null_spellings(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE t (a int NOT NULL, b int);",
+        "CREATE TABLE t (a int, b int); ALTER TABLE t ALTER COLUMN a SET NOT NULL;",
+        "",
+    )?;
+    if case.server.major() >= 18 {
+        case.check(
+            "CREATE TABLE t (a int CONSTRAINT a_named NOT NULL);",
+            "CREATE TABLE t (a int NOT NULL);",
+            "",
+        )?;
+        case.check(
+            "CREATE TABLE t (a int NOT NULL);",
+            "CREATE TABLE t (a int); ALTER TABLE t ADD CONSTRAINT a_nn NOT NULL a NOT VALID;",
+            r#"
+            column public.t.a: NOT NULL validated after a fresh install, NOT NULL NOT VALID after upgrading from legacy state "old jobs"
+            "#,
+        )?;
+    }
     Ok(())
 }

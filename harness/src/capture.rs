@@ -64,8 +64,9 @@ impl Source {
         }
     }
 
-    /// How rendered diffs name this side, e.g. `in migrations/ (fresh
-    /// install)`. A DSN is named by its host and database, never in full.
+    /// How rendered diffs name this side: `in migrations/` (applied to an
+    /// empty database), `in snapshot FILE`, `in database DB on HOST:PORT
+    /// as USER` (never the whole connection string).
     pub fn describe(&self) -> String {
         match self {
             Source::Dsn(dsn) => match dsn.parse::<tokio_postgres::Config>() {
@@ -73,7 +74,9 @@ impl Source {
                 Err(_) => "in the database".to_owned(),
             },
             Source::Migrations { dir, .. } => {
-                format!("after applying {} to an empty database", dir.display())
+                let dir = dir.display().to_string();
+                let slash = if dir.ends_with('/') { "" } else { "/" };
+                format!("in {dir}{slash}")
             }
             Source::File(path) => format!("in snapshot {}", path.display()),
         }

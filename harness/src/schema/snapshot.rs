@@ -256,6 +256,7 @@ const INDEXES: &str = concat!(
        FROM pg_index i
        JOIN pg_class ic ON ic.oid = i.indexrelid
        JOIN pg_namespace n ON n.oid = ic.relnamespace AND {USER_SCHEMA}
+         AND i.indexrelid >= 16384
        CROSS JOIN LATERAL (SELECT attnum, n::int AS n
                            FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS key(attnum, n)) k
        LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum

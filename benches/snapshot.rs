@@ -63,7 +63,13 @@ fn snapshots(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("pg_dump", n), &db, |b, db| {
             b.iter(|| {
                 let output = Command::new(&pg_dump)
-                    .args(["--schema-only", "--no-owner", "--no-privileges", "-U", "postgres"])
+                    .args([
+                        "--schema-only",
+                        "--no-owner",
+                        "--no-privileges",
+                        "-U",
+                        "postgres",
+                    ])
                     .arg("-h")
                     .arg(server.dir())
                     .arg("-p")

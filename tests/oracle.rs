@@ -252,7 +252,13 @@ impl PgDump {
     /// Owners and privileges are left out, as snapshots leave them out.
     fn statements(&self, server: &Server, database: &str) -> Result<Vec<String>, Failed> {
         let output = Command::new(&self.path)
-            .args(["--schema-only", "--no-owner", "--no-privileges", "-U", "postgres"])
+            .args([
+                "--schema-only",
+                "--no-owner",
+                "--no-privileges",
+                "-U",
+                "postgres",
+            ])
             .arg("-h")
             .arg(server.dir())
             .arg("-p")
@@ -345,7 +351,10 @@ fn find_pg_dump(server: &Server) -> Result<PgDump, Failed> {
              /usr/lib/postgresql/*/bin or {}/pg/*/bin; found {:?}",
             server.bindir().display(),
             cache_dir().display(),
-            found.iter().map(|(_, p, n)| format!("{n} {}", p.display())).collect::<Vec<_>>()
+            found
+                .iter()
+                .map(|(_, p, n)| format!("{n} {}", p.display()))
+                .collect::<Vec<_>>()
         )
         .into()),
     }
@@ -390,18 +399,90 @@ struct Type {
 }
 
 const TYPES: &[Type] = &[
-    Type { name: "integer", alias: "int4", default: ("0", "(0)"), other_default: "1", numeric: true },
-    Type { name: "bigint", alias: "int8", default: ("0", "(0)::bigint"), other_default: "7", numeric: true },
-    Type { name: "smallint", alias: "int2", default: ("1", "(1)::smallint"), other_default: "2", numeric: true },
-    Type { name: "text", alias: "text", default: ("'open'", "'open'::text"), other_default: "'closed'", numeric: false },
-    Type { name: "character varying(20)", alias: "varchar(20)", default: ("'x'", "'x'::character varying"), other_default: "'y'", numeric: false },
-    Type { name: "boolean", alias: "bool", default: ("false", "FALSE"), other_default: "true", numeric: false },
-    Type { name: "timestamp with time zone", alias: "timestamptz", default: ("now()", "now()"), other_default: "CURRENT_TIMESTAMP", numeric: false },
-    Type { name: "numeric(10,2)", alias: "decimal(10,2)", default: ("0", "0"), other_default: "0.5", numeric: true },
-    Type { name: "double precision", alias: "float8", default: ("0", "'0'::double precision"), other_default: "1.5", numeric: true },
-    Type { name: "date", alias: "date", default: ("CURRENT_DATE", "CURRENT_DATE"), other_default: "'2024-01-01'", numeric: false },
-    Type { name: "jsonb", alias: "jsonb", default: ("'{}'", "'{}'::jsonb"), other_default: "'[]'", numeric: false },
-    Type { name: "uuid", alias: "uuid", default: ("gen_random_uuid()", "gen_random_uuid()"), other_default: "'00000000-0000-0000-0000-000000000000'", numeric: false },
+    Type {
+        name: "integer",
+        alias: "int4",
+        default: ("0", "(0)"),
+        other_default: "1",
+        numeric: true,
+    },
+    Type {
+        name: "bigint",
+        alias: "int8",
+        default: ("0", "(0)::bigint"),
+        other_default: "7",
+        numeric: true,
+    },
+    Type {
+        name: "smallint",
+        alias: "int2",
+        default: ("1", "(1)::smallint"),
+        other_default: "2",
+        numeric: true,
+    },
+    Type {
+        name: "text",
+        alias: "text",
+        default: ("'open'", "'open'::text"),
+        other_default: "'closed'",
+        numeric: false,
+    },
+    Type {
+        name: "character varying(20)",
+        alias: "varchar(20)",
+        default: ("'x'", "'x'::character varying"),
+        other_default: "'y'",
+        numeric: false,
+    },
+    Type {
+        name: "boolean",
+        alias: "bool",
+        default: ("false", "FALSE"),
+        other_default: "true",
+        numeric: false,
+    },
+    Type {
+        name: "timestamp with time zone",
+        alias: "timestamptz",
+        default: ("now()", "now()"),
+        other_default: "CURRENT_TIMESTAMP",
+        numeric: false,
+    },
+    Type {
+        name: "numeric(10,2)",
+        alias: "decimal(10,2)",
+        default: ("0", "0"),
+        other_default: "0.5",
+        numeric: true,
+    },
+    Type {
+        name: "double precision",
+        alias: "float8",
+        default: ("0", "'0'::double precision"),
+        other_default: "1.5",
+        numeric: true,
+    },
+    Type {
+        name: "date",
+        alias: "date",
+        default: ("CURRENT_DATE", "CURRENT_DATE"),
+        other_default: "'2024-01-01'",
+        numeric: false,
+    },
+    Type {
+        name: "jsonb",
+        alias: "jsonb",
+        default: ("'{}'", "'{}'::jsonb"),
+        other_default: "'[]'",
+        numeric: false,
+    },
+    Type {
+        name: "uuid",
+        alias: "uuid",
+        default: ("gen_random_uuid()", "gen_random_uuid()"),
+        other_default: "'00000000-0000-0000-0000-000000000000'",
+        numeric: false,
+    },
 ];
 
 #[derive(Clone)]
@@ -510,7 +591,10 @@ impl Pair {
         while mutations.len() < count && tries < 20 {
             tries += 1;
             let mutation = rng.pick(MUTATIONS);
-            if mutations.iter().any(|m: &&Mutation| m.name == mutation.name) {
+            if mutations
+                .iter()
+                .any(|m: &&Mutation| m.name == mutation.name)
+            {
                 continue;
             }
             if (mutation.apply)(&mut rng, &mut right, &mut right_spelling) {
@@ -581,9 +665,7 @@ impl Model {
                 check,
                 indexes,
                 comment: rng.chance(30).then(|| "holds things".to_owned()),
-                row_security: rng
-                    .chance(20)
-                    .then(|| (false, "(id > 0)".to_owned())),
+                row_security: rng.chance(20).then(|| (false, "(id > 0)".to_owned())),
                 trigger: rng.chance(25),
                 dump_only: Vec::new(),
             });
@@ -591,7 +673,9 @@ impl Model {
         Model {
             tables,
             enum_labels: rng.chance(40).then(|| vec!["new", "active", "done"]),
-            view: rng.chance(40).then(|| "SELECT id FROM t0 WHERE id > 10".to_owned()),
+            view: rng
+                .chance(40)
+                .then(|| "SELECT id FROM t0 WHERE id > 10".to_owned()),
             function_body: "BEGIN NEW.id := NEW.id; RETURN NEW; END",
             sequence_increment: rng.chance(30).then_some(1),
             partitioned: rng
@@ -612,7 +696,10 @@ impl Model {
         }
         if let Some(labels) = &self.enum_labels {
             let labels: Vec<String> = labels.iter().map(|l| format!("'{l}'")).collect();
-            sql.push_str(&format!("CREATE TYPE state AS ENUM ({});\n", labels.join(", ")));
+            sql.push_str(&format!(
+                "CREATE TYPE state AS ENUM ({});\n",
+                labels.join(", ")
+            ));
         }
         sql.push_str(&format!(
             "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ {} $$;\n",
@@ -653,7 +740,11 @@ impl Model {
             if !by_alter {
                 defs.extend(constraints.iter().cloned());
             }
-            sql.push_str(&format!("CREATE TABLE {} ({});\n", table.name, defs.join(", ")));
+            sql.push_str(&format!(
+                "CREATE TABLE {} ({});\n",
+                table.name,
+                defs.join(", ")
+            ));
             if spelling.dropped_gap {
                 sql.push_str(&format!("ALTER TABLE {} DROP COLUMN gone;\n", table.name));
             }
@@ -681,14 +772,24 @@ impl Model {
                 let columns: Vec<String> = index
                     .columns
                     .iter()
-                    .map(|(c, desc)| if *desc { format!("{c} DESC") } else { c.clone() })
+                    .map(|(c, desc)| {
+                        if *desc {
+                            format!("{c} DESC")
+                        } else {
+                            c.clone()
+                        }
+                    })
                     .collect();
                 sql.push_str(&format!(
                     "CREATE {}INDEX {} ON {}{} ({});\n",
                     if index.unique { "UNIQUE " } else { "" },
                     index.name,
                     table.name,
-                    if spelling.using_btree { " USING btree" } else { "" },
+                    if spelling.using_btree {
+                        " USING btree"
+                    } else {
+                        ""
+                    },
                     columns.join(", ")
                 ));
                 if index.invalid {
@@ -699,7 +800,10 @@ impl Model {
                 }
             }
             if let Some(comment) = &table.comment {
-                sql.push_str(&format!("COMMENT ON TABLE {} IS '{comment}';\n", table.name));
+                sql.push_str(&format!(
+                    "COMMENT ON TABLE {} IS '{comment}';\n",
+                    table.name
+                ));
             }
             if let Some((force, using)) = &table.row_security {
                 sql.push_str(&format!(
@@ -708,7 +812,10 @@ impl Model {
                     table.name
                 ));
                 if *force {
-                    sql.push_str(&format!("ALTER TABLE {} FORCE ROW LEVEL SECURITY;\n", table.name));
+                    sql.push_str(&format!(
+                        "ALTER TABLE {} FORCE ROW LEVEL SECURITY;\n",
+                        table.name
+                    ));
                 }
             }
             if table.trigger {
@@ -726,7 +833,9 @@ impl Model {
             sql.push_str(&format!("CREATE VIEW v AS {view};\n"));
         }
         if let Some(increment) = self.sequence_increment {
-            sql.push_str(&format!("CREATE SEQUENCE numbers INCREMENT BY {increment};\n"));
+            sql.push_str(&format!(
+                "CREATE SEQUENCE numbers INCREMENT BY {increment};\n"
+            ));
         }
         if let Some(bound) = self.partitioned {
             sql.push_str(&format!(
@@ -755,7 +864,11 @@ impl Column {
         }
         match self.default {
             Some(Default::Usual) => {
-                let d = if spelling.other_defaults { ty.default.1 } else { ty.default.0 };
+                let d = if spelling.other_defaults {
+                    ty.default.1
+                } else {
+                    ty.default.0
+                };
                 text.push_str(&format!(" DEFAULT {d}"));
             }
             Some(Default::Other) => text.push_str(&format!(" DEFAULT {}", ty.other_default)),
@@ -779,193 +892,389 @@ fn some_column(rng: &mut Rng, model: &mut Model) -> (usize, usize) {
 /// Whether an index, the check or a statement of the table names the column.
 fn column_used(table: &Table, column: &str) -> bool {
     let word = format!(" {column} ");
-    table.indexes.iter().any(|i| i.columns.iter().any(|(c, _)| c == column))
-        || table.check.as_ref().is_some_and(|(c, _)| c.contains(column))
+    table
+        .indexes
+        .iter()
+        .any(|i| i.columns.iter().any(|(c, _)| c == column))
+        || table
+            .check
+            .as_ref()
+            .is_some_and(|(c, _)| c.contains(column))
         || table.dump_only.iter().any(|s| s.contains(&word))
 }
 
 static MUTATIONS: &[Mutation] = &[
     // Spellings that Postgres stores the same.
-    Mutation { name: "type aliases", effect: Effect::Same, apply: |_, _, s| { s.aliases = true; true } },
-    Mutation { name: "defaults spelled otherwise", effect: Effect::Same, apply: |_, _, s| { s.other_defaults = true; true } },
-    Mutation { name: "constraints added by ALTER TABLE", effect: Effect::Same, apply: |_, _, s| { s.constraints_by_alter = true; true } },
-    Mutation { name: "dropped column gap", effect: Effect::Same, apply: |_, _, s| { s.dropped_gap = true; true } },
-    Mutation { name: "USING btree written out", effect: Effect::Same, apply: |_, _, s| { s.using_btree = true; true } },
-    Mutation { name: "last column added later", effect: Effect::Same, apply: |_, _, s| { s.last_column_added_later = true; true } },
+    Mutation {
+        name: "type aliases",
+        effect: Effect::Same,
+        apply: |_, _, s| {
+            s.aliases = true;
+            true
+        },
+    },
+    Mutation {
+        name: "defaults spelled otherwise",
+        effect: Effect::Same,
+        apply: |_, _, s| {
+            s.other_defaults = true;
+            true
+        },
+    },
+    Mutation {
+        name: "constraints added by ALTER TABLE",
+        effect: Effect::Same,
+        apply: |_, _, s| {
+            s.constraints_by_alter = true;
+            true
+        },
+    },
+    Mutation {
+        name: "dropped column gap",
+        effect: Effect::Same,
+        apply: |_, _, s| {
+            s.dropped_gap = true;
+            true
+        },
+    },
+    Mutation {
+        name: "USING btree written out",
+        effect: Effect::Same,
+        apply: |_, _, s| {
+            s.using_btree = true;
+            true
+        },
+    },
+    Mutation {
+        name: "last column added later",
+        effect: Effect::Same,
+        apply: |_, _, s| {
+            s.last_column_added_later = true;
+            true
+        },
+    },
     // Differences both must see.
-    Mutation { name: "column missing", effect: Effect::Differs, apply: |rng, m, _| {
-        let (t, c) = some_column(rng, m);
-        let table = &mut m.tables[t];
-        if table.columns.len() < 2 || column_used(table, &table.columns[c].name) { return false; }
-        table.columns.remove(c);
-        true
-    } },
-    Mutation { name: "column type", effect: Effect::Differs, apply: |rng, m, _| {
-        let (t, c) = some_column(rng, m);
-        let table = &mut m.tables[t];
-        let column = &table.columns[c];
-        if column.default.is_some() || column.collate_c || column_used(table, &column.name) {
-            return false;
-        }
-        table.columns[c].ty = (column.ty + 1) % TYPES.len();
-        true
-    } },
-    Mutation { name: "nullability", effect: Effect::Differs, apply: |rng, m, _| {
-        let (t, c) = some_column(rng, m);
-        let column = &mut m.tables[t].columns[c];
-        column.not_null = !column.not_null;
-        true
-    } },
-    Mutation { name: "default", effect: Effect::Differs, apply: |rng, m, _| {
-        let (t, c) = some_column(rng, m);
-        let column = &mut m.tables[t].columns[c];
-        column.default = match column.default {
-            None => Some(Default::Usual),
-            Some(Default::Usual) => if rng.chance(50) { None } else { Some(Default::Other) },
-            Some(Default::Other) => Some(Default::Usual),
-        };
-        true
-    } },
-    Mutation { name: "collation", effect: Effect::Differs, apply: |rng, m, _| {
-        let (t, c) = some_column(rng, m);
-        let column = &mut m.tables[t].columns[c];
-        if !matches!(TYPES[column.ty].name, "text" | "character varying(20)") {
-            return false;
-        }
-        column.collate_c = !column.collate_c;
-        true
-    } },
-    Mutation { name: "column order", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        let columns = &mut m.tables[t].columns;
-        if columns.len() < 2 { return false; }
-        columns.swap(0, 1);
-        true
-    } },
-    Mutation { name: "index missing", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        let indexes = &mut m.tables[t].indexes;
-        match indexes.iter().position(|i| !i.invalid) {
-            Some(i) => { indexes.remove(i); true }
+    Mutation {
+        name: "column missing",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let (t, c) = some_column(rng, m);
+            let table = &mut m.tables[t];
+            if table.columns.len() < 2 || column_used(table, &table.columns[c].name) {
+                return false;
+            }
+            table.columns.remove(c);
+            true
+        },
+    },
+    Mutation {
+        name: "column type",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let (t, c) = some_column(rng, m);
+            let table = &mut m.tables[t];
+            let column = &table.columns[c];
+            if column.default.is_some() || column.collate_c || column_used(table, &column.name) {
+                return false;
+            }
+            table.columns[c].ty = (column.ty + 1) % TYPES.len();
+            true
+        },
+    },
+    Mutation {
+        name: "nullability",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let (t, c) = some_column(rng, m);
+            let column = &mut m.tables[t].columns[c];
+            column.not_null = !column.not_null;
+            true
+        },
+    },
+    Mutation {
+        name: "default",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let (t, c) = some_column(rng, m);
+            let column = &mut m.tables[t].columns[c];
+            column.default = match column.default {
+                None => Some(Default::Usual),
+                Some(Default::Usual) => {
+                    if rng.chance(50) {
+                        None
+                    } else {
+                        Some(Default::Other)
+                    }
+                }
+                Some(Default::Other) => Some(Default::Usual),
+            };
+            true
+        },
+    },
+    Mutation {
+        name: "collation",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let (t, c) = some_column(rng, m);
+            let column = &mut m.tables[t].columns[c];
+            if !matches!(TYPES[column.ty].name, "text" | "character varying(20)") {
+                return false;
+            }
+            column.collate_c = !column.collate_c;
+            true
+        },
+    },
+    Mutation {
+        name: "column order",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            let columns = &mut m.tables[t].columns;
+            if columns.len() < 2 {
+                return false;
+            }
+            columns.swap(0, 1);
+            true
+        },
+    },
+    Mutation {
+        name: "index missing",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            let indexes = &mut m.tables[t].indexes;
+            match indexes.iter().position(|i| !i.invalid) {
+                Some(i) => {
+                    indexes.remove(i);
+                    true
+                }
+                None => false,
+            }
+        },
+    },
+    Mutation {
+        name: "index unique",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            match m.tables[t].indexes.iter_mut().find(|i| !i.invalid) {
+                Some(index) => {
+                    index.unique = !index.unique;
+                    true
+                }
+                None => false,
+            }
+        },
+    },
+    Mutation {
+        name: "index descending",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            match m.tables[t].indexes.iter_mut().find(|i| !i.invalid) {
+                Some(index) => {
+                    index.columns[0].1 = !index.columns[0].1;
+                    true
+                }
+                None => false,
+            }
+        },
+    },
+    Mutation {
+        name: "check missing",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            m.tables[t].check.take().is_some()
+        },
+    },
+    Mutation {
+        name: "check NOT VALID",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            match &mut m.tables[t].check {
+                Some(check) => {
+                    check.1 = false;
+                    true
+                }
+                None => false,
+            }
+        },
+    },
+    Mutation {
+        name: "foreign key missing",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            m.tables[t].references.take().is_some()
+        },
+    },
+    Mutation {
+        name: "comment",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            let table = &mut m.tables[t];
+            table.comment = match table.comment {
+                Some(_) => None,
+                None => Some("other".to_owned()),
+            };
+            true
+        },
+    },
+    Mutation {
+        name: "row security forced",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            match &mut m.tables[t].row_security {
+                Some(rls) => {
+                    rls.0 = !rls.0;
+                    true
+                }
+                None => false,
+            }
+        },
+    },
+    Mutation {
+        name: "policy expression",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            match &mut m.tables[t].row_security {
+                Some(rls) => {
+                    rls.1 = "(id > 1)".to_owned();
+                    true
+                }
+                None => false,
+            }
+        },
+    },
+    Mutation {
+        name: "trigger missing",
+        effect: Effect::Differs,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            std::mem::replace(&mut m.tables[t].trigger, false)
+        },
+    },
+    Mutation {
+        name: "enum labels",
+        effect: Effect::Differs,
+        apply: |_, m, _| match &mut m.enum_labels {
+            Some(labels) => {
+                labels.swap(1, 2);
+                true
+            }
             None => false,
-        }
-    } },
-    Mutation { name: "index unique", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        match m.tables[t].indexes.iter_mut().find(|i| !i.invalid) {
-            Some(index) => { index.unique = !index.unique; true }
+        },
+    },
+    Mutation {
+        name: "view definition",
+        effect: Effect::Differs,
+        apply: |_, m, _| match &mut m.view {
+            Some(view) => {
+                *view = "SELECT id FROM t0 WHERE id > 11".to_owned();
+                true
+            }
             None => false,
-        }
-    } },
-    Mutation { name: "index descending", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        match m.tables[t].indexes.iter_mut().find(|i| !i.invalid) {
-            Some(index) => { index.columns[0].1 = !index.columns[0].1; true }
+        },
+    },
+    Mutation {
+        name: "function body",
+        effect: Effect::Differs,
+        apply: |_, m, _| {
+            m.function_body = "BEGIN RETURN NEW; END";
+            true
+        },
+    },
+    Mutation {
+        name: "sequence increment",
+        effect: Effect::Differs,
+        apply: |_, m, _| match &mut m.sequence_increment {
+            Some(increment) => {
+                *increment = 5;
+                true
+            }
             None => false,
-        }
-    } },
-    Mutation { name: "check missing", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        m.tables[t].check.take().is_some()
-    } },
-    Mutation { name: "check NOT VALID", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        match &mut m.tables[t].check {
-            Some(check) => { check.1 = false; true }
+        },
+    },
+    Mutation {
+        name: "partition bound",
+        effect: Effect::Differs,
+        apply: |_, m, _| match &mut m.partitioned {
+            Some(bound) => {
+                *bound = "FOR VALUES FROM ('2024-01-01') TO ('2024-07-01')";
+                true
+            }
             None => false,
-        }
-    } },
-    Mutation { name: "foreign key missing", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        m.tables[t].references.take().is_some()
-    } },
-    Mutation { name: "comment", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        let table = &mut m.tables[t];
-        table.comment = match table.comment { Some(_) => None, None => Some("other".to_owned()) };
-        true
-    } },
-    Mutation { name: "row security forced", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        match &mut m.tables[t].row_security {
-            Some(rls) => { rls.0 = !rls.0; true }
-            None => false,
-        }
-    } },
-    Mutation { name: "policy expression", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        match &mut m.tables[t].row_security {
-            Some(rls) => { rls.1 = "(id > 1)".to_owned(); true }
-            None => false,
-        }
-    } },
-    Mutation { name: "trigger missing", effect: Effect::Differs, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        std::mem::replace(&mut m.tables[t].trigger, false)
-    } },
-    Mutation { name: "enum labels", effect: Effect::Differs, apply: |_, m, _| {
-        match &mut m.enum_labels {
-            Some(labels) => { labels.swap(1, 2); true }
-            None => false,
-        }
-    } },
-    Mutation { name: "view definition", effect: Effect::Differs, apply: |_, m, _| {
-        match &mut m.view {
-            Some(view) => { *view = "SELECT id FROM t0 WHERE id > 11".to_owned(); true }
-            None => false,
-        }
-    } },
-    Mutation { name: "function body", effect: Effect::Differs, apply: |_, m, _| {
-        m.function_body = "BEGIN RETURN NEW; END";
-        true
-    } },
-    Mutation { name: "sequence increment", effect: Effect::Differs, apply: |_, m, _| {
-        match &mut m.sequence_increment {
-            Some(increment) => { *increment = 5; true }
-            None => false,
-        }
-    } },
-    Mutation { name: "partition bound", effect: Effect::Differs, apply: |_, m, _| {
-        match &mut m.partitioned {
-            Some(bound) => { *bound = "FOR VALUES FROM ('2024-01-01') TO ('2024-07-01')"; true }
-            None => false,
-        }
-    } },
+        },
+    },
     // migcheck sees these; pg_dump does not print them.
-    Mutation { name: "INVALID index (pg_dump leaves invalid indexes out)", effect: Effect::MigcheckOnly, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        let table = &mut m.tables[t];
-        let name = format!("{}_leftover", table.name);
-        let column = table.columns[0].name.clone();
-        table.indexes.push(Index { name, columns: vec![(column, false)], unique: false, invalid: true });
-        true
-    } },
-    Mutation { name: "extension version (pg_dump does not print it)", effect: Effect::MigcheckOnly, apply: |_, m, _| {
-        match &mut m.trgm {
-            Some(version @ None) => { *version = Some("1.3"); true }
+    Mutation {
+        name: "INVALID index (pg_dump leaves invalid indexes out)",
+        effect: Effect::MigcheckOnly,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            let table = &mut m.tables[t];
+            let name = format!("{}_leftover", table.name);
+            let column = table.columns[0].name.clone();
+            table.indexes.push(Index {
+                name,
+                columns: vec![(column, false)],
+                unique: false,
+                invalid: true,
+            });
+            true
+        },
+    },
+    Mutation {
+        name: "extension version (pg_dump does not print it)",
+        effect: Effect::MigcheckOnly,
+        apply: |_, m, _| match &mut m.trgm {
+            Some(version @ None) => {
+                *version = Some("1.3");
+                true
+            }
             _ => false,
-        }
-    } },
+        },
+    },
     // pg_dump prints these; a snapshot leaves them out (docs/snapshot.md).
-    Mutation { name: "statistics target", effect: Effect::DumpOnly, apply: |rng, m, _| {
-        let (t, c) = some_column(rng, m);
-        let table = &mut m.tables[t];
-        let statement = format!("ALTER TABLE {} ALTER COLUMN {} SET STATISTICS 500;", table.name, table.columns[c].name);
-        table.dump_only.push(statement);
-        true
-    } },
-    Mutation { name: "replica identity", effect: Effect::DumpOnly, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        let table = &mut m.tables[t];
-        let statement = format!("ALTER TABLE {} REPLICA IDENTITY FULL;", table.name);
-        table.dump_only.push(statement);
-        true
-    } },
-    Mutation { name: "CLUSTER ON", effect: Effect::DumpOnly, apply: |rng, m, _| {
-        let t = some_table(rng, m);
-        let table = &mut m.tables[t];
-        let statement = format!("ALTER TABLE {0} CLUSTER ON {0}_pkey;", table.name);
-        table.dump_only.push(statement);
-        true
-    } },
+    Mutation {
+        name: "statistics target",
+        effect: Effect::DumpOnly,
+        apply: |rng, m, _| {
+            let (t, c) = some_column(rng, m);
+            let table = &mut m.tables[t];
+            let statement = format!(
+                "ALTER TABLE {} ALTER COLUMN {} SET STATISTICS 500;",
+                table.name, table.columns[c].name
+            );
+            table.dump_only.push(statement);
+            true
+        },
+    },
+    Mutation {
+        name: "replica identity",
+        effect: Effect::DumpOnly,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            let table = &mut m.tables[t];
+            let statement = format!("ALTER TABLE {} REPLICA IDENTITY FULL;", table.name);
+            table.dump_only.push(statement);
+            true
+        },
+    },
+    Mutation {
+        name: "CLUSTER ON",
+        effect: Effect::DumpOnly,
+        apply: |rng, m, _| {
+            let t = some_table(rng, m);
+            let table = &mut m.tables[t];
+            let statement = format!("ALTER TABLE {0} CLUSTER ON {0}_pkey;", table.name);
+            table.dump_only.push(statement);
+            true
+        },
+    },
 ];

@@ -627,7 +627,9 @@ fn definitions_match_pg_get_indexdef_and_constraintdef(case: &Case) -> Result<()
                 .get(schema::ObjectKind::Index, &name)
                 .and_then(|index| index.attr("definition"));
             if got != Some(expected.as_str()) {
-                wrong.push(format!("{name}:\n  pg_get_indexdef: {expected}\n  snapshot:        {got:?}"));
+                wrong.push(format!(
+                    "{name}:\n  pg_get_indexdef: {expected}\n  snapshot:        {got:?}"
+                ));
             }
         }
         if !wrong.is_empty() {

@@ -23,7 +23,10 @@ use crate::schema::{self, Diff, Snapshot};
 pub enum Source {
     /// A connection string (URL or `key=value` form). Never shown.
     Dsn(String),
-    Migrations { dir: PathBuf, format: Format },
+    Migrations {
+        dir: PathBuf,
+        format: Format,
+    },
     /// A file written by `migcheck snapshot --format json`.
     File(PathBuf),
 }
@@ -144,13 +147,8 @@ impl SnapshotFile {
             path: path.to_owned(),
             message,
         };
-        let file: SnapshotFile = serde_json::from_str(&text).map_err(|e| {
-            bad(format!(
-                "line {}, column {}: {e}",
-                e.line(),
-                e.column()
-            ))
-        })?;
+        let file: SnapshotFile = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("line {}, column {}: {e}", e.line(), e.column())))?;
         if file.version != FILE_VERSION {
             return Err(bad(format!(
                 "version {} is not one this migcheck reads ({FILE_VERSION})",
@@ -265,9 +263,10 @@ pub fn capture(
 
 async fn from_dsn(dsn: &str) -> Result<SnapshotFile, CaptureError> {
     let mut config: tokio_postgres::Config =
-        dsn.parse().map_err(|e: tokio_postgres::Error| CaptureError::BadDsn {
-            message: e.to_string(),
-        })?;
+        dsn.parse()
+            .map_err(|e: tokio_postgres::Error| CaptureError::BadDsn {
+                message: e.to_string(),
+            })?;
     if config.get_application_name().is_none() {
         config.application_name("migcheck snapshot");
     }
@@ -433,7 +432,10 @@ impl Comparison {
             (0, _) => "equal: no differences\n".to_owned(),
             (1, 0) => "1 difference\n".to_owned(),
             (n, 0) => format!("{n} differences\n"),
-            (n, m) => format!("{n} difference{} ({m} minor)\n", if n == 1 { "" } else { "s" }),
+            (n, m) => format!(
+                "{n} difference{} ({m} minor)\n",
+                if n == 1 { "" } else { "s" }
+            ),
         });
         out
     }
@@ -464,13 +466,15 @@ mod tests {
 
     #[test]
     fn dsn_is_never_shown() {
-        let source = Source::from_arg("postgres://app:s3cret@db.internal:6543/shop").unwrap();
+        let source =
+            Source::from_arg("postgres://app:s3cret@db.internal:6543/shop").expect("a DSN");
         assert_eq!(format!("{source:?}"), "Dsn(..)");
         assert_eq!(
             source.describe(),
             "in database shop on db.internal:6543 as app"
         );
-        let source = Source::from_arg("host=db user=app password=s3cret dbname=shop").unwrap();
+        let source =
+            Source::from_arg("host=db user=app password=s3cret dbname=shop").expect("a DSN");
         assert!(!source.describe().contains("s3cret"));
     }
 

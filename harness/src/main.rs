@@ -89,7 +89,12 @@ enum Command {
     Snapshot {
         /// A database to read (only read: in a READ ONLY transaction).
         // A String, not a clap value_parser: clap echoes rejected values.
-        #[arg(long, value_name = "URL", conflicts_with = "migrations", required_unless_present = "migrations")]
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "migrations",
+            required_unless_present = "migrations"
+        )]
         dsn: Option<String>,
         /// A migration directory, applied to an empty database on a throwaway server.
         #[arg(long, value_name = "DIR")]

@@ -100,7 +100,8 @@ CREATE INDEX idx_invoices_tenant_status ON invoices (tenant_id, status);
 COMMENT ON TABLE invoices IS 'one per order';
 ";
 
-const UPGRADED: &str = "CREATE TABLE invoices (id bigint PRIMARY KEY, status text, tenant_id int NOT NULL);
+const UPGRADED: &str =
+    "CREATE TABLE invoices (id bigint PRIMARY KEY, status text, tenant_id int NOT NULL);
 CREATE TABLE legacy_notes (id int);
 ";
 
@@ -118,15 +119,20 @@ fn diff_of_two_migration_directories_is_grouped_by_object() {
     assert_code(&output, 1);
     golden("diff.txt", &text(&output.stdout));
 
-    let output = migcheck(dir.path(), &["diff", "fresh", "upgraded", "--format", "json"]);
+    let output = migcheck(
+        dir.path(),
+        &["diff", "fresh", "upgraded", "--format", "json"],
+    );
     assert_code(&output, 1);
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     assert_eq!(json["equal"], false);
     assert_eq!(json["version"], 1);
     let changes = json["changes"].as_array().expect("changes");
     assert!(
-        changes.iter().any(|c| c["change"] == "only-left"
-            && c["key"] == "index public.idx_invoices_tenant_status"),
+        changes
+            .iter()
+            .any(|c| c["change"] == "only-left"
+                && c["key"] == "index public.idx_invoices_tenant_status"),
         "{json:#}"
     );
     assert!(
@@ -145,14 +151,25 @@ fn a_saved_snapshot_compares_equal_to_its_directory() {
     write(dir.path(), &[("fresh/001_init.sql", FRESH)]);
     let output = migcheck(
         dir.path(),
-        &["snapshot", "--migrations", "fresh", "--format", "json", "--output", "fresh.json"],
+        &[
+            "snapshot",
+            "--migrations",
+            "fresh",
+            "--format",
+            "json",
+            "--output",
+            "fresh.json",
+        ],
     );
     assert_code(&output, 0);
     let saved = std::fs::read_to_string(dir.path().join("fresh.json")).expect("saved");
     let json: serde_json::Value = serde_json::from_str(&saved).expect("json");
     assert_eq!(json["version"], 1);
     assert_eq!(json["fingerprint"].as_str().map(str::len), Some(64));
-    assert!(json["objects"]["table public.invoices"].is_object(), "{saved}");
+    assert!(
+        json["objects"]["table public.invoices"].is_object(),
+        "{saved}"
+    );
 
     let output = migcheck(dir.path(), &["diff", "fresh.json", "fresh"]);
     assert_code(&output, 0);
@@ -168,7 +185,10 @@ fn bad_input_exits_2_with_what_to_do() {
     write(
         dir.path(),
         &[
-            ("broken/001_init.sql", "CREATE TABLE t (id int);\nCREATE INDEX ON t (nope);\n"),
+            (
+                "broken/001_init.sql",
+                "CREATE TABLE t (id int);\nCREATE INDEX ON t (nope);\n",
+            ),
             ("not-a-snapshot.json", "{\"objects\": 3}"),
         ],
     );
@@ -186,7 +206,10 @@ fn bad_input_exits_2_with_what_to_do() {
             "001_init.sql line 2 fails on an empty database: column \"nope\" does not exist (SQLSTATE 42703)",
         ),
         (&["snapshot"], "--dsn"),
-        (&["snapshot", "--migrations", "nowhere"], "--migrations nowhere: no such directory"),
+        (
+            &["snapshot", "--migrations", "nowhere"],
+            "--migrations nowhere: no such directory",
+        ),
     ];
     for (args, expected) in cases {
         let output = migcheck(dir.path(), args);
@@ -219,9 +242,7 @@ fn dsn_is_read_only_and_its_password_never_shown() {
         app.batch_execute(FRESH).await.expect("schema");
         // As on a replica: any write migcheck tried would fail the run.
         admin
-            .batch_execute(
-                "ALTER DATABASE migcheck_dsn_app SET default_transaction_read_only = on",
-            )
+            .batch_execute("ALTER DATABASE migcheck_dsn_app SET default_transaction_read_only = on")
             .await
             .expect("read only");
     });
@@ -244,7 +265,10 @@ fn dsn_is_read_only_and_its_password_never_shown() {
     let output = migcheck(dir.path(), &["snapshot", "--dsn", &dsn("no_such_database")]);
     assert_code(&output, 2);
     let stderr = text(&output.stderr);
-    assert!(stderr.contains("cannot connect to no_such_database"), "{stderr}");
+    assert!(
+        stderr.contains("cannot connect to no_such_database"),
+        "{stderr}"
+    );
 
     let url = format!(
         "postgresql://postgres:s3cret-pw@localhost:{}/migcheck_dsn_app?host={}",
@@ -255,7 +279,10 @@ fn dsn_is_read_only_and_its_password_never_shown() {
     assert_code(&output, 0);
     let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
     assert!(!all.contains("s3cret"), "the password was printed:\n{all}");
-    let output = migcheck(dir.path(), &["snapshot", "--dsn", "postgresql://postgres:s3cret-pw@[bad"]);
+    let output = migcheck(
+        dir.path(),
+        &["snapshot", "--dsn", "postgresql://postgres:s3cret-pw@[bad"],
+    );
     assert_code(&output, 2);
     let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
     assert!(!all.contains("s3cret"), "the password was printed:\n{all}");

@@ -175,7 +175,8 @@ const COLUMNS: &str = concat!(
 );
 
 /// PG18: the NOT VALID NOT NULL constraints, one row per column.
-const NOT_NULL_JOIN_18: &str = "LEFT JOIN pg_constraint nn ON nn.contype = 'n' AND NOT nn.convalidated
+const NOT_NULL_JOIN_18: &str =
+    "LEFT JOIN pg_constraint nn ON nn.contype = 'n' AND NOT nn.convalidated
        AND nn.conrelid = a.attrelid AND nn.conkey[1] = a.attnum";
 
 /// Table constraints. PG18 stores NOT NULL as constraints (contype 'n');
@@ -492,7 +493,10 @@ fn queries(version: u32) -> Vec<Query> {
         sql: sql.to_owned(),
     };
     let (not_null_validated, not_null_join) = if version >= 180000 {
-        ("CASE WHEN nn.oid IS NOT NULL THEN 'false' END", NOT_NULL_JOIN_18)
+        (
+            "CASE WHEN nn.oid IS NOT NULL THEN 'false' END",
+            NOT_NULL_JOIN_18,
+        )
     } else {
         ("NULL", "")
     };
@@ -508,10 +512,7 @@ fn queries(version: u32) -> Vec<Query> {
     };
     vec![
         q("schemas and extensions", SCHEMAS_AND_EXTENSIONS),
-        q(
-            "tables, views, sequences and composite types",
-            RELATIONS,
-        ),
+        q("tables, views, sequences and composite types", RELATIONS),
         Query {
             what: "columns",
             sql: COLUMNS
@@ -597,7 +598,9 @@ pub async fn snapshot(client: &Client) -> Result<Snapshot, SchemaError> {
         } else {
             row.object.key()
         };
-        if let (Some(object), Some(comment)) = (objects.get_mut(&key), row.object.attrs.get("comment")) {
+        if let (Some(object), Some(comment)) =
+            (objects.get_mut(&key), row.object.attrs.get("comment"))
+        {
             object.attrs.insert("comment".to_owned(), comment.clone());
         }
     }

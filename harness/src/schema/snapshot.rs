@@ -199,6 +199,7 @@ const CONSTRAINTS: &str = concat!(
        JOIN pg_namespace n ON n.oid = ic.relnamespace
        CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, n)
        JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
+         AND a.attrelid >= 16384
        WHERE con.oid >= 16384 AND con.contype IN ('p', 'u') AND NOT con.condeferrable AND i.indnatts = i.indnkeyatts
          AND ic.reloptions IS NULL AND ic.reltablespace = 0 {PLAIN_KEY} AND ",
     user_schema!("n"),
@@ -261,6 +262,7 @@ const INDEXES: &str = concat!(
        CROSS JOIN LATERAL (SELECT attnum, n::int AS n
                            FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS key(attnum, n)) k
        LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+         AND a.attrelid >= 16384
        LEFT JOIN pg_opclass o ON o.oid = i.indclass[k.n - 1] AND k.n <= i.indnkeyatts
      ), cols AS (
        SELECT indexrelid,

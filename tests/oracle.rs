@@ -71,7 +71,13 @@ fn run(major: u32, pairs: u64, seed: u64) -> Result<(), Failed> {
         let pair = Pair::generate(pair_seed);
         let result = rt.block_on(judge(&server, &admin, &pg_dump, &pair, n));
         match result {
-            Ok(outcome) => tally.add(&pair, outcome)?,
+            Ok(outcome) => tally.add(&pair, outcome).map_err(|e| {
+                format!(
+                    "pair {n} of MIGCHECK_ORACLE_SEED={seed} on PostgreSQL {}: {}",
+                    server.version(),
+                    e.message().unwrap_or("(no message)")
+                )
+            })?,
             Err(e) => {
                 return Err(format!(
                     "pair {n} (MIGCHECK_ORACLE_SEED={seed}, mutations {:?}) could not be judged: {}\n\
@@ -409,14 +415,14 @@ const TYPES: &[Type] = &[
     Type {
         name: "bigint",
         alias: "int8",
-        default: ("0", "(0)::bigint"),
+        default: ("0", "(0)"),
         other_default: "7",
         numeric: true,
     },
     Type {
         name: "smallint",
         alias: "int2",
-        default: ("1", "(1)::smallint"),
+        default: ("1", "(1)"),
         other_default: "2",
         numeric: true,
     },
@@ -458,7 +464,7 @@ const TYPES: &[Type] = &[
     Type {
         name: "double precision",
         alias: "float8",
-        default: ("0", "'0'::double precision"),
+        default: ("0", "(0)"),
         other_default: "1.5",
         numeric: true,
     },

@@ -187,19 +187,21 @@ const NOT_NULL_JOIN_18: &str =
 /// that needs it). `{PLAIN_KEY}` excludes what later majors print more
 /// of: PG15's `NULLS NOT DISTINCT`, PG18's `WITHOUT OVERLAPS`.
 const CONSTRAINTS: &str = concat!(
-    "WITH plain AS (
+    "WITH plain AS MATERIALIZED (
        -- Primary keys and unique constraints on plain columns, spelled as
        -- pg_get_constraintdef does, without its catalog lookups per row.
        SELECT con.oid,
               CASE con.contype WHEN 'p' THEN 'PRIMARY KEY (' ELSE 'UNIQUE (' END
-                || string_agg(quote_ident(a.attname), ', ' ORDER BY k.n) || ')' AS definition
+                -- A scalar subquery is one index lookup per key column; as
+                -- a join, the planner hashes every column of the table.
+                || string_agg(quote_ident((SELECT a.attname FROM pg_attribute a
+                                           WHERE a.attrelid = con.conrelid AND a.attnum = k.attnum)),
+                              ', ' ORDER BY k.n) || ')' AS definition
        FROM pg_constraint con
        JOIN pg_index i ON i.indexrelid = con.conindid
        JOIN pg_class ic ON ic.oid = con.conindid
        JOIN pg_namespace n ON n.oid = ic.relnamespace
        CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, n)
-       JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.attnum
-         AND a.attrelid >= 16384
        WHERE con.oid >= 16384 AND con.contype IN ('p', 'u') AND NOT con.condeferrable AND i.indnatts = i.indnkeyatts
          AND ic.reloptions IS NULL AND ic.reltablespace = 0 {PLAIN_KEY} AND ",
     user_schema!("n"),
@@ -231,6 +233,9 @@ const CONSTRAINTS: &str = concat!(
 /// All indexes, including those behind constraints: an upgrade path that
 /// creates the constraint differently may leave a different index.
 ///
+/// The CTEs are `MATERIALIZED` (computed once): inlined, the planner may
+/// run their aggregate again for every row of the outer query.
+///
 /// `definition` is what `pg_get_indexdef` prints, but for the common index
 /// (btree on plain columns, default operator classes and collations, no
 /// predicate, options or tablespace) it is spelled here in SQL instead:
@@ -240,7 +245,7 @@ const CONSTRAINTS: &str = concat!(
 /// on every index shape. `{NULLS_NOT_DISTINCT}` is PG15's `NULLS NOT
 /// DISTINCT`, empty before.
 const INDEXES: &str = concat!(
-    "WITH keys AS (
+    "WITH keys AS MATERIALIZED (
        -- One row per index column, for all indexes at once: set-based joins
        -- are far cheaper than a subquery per index.
        SELECT i.indexrelid, k.n, k.n <= i.indnkeyatts AS is_key,
@@ -261,10 +266,11 @@ const INDEXES: &str = concat!(
          AND i.indexrelid >= 16384
        CROSS JOIN LATERAL (SELECT attnum, n::int AS n
                            FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS key(attnum, n)) k
+       -- attnum > 0 leaves the system columns out of the hash.
        LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-         AND a.attrelid >= 16384
+         AND a.attrelid >= 16384 AND a.attnum > 0
        LEFT JOIN pg_opclass o ON o.oid = i.indclass[k.n - 1] AND k.n <= i.indnkeyatts
-     ), cols AS (
+     ), cols AS MATERIALIZED (
        SELECT indexrelid,
               string_agg(spelled, ', ' ORDER BY n) FILTER (WHERE is_key) AS keys,
               string_agg(spelled, ', ' ORDER BY n) FILTER (WHERE NOT is_key) AS included,
@@ -539,6 +545,9 @@ fn queries(version: u32) -> Vec<Query> {
     ]
 }
 
+/// How many catalog queries [`snapshot`] pipelines after asking the version.
+pub const QUERY_COUNT: usize = 10;
+
 /// How many round trips [`snapshot`] makes: the server's version, then
 /// every catalog query at once.
 pub const ROUND_TRIPS: usize = 2;
@@ -552,6 +561,7 @@ pub const ROUND_TRIPS: usize = 2;
 pub async fn snapshot(client: &Client) -> Result<Snapshot, SchemaError> {
     let version = server_version(client).await?;
     let queries = queries(version);
+    debug_assert_eq!(queries.len(), QUERY_COUNT);
     let results = futures_util::future::join_all(
         queries
             .iter()

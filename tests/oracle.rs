@@ -537,6 +537,16 @@ struct Model {
     function_body: &'static str,
     sequence_increment: Option<u32>,
     partitioned: Option<&'static str>,
+    /// A domain's check expression.
+    domain_check: Option<&'static str>,
+    /// A composite type's second attribute's type.
+    composite: Option<&'static str>,
+    /// A procedure's body.
+    procedure: Option<&'static str>,
+    /// A materialized view over t0, and whether it is populated.
+    matview: Option<bool>,
+    /// A collation made with CREATE COLLATION, and its locale.
+    collation: Option<&'static str>,
     /// pg_trgm, at its default version (`Some(None)`) or at one named.
     trgm: Option<Option<&'static str>>,
 }
@@ -688,6 +698,11 @@ impl Model {
                 .chance(20)
                 .then_some("FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"),
             trgm: rng.chance(30).then_some(None),
+            domain_check: rng.chance(30).then_some("(VALUE > 0)"),
+            composite: rng.chance(30).then_some("text"),
+            procedure: rng.chance(30).then_some("SELECT 1"),
+            matview: rng.chance(30).then_some(true),
+            collation: rng.chance(25).then_some("C"),
         }
     }
 
@@ -837,6 +852,32 @@ impl Model {
         }
         if let Some(view) = &self.view {
             sql.push_str(&format!("CREATE VIEW v AS {view};\n"));
+        }
+        if let Some(check) = self.domain_check {
+            sql.push_str(&format!("CREATE DOMAIN positive AS int CHECK {check};\n"));
+        }
+        if let Some(ty) = self.composite {
+            sql.push_str(&format!("CREATE TYPE pair AS (x int, y {ty});\n"));
+        }
+        if let Some(body) = self.procedure {
+            sql.push_str(&format!(
+                "CREATE PROCEDURE tidy() LANGUAGE sql AS $$ {body} $$;\n"
+            ));
+        }
+        if let Some(populated) = self.matview {
+            sql.push_str(&format!(
+                "CREATE MATERIALIZED VIEW mv AS SELECT id FROM t0 {};\n",
+                if populated {
+                    "WITH DATA"
+                } else {
+                    "WITH NO DATA"
+                }
+            ));
+        }
+        if let Some(locale) = self.collation {
+            sql.push_str(&format!(
+                "CREATE COLLATION fixed (provider = libc, locale = '{locale}');\n"
+            ));
         }
         if let Some(increment) = self.sequence_increment {
             sql.push_str(&format!(
@@ -1217,7 +1258,62 @@ static MUTATIONS: &[Mutation] = &[
             None => false,
         },
     },
+    Mutation {
+        name: "domain check",
+        effect: Effect::Differs,
+        apply: |_, m, _| match &mut m.domain_check {
+            Some(check) => {
+                *check = "(VALUE >= 0)";
+                true
+            }
+            None => false,
+        },
+    },
+    Mutation {
+        name: "composite attribute type",
+        effect: Effect::Differs,
+        apply: |_, m, _| match &mut m.composite {
+            Some(ty) => {
+                *ty = "varchar";
+                true
+            }
+            None => false,
+        },
+    },
+    Mutation {
+        name: "procedure body",
+        effect: Effect::Differs,
+        apply: |_, m, _| match &mut m.procedure {
+            Some(body) => {
+                *body = "SELECT 2";
+                true
+            }
+            None => false,
+        },
+    },
+    Mutation {
+        name: "collation locale",
+        effect: Effect::Differs,
+        apply: |_, m, _| match &mut m.collation {
+            Some(locale) => {
+                *locale = "POSIX";
+                true
+            }
+            None => false,
+        },
+    },
     // migcheck sees these; pg_dump does not print them.
+    Mutation {
+        name: "materialized view not populated (pg_dump --schema-only writes every one WITH NO DATA)",
+        effect: Effect::MigcheckOnly,
+        apply: |_, m, _| match &mut m.matview {
+            Some(populated @ true) => {
+                *populated = false;
+                true
+            }
+            _ => false,
+        },
+    },
     Mutation {
         name: "INVALID index (pg_dump leaves invalid indexes out)",
         effect: Effect::MigcheckOnly,

@@ -9,8 +9,10 @@
 //! One trial per Postgres major in `MIGCHECK_TEST_MAJORS` (default `15`),
 //! each on its own real server. A listed major without binaries fails the
 //! trial: a matrix entry that silently skipped would prove nothing.
-//! `MIGCHECK_ORACLE_PAIRS` (default 120) and `MIGCHECK_ORACLE_SEED` set the
-//! size and the seed; a failure prints the seed and the SQL of both sides.
+//! Each trial first judges every mutation alone (so each documented
+//! disagreement is seen on every major), then `MIGCHECK_ORACLE_PAIRS`
+//! (default 120) random pairs from `MIGCHECK_ORACLE_SEED`; a failure prints
+//! the pair, the seed and the SQL of both sides.
 //!
 //! pg_dump: the one of the server's major is preferred (the server's bindir,
 //! `MIGCHECK_PG_DUMP_<major>`, `/usr/lib/postgresql/<major>/bin`,
@@ -66,9 +68,14 @@ fn run(major: u32, pairs: u64, seed: u64) -> Result<(), Failed> {
     let rt = runtime();
     let mut tally = Tally::default();
     let admin = rt.block_on(server.connect("postgres"))?;
-    for n in 0..pairs {
+    // First each mutation alone, then `pairs` random pairs.
+    let total = MUTATIONS.len() as u64 + pairs;
+    for n in 0..total {
         let pair_seed = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let pair = Pair::generate(pair_seed);
+        let pair = match MUTATIONS.get(n as usize) {
+            Some(mutation) => Pair::only(pair_seed, mutation),
+            None => Pair::generate(pair_seed),
+        };
         let result = rt.block_on(judge(&server, &admin, &pg_dump, &pair, n));
         match result {
             Ok(outcome) => tally.add(&pair, outcome).map_err(|e| {
@@ -92,10 +99,12 @@ fn run(major: u32, pairs: u64, seed: u64) -> Result<(), Failed> {
         }
     }
     println!(
-        "oracle on PostgreSQL {} with {}: {pairs} pairs, {} equal, {} different, \
+        "oracle on PostgreSQL {} with {}: {total} pairs ({} with one mutation each, {pairs} random), \
+         {} equal, {} different, \
          {} agreements, {} disagreements, each explained by a documented mutation: {:?}",
         server.version(),
         pg_dump.describe,
+        MUTATIONS.len(),
         tally.equal,
         tally.different,
         tally.agree,
@@ -622,6 +631,26 @@ impl Pair {
             right: right.render(right_spelling),
             mutations,
         }
+    }
+
+    /// A pair with exactly `mutation`, on the first model (from `seed` on)
+    /// that it applies to: every mutation is judged on every major, however
+    /// rarely the random pairs draw it.
+    fn only(seed: u64, mutation: &'static Mutation) -> Pair {
+        for attempt in 0..1000u64 {
+            let mut rng = Rng(seed.wrapping_add(attempt));
+            let model = Model::generate(&mut rng);
+            let mut right = model.clone();
+            let mut right_spelling = Spelling::default();
+            if (mutation.apply)(&mut rng, &mut right, &mut right_spelling) {
+                return Pair {
+                    left: model.render(Spelling::default()),
+                    right: right.render(right_spelling),
+                    mutations: vec![mutation],
+                };
+            }
+        }
+        panic!("no generated model takes the mutation {:?}", mutation.name)
     }
 
     fn mutation_names(&self) -> Vec<&'static str> {

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
 }
 
 fn starts_and_reports(major: u32) -> Result<(), Failed> {
-    let server = Server::start(&PgSpec::Auto, Some(major)).map_err(|error| {
+    let server = Server::start(&PgSpec::Local { bindir: None }, Some(major)).map_err(|error| {
         format!(
             "{MAJORS_ENV} lists PostgreSQL {major}, but no server of it starts: {error}\n\
              Provision it with `cargo xtask pg install {major}` (see DEVELOPERS.md), or leave \

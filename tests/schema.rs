@@ -49,6 +49,16 @@ const CASES: &[(&str, CaseFn)] = cases![
     everything_else_equal_when_built_the_same,
     render_is_deterministic,
     empty_database_has_no_objects,
+    definitions_match_pg_get_indexdef_and_constraintdef,
+    comments_differ,
+    collation_differs,
+    row_level_security_forced_and_policy_differs,
+    partitions_and_inheritance_differ,
+    domain_and_composite_type_differ,
+    procedure_differs,
+    extension_version_differs,
+    materialized_view_differs,
+    not_null_spellings,
 ];
 
 fn main() -> ExitCode {
@@ -468,13 +478,24 @@ fn view_definition_differs(case: &Case) -> Result<(), Failed> {
          CREATE VIEW open_jobs AS SELECT id FROM jobs WHERE NOT done;",
         "CREATE TABLE jobs (id int, done boolean);
          CREATE VIEW open_jobs AS SELECT id FROM jobs WHERE done IS NOT TRUE;",
-        r#"
-        view public.open_jobs: definition differs (- after a fresh install, + after upgrading from legacy state "old jobs"):
-             SELECT jobs.id
-               FROM jobs
-          -   WHERE NOT jobs.done;
-          +   WHERE jobs.done IS NOT TRUE;
-        "#,
+        // PG16 stopped qualifying columns of a view's only table.
+        if case.server.major() >= 16 {
+            r#"
+            view public.open_jobs: definition differs (- after a fresh install, + after upgrading from legacy state "old jobs"):
+                 SELECT id
+                   FROM jobs
+              -   WHERE NOT done;
+              +   WHERE done IS NOT TRUE;
+            "#
+        } else {
+            r#"
+            view public.open_jobs: definition differs (- after a fresh install, + after upgrading from legacy state "old jobs"):
+                 SELECT jobs.id
+                   FROM jobs
+              -   WHERE NOT jobs.done;
+              +   WHERE jobs.done IS NOT TRUE;
+            "#
+        },
     )?;
     Ok(())
 }
@@ -541,5 +562,302 @@ fn render_is_deterministic(case: &Case) -> Result<(), Failed> {
 fn empty_database_has_no_objects(case: &Case) -> Result<(), Failed> {
     let snapshot = case.block_on(case.snapshot_of(""))?;
     assert!(snapshot.objects.is_empty(), "{}", snapshot.render());
+    Ok(())
+}
+
+/// Every index and key shape the snapshot spells itself must read exactly
+/// as `pg_get_indexdef` / `pg_get_constraintdef` print it, and the shapes
+/// it leaves to those functions too.
+fn definitions_match_pg_get_indexdef_and_constraintdef(case: &Case) -> Result<(), Failed> {
+    let sql = r#"CREATE SCHEMA "Other";
+        CREATE TABLE "Other"."Mixed Case" (id int, "Name" text, v varchar(20), n numeric,
+            at timestamptz, tags text[], doc jsonb, t text COLLATE "C", e int);
+        CREATE INDEX plain ON "Other"."Mixed Case" (id);
+        CREATE UNIQUE INDEX "Uniq" ON "Other"."Mixed Case" ("Name", id);
+        CREATE INDEX ordered ON "Other"."Mixed Case" (id DESC, n NULLS FIRST, at DESC NULLS LAST, "Name" ASC);
+        CREATE INDEX desc_nulls_first ON "Other"."Mixed Case" (id DESC NULLS FIRST);
+        CREATE INDEX covering ON "Other"."Mixed Case" (id) INCLUDE ("Name", n);
+        CREATE INDEX on_varchar ON "Other"."Mixed Case" (v);
+        CREATE INDEX pattern ON "Other"."Mixed Case" (v varchar_pattern_ops);
+        CREATE INDEX text_pattern ON "Other"."Mixed Case" ("Name" text_pattern_ops);
+        CREATE INDEX collated ON "Other"."Mixed Case" ("Name" COLLATE "C");
+        CREATE INDEX column_collation ON "Other"."Mixed Case" (t);
+        CREATE INDEX column_collation_overridden ON "Other"."Mixed Case" (t COLLATE "default");
+        CREATE INDEX expression ON "Other"."Mixed Case" (lower("Name"));
+        CREATE INDEX partial ON "Other"."Mixed Case" (id) WHERE n > 0;
+        CREATE INDEX with_options ON "Other"."Mixed Case" (id) WITH (fillfactor = 70);
+        CREATE INDEX hashed ON "Other"."Mixed Case" USING hash (id);
+        CREATE INDEX gin_tags ON "Other"."Mixed Case" USING gin (tags);
+        CREATE INDEX brin_at ON "Other"."Mixed Case" USING brin (at);
+        CREATE INDEX "select" ON "Other"."Mixed Case" (e);
+        CREATE TABLE events (id int, at date) PARTITION BY RANGE (at);
+        CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+        CREATE INDEX events_at ON events (at, id);
+        CREATE TABLE keyed (a int, b int, PRIMARY KEY (a, b), UNIQUE (b) INCLUDE (a));
+        CREATE TABLE "Keys" ("A" int PRIMARY KEY WITH (fillfactor = 80), "select" int UNIQUE,
+            c int, d int, CONSTRAINT later UNIQUE (c, d) DEFERRABLE INITIALLY DEFERRED,
+            CONSTRAINT soon UNIQUE (d) DEFERRABLE,
+            CONSTRAINT fk FOREIGN KEY (c, d) REFERENCES keyed (a, b) ON DELETE CASCADE);
+        ALTER TABLE "Keys" ADD CONSTRAINT positive CHECK (c > 0) NOT VALID;
+        ALTER TABLE "Keys" ADD CONSTRAINT fk_lazy FOREIGN KEY ("select") REFERENCES "Keys" ("A") NOT VALID;"#;
+    let version: u32 = case.block_on(async {
+        let client = case.create_db().await?;
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(|e| format!("setup SQL: {}", pg_error(&e)))?;
+        let snapshot = schema::snapshot(&client).await?;
+        let rows = client
+            .query(
+                "SELECT n.nspname || '.' || c.relname, pg_get_indexdef(c.oid)
+                 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname IN ('public', 'Other')",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error(&e))?;
+        if rows.len() < 22 {
+            return Err(format!("only {} indexes were made", rows.len()).into());
+        }
+        let mut wrong = Vec::new();
+        for row in &rows {
+            let (name, expected): (String, String) = (row.get(0), row.get(1));
+            let got = snapshot
+                .get(schema::ObjectKind::Index, &name)
+                .and_then(|index| index.attr("definition"));
+            if got != Some(expected.as_str()) {
+                wrong.push(format!(
+                    "{name}:\n  pg_get_indexdef: {expected}\n  snapshot:        {got:?}"
+                ));
+            }
+        }
+        if !wrong.is_empty() {
+            return Err(format!(
+                "the snapshot spells these indexes differently from pg_get_indexdef; \
+                 fix the INDEXES query in snapshot.rs:\n{}",
+                wrong.join("\n")
+            )
+            .into());
+        }
+        let rows = client
+            .query(
+                "SELECT n.nspname || '.' || c.relname || '.' || con.conname,
+                        regexp_replace(pg_get_constraintdef(con.oid), ' NOT VALID$', '')
+                 FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname IN ('public', 'Other') AND con.contype <> 'n'",
+                &[],
+            )
+            .await
+            .map_err(|e| pg_error(&e))?;
+        if rows.len() < 9 {
+            return Err(format!("only {} constraints were made", rows.len()).into());
+        }
+        for row in &rows {
+            let (name, expected): (String, String) = (row.get(0), row.get(1));
+            let got = snapshot
+                .get(schema::ObjectKind::Constraint, &name)
+                .and_then(|constraint| constraint.attr("definition"));
+            if got != Some(expected.as_str()) {
+                wrong.push(format!(
+                    "{name}:\n  pg_get_constraintdef: {expected}\n  snapshot:             {got:?}"
+                ));
+            }
+        }
+        if !wrong.is_empty() {
+            return Err(format!(
+                "the snapshot spells these constraints differently from pg_get_constraintdef; \
+                 fix the CONSTRAINTS query in snapshot.rs:\n{}",
+                wrong.join("\n")
+            )
+            .into());
+        }
+        let version = client
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .map_err(|e| pg_error(&e))?;
+        Ok::<_, Failed>(version.get::<_, i32>(0) as u32)
+    })?;
+    if version >= 150000 {
+        let nnd = "CREATE TABLE t (a int); CREATE UNIQUE INDEX t_a ON t (a) NULLS NOT DISTINCT;";
+        case.check(
+            nnd,
+            "CREATE TABLE t (a int); CREATE UNIQUE INDEX t_a ON t (a);",
+            r#"
+            index public.t_a: definition CREATE UNIQUE INDEX t_a ON public.t USING btree (a) NULLS NOT DISTINCT after a fresh install, definition CREATE UNIQUE INDEX t_a ON public.t USING btree (a) after upgrading from legacy state "old jobs"
+            "#,
+        )?;
+    }
+    Ok(())
+}
+
+fn comments_differ(case: &Case) -> Result<(), Failed> {
+    let base = "CREATE TABLE jobs (id int CONSTRAINT jobs_pk PRIMARY KEY, chat_id bigint);
+        CREATE FUNCTION f(a int) RETURNS int LANGUAGE sql AS $$ SELECT a $$;";
+    case.check(
+        &format!(
+            "{base} COMMENT ON TABLE jobs IS 'work to do';
+             COMMENT ON COLUMN jobs.chat_id IS 'the chat';
+             COMMENT ON CONSTRAINT jobs_pk ON jobs IS 'key';
+             COMMENT ON INDEX jobs_pk IS 'its index';
+             COMMENT ON FUNCTION f(int) IS 'identity';"
+        ),
+        &format!("{base} COMMENT ON TABLE jobs IS 'old text';"),
+        r#"
+        column public.jobs.chat_id: comment the chat after a fresh install, no comment after upgrading from legacy state "old jobs"
+        constraint public.jobs.jobs_pk: comment key after a fresh install, no comment after upgrading from legacy state "old jobs"
+        function public.f(a integer): comment identity after a fresh install, no comment after upgrading from legacy state "old jobs"
+        index public.jobs_pk: comment its index after a fresh install, no comment after upgrading from legacy state "old jobs"
+        table public.jobs: comment work to do after a fresh install, comment old text after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn collation_differs(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE COLLATION posix_c (provider = libc, locale = 'C');
+         CREATE COLLATION other_c (provider = libc, locale = 'C');
+         CREATE TABLE t (name text COLLATE posix_c);",
+        "CREATE COLLATION posix_c (provider = libc, locale = 'POSIX');
+         CREATE TABLE t (name text COLLATE posix_c);",
+        r#"
+        collation public.other_c: exists after a fresh install, missing after upgrading from legacy state "old jobs"
+        collation public.posix_c:
+          lc collate C after a fresh install, lc collate POSIX after upgrading from legacy state "old jobs"
+          lc ctype C after a fresh install, lc ctype POSIX after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn row_level_security_forced_and_policy_differs(case: &Case) -> Result<(), Failed> {
+    let base = "CREATE TABLE accounts (id int, owner text);
+        ALTER TABLE accounts ENABLE ROW LEVEL SECURITY;";
+    case.check(
+        &format!(
+            "{base} ALTER TABLE accounts FORCE ROW LEVEL SECURITY;
+             CREATE POLICY own ON accounts FOR SELECT USING (owner = current_user);"
+        ),
+        &format!("{base} CREATE POLICY own ON accounts FOR ALL USING (true);"),
+        r#"
+        policy public.accounts.own:
+          command SELECT after a fresh install, command ALL after upgrading from legacy state "old jobs"
+          using (owner = CURRENT_USER) after a fresh install, using true after upgrading from legacy state "old jobs"
+        table public.accounts: force row security true after a fresh install, force row security false after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn partitions_and_inheritance_differ(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE events (id int, at date NOT NULL) PARTITION BY RANGE (at);
+         CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         CREATE TABLE base (id int); CREATE TABLE child (extra int) INHERITS (base);",
+        "CREATE TABLE events (id int, at date NOT NULL) PARTITION BY RANGE (at);
+         CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2024-07-01');
+         CREATE TABLE base (id int); CREATE TABLE child (id int, extra int);",
+        r#"
+        table public.child: inherits public.base after a fresh install, no inherits after upgrading from legacy state "old jobs"
+        table public.events_2024: partition bound FOR VALUES FROM ('2024-01-01') TO ('2025-01-01') after a fresh install, partition bound FOR VALUES FROM ('2024-01-01') TO ('2024-07-01') after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn domain_and_composite_type_differ(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE DOMAIN positive AS int NOT NULL DEFAULT 1 CONSTRAINT positive_check CHECK (VALUE > 0);
+         CREATE TYPE pair AS (x int, y text);",
+        "CREATE DOMAIN positive AS bigint CONSTRAINT positive_check CHECK (VALUE >= 0);
+         CREATE TYPE pair AS (x int, y varchar);",
+        r#"
+        composite type public.pair: attributes x integer, y text after a fresh install, attributes x integer, y character varying after upgrading from legacy state "old jobs"
+        domain public.positive:
+          base type integer after a fresh install, base type bigint after upgrading from legacy state "old jobs"
+          checks positive_check CHECK ((VALUE > 0)) after a fresh install, checks positive_check CHECK ((VALUE >= 0)) after upgrading from legacy state "old jobs"
+          default 1 after a fresh install, no default after upgrading from legacy state "old jobs"
+          NOT NULL after a fresh install, nullable after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn procedure_differs(case: &Case) -> Result<(), Failed> {
+    case.check(
+        // Without arguments: PG14 started to print IN before a procedure's.
+        "CREATE PROCEDURE archive() LANGUAGE sql AS $$ SELECT 1 $$;",
+        "CREATE FUNCTION archive() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$;",
+        r#"
+        function public.archive(): missing after a fresh install, exists after upgrading from legacy state "old jobs"
+        procedure public.archive(): exists after a fresh install, missing after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+fn extension_version_differs(case: &Case) -> Result<(), Failed> {
+    // pg_trgm ships upgrade scripts from 1.3 to the current version in every
+    // major migcheck supports.
+    let current: String = case.block_on(async {
+        let client = case.connect("postgres").await?;
+        let row = client
+            .query_one(
+                "SELECT default_version FROM pg_available_extensions WHERE name = 'pg_trgm'",
+                &[],
+            )
+            .await
+            .map_err(|e| format!("pg_trgm is not available: {}", pg_error(&e)))?;
+        Ok::<_, Failed>(row.get(0))
+    })?;
+    case.check(
+        "CREATE EXTENSION pg_trgm;",
+        "CREATE EXTENSION pg_trgm VERSION '1.3';",
+        &format!(
+            r#"
+            extension pg_trgm: version {current} after a fresh install, version 1.3 after upgrading from legacy state "old jobs"
+            "#
+        ),
+    )?;
+    Ok(())
+}
+
+fn materialized_view_differs(case: &Case) -> Result<(), Failed> {
+    let table = "CREATE TABLE jobs (id int, done boolean);";
+    case.check(
+        &format!("{table} CREATE MATERIALIZED VIEW done_jobs AS SELECT id FROM jobs WHERE done;"),
+        &format!("{table} CREATE MATERIALIZED VIEW done_jobs AS SELECT id FROM jobs WHERE done WITH NO DATA;"),
+        r#"
+        materialized view public.done_jobs: populated true after a fresh install, populated false after upgrading from legacy state "old jobs"
+        "#,
+    )?;
+    Ok(())
+}
+
+/// NOT NULL is the column's `not_null`, however it was written; PG18 stores
+/// it as a named constraint, whose name is not compared (earlier majors
+/// have none), but whose validity is.
+fn not_null_spellings(case: &Case) -> Result<(), Failed> {
+    case.check(
+        "CREATE TABLE t (a int NOT NULL, b int);",
+        "CREATE TABLE t (a int, b int); ALTER TABLE t ALTER COLUMN a SET NOT NULL;",
+        "",
+    )?;
+    if case.server.major() >= 18 {
+        case.check(
+            "CREATE TABLE t (a int CONSTRAINT a_named NOT NULL);",
+            "CREATE TABLE t (a int NOT NULL);",
+            "",
+        )?;
+        case.check(
+            "CREATE TABLE t (a int NOT NULL);",
+            "CREATE TABLE t (a int); ALTER TABLE t ADD CONSTRAINT a_nn NOT NULL a NOT VALID;",
+            r#"
+            column public.t.a: NOT NULL validated after a fresh install, NOT NULL NOT VALID after upgrading from legacy state "old jobs"
+            "#,
+        )?;
+    }
     Ok(())
 }

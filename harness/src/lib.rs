@@ -6,6 +6,7 @@
 //! `observe`, `checks`, `finding`, `scenario`, `report`, and `verify`,
 //! which ties them together.
 
+pub mod capture;
 pub mod changes;
 pub mod checks;
 pub mod data;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use harness::capture::{Comparison, ServerOptions, SnapshotFile, Source, capture};
 use harness::finding::Check;
 use harness::migrations::{Format, MigrationSet, Script};
 use harness::postgres::PgSpec;
@@ -83,6 +84,66 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Print the schema of a database or of a migration directory applied to
+    /// an empty database (`--format json` writes a snapshot file for `diff`).
+    Snapshot {
+        /// A database to read (only read: in a READ ONLY transaction).
+        // A String, not a clap value_parser: clap echoes rejected values.
+        #[arg(
+            long,
+            value_name = "URL",
+            conflicts_with = "migrations",
+            required_unless_present = "migrations"
+        )]
+        dsn: Option<String>,
+        /// A migration directory, applied to an empty database on a throwaway server.
+        #[arg(long, value_name = "DIR")]
+        migrations: Option<PathBuf>,
+        /// The migration directory's layout.
+        #[arg(long, value_enum, default_value = "auto", value_name = "LAYOUT")]
+        migrations_format: Format,
+        #[command(flatten)]
+        schema: SchemaArgs,
+    },
+    /// Compare two schemas, each a connection string, a migration directory
+    /// or a snapshot file. Exit code 0 when equal, 1 when they differ.
+    Diff {
+        /// The left side (e.g. the fresh install).
+        a: String,
+        /// The right side (e.g. the upgraded database).
+        b: String,
+        #[command(flatten)]
+        schema: SchemaArgs,
+    },
+}
+
+/// Options of `snapshot` and `diff`.
+#[derive(Args)]
+struct SchemaArgs {
+    /// Where servers for migration directories come from: auto, local[:BINDIR],
+    /// container[:IMAGE] or dsn:URL (as for verify).
+    #[arg(
+        long,
+        default_value = "auto",
+        env = "MIGCHECK_PG",
+        hide_env_values = true
+    )]
+    pg: String,
+    /// The Postgres major version to apply migration directories on.
+    #[arg(long, value_name = "MAJOR")]
+    pg_version: Option<u32>,
+    /// Output format: `human` (stable text) or `json` (a snapshot file, or the diff's changes).
+    #[arg(long, value_enum, default_value = "human")]
+    format: SchemaFormat,
+    /// Write to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum SchemaFormat {
+    Human,
+    Json,
 }
 
 #[derive(Args)]
@@ -150,6 +211,43 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let (scenarios, checks, common) = match cli.command {
+        Command::Snapshot {
+            dsn,
+            migrations,
+            migrations_format,
+            schema,
+        } => {
+            let source = match (dsn, migrations) {
+                (Some(dsn), _) => Source::Dsn(dsn),
+                (None, Some(dir)) if dir.is_dir() => Source::Migrations {
+                    dir,
+                    format: migrations_format,
+                },
+                (None, Some(dir)) => anyhow::bail!(
+                    "--migrations {}: no such directory; pass the directory that holds the migration files",
+                    dir.display()
+                ),
+                (None, None) => anyhow::bail!("pass --dsn URL or --migrations DIR"),
+            };
+            let [file] = capture_all(&[source], &schema)?;
+            let text = match schema.format {
+                SchemaFormat::Human => file.snapshot.render(),
+                SchemaFormat::Json => file.to_json(),
+            };
+            emit(&text, schema.output.as_deref())?;
+            return Ok(0);
+        }
+        Command::Diff { a, b, schema } => {
+            let sources = [Source::from_arg(&a)?, Source::from_arg(&b)?];
+            let [left, right] = capture_all(&sources, &schema)?;
+            let comparison = Comparison::new(&sources, &left, &right);
+            let text = match schema.format {
+                SchemaFormat::Human => comparison.render(),
+                SchemaFormat::Json => comparison.to_json(),
+            };
+            emit(&text, schema.output.as_deref())?;
+            return Ok(if comparison.equal() { 0 } else { 1 });
+        }
         Command::Lint {
             migrations,
             migrations_format,
@@ -218,6 +316,38 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     };
     let report = verify::run(&scenarios, &options)?;
     write(&report, &common.output)
+}
+
+/// The snapshots of `sources`, with a server from `--pg` if one is needed.
+fn capture_all<const N: usize>(
+    sources: &[Source; N],
+    args: &SchemaArgs,
+) -> anyhow::Result<[SnapshotFile; N]> {
+    let pg: PgSpec = args
+        .pg
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--pg: {e}"))?;
+    let options = ServerOptions {
+        pg,
+        pg_version: args.pg_version,
+    };
+    let files = capture(sources, &options)?;
+    Ok(files
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("one snapshot per source")))
+}
+
+/// Writes `text` to `output`, or to standard output.
+fn emit(text: &str, output: Option<&Path>) -> anyhow::Result<()> {
+    match output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write {}", path.display()))?,
+        None => {
+            // A closed pipe (`| head`) is not an error worth a message.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
+    }
+    Ok(())
 }
 
 /// Writes the report where `--output` says, and returns the exit code.

@@ -405,6 +405,9 @@ fn phrase(attr: &str, value: Option<&str>) -> String {
     match (attr, value) {
         ("not_null", Some("true")) => "NOT NULL".to_owned(),
         ("not_null", _) => "nullable".to_owned(),
+        // PG18: a NOT NULL constraint added NOT VALID.
+        ("not_null_validated", Some("false")) => "NOT NULL NOT VALID".to_owned(),
+        ("not_null_validated", _) => "NOT NULL validated".to_owned(),
         ("valid", Some("false")) => "INVALID".to_owned(),
         ("valid", _) => "valid".to_owned(),
         ("validated", Some("false")) => "NOT VALID".to_owned(),

@@ -19,7 +19,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 pub use diff::{Change, Diff, diff};
-pub use snapshot::{QUERY_COUNT, snapshot};
+pub use snapshot::{QUERY_COUNT, ROUND_TRIPS, snapshot};
 
 /// The schema of one database: every object under its key,
 /// `"<kind> <qualified name>"`, e.g. `"table public.jobs"`,
@@ -81,10 +81,12 @@ pub enum ObjectKind {
     Procedure,
     Trigger,
     Policy,
+    /// Collations made with `CREATE COLLATION`.
+    Collation,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 16] = [
+    pub const ALL: [ObjectKind; 17] = [
         ObjectKind::Schema,
         ObjectKind::Extension,
         ObjectKind::Table,
@@ -101,6 +103,7 @@ impl ObjectKind {
         ObjectKind::Procedure,
         ObjectKind::Trigger,
         ObjectKind::Policy,
+        ObjectKind::Collation,
     ];
 
     /// The lower-case words used in keys and in rendered text.
@@ -122,6 +125,7 @@ impl ObjectKind {
             ObjectKind::Procedure => "procedure",
             ObjectKind::Trigger => "trigger",
             ObjectKind::Policy => "policy",
+            ObjectKind::Collation => "collation",
         }
     }
 

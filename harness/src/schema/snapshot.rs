@@ -31,6 +31,12 @@ macro_rules! user_schema {
     };
 }
 
+/// Every object a user creates has an OID of at least 16384
+/// (`FirstNormalObjectId`; OIDs wrap around to it, never below), so each
+/// query says `oid >= 16384`: an index range scan that skips the thousands
+/// of built-in rows of pg_proc, pg_attribute or pg_description, which
+/// otherwise dominate the cost of a small schema's snapshot.
+///
 /// Objects created by `CREATE EXTENSION` are the extension's business, not
 /// the migrations'.
 macro_rules! not_in_extension {
@@ -50,7 +56,7 @@ macro_rules! not_in_extension {
 const SCHEMAS_AND_EXTENSIONS: &str = concat!(
     "SELECT 'schema' AS kind, n.nspname AS name, NULL AS version, NULL AS schema
      FROM pg_namespace n
-     WHERE ",
+     WHERE n.oid >= 16384 AND ",
     user_schema!("n"),
     " AND n.nspname <> 'public' AND ",
     not_in_extension!("pg_namespace", "n.oid"),
@@ -73,12 +79,6 @@ const RELATIONS: &str = concat!(
               CASE c.relpersistence WHEN 'u' THEN 'unlogged' WHEN 't' THEN 'temporary'
                                     ELSE 'permanent' END
             END AS persistence,
-            -- Column order; compared as a minor difference (see diff.rs).
-            CASE WHEN c.relkind IN ('r', 'p') THEN
-              (SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
-               FROM pg_attribute a
-               WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
-            END AS columns,
             CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
             CASE WHEN c.relispartition THEN
               (SELECT pn.nspname || '.' || pc.relname
@@ -121,7 +121,7 @@ const RELATIONS: &str = concat!(
      FROM pg_class c
      JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
-     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c') AND ",
+     WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c') AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid"),
@@ -132,11 +132,24 @@ const RELATIONS: &str = concat!(
 
 /// Live user columns of tables. Dropped columns and `atthasmissing` are not
 /// read at all: a table that had a column dropped equals one that never had it.
+///
+/// `_table`, `_position` and `_ident` are not attributes: [`snapshot`]
+/// assembles each table's `columns` (the column order) from them, which is
+/// cheaper than a subquery per table.
+///
+/// `{NOT_NULL_VALIDATED}`: PG18 stores NOT NULL as a constraint, which can
+/// be NOT VALID; earlier majors have no such state, so the attribute is
+/// only ever set (to `false`) on PG18 and later.
 const COLUMNS: &str = concat!(
     "SELECT 'column' AS kind, n.nspname || '.' || c.relname || '.' || a.attname AS name,
+            n.nspname || '.' || c.relname AS _table, a.attnum AS _position,
+            quote_ident(a.attname) AS _ident,
             format_type(a.atttypid, a.atttypmod) AS type,
             a.attnotnull::text AS not_null,
-            CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, ad.adrelid) END AS default,
+            {NOT_NULL_VALIDATED} AS not_null_validated,
+            -- A default cannot refer to a column, so it needs no relation
+            -- to deparse in (0): several times cheaper than its relid.
+            CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, 0) END AS default,
             CASE a.attgenerated
               WHEN 's' THEN 'ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED'
               WHEN 'v' THEN 'ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') VIRTUAL'
@@ -144,38 +157,74 @@ const COLUMNS: &str = concat!(
             CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END AS identity,
             -- Only a collation other than the type's own says something.
             CASE WHEN a.attcollation <> t.typcollation THEN
-              (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
-                           ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
-               FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
-               WHERE co.oid = a.attcollation)
+              CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
+                   ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
             END AS collation
      FROM pg_attribute a
      JOIN pg_class c ON c.oid = a.attrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
      JOIN pg_type t ON t.oid = a.atttypid
      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-     WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND ",
+     LEFT JOIN pg_collation co ON co.oid = a.attcollation
+     LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+     {NOT_NULL_JOIN}
+     WHERE a.attrelid >= 16384 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid")
 );
 
+/// PG18: the NOT VALID NOT NULL constraints, one row per column.
+const NOT_NULL_JOIN_18: &str =
+    "LEFT JOIN pg_constraint nn ON nn.contype = 'n' AND NOT nn.convalidated
+       AND nn.conrelid = a.attrelid AND nn.conkey[1] = a.attnum";
+
 /// Table constraints. PG18 stores NOT NULL as constraints (contype 'n');
-/// nullability is already the column's `not_null`, so those are skipped.
+/// nullability is already the column's `not_null` (and its validity
+/// `not_null_validated`), so those are skipped, names and all: earlier
+/// majors have no name for them. pg_get_constraintdef ends the definition
+/// of a NOT VALID constraint with " NOT VALID" (and evaluates once per row
+/// that needs it). `{PLAIN_KEY}` excludes what later majors print more
+/// of: PG15's `NULLS NOT DISTINCT`, PG18's `WITHOUT OVERLAPS`.
 const CONSTRAINTS: &str = concat!(
-    "SELECT 'constraint' AS kind, n.nspname || '.' || c.relname || '.' || con.conname AS name,
+    "WITH plain AS MATERIALIZED (
+       -- Primary keys and unique constraints on plain columns, spelled as
+       -- pg_get_constraintdef does, without its catalog lookups per row.
+       SELECT con.oid,
+              CASE con.contype WHEN 'p' THEN 'PRIMARY KEY (' ELSE 'UNIQUE (' END
+                -- A scalar subquery is one index lookup per key column; as
+                -- a join, the planner hashes every column of the table.
+                || string_agg(quote_ident((SELECT a.attname FROM pg_attribute a
+                                           WHERE a.attrelid = con.conrelid AND a.attnum = k.attnum)),
+                              ', ' ORDER BY k.n) || ')' AS definition
+       FROM pg_constraint con
+       JOIN pg_index i ON i.indexrelid = con.conindid
+       JOIN pg_class ic ON ic.oid = con.conindid
+       JOIN pg_namespace n ON n.oid = ic.relnamespace
+       CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, n)
+       WHERE con.oid >= 16384 AND con.contype IN ('p', 'u') AND NOT con.condeferrable AND i.indnatts = i.indnkeyatts
+         AND ic.reloptions IS NULL AND ic.reltablespace = 0 {PLAIN_KEY} AND ",
+    user_schema!("n"),
+    "
+       GROUP BY con.oid, con.contype
+     )
+     SELECT 'constraint' AS kind, n.nspname || '.' || c.relname || '.' || con.conname AS name,
             CASE con.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique'
                              WHEN 'f' THEN 'foreign key' WHEN 'c' THEN 'check'
                              WHEN 'x' THEN 'exclusion' WHEN 't' THEN 'trigger'
                              ELSE con.contype::text END AS type,
             -- Validity is its own attribute; keeping it out of the
             -- definition reports a NOT VALID constraint once.
-            regexp_replace(pg_get_constraintdef(con.oid), ' NOT VALID$', '') AS definition,
+            COALESCE(plain.definition,
+                     CASE WHEN con.convalidated THEN pg_get_constraintdef(con.oid)
+                          ELSE regexp_replace(pg_get_constraintdef(con.oid), ' NOT VALID$', '') END)
+              AS definition,
             con.convalidated::text AS validated
      FROM pg_constraint con
      JOIN pg_class c ON c.oid = con.conrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE con.contype <> 'n' AND ",
+     LEFT JOIN plain ON plain.oid = con.oid
+     WHERE con.oid >= 16384 AND con.contype <> 'n' AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid")
@@ -183,16 +232,71 @@ const CONSTRAINTS: &str = concat!(
 
 /// All indexes, including those behind constraints: an upgrade path that
 /// creates the constraint differently may leave a different index.
+///
+/// The CTEs are `MATERIALIZED` (computed once): inlined, the planner may
+/// run their aggregate again for every row of the outer query.
+///
+/// `definition` is what `pg_get_indexdef` prints, but for the common index
+/// (btree on plain columns, default operator classes and collations, no
+/// predicate, options or tablespace) it is spelled here in SQL instead:
+/// `pg_get_indexdef` looks up the default operator class of every column
+/// with an uncached catalog scan, which made it most of a snapshot's cost
+/// on a thousand tables. `tests/schema.rs` checks that both spellings agree
+/// on every index shape. `{NULLS_NOT_DISTINCT}` is PG15's `NULLS NOT
+/// DISTINCT`, empty before.
 const INDEXES: &str = concat!(
-    "SELECT 'index' AS kind, n.nspname || '.' || ic.relname AS name,
+    "WITH keys AS MATERIALIZED (
+       -- One row per index column, for all indexes at once: set-based joins
+       -- are far cheaper than a subquery per index.
+       SELECT i.indexrelid, k.n, k.n <= i.indnkeyatts AS is_key,
+              quote_ident(a.attname)
+                || CASE WHEN k.n > i.indnkeyatts THEN ''
+                        WHEN i.indoption[k.n - 1] & 1 = 1 -- DESC
+                        THEN ' DESC' || CASE WHEN i.indoption[k.n - 1] & 2 = 0 THEN ' NULLS LAST' ELSE '' END
+                        WHEN i.indoption[k.n - 1] & 2 = 2 THEN ' NULLS FIRST' ELSE '' END AS spelled,
+              -- A plain column whose operator class and collation
+              -- pg_get_indexdef would not print.
+              a.attname IS NOT NULL
+                AND (k.n > i.indnkeyatts
+                     OR COALESCE(o.opcdefault AND i.indcollation[k.n - 1] = a.attcollation, false))
+                AS plain
+       FROM pg_index i
+       JOIN pg_class ic ON ic.oid = i.indexrelid
+       JOIN pg_namespace n ON n.oid = ic.relnamespace AND {USER_SCHEMA}
+         AND i.indexrelid >= 16384
+       CROSS JOIN LATERAL (SELECT attnum, n::int AS n
+                           FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS key(attnum, n)) k
+       -- attnum > 0 leaves the system columns out of the hash.
+       LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+         AND a.attrelid >= 16384 AND a.attnum > 0
+       LEFT JOIN pg_opclass o ON o.oid = i.indclass[k.n - 1] AND k.n <= i.indnkeyatts
+     ), cols AS MATERIALIZED (
+       SELECT indexrelid,
+              string_agg(spelled, ', ' ORDER BY n) FILTER (WHERE is_key) AS keys,
+              string_agg(spelled, ', ' ORDER BY n) FILTER (WHERE NOT is_key) AS included,
+              bool_and(plain) AS plain
+       FROM keys GROUP BY indexrelid
+     )
+     SELECT 'index' AS kind, n.nspname || '.' || ic.relname AS name,
             n.nspname || '.' || tc.relname AS table,
-            pg_get_indexdef(i.indexrelid) AS definition,
+            CASE WHEN ic.relam = 403 -- btree; its OID is fixed in every major
+                      AND i.indexprs IS NULL AND i.indpred IS NULL
+                      AND ic.reloptions IS NULL AND ic.reltablespace = 0 AND cols.plain
+            THEN 'CREATE ' || CASE WHEN i.indisunique THEN 'UNIQUE ' ELSE '' END
+                 || 'INDEX ' || quote_ident(ic.relname) || ' ON '
+                 || CASE WHEN ic.relkind = 'I' THEN 'ONLY ' ELSE '' END
+                 || quote_ident(n.nspname) || '.' || quote_ident(tc.relname)
+                 || ' USING btree (' || cols.keys || ')'
+                 || COALESCE(' INCLUDE (' || cols.included || ')', '')
+                 {NULLS_NOT_DISTINCT}
+            ELSE pg_get_indexdef(i.indexrelid) END AS definition,
             i.indisvalid::text AS valid
      FROM pg_index i
      JOIN pg_class ic ON ic.oid = i.indexrelid
      JOIN pg_class tc ON tc.oid = i.indrelid
      JOIN pg_namespace n ON n.oid = ic.relnamespace
-     WHERE ",
+     JOIN cols ON cols.indexrelid = i.indexrelid
+     WHERE i.indexrelid >= 16384 AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "tc.oid")
@@ -216,7 +320,7 @@ const ENUMS_AND_DOMAINS: &str = concat!(
             END AS checks
      FROM pg_type t
      JOIN pg_namespace n ON n.oid = t.typnamespace
-     WHERE t.typtype IN ('e', 'd') AND ",
+     WHERE t.oid >= 16384 AND t.typtype IN ('e', 'd') AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_type", "t.oid")
@@ -232,7 +336,7 @@ const ROUTINES: &str = concat!(
             pg_get_functiondef(p.oid) AS definition
      FROM pg_proc p
      JOIN pg_namespace n ON n.oid = p.pronamespace
-     WHERE p.prokind IN ('f', 'p', 'w') AND ",
+     WHERE p.oid >= 16384 AND p.prokind IN ('f', 'p', 'w') AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_proc", "p.oid")
@@ -250,7 +354,7 @@ const TRIGGERS_AND_POLICIES: &str = concat!(
      FROM pg_trigger t
      JOIN pg_class c ON c.oid = t.tgrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE NOT t.tgisinternal AND ",
+     WHERE t.oid >= 16384 AND NOT t.tgisinternal AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid"),
@@ -270,60 +374,309 @@ const TRIGGERS_AND_POLICIES: &str = concat!(
      FROM pg_policy pol
      JOIN pg_class c ON c.oid = pol.polrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE ",
+     WHERE pol.oid >= 16384 AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid")
 );
 
-/// How many catalog queries [`snapshot`] sends.
-pub const QUERY_COUNT: usize = 8;
+/// Collations made with `CREATE COLLATION`. Where the locale lives moved
+/// between majors (`collcollate`, PG15's `colliculocale`, PG17's
+/// `colllocale`); `to_jsonb` reads whichever this server has, and there are
+/// few enough user collations for its cost not to matter.
+const COLLATIONS: &str = concat!(
+    "SELECT 'collation' AS kind, n.nspname || '.' || co.collname AS name,
+            CASE co.collprovider WHEN 'c' THEN 'libc' WHEN 'i' THEN 'icu'
+                                 WHEN 'b' THEN 'builtin' WHEN 'd' THEN 'default'
+                                 ELSE co.collprovider::text END AS provider,
+            co.collisdeterministic::text AS deterministic,
+            COALESCE(j ->> 'colllocale', j ->> 'colliculocale') AS locale,
+            co.collcollate::text AS lc_collate, co.collctype::text AS lc_ctype,
+            j ->> 'collicurules' AS rules
+     FROM pg_collation co
+     JOIN pg_namespace n ON n.oid = co.collnamespace
+     CROSS JOIN LATERAL to_jsonb(co) AS j
+     WHERE co.oid >= 16384 AND ",
+    user_schema!("n"),
+    " AND ",
+    not_in_extension!("pg_collation", "co.oid")
+);
+
+/// `COMMENT ON ...` of the objects above, as rows `kind, name, comment`
+/// that [`snapshot`] sets as the `comment` attribute of the object with
+/// that key. Comments on objects a snapshot leaves out are not read.
+const COMMENTS: &str = concat!(
+    "SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
+                           WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
+                           WHEN 'c' THEN 'composite type' ELSE 'index' END AS kind,
+            n.nspname || '.' || c.relname
+              || CASE WHEN d.objsubid > 0 THEN '.' || a.attname ELSE '' END AS name,
+            d.description AS comment,
+            d.objsubid > 0 AS _column
+     FROM pg_description d
+     JOIN pg_class c ON c.oid = d.objoid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     LEFT JOIN pg_attribute a ON d.objsubid > 0 AND a.attrelid = c.oid AND a.attnum = d.objsubid
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_class'::regclass AND ",
+    user_schema!("n"),
+    "
+     UNION ALL
+     SELECT 'constraint', n.nspname || '.' || c.relname || '.' || con.conname, d.description, false
+     FROM pg_description d
+     JOIN pg_constraint con ON con.oid = d.objoid
+     JOIN pg_class c ON c.oid = con.conrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_constraint'::regclass AND ",
+    user_schema!("n"),
+    "
+     UNION ALL
+     SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' ELSE 'composite type' END,
+            n.nspname || '.' || t.typname, d.description, false
+     FROM pg_description d
+     JOIN pg_type t ON t.oid = d.objoid
+     JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_type'::regclass AND t.typtype IN ('e', 'd', 'c') AND ",
+    user_schema!("n"),
+    "
+     UNION ALL
+     SELECT CASE p.prokind WHEN 'p' THEN 'procedure' ELSE 'function' END,
+            n.nspname || '.' || p.proname
+              || '(' || pg_get_function_identity_arguments(p.oid) || ')', d.description, false
+     FROM pg_description d
+     JOIN pg_proc p ON p.oid = d.objoid
+     JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_proc'::regclass AND ",
+    user_schema!("n"),
+    "
+     UNION ALL
+     SELECT 'trigger', n.nspname || '.' || c.relname || '.' || t.tgname, d.description, false
+     FROM pg_description d
+     JOIN pg_trigger t ON t.oid = d.objoid
+     JOIN pg_class c ON c.oid = t.tgrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_trigger'::regclass AND ",
+    user_schema!("n"),
+    "
+     UNION ALL
+     SELECT 'policy', n.nspname || '.' || c.relname || '.' || pol.polname, d.description, false
+     FROM pg_description d
+     JOIN pg_policy pol ON pol.oid = d.objoid
+     JOIN pg_class c ON c.oid = pol.polrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_policy'::regclass AND ",
+    user_schema!("n"),
+    "
+     UNION ALL
+     SELECT 'schema', n.nspname, d.description, false
+     FROM pg_description d
+     JOIN pg_namespace n ON n.oid = d.objoid
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_namespace'::regclass AND ",
+    user_schema!("n"),
+    "
+     UNION ALL
+     SELECT 'extension', e.extname, d.description, false
+     FROM pg_description d
+     JOIN pg_extension e ON e.oid = d.objoid
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_extension'::regclass
+     UNION ALL
+     SELECT 'collation', n.nspname || '.' || co.collname, d.description, false
+     FROM pg_description d
+     JOIN pg_collation co ON co.oid = d.objoid
+     JOIN pg_namespace n ON n.oid = co.collnamespace
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_collation'::regclass AND ",
+    user_schema!("n")
+);
+
+/// One catalog query: what it reads (for error messages) and its SQL.
+struct Query {
+    what: &'static str,
+    sql: String,
+}
+
+/// The queries for a server of `version` (`server_version_num`, e.g.
+/// 150014): the few spellings that differ between majors are filled in here.
+fn queries(version: u32) -> Vec<Query> {
+    let q = |what, sql: &str| Query {
+        what,
+        sql: sql.to_owned(),
+    };
+    let (not_null_validated, not_null_join) = if version >= 180000 {
+        (
+            "CASE WHEN nn.oid IS NOT NULL THEN 'false' END",
+            NOT_NULL_JOIN_18,
+        )
+    } else {
+        ("NULL", "")
+    };
+    let plain_key = match version {
+        180000.. => "AND NOT i.indnullsnotdistinct AND NOT con.conperiod",
+        150000.. => "AND NOT i.indnullsnotdistinct",
+        _ => "",
+    };
+    let nulls_not_distinct = if version >= 150000 {
+        "|| CASE WHEN i.indnullsnotdistinct THEN ' NULLS NOT DISTINCT' ELSE '' END"
+    } else {
+        ""
+    };
+    vec![
+        q("schemas and extensions", SCHEMAS_AND_EXTENSIONS),
+        q("tables, views, sequences and composite types", RELATIONS),
+        Query {
+            what: "columns",
+            sql: COLUMNS
+                .replace("{NOT_NULL_VALIDATED}", not_null_validated)
+                .replace("{NOT_NULL_JOIN}", not_null_join),
+        },
+        Query {
+            what: "constraints",
+            sql: CONSTRAINTS.replace("{PLAIN_KEY}", plain_key),
+        },
+        Query {
+            what: "indexes",
+            sql: INDEXES
+                .replace("{NULLS_NOT_DISTINCT}", nulls_not_distinct)
+                .replace("{USER_SCHEMA}", user_schema!("n")),
+        },
+        q("enums and domains", ENUMS_AND_DOMAINS),
+        q("functions and procedures", ROUTINES),
+        q("triggers and policies", TRIGGERS_AND_POLICIES),
+        q("collations", COLLATIONS),
+        q("comments", COMMENTS),
+    ]
+}
+
+/// How many catalog queries [`snapshot`] pipelines after asking the version.
+pub const QUERY_COUNT: usize = 10;
+
+/// How many round trips [`snapshot`] makes: the server's version, then
+/// every catalog query at once.
+pub const ROUND_TRIPS: usize = 2;
 
 /// Reads the schema of the database `client` is connected to.
 ///
-/// The [`QUERY_COUNT`] queries are issued together and pipelined on the
-/// one connection (one round trip of latency; the server runs them one
-/// after another), so the caller's connection task must be running.
+/// Asks the server's version, then issues every catalog query together,
+/// pipelined on the one connection (one round trip of latency; the server
+/// runs them one after another), so the caller's connection task must be
+/// running.
 pub async fn snapshot(client: &Client) -> Result<Snapshot, SchemaError> {
-    let (a, b, c, d, e, f, g, h) = tokio::join!(
-        read(client, "schemas and extensions", SCHEMAS_AND_EXTENSIONS),
-        read(
-            client,
-            "tables, views, sequences and composite types",
-            RELATIONS
-        ),
-        read(client, "columns", COLUMNS),
-        read(client, "constraints", CONSTRAINTS),
-        read(client, "indexes", INDEXES),
-        read(client, "enums and domains", ENUMS_AND_DOMAINS),
-        read(client, "functions and procedures", ROUTINES),
-        read(client, "triggers and policies", TRIGGERS_AND_POLICIES),
-    );
+    let version = server_version(client).await?;
+    let queries = queries(version);
+    debug_assert_eq!(queries.len(), QUERY_COUNT);
+    let results = futures_util::future::join_all(
+        queries
+            .iter()
+            .map(|query| read(client, query.what, &query.sql)),
+    )
+    .await;
     let mut objects = BTreeMap::new();
-    for part in [a, b, c, d, e, f, g, h] {
-        for object in part? {
-            objects.insert(object.key(), object);
+    let mut columns: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    let mut comments = Vec::new();
+    for (query, result) in queries.iter().zip(results) {
+        for row in result? {
+            match query.what {
+                "columns" => {
+                    let position = row.hidden("_position")?.parse().map_err(|_| {
+                        SchemaError::UnexpectedRow {
+                            what: "columns",
+                            detail: "_position is not a number".to_owned(),
+                        }
+                    })?;
+                    columns
+                        .entry(row.hidden("_table")?.to_owned())
+                        .or_default()
+                        .push((position, row.hidden("_ident")?.to_owned()));
+                }
+                "comments" => {
+                    comments.push(row);
+                    continue;
+                }
+                _ => {}
+            }
+            objects.insert(row.object.key(), row.object);
+        }
+    }
+    // Column order, a minor difference of its own (see diff.rs): the
+    // `quote_ident`ed names in `attnum` order, dropped columns left out.
+    for (table, mut list) in columns {
+        list.sort();
+        let names: Vec<String> = list.into_iter().map(|(_, ident)| ident).collect();
+        if let Some(object) = objects.get_mut(&format!("{} {table}", ObjectKind::Table)) {
+            object.attrs.insert("columns".to_owned(), names.join(", "));
+        }
+    }
+    for row in comments {
+        let key = if row.hidden("_column")? == "t" {
+            format!("{} {}", ObjectKind::Column, row.object.name)
+        } else {
+            row.object.key()
+        };
+        if let (Some(object), Some(comment)) =
+            (objects.get_mut(&key), row.object.attrs.get("comment"))
+        {
+            object.attrs.insert("comment".to_owned(), comment.clone());
         }
     }
     Ok(Snapshot { objects })
 }
 
-/// Runs one catalog query through the simple protocol: one round trip, no
-/// prepared statement, and every value arrives as text, which is all a
-/// snapshot holds.
-async fn read(client: &Client, what: &'static str, sql: &str) -> Result<Vec<Object>, SchemaError> {
+/// `server_version_num`, e.g. 150014.
+async fn server_version(client: &Client) -> Result<u32, SchemaError> {
+    let what = "the server version";
+    let rows = client
+        .simple_query("SELECT current_setting('server_version_num')")
+        .await
+        .map_err(|error| query_error(what, &error))?;
+    rows.iter()
+        .find_map(|message| match message {
+            SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse().ok()),
+            _ => None,
+        })
+        .ok_or_else(|| SchemaError::UnexpectedRow {
+            what,
+            detail: "no number".to_owned(),
+        })
+}
+
+fn query_error(what: &'static str, error: &tokio_postgres::Error) -> SchemaError {
+    SchemaError::Query {
+        what,
+        message: match error.as_db_error() {
+            Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
+            None => error.to_string(),
+        },
+    }
+}
+
+/// A decoded row: the object, and the columns whose names start with `_`,
+/// which are not attributes but material for [`snapshot`].
+struct Row {
+    what: &'static str,
+    object: Object,
+    hidden: BTreeMap<String, String>,
+}
+
+impl Row {
+    fn hidden(&self, name: &str) -> Result<&str, SchemaError> {
+        self.hidden
+            .get(name)
+            .map(String::as_str)
+            .ok_or_else(|| SchemaError::UnexpectedRow {
+                what: self.what,
+                detail: format!("{name} is missing"),
+            })
+    }
+}
+
+/// Runs one catalog query through the simple protocol: no prepared
+/// statement, and every value arrives as text, which is all a snapshot
+/// holds.
+async fn read(client: &Client, what: &'static str, sql: &str) -> Result<Vec<Row>, SchemaError> {
     let messages = client
         .simple_query(sql)
         .await
-        .map_err(|error| SchemaError::Query {
-            what,
-            message: match error.as_db_error() {
-                Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
-                None => error.to_string(),
-            },
-        })?;
+        .map_err(|error| query_error(what, &error))?;
     let unexpected = |detail: String| SchemaError::UnexpectedRow { what, detail };
-    let mut objects = Vec::new();
+    let mut rows = Vec::new();
     for message in &messages {
         let SimpleQueryMessage::Row(row) = message else {
             continue;
@@ -338,18 +691,26 @@ async fn read(client: &Client, what: &'static str, sql: &str) -> Result<Vec<Obje
         let kind = ObjectKind::from_words(kind)
             .ok_or_else(|| unexpected(format!("unknown object kind {kind:?}")))?;
         let mut attrs = BTreeMap::new();
+        let mut hidden = BTreeMap::new();
         for (i, column) in row.columns().iter().enumerate().skip(2) {
-            // Trailing whitespace carries no meaning: pg_get_functiondef ends
-            // every definition with a newline.
-            if let Some(value) = field(i)? {
+            let Some(value) = field(i)? else { continue };
+            if column.name().starts_with('_') {
+                hidden.insert(column.name().to_owned(), value.to_owned());
+            } else {
+                // Trailing whitespace carries no meaning: pg_get_functiondef
+                // ends every definition with a newline.
                 attrs.insert(column.name().to_owned(), value.trim_end().to_owned());
             }
         }
-        objects.push(Object {
-            kind,
-            name: name.to_owned(),
-            attrs,
+        rows.push(Row {
+            what,
+            object: Object {
+                kind,
+                name: name.to_owned(),
+                attrs,
+            },
+            hidden,
         });
     }
-    Ok(objects)
+    Ok(rows)
 }

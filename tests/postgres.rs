@@ -286,7 +286,7 @@ fn pg_spec_parsing() {
             bindir: Some(PathBuf::from(dir)),
         })
     };
-    check("auto", Ok(PgSpec::Local { bindir: None }));
+    check("auto", Ok(PgSpec::Auto));
     check("local", Ok(PgSpec::Local { bindir: None }));
     check(
         "local:/usr/lib/postgresql/15/bin",
@@ -294,15 +294,24 @@ fn pg_spec_parsing() {
     );
     check("local:relative/bin", local("relative/bin"));
     check("local:", Err("needs a directory"));
-    check("container", Err("container backend is not available yet"));
+    check("container", Ok(PgSpec::Container { image: None }));
     check(
-        "container:postgres:16",
-        Err("container backend is not available yet"),
+        "container:registry:5000/postgres:16",
+        Ok(PgSpec::Container {
+            image: Some("registry:5000/postgres:16".into()),
+        }),
     );
+    check("container:", Err("needs an image"));
+    check("dsn:", Err("needs a connection string"));
     check(
-        "dsn:postgres://me:secret@db.example/app",
-        Err("dsn backend is not available yet"),
+        "dsn:postgres://me:secret@db.example:notaport/app",
+        Err("not a valid connection string"),
     );
+    let dsn = "dsn:postgres://me:secret@db.example/app"
+        .parse::<PgSpec>()
+        .expect("a valid URL");
+    assert_eq!(dsn.to_string(), "dsn:postgres://me@db.example:5432/app");
+    assert!(!format!("{dsn:?}").contains("secret"), "{dsn:?}");
     check(
         "postgres://me:secret@db.example/app",
         Err("not a connection string"),
@@ -310,8 +319,11 @@ fn pg_spec_parsing() {
     check("host=db password=secret", Err("not a connection string"));
     check("docker", Err("unknown --pg value \"docker\""));
     check("", Err("unknown --pg value"));
-    check("Auto", Err("supports --pg auto and --pg local[:BINDIR]"));
-    assert_eq!(PgSpec::Local { bindir: None }.to_string(), "auto");
+    check(
+        "Auto",
+        Err("use --pg auto, local[:BINDIR], container[:IMAGE] or dsn:URL"),
+    );
+    assert_eq!(PgSpec::Auto.to_string(), "auto");
     assert_eq!(
         "local:/x/bin"
             .parse::<PgSpec>()

@@ -127,7 +127,7 @@ const TEST_IMAGE: &str = "migcheck/postgres:15-debian";
 /// Provides the servers the tests need, unless the environment already
 /// names its own: local binaries of the test majors, a Docker engine and
 /// the local image. Returns the variables the tests read.
-fn test_servers() -> anyhow::Result<Vec<(&'static str, String)>> {
+fn test_servers() -> anyhow::Result<Vec<(String, String)>> {
     let majors = std::env::var("MIGCHECK_TEST_MAJORS").unwrap_or_else(|_| TEST_MAJORS.into());
     let others: Vec<String> = majors
         .split(',')
@@ -152,17 +152,42 @@ fn test_servers() -> anyhow::Result<Vec<(&'static str, String)>> {
         }
         pg::run(&["image".to_owned()])?;
     }
-    Ok(vec![
-        ("MIGCHECK_TEST_MAJORS", majors),
-        ("MIGCHECK_TEST_IMAGE", image),
-    ])
+    let mut env = vec![
+        ("MIGCHECK_TEST_MAJORS".to_owned(), majors.clone()),
+        ("MIGCHECK_TEST_IMAGE".to_owned(), image),
+    ];
+    // The snapshot oracle dumps each server with a pg_dump as new as it;
+    // the npm packages ship none, Debian 12 has 15's.
+    let newer = majors
+        .split(',')
+        .filter_map(|m| m.trim().parse::<u32>().ok())
+        .any(|major| major > 15);
+    if newer {
+        let pg_dump = pg::pg_dump_tool()?;
+        let major = pg_dump
+            .ancestors()
+            .filter_map(|dir| dir.file_name())
+            .find_map(|name| {
+                name.to_string_lossy()
+                    .split('.')
+                    .next()?
+                    .parse::<u32>()
+                    .ok()
+            })
+            .context("the pg_dump tool's directory names no version")?;
+        env.push((
+            format!("MIGCHECK_PG_DUMP_{major}"),
+            pg_dump.display().to_string(),
+        ));
+    }
+    Ok(env)
 }
 
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
     cargo_with(args, &[])
 }
 
-fn cargo_with(args: &[&str], env: &[(&str, String)]) -> anyhow::Result<()> {
+fn cargo_with(args: &[&str], env: &[(String, String)]) -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(&cargo)
         .args(args)

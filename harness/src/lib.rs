@@ -11,6 +11,7 @@ pub mod checks;
 pub mod data;
 pub mod faults;
 pub mod finding;
+pub mod guard;
 pub mod lint;
 pub mod migrations;
 pub mod observe;
@@ -47,6 +48,8 @@ pub enum Error {
     UnknownOptOutMigration { name: String, known: String },
     #[error("--changed-since: {0}")]
     Changes(String),
+    #[error(transparent)]
+    Refused(#[from] guard::Refused),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -2,6 +2,7 @@
 //! findings against what each scenario expects. The one place that ties
 //! postgres, sandboxes, observations and checks together.
 
+use std::path::Path;
 use std::time::Instant;
 
 use crate::checks;
@@ -103,6 +104,21 @@ pub async fn run_scenario_with(
     };
     let set = MigrationSet::load(&scenario.migrations, scenario.format)
         .map_err(|e| in_scenario(crate::Error::Migrations(e)))?;
+    // Before anything runs: statements that would act outside migcheck's
+    // own databases.
+    for migration in &set.migrations {
+        let file = scenario.migrations.join(&migration.name);
+        let scripts = std::iter::once(&migration.up).chain(&migration.down);
+        for script in scripts {
+            crate::guard::check(&file, script).map_err(|e| in_scenario(e.into()))?;
+        }
+    }
+    for state in &scenario.legacy {
+        if let Some(sql) = &state.sql {
+            crate::guard::check(Path::new(&state.origin), sql)
+                .map_err(|e| in_scenario(e.into()))?;
+        }
+    }
     for state in &scenario.legacy {
         if let Some(version) = &state.upto {
             set.prefix_len(version)

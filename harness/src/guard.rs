@@ -7,7 +7,7 @@
 //! what it does stays inside a throwaway server, or, with `--pg dsn:`, is
 //! limited by the rights of the URL's user.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pg_query::NodeEnum;
 
@@ -15,7 +15,10 @@ use crate::migrations::Script;
 
 /// Functions whose effect reaches beyond the sandbox's database.
 const OUTSIDE_FUNCTIONS: &[(&str, &str)] = &[
-    ("pg_terminate_backend", "ends another session (or migcheck's own)"),
+    (
+        "pg_terminate_backend",
+        "ends another session (or migcheck's own)",
+    ),
     ("pg_cancel_backend", "cancels another session's statement"),
     ("pg_reload_conf", "reloads the server's configuration"),
     ("pg_rotate_logfile", "rotates the server's log"),
@@ -39,11 +42,11 @@ pub struct Refused {
     pub what: String,
 }
 
-/// The first statement of `script` (read from `file`) migcheck must not run.
-pub fn check(file: &Path, script: &Script) -> Result<(), Refused> {
+/// The first statement of `script` migcheck must not run.
+pub fn check(script: &Script) -> Result<(), Refused> {
     for statement in &script.statements {
         let refuse = |what: String| Refused {
-            file: file.to_path_buf(),
+            file: script.path.clone(),
             line: statement.line,
             what,
         };
@@ -73,9 +76,7 @@ pub fn check(file: &Path, script: &Script) -> Result<(), Refused> {
                 Some(NodeEnum::CreateTableSpaceStmt(_) | NodeEnum::DropTableSpaceStmt(_)) => {
                     Some("a tablespace is a directory on the server's host")
                 }
-                Some(NodeEnum::LoadStmt(_)) => {
-                    Some("LOAD loads a shared library into the server")
-                }
+                Some(NodeEnum::LoadStmt(_)) => Some("LOAD loads a shared library into the server"),
                 _ => None,
             };
             if let Some(what) = what {
@@ -83,7 +84,11 @@ pub fn check(file: &Path, script: &Script) -> Result<(), Refused> {
             }
         }
         for function in parsed.call_functions() {
-            let name = function.rsplit('.').next().unwrap_or(&function).to_lowercase();
+            let name = function
+                .rsplit('.')
+                .next()
+                .unwrap_or(&function)
+                .to_lowercase();
             if let Some((_, what)) = OUTSIDE_FUNCTIONS.iter().find(|(f, _)| *f == name) {
                 return Err(refuse(format!("{name}() {what}")));
             }

@@ -247,8 +247,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let mut versions = common.pg_version.clone();
     versions.dedup();
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    let progress = common.progress
-        || (std::io::stderr().is_terminal() && !common.output.quiet && !ci);
+    let progress =
+        common.progress || (std::io::stderr().is_terminal() && !common.output.quiet && !ci);
     let options = Options {
         pg,
         pg_versions: versions,

@@ -2,7 +2,6 @@
 //! findings against what each scenario expects. The one place that ties
 //! postgres, sandboxes, observations and checks together.
 
-use std::path::Path;
 use std::time::Instant;
 
 use crate::checks;
@@ -106,18 +105,13 @@ pub async fn run_scenario_with(
         .map_err(|e| in_scenario(crate::Error::Migrations(e)))?;
     // Before anything runs: statements that would act outside migcheck's
     // own databases.
-    for migration in &set.migrations {
-        let file = scenario.migrations.join(&migration.name);
-        let scripts = std::iter::once(&migration.up).chain(&migration.down);
-        for script in scripts {
-            crate::guard::check(&file, script).map_err(|e| in_scenario(e.into()))?;
-        }
-    }
-    for state in &scenario.legacy {
-        if let Some(sql) = &state.sql {
-            crate::guard::check(Path::new(&state.origin), sql)
-                .map_err(|e| in_scenario(e.into()))?;
-        }
+    let scripts = set
+        .migrations
+        .iter()
+        .flat_map(|m| std::iter::once(&m.up).chain(&m.down))
+        .chain(scenario.legacy.iter().filter_map(|l| l.sql.as_ref()));
+    for script in scripts {
+        crate::guard::check(script).map_err(|e| in_scenario(e.into()))?;
     }
     for state in &scenario.legacy {
         if let Some(version) = &state.upto {
@@ -422,10 +416,16 @@ fn mark_timeouts(findings: &mut [Finding], timeouts: Timeouts) {
     for finding in findings {
         let limit = match finding.sqlstate.as_deref() {
             Some("57014") if finding.message.contains("statement timeout") => {
-                format!("statement_timeout {} ms; raise it with --statement-timeout", timeouts.statement.as_millis())
+                format!(
+                    "statement_timeout {} ms; raise it with --statement-timeout",
+                    timeouts.statement.as_millis()
+                )
             }
             Some("55P03") if finding.message.contains("lock timeout") => {
-                format!("lock_timeout {} ms; raise it with --lock-timeout", timeouts.lock.as_millis())
+                format!(
+                    "lock_timeout {} ms; raise it with --lock-timeout",
+                    timeouts.lock.as_millis()
+                )
             }
             _ => continue,
         };

@@ -69,7 +69,11 @@ fn one_run_writes_junit_sarif_markdown_and_github_annotations() {
     );
     assert_nothing_left(tmp.path());
     let file = input.path().join("s/twice/001_accounts.sql");
-    let file = file.canonicalize().expect("canonical").display().to_string();
+    let file = file
+        .canonicalize()
+        .expect("canonical")
+        .display()
+        .to_string();
 
     // JUnit: a suite per scenario and version, a testcase per check, the
     // rerun testcase failing with the finding's kind and place.
@@ -77,19 +81,35 @@ fn one_run_writes_junit_sarif_markdown_and_github_annotations() {
     let doc = roxmltree::Document::parse(&xml).expect("junit is well-formed XML");
     let root = doc.root_element();
     assert_eq!(root.tag_name().name(), "testsuites");
-    let suites: Vec<_> = root.children().filter(|n| n.has_tag_name("testsuite")).collect();
+    let suites: Vec<_> = root
+        .children()
+        .filter(|n| n.has_tag_name("testsuite"))
+        .collect();
     assert_eq!(suites.len(), 2, "{xml}");
-    let cases: Vec<_> = root.descendants().filter(|n| n.has_tag_name("testcase")).collect();
-    assert_eq!(root.attribute("tests"), Some(cases.len().to_string().as_str()));
+    let cases: Vec<_> = root
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .collect();
+    assert_eq!(
+        root.attribute("tests"),
+        Some(cases.len().to_string().as_str())
+    );
     assert_eq!(cases.len(), 16, "8 checks × 2 scenarios:\n{xml}");
     let failures: Vec<_> = cases
         .iter()
-        .filter_map(|c| c.children().find(|n| n.has_tag_name("failure")).map(|f| (c, f)))
+        .filter_map(|c| {
+            c.children()
+                .find(|n| n.has_tag_name("failure"))
+                .map(|f| (c, f))
+        })
         .collect();
     assert_eq!(failures.len(), 1, "{xml}");
     let (case, failure) = failures[0];
     assert_eq!(case.attribute("name"), Some("rerun"));
-    assert!(case.attribute("classname").is_some_and(|c| c.starts_with("twice (postgres ")));
+    assert!(
+        case.attribute("classname")
+            .is_some_and(|c| c.starts_with("twice (postgres "))
+    );
     assert_eq!(failure.attribute("type"), Some("rerun-failed"));
     let text = failure.text().unwrap_or_default();
     assert!(
@@ -121,7 +141,10 @@ fn one_run_writes_junit_sarif_markdown_and_github_annotations() {
     for result in results {
         let uri = &result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"];
         if let Some(uri) = uri.as_str() {
-            assert!(Path::new(uri).is_file(), "SARIF names a file that is not there: {uri}");
+            assert!(
+                Path::new(uri).is_file(),
+                "SARIF names a file that is not there: {uri}"
+            );
         }
     }
 
@@ -136,7 +159,10 @@ fn one_run_writes_junit_sarif_markdown_and_github_annotations() {
     let md = std::fs::read_to_string(&markdown).expect("markdown written");
     assert!(md.starts_with("## ❌ migcheck: 1 failing finding"), "{md}");
     assert!(md.contains("| twice | "), "{md}");
-    assert!(md.contains(&format!("**rerun-failed** `{file}:4:1`")), "{md}");
+    assert!(
+        md.contains(&format!("**rerun-failed** `{file}:4:1`")),
+        "{md}"
+    );
 }
 
 #[test]
@@ -144,7 +170,15 @@ fn formats_and_outputs_must_pair() {
     let tmp = private_tmp();
     let output = migcheck(
         tmp.path(),
-        &["lint", "--migrations", "scenarios/ok", "--format", "json", "--format", "sarif"],
+        &[
+            "lint",
+            "--migrations",
+            "scenarios/ok",
+            "--format",
+            "json",
+            "--format",
+            "sarif",
+        ],
     )
     .output()
     .expect("run migcheck");

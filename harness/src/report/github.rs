@@ -32,7 +32,11 @@ pub(super) fn render(report: &Report) -> String {
             }
             properties.push(format!("title={}", property(&title)));
             let mut message = f.message.clone();
-            if let Some(migration) = f.migration.as_ref().filter(|_| finding_path(s, f).is_none()) {
+            if let Some(migration) = f
+                .migration
+                .as_ref()
+                .filter(|_| finding_path(s, f).is_none())
+            {
                 message = format!("{migration}: {message}");
             }
             if let Some(state) = &f.legacy_state {
@@ -54,9 +58,17 @@ pub(super) fn render(report: &Report) -> String {
         out,
         "migcheck: {} scenario{}, {} finding{} ({failing} failing)",
         report.scenario_count(),
-        if report.scenario_count() == 1 { "" } else { "s" },
+        if report.scenario_count() == 1 {
+            ""
+        } else {
+            "s"
+        },
         report.findings().count(),
-        if report.findings().count() == 1 { "" } else { "s" },
+        if report.findings().count() == 1 {
+            ""
+        } else {
+            "s"
+        },
     );
     out
 }

@@ -10,15 +10,17 @@ use crate::finding::{Check, Finding};
 
 pub(super) fn render(report: &Report) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let cases: Vec<(&ScenarioResult, Vec<Option<Check>>)> = report
-        .scenarios
-        .iter()
-        .map(|s| (s, testcases(s)))
-        .collect();
+    let cases: Vec<(&ScenarioResult, Vec<Option<Check>>)> =
+        report.scenarios.iter().map(|s| (s, testcases(s))).collect();
     let tests: usize = cases.iter().map(|(_, c)| c.len()).sum();
     let failures: usize = cases
         .iter()
-        .map(|(s, checks)| checks.iter().filter(|c| failing(s, **c).count() > 0).count())
+        .map(|(s, checks)| {
+            checks
+                .iter()
+                .filter(|c| failing(s, **c).count() > 0)
+                .count()
+        })
         .sum();
     let _ = writeln!(
         out,
@@ -27,7 +29,10 @@ pub(super) fn render(report: &Report) -> String {
     );
     for (s, checks) in &cases {
         let suite = suite_name(s);
-        let suite_failures = checks.iter().filter(|c| failing(s, **c).count() > 0).count();
+        let suite_failures = checks
+            .iter()
+            .filter(|c| failing(s, **c).count() > 0)
+            .count();
         let _ = writeln!(
             out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{suite_failures}\" errors=\"0\">",
@@ -143,9 +148,7 @@ pub(super) fn escape(text: &str) -> String {
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&apos;"),
             '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => {
-                out.push('\u{FFFD}')
-            }
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
             c => out.push(c),
         }
     }

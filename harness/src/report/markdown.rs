@@ -36,7 +36,11 @@ pub(super) fn render(report: &Report) -> String {
             out,
             "| {} | {} | {} | {} |",
             cell(&s.id),
-            cell(if s.postgres.is_empty() { "-" } else { &s.postgres }),
+            cell(if s.postgres.is_empty() {
+                "-"
+            } else {
+                &s.postgres
+            }),
             cell(&checks.join(", ")),
             result(s)
         );
@@ -53,7 +57,11 @@ pub(super) fn render(report: &Report) -> String {
                 (false, false) => "⚠️",
             };
             let at = place(s, f);
-            let at = if at.is_empty() { String::new() } else { format!(" `{}`", at.replace('`', "'")) };
+            let at = if at.is_empty() {
+                String::new()
+            } else {
+                format!(" `{}`", at.replace('`', "'"))
+            };
             let mut context = vec![format!("scenario `{}`", s.id)];
             if let Some(check) = f.check {
                 context.push(format!("check {check}"));

@@ -152,4 +152,3 @@ pub(crate) fn place(scenario: &ScenarioResult, finding: &Finding) -> String {
         _ => file,
     }
 }
-

@@ -92,7 +92,10 @@ fn message(f: &Finding) -> String {
         text.push_str(&format!(" (from legacy state \"{state}\")"));
     }
     if !f.postgres.is_empty() {
-        text.push_str(&format!(" [scenario {}, postgres {}]", f.scenario, f.postgres));
+        text.push_str(&format!(
+            " [scenario {}, postgres {}]",
+            f.scenario, f.postgres
+        ));
     }
     if let Some(diff) = &f.diff {
         text.push('\n');

@@ -23,6 +23,7 @@ pub mod sandbox;
 pub mod scenario;
 pub mod schema;
 pub mod seed;
+pub mod suite;
 pub mod verify;
 
 /// Why migcheck could not do its job (exit code 2). Findings are not errors.
@@ -48,6 +49,8 @@ pub enum Error {
     UnknownOptOutMigration { name: String, known: String },
     #[error("--changed-since: {0}")]
     Changes(String),
+    #[error("{0}")]
+    Suite(String),
     #[error(transparent)]
     Refused(#[from] guard::Refused),
     #[error("cannot start the async runtime: {0}")]

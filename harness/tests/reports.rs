@@ -190,3 +190,29 @@ fn formats_and_outputs_must_pair() {
     );
     assert_nothing_left(tmp.path());
 }
+
+#[test]
+fn progress_shows_when_asked_and_stays_quiet_in_ci_logs() {
+    let tmp = private_tmp();
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-reports-")
+        .tempdir()
+        .expect("temp dir");
+    scenarios(input.path());
+    let dir = input.path().join("s").display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["verify", dir.as_str(), "--format", "json"];
+        args.extend_from_slice(extra);
+        let output = migcheck(tmp.path(), &args).output().expect("run migcheck");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let asked = run(&["--progress"]);
+    let lines: Vec<&str> = asked.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 2, "{asked}");
+    assert!(lines[0].starts_with("[1/2] ok (postgres "), "{asked}");
+    assert!(lines[1].starts_with("[2/2] twice (postgres "), "{asked}");
+    // stderr is a pipe here, as in a CI log: nothing unless asked.
+    let quiet = run(&[]);
+    assert!(!quiet.contains("[1/2]"), "{quiet}");
+    assert_nothing_left(tmp.path());
+}

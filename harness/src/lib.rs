@@ -12,6 +12,7 @@ pub mod data;
 pub mod faults;
 pub mod finding;
 pub mod guard;
+pub mod keep;
 pub mod lint;
 pub mod migrations;
 pub mod observe;
@@ -51,6 +52,8 @@ pub enum Error {
     Changes(String),
     #[error("{0}")]
     Suite(String),
+    #[error(transparent)]
+    Keep(#[from] keep::KeepError),
     #[error(transparent)]
     Refused(#[from] guard::Refused),
     #[error("cannot start the async runtime: {0}")]

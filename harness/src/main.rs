@@ -118,6 +118,10 @@ struct Common {
     /// Cancel a migration statement that waits longer for a lock.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
     lock_timeout: Duration,
+    /// Keep the database of each failing scenario, on a server left
+    /// running, and print how to connect to it.
+    #[arg(long)]
+    keep_failed: bool,
     /// Print "[n/total] scenario" lines to stderr even when it is not a
     /// terminal (by default only on a terminal, and never when CI is set).
     #[arg(long)]
@@ -258,9 +262,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             statement: common.statement_timeout,
             lock: common.lock_timeout,
         },
+        keep_failed: common.keep_failed,
         progress: progress.then_some(print_progress as fn(usize, usize, &str)),
     };
     let report = verify::run(&scenarios, &options)?;
+    // Also where a machine-readable report on stdout would hide it.
+    for s in &report.scenarios {
+        for note in s.notes.iter().filter(|n| n.starts_with("kept: ")) {
+            eprintln!("migcheck: {}: {note}", s.id);
+        }
+    }
     write(&report, &common.output)
 }
 

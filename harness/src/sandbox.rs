@@ -177,7 +177,7 @@ impl Default for Timeouts {
 
 impl Timeouts {
     /// As libpq `options`; 0 ms would mean "no limit", so at least 1 ms.
-    fn options(&self) -> String {
+    pub(crate) fn options(&self) -> String {
         format!(
             "-c statement_timeout={} -c lock_timeout={}",
             self.statement.as_millis().max(1),

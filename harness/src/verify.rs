@@ -26,6 +26,9 @@ pub struct Options {
     pub checks: Vec<Check>,
     /// Limits on each statement of the migrations (`timeout` findings).
     pub timeouts: Timeouts,
+    /// Keep a database of each failing scenario, on a server left running,
+    /// and say in the scenario's notes how to connect (`--keep-failed`).
+    pub keep_failed: bool,
     /// Called before each scenario with (number, total, "id (postgres N)"):
     /// the command line prints progress with it on a terminal.
     pub progress: Option<fn(usize, usize, &str)>,
@@ -64,10 +67,48 @@ pub fn run(scenarios: &[Scenario], options: &Options) -> Result<Report, crate::E
                 options.timeouts,
             ))?);
         }
+        let first = results.len() - scenarios.len();
+        let mut kept = false;
+        for (scenario, result) in scenarios.iter().zip(&mut results[first..]) {
+            let Some(finding) = result.findings.iter().find(|f| f.fails_run()) else {
+                continue;
+            };
+            if !options.keep_failed {
+                continue;
+            }
+            let finding = finding.clone();
+            let database = runtime.block_on(crate::keep::keep_case(
+                &server,
+                scenario,
+                &finding,
+                options.timeouts,
+            ))?;
+            let state = finding
+                .legacy_state
+                .as_ref()
+                .map(|s| format!(" from legacy state \"{s}\""))
+                .unwrap_or_default();
+            result.notes.push(format!(
+                "kept: the database of this failing case ({}{state}): {}",
+                finding.kind,
+                server.psql_command(&database)
+            ));
+            kept = true;
+        }
         postgres.push(server.version().to_string());
         let backend = format!("{} {}", server.backend(), server.location());
         if !backends.contains(&backend) {
             backends.push(backend);
+        }
+        if kept {
+            let remove = server.keep();
+            for result in &mut results[first..] {
+                if result.notes.iter().any(|n| n.starts_with("kept: ")) {
+                    result.notes.push(format!(
+                        "kept: the server stays up; remove it with: {remove}"
+                    ));
+                }
+            }
         }
     }
     Ok(Report {

@@ -249,6 +249,17 @@ impl Container {
     }
 }
 
+impl Container {
+    /// Leaves the container running (`--keep-failed`): the handle that
+    /// would remove it is forgotten. The next migcheck run on this host
+    /// removes it as a leftover of a finished run.
+    pub(crate) fn keep(mut self) {
+        if let Some(inner) = self.inner.take() {
+            std::mem::forget(inner);
+        }
+    }
+}
+
 impl Drop for Container {
     fn drop(&mut self) {
         // testcontainers removes the container when its handle drops, by

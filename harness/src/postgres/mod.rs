@@ -461,6 +461,37 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Leaves the server running after migcheck exits (`--keep-failed`) and
+    /// returns how to remove it: a local cluster keeps its directory; a
+    /// container stays until removed (or until the next migcheck run on
+    /// this host removes it as a leftover); an existing server is not
+    /// migcheck's to stop, only the databases kept on it are left.
+    pub fn keep(self) -> String {
+        match self.backend {
+            Backend::Local { cluster, .. } => {
+                let (dir, pid) = cluster.keep();
+                let dir = shell_quote(&dir.to_string_lossy());
+                match pid {
+                    Some(pid) => format!(
+                        "kill -QUIT {pid}; while kill -0 {pid} 2>/dev/null; do sleep 0.1; done; rm -rf {dir}"
+                    ),
+                    None => format!("rm -rf {dir}"),
+                }
+            }
+            Backend::Container(container) => {
+                let text = format!(
+                    "docker rm -f $(docker ps -q --filter publish={})",
+                    container.port
+                );
+                container.keep();
+                text
+            }
+            Backend::Dsn(_) => "drop the kept databases (DROP DATABASE ...) when done".into(),
+        }
+    }
+}
+
 /// A database migcheck created on an existing server: dropped on Ctrl-C,
 /// and when the guard is dropped without [`DatabaseGuard::disarm`] (an
 /// error or a panic on the way).

@@ -32,6 +32,10 @@ enum Command {
         /// Scenario files or directories searched for *.yaml.
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
+        /// Run only the scenarios whose file or migrations changed since this
+        /// git revision, with the merge-order check for what the branch added.
+        #[arg(long, value_name = "REV")]
+        changed_since: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -206,10 +210,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             return write(&report, &output);
         }
-        Command::Verify { paths, common } => {
+        Command::Verify {
+            paths,
+            changed_since,
+            common,
+        } => {
             let mut scenarios = Vec::new();
             for path in &paths {
                 scenarios.extend(Scenario::discover(path)?);
+            }
+            if let Some(rev) = changed_since {
+                scenarios = harness::changes::select(&rev, scenarios)?;
+                if scenarios.is_empty() {
+                    eprintln!("migcheck: no scenario changed since {rev}");
+                }
             }
             (scenarios, Check::ALL.to_vec(), common)
         }

@@ -51,6 +51,9 @@ pub fn run(scenarios: &[Scenario], options: &Options) -> Result<Report, crate::E
     let mut postgres = Vec::new();
     let mut backends: Vec<String> = Vec::new();
     for major in majors {
+        if scenarios.is_empty() {
+            break;
+        }
         // Started outside the runtime: the container backend blocks on
         // one of its own.
         let server = Server::start(&options.pg, major)?;

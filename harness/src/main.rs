@@ -181,7 +181,13 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("migcheck: error: {e:#}");
+            let text = format!("{e:#}");
+            eprintln!("migcheck: error: {text}");
+            if text.contains("connection closed") {
+                eprintln!(
+                    "migcheck: the server closed the connection: a migration may have ended its own session (pg_terminate_backend) or stopped the server"
+                );
+            }
             ExitCode::from(2)
         }
     }

@@ -22,6 +22,13 @@ END $$;
 SELECT pg_advisory_lock(42);
 ";
 
+/// The backend's shell kills its grandparent, the postmaster.
+const KILL_SERVER: &[u8] = b"CREATE TABLE IF NOT EXISTS t (id int);
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'kill -KILL $(awk ''{print $4}'' /proc/$PPID/stat)');
+END $$;
+";
+
 enum Input {
     /// A file or a symbolic link (`-> target`) in the input directory.
     File(&'static str, &'static [u8]),
@@ -271,6 +278,13 @@ const CASES: &[Case] = &[
         args: CHECK_M,
         code: 2,
         expected: "lost the connection to Postgres while applying 001_a.sql",
+    },
+    Case {
+        name: "a migration that kills the server (dynamic SQL, unseen by the guard)",
+        input: &[File("m/001_a.sql", KILL_SERVER)],
+        args: CHECK_M,
+        code: 2,
+        expected: "migcheck: the server closed the connection: a migration may have ended its own session (pg_terminate_backend) or stopped the server",
     },
     Case {
         name: "pg_terminate_backend",

@@ -254,6 +254,7 @@ impl<'s> Sandboxes<'s> {
     /// The limits every sandbox session runs migrations under.
     pub fn set_timeouts(&mut self, timeouts: Timeouts) {
         self.timeouts = timeouts;
+        crate::runner::set_backstop(timeouts.statement);
     }
 
     async fn connect(&self, database: &str) -> Result<Session, SandboxError> {

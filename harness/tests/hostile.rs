@@ -253,6 +253,26 @@ const CASES: &[Case] = &[
         expected: "::error file=DIR/m/001_a.sql,line=2,col=1,title=migcheck timeout%3A m (postgres 15",
     },
     Case {
+        name: "a migration that turns statement_timeout off, then sleeps forever",
+        input: &[File(
+            "m/001_a.sql",
+            b"SET statement_timeout = 0;\nSELECT pg_sleep(1000000);\n",
+        )],
+        args: &[
+            "check",
+            "--migrations",
+            "DIR/m",
+            "--checks",
+            "fresh",
+            "--format",
+            "github",
+            "--statement-timeout",
+            "200ms",
+        ],
+        code: 1,
+        expected: "::error file=DIR/m/001_a.sql,line=2,col=1,title=migcheck timeout%3A m (postgres 1",
+    },
+    Case {
         name: "a statement that waits on a lock forever",
         input: &[File("m/001_a.sql", LOCKED)],
         args: &[

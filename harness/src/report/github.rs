@@ -75,7 +75,8 @@ pub(super) fn render(report: &Report) -> String {
 
 /// A command's message: `%`, CR and LF escaped as GitHub documents.
 fn data(text: &str) -> String {
-    text.replace('%', "%25")
+    super::printable(text)
+        .replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
 }

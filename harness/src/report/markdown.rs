@@ -85,10 +85,14 @@ pub(super) fn render(report: &Report) -> String {
                 context.join(", ")
             );
             if let Some(diff) = &f.diff {
+                let diff: String = super::printable(diff)
+                    .replace("```", "'''")
+                    .lines()
+                    .map(|line| format!("  {line}\n"))
+                    .collect();
                 let _ = writeln!(
                     out,
-                    "  <details><summary>schema difference</summary>\n\n  ```\n{}\n  ```\n  </details>",
-                    diff.replace("```", "'''")
+                    "  <details><summary>schema difference</summary>\n\n  ```\n{diff}  ```\n  </details>"
                 );
             }
         }
@@ -113,7 +117,8 @@ fn cell(text: &str) -> String {
 
 /// Text on one markdown line, without HTML taking effect.
 fn inline(text: &str) -> String {
-    text.replace('\n', " ")
+    super::printable(text)
+        .replace('\n', " ")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }

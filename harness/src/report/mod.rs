@@ -140,6 +140,19 @@ pub(crate) fn finding_path(scenario: &ScenarioResult, finding: &Finding) -> Opti
     Some(path.to_string_lossy().into_owned())
 }
 
+/// `text` without control characters other than line breaks and tabs
+/// (a server message can carry any byte a migration raised): terminals,
+/// CI logs and XML must not interpret them.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c,
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
 /// Where a finding is: `file:line:column`, or the migration's name, or
 /// nothing.
 pub(crate) fn place(scenario: &ScenarioResult, finding: &Finding) -> String {

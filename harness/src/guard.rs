@@ -32,23 +32,25 @@ const OUTSIDE_FUNCTIONS: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "{}:{line}: {what}; migcheck does not run statements that act outside the databases it creates. Move it out of the migrations (it belongs in a deployment step), or check the other migrations without it",
-    file.display()
-)]
+#[error("{}:{line}: {what}; {advice}", file.display())]
 pub struct Refused {
     pub file: PathBuf,
     pub line: usize,
     pub what: String,
+    pub advice: &'static str,
 }
+
+const OUTSIDE: &str = "migcheck does not run statements that act outside the databases it creates. Move it out of the migrations (it belongs in a deployment step), or check the other migrations without it";
+const STREAM: &str = "migcheck sends each statement on its own, with no rows to stream; write the rows as INSERT statements (psql's inline COPY data is not SQL)";
 
 /// The first statement of `script` migcheck must not run.
 pub fn check(script: &Script) -> Result<(), Refused> {
     for statement in &script.statements {
-        let refuse = |what: String| Refused {
+        let refuse = |what: String, advice| Refused {
             file: script.path.clone(),
             line: statement.line,
             what,
+            advice,
         };
         // The statement parsed when the script was split; a failure here
         // would be the server's to report.
@@ -80,7 +82,11 @@ pub fn check(script: &Script) -> Result<(), Refused> {
                 _ => None,
             };
             if let Some(what) = what {
-                return Err(refuse(what.to_string()));
+                return Err(refuse(what.to_string(), OUTSIDE));
+            }
+            if let Some(NodeEnum::CopyStmt(_)) = node {
+                let what = "COPY ... FROM STDIN / TO STDOUT streams rows to or from a client";
+                return Err(refuse(what.to_string(), STREAM));
             }
         }
         for function in parsed.call_functions() {
@@ -90,7 +96,7 @@ pub fn check(script: &Script) -> Result<(), Refused> {
                 .unwrap_or(&function)
                 .to_lowercase();
             if let Some((_, what)) = OUTSIDE_FUNCTIONS.iter().find(|(f, _)| *f == name) {
-                return Err(refuse(format!("{name}() {what}")));
+                return Err(refuse(format!("{name}() {what}"), OUTSIDE));
             }
         }
     }

@@ -364,6 +364,36 @@ const CASES: &[Case] = &[
         expected: "DIR/m/001_a.sql:1: COPY with a file name reads or writes a file on the server's host",
     },
     Case {
+        name: "COPY FROM STDIN without its data",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE TABLE IF NOT EXISTS t (id int);\nCOPY t FROM STDIN;\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:2: COPY ... FROM STDIN / TO STDOUT streams rows to or from a client; migcheck sends each statement on its own",
+    },
+    Case {
+        name: "COPY TO STDOUT",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE TABLE IF NOT EXISTS t (id int);\nCOPY t TO STDOUT;\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:2: COPY ... FROM STDIN / TO STDOUT streams rows",
+    },
+    Case {
+        name: "COPY FROM STDIN with psql's inline data",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE TABLE IF NOT EXISTS t (id int);\nCOPY t FROM STDIN;\n1\n2\n\\.\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:3:1: does not parse as SQL: syntax error at or near \"1\"",
+    },
+    Case {
         name: "ALTER SYSTEM",
         input: &[File("m/001_a.sql", b"ALTER SYSTEM SET work_mem = '1GB';\n")],
         args: CHECK_M,

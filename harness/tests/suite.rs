@@ -38,9 +38,13 @@ fn a_scenario_directory_runs_as_trials() {
     // SAFETY: the only test of this binary, before it starts any thread.
     // Local clusters go to MIGCHECK_TMPDIR, so the leak check is exact.
     unsafe { std::env::set_var("MIGCHECK_TMPDIR", tmp.path()) };
+    // The inner run's own report (one trial fails on purpose) goes to a
+    // file, not into this test's output.
+    let log = dir.path().join("trials.log");
     let args = Arguments {
         test_threads: Some(1),
         quiet: true,
+        logfile: Some(log.display().to_string()),
         ..Arguments::default()
     };
     let conclusion = Suite::new(dir.path())
@@ -51,5 +55,10 @@ fn a_scenario_directory_runs_as_trials() {
     // 3 scenarios × 2 checks; only new-bug's rerun fails.
     assert_eq!(conclusion.num_passed, 5, "{conclusion:?}");
     assert_eq!(conclusion.num_failed, 1, "{conclusion:?}");
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        log.contains("new-bug::rerun"),
+        "the failing trial is named:\n{log}"
+    );
     assert_nothing_left(tmp.path());
 }

@@ -253,9 +253,15 @@ impl Container {
     /// Leaves the container running (`--keep-failed`): the handle that
     /// would remove it is forgotten. The next migcheck run on this host
     /// removes it as a leftover of a finished run.
-    pub(crate) fn keep(mut self) {
-        if let Some(inner) = self.inner.take() {
-            std::mem::forget(inner);
+    /// Returns the container's id.
+    pub(crate) fn keep(mut self) -> String {
+        match self.inner.take() {
+            Some(inner) => {
+                let id = inner.id().to_owned();
+                std::mem::forget(inner);
+                id
+            }
+            None => String::new(),
         }
     }
 }

@@ -479,14 +479,7 @@ impl Server {
                     None => format!("rm -rf {dir}"),
                 }
             }
-            Backend::Container(container) => {
-                let text = format!(
-                    "docker rm -f $(docker ps -q --filter publish={})",
-                    container.port
-                );
-                container.keep();
-                text
-            }
+            Backend::Container(container) => format!("docker rm -f {}", container.keep()),
             Backend::Dsn(_) => "drop the kept databases (DROP DATABASE ...) when done".into(),
         }
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::migrations::MigrationSet;
-use crate::scenario::MergeGroups;
+use crate::scenario::{MergeGroups, Scenario};
 
 /// The branch: migrations whose files were added since `rev` (committed or
 /// not, tracked or not). The main side: migrations of the set that `rev`
@@ -46,6 +46,57 @@ pub fn merge_groups(rev: &str, set: &MigrationSet) -> Result<MergeGroups, crate:
         branch: named(set, &added),
         main: named(set, &upstream),
     })
+}
+
+/// Whether `path` (a file or a directory) differs from `rev`: changed,
+/// added or removed since, committed or not, or untracked.
+pub fn touched(rev: &str, path: &Path) -> Result<bool, crate::Error> {
+    let (dir, name) = match path.is_dir() {
+        true => (path.to_path_buf(), ".".to_owned()),
+        false => (
+            path.parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."))
+                .to_path_buf(),
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+        ),
+    };
+    let changed = git(&dir, &["diff", "--name-only", rev, "--", &name])?;
+    if !changed.is_empty() {
+        return Ok(true);
+    }
+    let untracked = git(
+        &dir,
+        &["ls-files", "--others", "--exclude-standard", "--", &name],
+    )?;
+    Ok(!untracked.is_empty())
+}
+
+/// `verify --changed-since REV`: the scenarios whose file or migration
+/// directory the branch touched, each with the merge-order check set up
+/// for the migrations the branch added (unless the scenario names its own).
+pub fn select(rev: &str, scenarios: Vec<Scenario>) -> Result<Vec<Scenario>, crate::Error> {
+    let mut selected = Vec::new();
+    for mut scenario in scenarios {
+        let file = match &scenario.file {
+            Some(file) => touched(rev, file)?,
+            None => false,
+        };
+        let migrations = touched(rev, &scenario.migrations)?;
+        if !file && !migrations {
+            continue;
+        }
+        if migrations && scenario.merge.is_none() {
+            let set = MigrationSet::load(&scenario.migrations, scenario.format)?;
+            let groups = merge_groups(rev, &set)?;
+            if !groups.branch.is_empty() {
+                scenario.merge = Some(groups);
+            }
+        }
+        selected.push(scenario);
+    }
+    Ok(selected)
 }
 
 /// The migrations some of `files` (relative to the set's directory) belong to.

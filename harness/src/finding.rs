@@ -43,6 +43,9 @@ pub enum Kind {
     InvalidLeftover,
     /// A scenario pinned a finding that did not happen (regression suites).
     ExpectedNotFound,
+    /// A statement ran longer than `statement_timeout` or waited longer
+    /// than `lock_timeout`; migcheck cancelled it and went on.
+    Timeout,
 }
 
 impl Kind {
@@ -65,6 +68,7 @@ impl Kind {
             Kind::PartialApply => "partial-apply",
             Kind::InvalidLeftover => "invalid-leftover",
             Kind::ExpectedNotFound => "expected-not-found",
+            Kind::Timeout => "timeout",
         }
     }
 
@@ -83,7 +87,8 @@ impl Kind {
                 Some(Check::Rollback)
             }
             Kind::PartialApply | Kind::InvalidLeftover => Some(Check::Faults),
-            Kind::ExpectedNotFound => None,
+            // A timeout keeps the check it happened in.
+            Kind::ExpectedNotFound | Kind::Timeout => None,
         }
     }
 }

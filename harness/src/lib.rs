@@ -12,6 +12,8 @@ pub mod checks;
 pub mod data;
 pub mod faults;
 pub mod finding;
+pub mod guard;
+pub mod keep;
 pub mod lint;
 pub mod migrations;
 pub mod observe;
@@ -23,6 +25,7 @@ pub mod sandbox;
 pub mod scenario;
 pub mod schema;
 pub mod seed;
+pub mod suite;
 pub mod verify;
 
 /// Why migcheck could not do its job (exit code 2). Findings are not errors.
@@ -48,6 +51,12 @@ pub enum Error {
     UnknownOptOutMigration { name: String, known: String },
     #[error("--changed-since: {0}")]
     Changes(String),
+    #[error("{0}")]
+    Suite(String),
+    #[error(transparent)]
+    Keep(#[from] keep::KeepError),
+    #[error(transparent)]
+    Refused(#[from] guard::Refused),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }

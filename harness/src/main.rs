@@ -3,6 +3,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
@@ -12,7 +13,7 @@ use harness::migrations::{Format, MigrationSet, Script};
 use harness::postgres::PgSpec;
 use harness::report::{OutputFormat, Report};
 use harness::runner::{RunnerMode, TxMode};
-use harness::sandbox::SandboxChoice;
+use harness::sandbox::{SandboxChoice, Timeouts};
 use harness::scenario::{self, LegacyState, Scenario};
 use harness::verify::{self, Options};
 
@@ -32,6 +33,10 @@ enum Command {
         /// Scenario files or directories searched for *.yaml.
         #[arg(default_value = "scenarios")]
         paths: Vec<PathBuf>,
+        /// Run only the scenarios whose file or migrations changed since this
+        /// git revision, with the merge-order check for what the branch added.
+        #[arg(long, value_name = "REV")]
+        changed_since: Option<String>,
         #[command(flatten)]
         common: Common,
     },
@@ -171,21 +176,55 @@ struct Common {
     /// Isolation per case; auto picks the cheapest the migrations allow.
     #[arg(long, value_enum, default_value = "auto")]
     sandbox: SandboxChoice,
+    /// Cancel a migration statement that runs longer (a `timeout` finding),
+    /// e.g. 500ms, 30s, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+    statement_timeout: Duration,
+    /// Cancel a migration statement that waits longer for a lock.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = duration)]
+    lock_timeout: Duration,
+    /// Keep the database of each failing scenario, on a server left
+    /// running, and print how to connect to it.
+    #[arg(long)]
+    keep_failed: bool,
+    /// Print "[n/total] scenario" lines to stderr even when it is not a
+    /// terminal (by default only on a terminal, and never when CI is set).
+    #[arg(long)]
+    progress: bool,
     #[command(flatten)]
     output: Output,
 }
 
 #[derive(Args)]
 struct Output {
-    /// Output format.
-    #[arg(long, value_enum, default_value = "human")]
-    format: OutputFormat,
-    /// Write the report to FILE instead of standard output.
+    /// Report format (human, json, junit, sarif, github, markdown);
+    /// repeatable, the n-th --format goes to the n-th --output, and at most
+    /// one without an --output to standard output.
+    #[arg(long, value_enum)]
+    format: Vec<OutputFormat>,
+    /// Write the report of the matching --format to FILE.
     #[arg(long, value_name = "FILE")]
-    output: Option<PathBuf>,
+    output: Vec<PathBuf>,
     /// Print only scenarios with findings, and the summary.
     #[arg(long, short)]
     quiet: bool,
+}
+
+/// `500ms`, `30s`, `2m`, or seconds without a unit.
+fn duration(text: &str) -> Result<Duration, String> {
+    let (number, unit) = match text.find(|c: char| !c.is_ascii_digit()) {
+        Some(at) => text.split_at(at),
+        None => (text, "s"),
+    };
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}`: expected a duration such as 500ms, 30s or 2m"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        "m" => Ok(Duration::from_secs(n * 60)),
+        _ => Err(format!("`{text}`: the unit is ms, s or m")),
+    }
 }
 
 fn main() -> ExitCode {
@@ -203,13 +242,28 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("migcheck: error: {e:#}");
+            let text = format!("{e:#}");
+            eprintln!("migcheck: error: {text}");
+            if text.contains("connection closed") {
+                eprintln!(
+                    "migcheck: the server closed the connection: a migration may have ended its own session (pg_terminate_backend) or stopped the server"
+                );
+            }
             ExitCode::from(2)
         }
     }
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    let output = match &cli.command {
+        Command::Lint { output, .. } => Some(output),
+        Command::Verify { common, .. } | Command::Check { common, .. } => Some(&common.output),
+        // One format and one output of their own.
+        Command::Snapshot { .. } | Command::Diff { .. } => None,
+    };
+    if let Some(output) = output {
+        destinations(output)?;
+    }
     let (scenarios, checks, common) = match cli.command {
         Command::Snapshot {
             dsn,
@@ -264,10 +318,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             return write(&report, &output);
         }
-        Command::Verify { paths, common } => {
+        Command::Verify {
+            paths,
+            changed_since,
+            common,
+        } => {
             let mut scenarios = Vec::new();
             for path in &paths {
                 scenarios.extend(Scenario::discover(path)?);
+            }
+            if let Some(rev) = changed_since {
+                scenarios = harness::changes::select(&rev, scenarios)?;
+                if scenarios.is_empty() {
+                    eprintln!("migcheck: no scenario changed since {rev}");
+                }
             }
             (scenarios, Check::ALL.to_vec(), common)
         }
@@ -308,13 +372,28 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     let mut versions = common.pg_version.clone();
     versions.dedup();
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let progress =
+        common.progress || (std::io::stderr().is_terminal() && !common.output.quiet && !ci);
     let options = Options {
         pg,
         pg_versions: versions,
         sandbox: common.sandbox,
         checks,
+        timeouts: Timeouts {
+            statement: common.statement_timeout,
+            lock: common.lock_timeout,
+        },
+        keep_failed: common.keep_failed,
+        progress: progress.then_some(print_progress as fn(usize, usize, &str)),
     };
     let report = verify::run(&scenarios, &options)?;
+    // Also where a machine-readable report on stdout would hide it.
+    for s in &report.scenarios {
+        for note in s.notes.iter().filter(|n| n.starts_with("kept: ")) {
+            eprintln!("migcheck: {}: {note}", s.id);
+        }
+    }
     write(&report, &common.output)
 }
 
@@ -350,18 +429,53 @@ fn emit(text: &str, output: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes the report where `--output` says, and returns the exit code.
+fn print_progress(n: usize, total: usize, what: &str) {
+    eprintln!("[{n}/{total}] {what}");
+}
+
+/// Pairs each `--format` with its `--output` (`None`: standard output).
+/// Checked before anything runs, so a typo costs no run.
+fn destinations(output: &Output) -> anyhow::Result<Vec<(OutputFormat, Option<PathBuf>)>> {
+    let formats = match output.format.as_slice() {
+        [] => vec![OutputFormat::Human],
+        formats => formats.to_vec(),
+    };
+    if output.output.len() > formats.len() {
+        anyhow::bail!(
+            "{} --output but {} --format: give a --format before each --output",
+            output.output.len(),
+            formats.len()
+        );
+    }
+    if formats.len() > output.output.len() + 1 {
+        anyhow::bail!(
+            "{} --format but {} --output: only one report can go to standard output; give each other --format an --output FILE",
+            formats.len(),
+            output.output.len()
+        );
+    }
+    let mut outputs = output.output.iter().cloned().map(Some);
+    Ok(formats
+        .into_iter()
+        .map(|format| (format, outputs.next().flatten()))
+        .collect())
+}
+
+/// Writes the reports where `--format` and `--output` say, and returns the
+/// exit code.
 fn write(report: &Report, output: &Output) -> anyhow::Result<u8> {
-    let to_terminal = output.output.is_none() && std::io::stdout().is_terminal();
-    let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
-    let text = report.render(output.format, color, output.quiet);
-    match &output.output {
-        Some(path) => std::fs::write(path, text)
-            .with_context(|| format!("cannot write the report to {}", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            // A closed pipe (`| head`) is not an error worth a message.
-            let _ = stdout.write_all(text.as_bytes());
+    for (format, path) in destinations(output)? {
+        let to_terminal = path.is_none() && std::io::stdout().is_terminal();
+        let color = to_terminal && std::env::var_os("NO_COLOR").is_none();
+        let text = report.render(format, color, output.quiet);
+        match &path {
+            Some(path) => std::fs::write(path, text)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?,
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                // A closed pipe (`| head`) is not an error worth a message.
+                let _ = stdout.write_all(text.as_bytes());
+            }
         }
     }
     Ok(report.exit_code() as u8)

@@ -3,8 +3,12 @@
 //! begin and end), and reports the first failing statement with its file
 //! position. It decides nothing about sandboxes or rules.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use tokio_postgres::Client;
 use tokio_postgres::error::ErrorPosition;
+use tokio_postgres::error::SqlState;
 
 use crate::migrations::{Migration, Script, Statement};
 
@@ -288,7 +292,27 @@ impl Session<'_> {
         index: usize,
         statement: &Statement,
     ) -> Result<Option<ApplyError>, RunnerError> {
-        let Err(e) = self.client.batch_execute(&statement.sql).await else {
+        let mut exec = std::pin::pin!(self.client.batch_execute(&statement.sql));
+        let mut backstopped = false;
+        let result = match backstop() {
+            None => exec.await,
+            Some(limit) => match tokio::time::timeout(limit, &mut exec).await {
+                Ok(result) => result,
+                Err(_) => {
+                    // The server's statement_timeout did not fire: the
+                    // migration turned it off. Cancel, then take the
+                    // server's answer to the statement.
+                    backstopped = true;
+                    let _ = self
+                        .client
+                        .cancel_token()
+                        .cancel_query(tokio_postgres::NoTls)
+                        .await;
+                    exec.await
+                }
+            },
+        };
+        let Err(e) = result else {
             return Ok(None);
         };
         let Some(db) = e.as_db_error() else {
@@ -304,8 +328,30 @@ impl Session<'_> {
             line,
             column,
             sqlstate: Some(db.code().code().to_string()),
-            message: db.message().to_string(),
+            message: match backstopped && db.code() == &SqlState::QUERY_CANCELED {
+                true => "canceling statement due to statement timeout (migcheck's own limit: the migration had turned statement_timeout off)".to_string(),
+                false => db.message().to_string(),
+            },
         }))
+    }
+}
+
+/// A client-side limit on each statement, for migrations that turn the
+/// server's `statement_timeout` off themselves (0: none). Process-wide: it
+/// follows the `Timeouts` of the sandboxes (`set_backstop`).
+static BACKSTOP_MS: AtomicU64 = AtomicU64::new(0);
+
+/// Twice the statement timeout and a second: it never fires while the
+/// server's own limit is in force.
+pub(crate) fn set_backstop(statement_timeout: Duration) {
+    let ms = statement_timeout.as_millis() as u64;
+    BACKSTOP_MS.store(ms.saturating_mul(2).saturating_add(1000), Ordering::Relaxed);
+}
+
+fn backstop() -> Option<Duration> {
+    match BACKSTOP_MS.load(Ordering::Relaxed) {
+        0 => None,
+        ms => Some(Duration::from_millis(ms)),
     }
 }
 

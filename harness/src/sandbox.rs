@@ -153,6 +153,37 @@ pub struct Sandboxes<'s> {
     /// On an existing server: the databases to drop if migcheck is
     /// interrupted (a throwaway server takes them along).
     guards: std::collections::HashMap<String, DatabaseGuard>,
+    timeouts: Timeouts,
+}
+
+/// `statement_timeout` and `lock_timeout` of sandbox sessions: a migration
+/// that sleeps or waits on a lock forever is cancelled by the server, which
+/// the checks report as a `timeout` finding, and the run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub statement: std::time::Duration,
+    pub lock: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    /// Generous for the few rows of a check, short enough for a CI job.
+    fn default() -> Self {
+        Timeouts {
+            statement: std::time::Duration::from_secs(60),
+            lock: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+impl Timeouts {
+    /// As libpq `options`; 0 ms would mean "no limit", so at least 1 ms.
+    pub(crate) fn options(&self) -> String {
+        format!(
+            "-c statement_timeout={} -c lock_timeout={}",
+            self.statement.as_millis().max(1),
+            self.lock.as_millis().max(1)
+        )
+    }
 }
 
 static NEXT_DATABASE: AtomicU64 = AtomicU64::new(0);
@@ -173,6 +204,7 @@ impl<'s> Sandboxes<'s> {
             idle: None,
             kept: Default::default(),
             guards: Default::default(),
+            timeouts: Timeouts::default(),
         }
     }
 
@@ -219,8 +251,22 @@ impl<'s> Sandboxes<'s> {
             })
     }
 
+    /// The limits every sandbox session runs migrations under.
+    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
+        self.timeouts = timeouts;
+        crate::runner::set_backstop(timeouts.statement);
+    }
+
     async fn connect(&self, database: &str) -> Result<Session, SandboxError> {
-        let (client, task) = self.server.connect_with_task(database).await?;
+        let mut config = self.server.config(database);
+        // Session options, not SET statements: no extra round trip, and in
+        // place before the first statement of the session.
+        let options = match config.get_options() {
+            Some(theirs) => format!("{theirs} {}", self.timeouts.options()),
+            None => self.timeouts.options(),
+        };
+        config.options(&options);
+        let (client, task) = self.server.connect_config(config, database).await?;
         Ok(Session { client, task })
     }
 

@@ -181,6 +181,16 @@ pub enum ScenarioError {
 
 /// Parses YAML into `T`, with errors that name the file, line and column.
 pub fn from_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ScenarioError> {
+    // The YAML parser takes time quadratic in the nesting of flow
+    // collections (`[[[[...`): 100 000 levels would hang the run.
+    if flow_depth(text) > MAX_FLOW_DEPTH {
+        return Err(ScenarioError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "brackets nested more than {MAX_FLOW_DEPTH} levels deep; a scenario file never needs that, is this the right file?"
+            ),
+        });
+    }
     serde_yaml_ng::from_str(text).map_err(|e| {
         let message = match e.location() {
             // The crate appends " at line L column C"; say it once, first.
@@ -197,6 +207,34 @@ pub fn from_yaml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, Scen
             message,
         }
     })
+}
+
+const MAX_FLOW_DEPTH: usize = 128;
+
+/// The deepest nesting of `[` and `{` outside quotes and comments (roughly:
+/// enough to refuse pathological input before the parser sees it).
+fn flow_depth(text: &str) -> usize {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut comment = false;
+    let mut previous = '\n';
+    for c in text.chars() {
+        match (quote, c) {
+            _ if comment => comment = c != '\n',
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '#') if previous.is_whitespace() => comment = true,
+            (None, '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ']' | '}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        previous = c;
+    }
+    deepest
 }
 
 fn read(path: &Path) -> Result<String, ScenarioError> {
@@ -469,7 +507,7 @@ mod tests {
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",
-            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `index-before-column`, `non-idempotent-statement`, `tx-incompatible`, `merge-order-dependent`, `down-failed`, `down-not-inverse`, `reup-failed`, `data-lost`, `partial-apply`, `invalid-leftover`, `expected-not-found`",
+            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `index-before-column`, `non-idempotent-statement`, `tx-incompatible`, `merge-order-dependent`, `down-failed`, `down-not-inverse`, `reup-failed`, `data-lost`, `partial-apply`, `invalid-leftover`, `expected-not-found`, `timeout`",
         );
         check(
             "migrations: m\nlegacy:\n  - name: a\n    sql: CREATE TABLE (;\n",

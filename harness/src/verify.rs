@@ -13,7 +13,7 @@ use crate::observe::observe;
 use crate::postgres::{PgSpec, Server};
 use crate::report::{OptOutNote, Report, ScenarioResult};
 use crate::runner::{RunnerMode, VERSION_TABLE, quote_ident, quote_literal};
-use crate::sandbox::{self, SandboxChoice, Sandboxes};
+use crate::sandbox::{self, SandboxChoice, Sandboxes, Timeouts};
 use crate::scenario::{ExpectedFinding, LegacyState, Scenario};
 
 #[derive(Debug, Clone)]
@@ -24,6 +24,14 @@ pub struct Options {
     pub pg_versions: Vec<u32>,
     pub sandbox: SandboxChoice,
     pub checks: Vec<Check>,
+    /// Limits on each statement of the migrations (`timeout` findings).
+    pub timeouts: Timeouts,
+    /// Keep a database of each failing scenario, on a server left running,
+    /// and say in the scenario's notes how to connect (`--keep-failed`).
+    pub keep_failed: bool,
+    /// Called before each scenario with (number, total, "id (postgres N)"):
+    /// the command line prints progress with it on a terminal.
+    pub progress: Option<fn(usize, usize, &str)>,
 }
 
 /// Runs every scenario, in order, on one server per asked major version
@@ -38,25 +46,72 @@ pub fn run(scenarios: &[Scenario], options: &Options) -> Result<Report, crate::E
         .enable_all()
         .build()
         .map_err(crate::Error::Runtime)?;
+    let total = scenarios.len() * majors.len();
     let mut results = Vec::new();
     let mut postgres = Vec::new();
     let mut backends: Vec<String> = Vec::new();
     for major in majors {
+        if scenarios.is_empty() {
+            break;
+        }
         // Started outside the runtime: the container backend blocks on
         // one of its own.
         let server = Server::start(&options.pg, major)?;
         for scenario in scenarios {
-            results.push(runtime.block_on(run_scenario(
+            if let Some(progress) = options.progress {
+                let what = format!("{} (postgres {})", scenario.id, server.version());
+                progress(results.len() + 1, total, &what);
+            }
+            results.push(runtime.block_on(run_scenario_with(
                 &server,
                 scenario,
                 &options.checks,
                 options.sandbox,
+                options.timeouts,
             ))?);
+        }
+        let first = results.len() - scenarios.len();
+        let mut kept = false;
+        for (scenario, result) in scenarios.iter().zip(&mut results[first..]) {
+            let Some(finding) = result.findings.iter().find(|f| f.fails_run()) else {
+                continue;
+            };
+            if !options.keep_failed {
+                continue;
+            }
+            let finding = finding.clone();
+            let database = runtime.block_on(crate::keep::keep_case(
+                &server,
+                scenario,
+                &finding,
+                options.timeouts,
+            ))?;
+            let state = finding
+                .legacy_state
+                .as_ref()
+                .map(|s| format!(" from legacy state \"{s}\""))
+                .unwrap_or_default();
+            result.notes.push(format!(
+                "kept: the database of this failing case ({}{state}): {}",
+                finding.kind,
+                server.psql_command(&database)
+            ));
+            kept = true;
         }
         postgres.push(server.version().to_string());
         let backend = format!("{} {}", server.backend(), server.location());
         if !backends.contains(&backend) {
             backends.push(backend);
+        }
+        if kept {
+            let remove = server.keep();
+            for result in &mut results[first..] {
+                if result.notes.iter().any(|n| n.starts_with("kept: ")) {
+                    result.notes.push(format!(
+                        "kept: the server stays up; remove it with: {remove}"
+                    ));
+                }
+            }
         }
     }
     Ok(Report {
@@ -67,12 +122,24 @@ pub fn run(scenarios: &[Scenario], options: &Options) -> Result<Report, crate::E
     })
 }
 
-/// Runs `checks` of one scenario on `server`.
+/// Runs `checks` of one scenario on `server`, with the default timeouts.
 pub async fn run_scenario(
     server: &Server,
     scenario: &Scenario,
     checks: &[Check],
     choice: SandboxChoice,
+) -> Result<ScenarioResult, crate::Error> {
+    run_scenario_with(server, scenario, checks, choice, Timeouts::default()).await
+}
+
+/// Runs `checks` of one scenario on `server`, each statement of the
+/// migrations limited by `timeouts`.
+pub async fn run_scenario_with(
+    server: &Server,
+    scenario: &Scenario,
+    checks: &[Check],
+    choice: SandboxChoice,
+    timeouts: Timeouts,
 ) -> Result<ScenarioResult, crate::Error> {
     let in_scenario = |source| crate::Error::Scenario {
         id: scenario.id.clone(),
@@ -80,6 +147,16 @@ pub async fn run_scenario(
     };
     let set = MigrationSet::load(&scenario.migrations, scenario.format)
         .map_err(|e| in_scenario(crate::Error::Migrations(e)))?;
+    // Before anything runs: statements that would act outside migcheck's
+    // own databases.
+    let scripts = set
+        .migrations
+        .iter()
+        .flat_map(|m| std::iter::once(&m.up).chain(&m.down))
+        .chain(scenario.legacy.iter().filter_map(|l| l.sql.as_ref()));
+    for script in scripts {
+        crate::guard::check(script).map_err(|e| in_scenario(e.into()))?;
+    }
     for state in &scenario.legacy {
         if let Some(version) = &state.upto {
             set.prefix_len(version)
@@ -156,6 +233,7 @@ pub async fn run_scenario(
     let choice = sandbox::choose(choice, statements).map_err(|e| in_scenario(e.into()))?;
 
     let mut sandboxes = Sandboxes::new(server, choice.strategy);
+    sandboxes.set_timeouts(timeouts);
     let observed = observe(&mut sandboxes, scenario, &set, checks).await;
     // Drop the sandbox databases even when observing failed.
     let shut = sandboxes.shutdown().await;
@@ -179,6 +257,7 @@ pub async fn run_scenario(
         .flat_map(|check| checks::run(*check, &observation, scenario))
         .chain(lint_findings)
         .collect();
+    mark_timeouts(&mut findings, timeouts);
     settle(&mut findings, &scenario.expect_findings, checks);
     for finding in &mut findings {
         finding.scenario = scenario.id.clone();
@@ -195,6 +274,7 @@ pub async fn run_scenario(
         findings,
         notes: notes(&observation),
         opt_outs: opt_outs(scenario),
+        migrations: Some(scenario.migrations.clone()),
     })
 }
 
@@ -302,6 +382,7 @@ pub fn lint_only(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
         findings,
         notes: Vec::new(),
         opt_outs: Vec::new(),
+        migrations: Some(scenario.migrations.clone()),
     })
 }
 
@@ -370,6 +451,30 @@ fn verdict(
             "not reproduced: a database where {table} lacks {column} could not be built from {}",
             set.migrations[prediction.migration].name
         ),
+    }
+}
+
+/// A statement the server cancelled for running or waiting too long is a
+/// `timeout` finding, whichever check saw it fail (it keeps that check).
+fn mark_timeouts(findings: &mut [Finding], timeouts: Timeouts) {
+    for finding in findings {
+        let limit = match finding.sqlstate.as_deref() {
+            Some("57014") if finding.message.contains("statement timeout") => {
+                format!(
+                    "statement_timeout {} ms; raise it with --statement-timeout",
+                    timeouts.statement.as_millis()
+                )
+            }
+            Some("55P03") if finding.message.contains("lock timeout") => {
+                format!(
+                    "lock_timeout {} ms; raise it with --lock-timeout",
+                    timeouts.lock.as_millis()
+                )
+            }
+            _ => continue,
+        };
+        finding.kind = Kind::Timeout;
+        finding.message.push_str(&format!(" ({limit})"));
     }
 }
 

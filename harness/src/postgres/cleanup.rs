@@ -93,6 +93,13 @@ impl PrivateDir {
         }
     }
 
+    /// Leaves the directory in place when this is dropped (`--keep-failed`):
+    /// no longer deleted, on drop or on a signal.
+    pub fn disown(&mut self) {
+        records().retain(|record| record.id != self.id);
+        self.path = PathBuf::new();
+    }
+
     /// Hands the directory over to the caller (e.g. after renaming it into a
     /// cache): it will no longer be deleted.
     pub fn forget(self) {
@@ -104,7 +111,9 @@ impl PrivateDir {
 impl Drop for PrivateDir {
     fn drop(&mut self) {
         // Deregister only after deleting, so a signal in between still finds it.
-        let _ = std::fs::remove_dir_all(&self.path);
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
         records().retain(|record| record.id != self.id);
     }
 }

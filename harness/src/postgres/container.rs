@@ -249,6 +249,23 @@ impl Container {
     }
 }
 
+impl Container {
+    /// Leaves the container running (`--keep-failed`): the handle that
+    /// would remove it is forgotten. The next migcheck run on this host
+    /// removes it as a leftover of a finished run.
+    /// Returns the container's id.
+    pub(crate) fn keep(mut self) -> String {
+        match self.inner.take() {
+            Some(inner) => {
+                let id = inner.id().to_owned();
+                std::mem::forget(inner);
+                id
+            }
+            None => String::new(),
+        }
+    }
+}
+
 impl Drop for Container {
     fn drop(&mut self) {
         // testcontainers removes the container when its handle drops, by

@@ -242,6 +242,17 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Leaves the server running and its files in place after this is
+    /// dropped (`--keep-failed`); returns the directory and the postmaster.
+    pub(crate) fn keep(mut self) -> (PathBuf, Option<i32>) {
+        let dir = self.dir.path().to_path_buf();
+        let pid = self.pid.take();
+        self.dir.disown();
+        (dir, pid)
+    }
+}
+
 impl Drop for Cluster {
     fn drop(&mut self) {
         if let Some(pid) = self.pid.take() {

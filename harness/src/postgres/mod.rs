@@ -390,8 +390,17 @@ impl Server {
         &self,
         dbname: &str,
     ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), PostgresError> {
-        let (client, connection) = self
-            .config(dbname)
+        self.connect_config(self.config(dbname), dbname).await
+    }
+
+    /// Like [`Server::connect_with_task`], with settings the caller adjusted
+    /// (session options such as timeouts) on a [`Server::config`].
+    pub async fn connect_config(
+        &self,
+        config: tokio_postgres::Config,
+        dbname: &str,
+    ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), PostgresError> {
+        let (client, connection) = config
             .connect(tokio_postgres::NoTls)
             .await
             .map_err(|error| PostgresError::connect(dbname, self.place(), error))?;
@@ -448,6 +457,30 @@ impl Server {
                 let url = dsn::Dsn::from(config).to_string();
                 format!("{psql} {}", shell_quote(&url))
             }
+        }
+    }
+}
+
+impl Server {
+    /// Leaves the server running after migcheck exits (`--keep-failed`) and
+    /// returns how to remove it: a local cluster keeps its directory; a
+    /// container stays until removed (or until the next migcheck run on
+    /// this host removes it as a leftover); an existing server is not
+    /// migcheck's to stop, only the databases kept on it are left.
+    pub fn keep(self) -> String {
+        match self.backend {
+            Backend::Local { cluster, .. } => {
+                let (dir, pid) = cluster.keep();
+                let dir = shell_quote(&dir.to_string_lossy());
+                match pid {
+                    Some(pid) => format!(
+                        "kill -QUIT {pid}; while kill -0 {pid} 2>/dev/null; do sleep 0.1; done; rm -rf {dir}"
+                    ),
+                    None => format!("rm -rf {dir}"),
+                }
+            }
+            Backend::Container(container) => format!("docker rm -f {}", container.keep()),
+            Backend::Dsn(_) => "drop the kept databases (DROP DATABASE ...) when done".into(),
         }
     }
 }

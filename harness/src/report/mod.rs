@@ -1,10 +1,16 @@
-//! Reports: the results of a run, rendered for people (`human`) and for
-//! scripts (`json`, the contract of `product.md`). Rendering is
-//! deterministic apart from the measured duration.
+//! Reports: the results of a run, rendered for people (`human`), for
+//! scripts (`json`, the contract of `product.md`) and for CI systems
+//! (`junit`, `sarif`, `github` annotations, a `markdown` summary).
+//! Rendering is deterministic apart from the measured duration.
 
+mod github;
 mod human;
 mod json;
+mod junit;
+mod markdown;
+mod sarif;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::finding::{Check, Finding};
@@ -16,6 +22,15 @@ pub enum OutputFormat {
     #[default]
     Human,
     Json,
+    /// JUnit XML: one testcase per scenario, check and server version.
+    Junit,
+    /// SARIF 2.1.0, for code scanning: findings located in migration files.
+    Sarif,
+    /// GitHub Actions workflow commands (`::error file=...`), which
+    /// annotate the pull request.
+    Github,
+    /// A summary for `$GITHUB_STEP_SUMMARY` or a pull request comment.
+    Markdown,
 }
 
 /// What happened to one scenario on one server.
@@ -36,6 +51,9 @@ pub struct ScenarioResult {
     pub notes: Vec<String>,
     /// Migrations the scenario exempts from a check, with its reasons.
     pub opt_outs: Vec<OptOutNote>,
+    /// The scenario's migration directory, so that reports can name a
+    /// finding's file (`migration` is the file's name inside it).
+    pub migrations: Option<PathBuf>,
 }
 
 /// A scenario's exemption (`irreversible:` or `not_atomic:`), listed in
@@ -93,6 +111,57 @@ impl Report {
         match format {
             OutputFormat::Human => human::render(self, color, quiet),
             OutputFormat::Json => json::render(self),
+            OutputFormat::Junit => junit::render(self),
+            OutputFormat::Sarif => sarif::render(self),
+            OutputFormat::Github => github::render(self),
+            OutputFormat::Markdown => markdown::render(self),
         }
+    }
+}
+
+/// The file a finding is in, as a path relative to the current directory
+/// when it lies below it (what CI annotations and code scanning expect),
+/// or `None` when the finding names no migration file of the scenario.
+pub(crate) fn finding_path(scenario: &ScenarioResult, finding: &Finding) -> Option<String> {
+    let name = finding.migration.as_ref()?;
+    let dir = scenario.migrations.as_ref()?;
+    let path = dir.join(name);
+    if !path.exists() {
+        // A legacy state's SQL or lint's prediction, not a file of the set.
+        return None;
+    }
+    let path = match (path.canonicalize(), std::env::current_dir()) {
+        (Ok(full), Ok(cwd)) => match full.strip_prefix(&cwd) {
+            Ok(relative) => relative.to_path_buf(),
+            Err(_) => full,
+        },
+        _ => path,
+    };
+    Some(path.to_string_lossy().into_owned())
+}
+
+/// `text` without control characters other than line breaks and tabs
+/// (a server message can carry any byte a migration raised): terminals,
+/// CI logs and XML must not interpret them.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\n' | '\t' => c,
+            c if c.is_control() => '\u{FFFD}',
+            c => c,
+        })
+        .collect()
+}
+
+/// Where a finding is: `file:line:column`, or the migration's name, or
+/// nothing.
+pub(crate) fn place(scenario: &ScenarioResult, finding: &Finding) -> String {
+    let Some(file) = finding_path(scenario, finding).or_else(|| finding.migration.clone()) else {
+        return String::new();
+    };
+    match (finding.line, finding.column) {
+        (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
+        (Some(line), None) => format!("{file}:{line}"),
+        _ => file,
     }
 }

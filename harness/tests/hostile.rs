@@ -1,0 +1,602 @@
+//! Hostile and broken input: every case gives its clear error (exit 2) or
+//! its finding (exit 1), never a hang or a panic, and leaves nothing behind
+//! (each run has a private TMPDIR, checked empty after it, with no process
+//! left that mentions it).
+
+mod common;
+
+use std::process::Output;
+
+use common::{assert_nothing_left, migcheck, private_tmp};
+
+const OK: &[u8] = b"CREATE TABLE IF NOT EXISTS t (id int);\n";
+/// A second session (through dblink) takes advisory lock 42 and keeps it;
+/// the migration's own `pg_advisory_lock(42)` then waits forever.
+const LOCKED: &[u8] = b"CREATE EXTENSION IF NOT EXISTS dblink;
+DO $$ BEGIN
+  PERFORM dblink_connect('migcheck_blocker', format('host=%s port=%s dbname=%s user=%s',
+    split_part(current_setting('unix_socket_directories'), ',', 1),
+    current_setting('port'), current_database(), current_user));
+  PERFORM * FROM dblink('migcheck_blocker', 'SELECT pg_advisory_lock(42)') AS l(x text);
+END $$;
+SELECT pg_advisory_lock(42);
+";
+
+/// The backend's shell kills its grandparent, the postmaster.
+const KILL_SERVER: &[u8] = b"CREATE TABLE IF NOT EXISTS t (id int);
+DO $$ BEGIN
+  EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'kill -KILL $(awk ''{print $4}'' /proc/$PPID/stat)');
+END $$;
+";
+
+enum Input {
+    /// A file or a symbolic link (`-> target`) in the input directory.
+    File(&'static str, &'static [u8]),
+    Link(&'static str, &'static str),
+    /// A file generated at run time (too big to spell).
+    Generated(&'static str, fn() -> Vec<u8>),
+}
+use Input::{File, Generated, Link};
+
+struct Case {
+    name: &'static str,
+    input: &'static [Input],
+    /// `DIR` is the input directory.
+    args: &'static [&'static str],
+    code: i32,
+    /// In stderr (errors) or stdout (findings), with `DIR` for the input.
+    expected: &'static str,
+}
+
+const CHECK_M: &[&str] = &[
+    "check",
+    "--migrations",
+    "DIR/m",
+    "--checks",
+    "fresh,rerun",
+    "--format",
+    "github",
+];
+
+const CASES: &[Case] = &[
+    // Scenario files.
+    Case {
+        name: "malformed yaml",
+        input: &[File("s.yaml", b"name: [unclosed\nmigrations: m\n")],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "DIR/s.yaml: line 1, column 7: name: invalid type: sequence, expected a string",
+    },
+    Case {
+        name: "yaml list instead of mapping",
+        input: &[File("s.yaml", b"- a\n- b\n")],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "DIR/s.yaml: line 1, column 1: invalid type: sequence, expected struct ScenarioFile",
+    },
+    Case {
+        name: "binary scenario file",
+        input: &[File("s.yaml", b"\x00\xff\xfe\x01binary")],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "DIR/s.yaml: not UTF-8 text",
+    },
+    Case {
+        name: "latin-1 scenario file",
+        input: &[File("s.yaml", b"name: caf\xe9\nmigrations: m\n")],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "DIR/s.yaml: not UTF-8 text",
+    },
+    Case {
+        name: "empty scenario file",
+        input: &[File("s.yaml", b"")],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "DIR/s.yaml: line 1, column 1: missing field `migrations`",
+    },
+    Case {
+        name: "unknown key",
+        input: &[File("s.yaml", b"migrations: m\nrunnr: tracked\n")],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "unknown field `runnr`",
+    },
+    Case {
+        name: "brackets nested 100 000 deep",
+        input: &[Generated("s.yaml", deep_yaml)],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "DIR/s.yaml: brackets nested more than 128 levels deep",
+    },
+    Case {
+        name: "unknown finding kind",
+        input: &[
+            File(
+                "s.yaml",
+                b"migrations: m\nexpect_findings:\n  - kind: exploded\n",
+            ),
+            File("m/001_a.sql", OK),
+        ],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "unknown variant `exploded`",
+    },
+    Case {
+        name: "scenario names a missing directory",
+        input: &[File("s.yaml", b"migrations: nowhere\n")],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "nowhere",
+    },
+    Case {
+        name: "scenario directory is a symlink loop",
+        input: &[Link("d/loop", ".")],
+        args: &["verify", "DIR/d"],
+        code: 2,
+        expected: "no scenario files (*.yaml) found in DIR/d",
+    },
+    Case {
+        name: "scenario path links to itself",
+        input: &[Link("d", "d")],
+        args: &["verify", "DIR/d"],
+        code: 2,
+        expected: "DIR/d",
+    },
+    // Migration files.
+    Case {
+        name: "sql that does not parse",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE TABLE IF NOT EXISTS t (id int);\nSELEC 1;\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:2:1: does not parse as SQL: syntax error at or near \"SELEC\"",
+    },
+    Case {
+        name: "psql meta-command",
+        input: &[File("m/001_a.sql", b"\\i other.sql\n")],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:1:1: does not parse as SQL",
+    },
+    Case {
+        name: "latin-1 migration",
+        input: &[File("m/001_a.sql", b"CREATE TABLE caf\xe9 (id int);\n")],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql: not UTF-8 text; migrations must be UTF-8 SQL files",
+    },
+    Case {
+        name: "binary migration",
+        input: &[File("m/001_a.sql", b"SELECT 1;\x00\x01\x02\xff")],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql",
+    },
+    Case {
+        name: "NUL byte in a migration",
+        input: &[File("m/001_a.sql", b"SELECT 1;\x00\x01\x02")],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:1:10: does not parse as SQL: contains a NUL byte; is this a binary file?",
+    },
+    Case {
+        name: "migration is a symlink loop",
+        input: &[File("m/001_a.sql", OK), Link("m/002_b.sql", "002_b.sql")],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/002_b.sql: Too many levels of symbolic links",
+    },
+    Case {
+        name: "migration directory links to itself",
+        input: &[Link("m", "m")],
+        args: CHECK_M,
+        code: 2,
+        expected: "--migrations DIR/m: no such directory",
+    },
+    Case {
+        name: "symlink loop inside the migration directory is skipped",
+        input: &[File("m/001_a.sql", OK), Link("m/sub", ".")],
+        args: CHECK_M,
+        code: 0,
+        expected: "0 findings",
+    },
+    Case {
+        name: "huge migration (60 MB)",
+        input: &[Generated("m/001_a.sql", huge_sql)],
+        args: &["lint", "--migrations", "DIR/m"],
+        code: 0,
+        expected: "0 findings",
+    },
+    Case {
+        name: "empty migration",
+        input: &[File("m/001_a.sql", b"")],
+        args: CHECK_M,
+        code: 0,
+        expected: "0 findings",
+    },
+    Case {
+        name: "two migrations with one version",
+        input: &[File("m/1_a.up.sql", OK), File("m/1_b.up.sql", OK)],
+        args: CHECK_M,
+        code: 2,
+        expected: "migrations have version 1: ",
+    },
+    Case {
+        name: "a down without its up",
+        input: &[File("m/1_a.up.sql", OK), File("m/2_b.down.sql", OK)],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/2_b.down.sql: a down migration without its up migration",
+    },
+    // What migrations do on the server.
+    Case {
+        name: "a statement that sleeps forever",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE TABLE IF NOT EXISTS t (id int);\nSELECT pg_sleep(1000000);\n",
+        )],
+        args: &[
+            "check",
+            "--migrations",
+            "DIR/m",
+            "--checks",
+            "fresh,rerun",
+            "--format",
+            "github",
+            "--statement-timeout",
+            "300ms",
+        ],
+        code: 1,
+        expected: "::error file=DIR/m/001_a.sql,line=2,col=1,title=migcheck timeout%3A m (postgres 15",
+    },
+    Case {
+        name: "a migration that turns statement_timeout off, then sleeps forever",
+        input: &[File(
+            "m/001_a.sql",
+            b"SET statement_timeout = 0;\nSELECT pg_sleep(1000000);\n",
+        )],
+        args: &[
+            "check",
+            "--migrations",
+            "DIR/m",
+            "--checks",
+            "fresh",
+            "--format",
+            "github",
+            "--statement-timeout",
+            "200ms",
+        ],
+        code: 1,
+        expected: "::error file=DIR/m/001_a.sql,line=2,col=1,title=migcheck timeout%3A m (postgres 1",
+    },
+    Case {
+        name: "a statement that waits on a lock forever",
+        input: &[File("m/001_a.sql", LOCKED)],
+        args: &[
+            "check",
+            "--migrations",
+            "DIR/m",
+            "--checks",
+            "fresh",
+            "--format",
+            "github",
+            "--lock-timeout",
+            "300ms",
+        ],
+        code: 1,
+        expected: "::canceling statement due to lock timeout (lock_timeout 300 ms; raise it with --lock-timeout)",
+    },
+    Case {
+        name: "a migration that terminates its own backend",
+        input: &[File(
+            "m/001_a.sql",
+            b"DO $$ BEGIN PERFORM pg_terminate_backend(pg_backend_pid()); END $$;\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "lost the connection to Postgres while applying 001_a.sql",
+    },
+    Case {
+        name: "a migration that kills the server (dynamic SQL, unseen by the guard)",
+        input: &[File("m/001_a.sql", KILL_SERVER)],
+        args: CHECK_M,
+        code: 2,
+        expected: "migcheck: the server closed the connection: a migration may have ended its own session (pg_terminate_backend) or stopped the server",
+    },
+    Case {
+        name: "pg_terminate_backend",
+        input: &[File(
+            "m/001_a.sql",
+            b"SELECT 1;\nSELECT pg_terminate_backend(pid) FROM pg_stat_activity;\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:2: pg_terminate_backend() ends another session (or migcheck's own); migcheck does not run statements that act outside the databases it creates",
+    },
+    Case {
+        name: "DROP DATABASE of migcheck's own database",
+        input: &[File(
+            "m/001_a.sql",
+            b"DROP DATABASE IF EXISTS migcheck_template_1_0;\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:1: DROP DATABASE drops a database migcheck did not create for this case",
+    },
+    Case {
+        name: "CREATE DATABASE",
+        input: &[File("m/001_a.sql", b"CREATE DATABASE other;\n")],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:1: CREATE DATABASE creates a database outside migcheck's sandboxes",
+    },
+    Case {
+        name: "COPY TO PROGRAM",
+        input: &[File(
+            "m/001_a.sql",
+            b"COPY (SELECT 1) TO PROGRAM 'touch /tmp/migcheck-pwned';\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:1: COPY ... PROGRAM runs a shell command on the server's host",
+    },
+    Case {
+        name: "COPY FROM PROGRAM",
+        input: &[
+            File("m/001_a.sql", OK),
+            File("m/002_b.sql", b"-- load\n\nCOPY t FROM PROGRAM 'echo 1';\n"),
+        ],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/002_b.sql:3: COPY ... PROGRAM runs a shell command",
+    },
+    Case {
+        name: "COPY to a server file",
+        input: &[File(
+            "m/001_a.sql",
+            b"COPY (SELECT 1) TO '/tmp/migcheck-pwned';\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:1: COPY with a file name reads or writes a file on the server's host",
+    },
+    Case {
+        name: "COPY FROM STDIN without its data",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE TABLE IF NOT EXISTS t (id int);\nCOPY t FROM STDIN;\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:2: COPY ... FROM STDIN / TO STDOUT streams rows to or from a client; migcheck sends each statement on its own",
+    },
+    Case {
+        name: "COPY TO STDOUT",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE TABLE IF NOT EXISTS t (id int);\nCOPY t TO STDOUT;\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:2: COPY ... FROM STDIN / TO STDOUT streams rows",
+    },
+    Case {
+        name: "COPY FROM STDIN with psql's inline data",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE TABLE IF NOT EXISTS t (id int);\nCOPY t FROM STDIN;\n1\n2\n\\.\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:3:1: does not parse as SQL: syntax error at or near \"1\"",
+    },
+    Case {
+        name: "ALTER SYSTEM",
+        input: &[File("m/001_a.sql", b"ALTER SYSTEM SET work_mem = '1GB';\n")],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:1: ALTER SYSTEM changes the configuration of the whole server",
+    },
+    Case {
+        name: "CREATE TABLESPACE",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE TABLESPACE x LOCATION '/tmp';\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:1: a tablespace is a directory on the server's host",
+    },
+    Case {
+        name: "LOAD",
+        input: &[File("m/001_a.sql", b"LOAD 'auto_explain';\n")],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:1: LOAD loads a shared library into the server",
+    },
+    Case {
+        name: "lo_export",
+        input: &[File(
+            "m/001_a.sql",
+            b"SELECT lo_export(1, '/tmp/migcheck-pwned');\n",
+        )],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/001_a.sql:1: lo_export() writes a file on the server's host",
+    },
+    Case {
+        name: "pg_reload_conf in a down migration",
+        input: &[
+            File("m/1_a.up.sql", OK),
+            File("m/1_a.down.sql", b"SELECT pg_catalog.pg_reload_conf();\n"),
+        ],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/1_a.down.sql:1: pg_reload_conf() reloads the server's configuration",
+    },
+    Case {
+        name: "a legacy state with ALTER SYSTEM",
+        input: &[
+            File("m/001_a.sql", OK),
+            File("old.sql", b"ALTER SYSTEM SET fsync = on;\n"),
+        ],
+        args: &["check", "--migrations", "DIR/m", "--legacy", "DIR/old.sql"],
+        code: 2,
+        expected: "DIR/old.sql:1: ALTER SYSTEM",
+    },
+    Case {
+        name: "an error message full of control characters and markup",
+        input: &[File(
+            "m/001_a.sql",
+            b"DO $$ BEGIN RAISE EXCEPTION E'\\x01\\x1b[31m <b>&</b> %%0A'; END $$;\n",
+        )],
+        args: CHECK_M,
+        code: 1,
+        expected: "::error file=DIR/m/001_a.sql,line=1,col=1,title=migcheck apply-failed%3A m",
+    },
+];
+
+fn deep_yaml() -> Vec<u8> {
+    format!(
+        "migrations: m\nname: {}{}\n",
+        "[".repeat(100_000),
+        "]".repeat(100_000)
+    )
+    .into_bytes()
+}
+
+fn huge_sql() -> Vec<u8> {
+    let mut sql = OK.to_vec();
+    let comment = format!("-- {}\n", "x".repeat(1000));
+    for _ in 0..60_000 {
+        sql.extend_from_slice(comment.as_bytes());
+    }
+    sql
+}
+
+fn run(case: &Case) -> Result<(), String> {
+    let tmp = private_tmp();
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-hostile-")
+        .tempdir()
+        .expect("temp dir");
+    for item in case.input {
+        let (File(name, _) | Generated(name, _) | Link(name, _)) = item;
+        let path = input.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        match item {
+            File(_, bytes) => std::fs::write(&path, bytes).expect("write"),
+            Generated(_, make) => std::fs::write(&path, make()).expect("write"),
+            Link(_, target) => std::os::unix::fs::symlink(target, &path).expect("symlink"),
+        }
+    }
+    let dir = input.path().display().to_string();
+    let args: Vec<String> = case.args.iter().map(|a| a.replace("DIR", &dir)).collect();
+    let output: Output = migcheck(
+        tmp.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .output()
+    .expect("run migcheck");
+    let stdout = String::from_utf8_lossy(&output.stdout).replace(&dir, "DIR");
+    let stderr = String::from_utf8_lossy(&output.stderr).replace(&dir, "DIR");
+    let shown = || {
+        format!(
+            "migcheck {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
+            case.args
+        )
+    };
+    if output.status.code() != Some(case.code) {
+        return Err(format!(
+            "exit code {:?}, expected {}\n{}",
+            output.status.code(),
+            case.code,
+            shown()
+        ));
+    }
+    if !stdout.contains(case.expected) && !stderr.contains(case.expected) {
+        return Err(format!("expected to see:\n{}\n{}", case.expected, shown()));
+    }
+    if stderr.contains("panicked") {
+        return Err(format!("panicked\n{}", shown()));
+    }
+    std::panic::catch_unwind(|| assert_nothing_left(tmp.path())).map_err(|e| {
+        let text = e.downcast_ref::<String>().cloned().unwrap_or_default();
+        format!("left something behind: {text}")
+    })
+}
+
+#[test]
+fn every_hostile_input_gives_its_error_or_finding_and_leaves_nothing() {
+    assert!(
+        CASES.len() >= 30,
+        "the issue asks for at least 30 hostile inputs"
+    );
+    let failures: Vec<String> = CASES
+        .iter()
+        .filter_map(|case| run(case).err().map(|e| format!("--- {}: {e}", case.name)))
+        .collect();
+    // The COPY ... PROGRAM and COPY TO file cases would have created it.
+    assert!(!std::path::Path::new("/tmp/migcheck-pwned").exists());
+    assert!(
+        failures.is_empty(),
+        "{} of {} hostile inputs misbehaved:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn control_characters_in_a_server_message_still_give_well_formed_junit() {
+    let tmp = private_tmp();
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-hostile-")
+        .tempdir()
+        .expect("temp dir");
+    let m = input.path().join("m");
+    std::fs::create_dir_all(&m).expect("mkdir");
+    std::fs::write(
+        m.join("001_a.sql"),
+        b"DO $$ BEGIN RAISE EXCEPTION E'\\x01\\x1b[31m <b>&</b> ]]>'; END $$;\n",
+    )
+    .expect("write");
+    let junit = input.path().join("r.xml");
+    let output = migcheck(
+        tmp.path(),
+        &[
+            "check",
+            "--migrations",
+            &m.display().to_string(),
+            "--checks",
+            "fresh",
+            "--format",
+            "junit",
+            "--output",
+            &junit.display().to_string(),
+        ],
+    )
+    .output()
+    .expect("run migcheck");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed XML");
+    let failure = doc
+        .descendants()
+        .find(|n| n.has_tag_name("failure"))
+        .expect("a failure");
+    let message = failure.attribute("message").expect("message");
+    assert!(
+        message.contains("\u{FFFD}\u{FFFD}[31m <b>&</b> ]]>"),
+        "{message}"
+    );
+    assert_nothing_left(tmp.path());
+}

@@ -43,6 +43,10 @@ pub enum Kind {
     InvalidLeftover,
     /// A scenario pinned a finding that did not happen (regression suites).
     ExpectedNotFound,
+    /// Bench: a statement rewrote a table over the size threshold.
+    TableRewrite,
+    /// Bench: a statement held ACCESS EXCLUSIVE longer than the budget.
+    LongExclusiveLock,
 }
 
 impl Kind {
@@ -65,10 +69,13 @@ impl Kind {
             Kind::PartialApply => "partial-apply",
             Kind::InvalidLeftover => "invalid-leftover",
             Kind::ExpectedNotFound => "expected-not-found",
+            Kind::TableRewrite => "table-rewrite",
+            Kind::LongExclusiveLock => "long-exclusive-lock",
         }
     }
 
-    /// The check that produces this kind; `None` for kinds made by `verify`.
+    /// The check that produces this kind; `None` for kinds made by
+    /// `verify` or `bench`.
     pub fn check(self) -> Option<Check> {
         match self {
             Kind::ApplyFailed => Some(Check::Fresh),
@@ -83,7 +90,8 @@ impl Kind {
                 Some(Check::Rollback)
             }
             Kind::PartialApply | Kind::InvalidLeftover => Some(Check::Faults),
-            Kind::ExpectedNotFound => None,
+            // Made by `verify` itself, and by `bench`, which has no checks.
+            Kind::ExpectedNotFound | Kind::TableRewrite | Kind::LongExclusiveLock => None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! `observe`, `checks`, `finding`, `scenario`, `report`, and `verify`,
 //! which ties them together.
 
+pub mod bench;
 pub mod changes;
 pub mod checks;
 pub mod data;
@@ -47,6 +48,8 @@ pub enum Error {
     UnknownOptOutMigration { name: String, known: String },
     #[error("--changed-since: {0}")]
     Changes(String),
+    #[error(transparent)]
+    Bench(#[from] bench::BenchError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }

@@ -87,6 +87,9 @@ pub async fn statement(
     load: bool,
 ) -> Result<Measurement, BenchError> {
     let before = relations(client).await?;
+    // Locks on what the statement itself creates (the new index, the
+    // transient heap of a rewrite) block nobody; only these count.
+    let existing = existing_relations(client).await?;
     let load = match load {
         true => match target(client, &statement.sql).await? {
             Some(table) => Some(Load::start(server, database, table).await?),
@@ -112,7 +115,7 @@ pub async fn statement(
         result.map_err(failed)?;
         let exclusive = seen
             .iter()
-            .filter(|(lock, _)| lock.mode == ACCESS_EXCLUSIVE)
+            .filter(|(lock, _)| lock.mode == ACCESS_EXCLUSIVE && existing.contains(&lock.relation))
             .map(|(_, (first, last))| *last - *first + SAMPLE_EVERY)
             .max()
             .map(|held| held.min(wall));
@@ -141,6 +144,11 @@ pub async fn statement(
             .then_some(held);
         (wall, locks, exclusive, "exact")
     };
+    let locks: Vec<Lock> = locks
+        .into_iter()
+        .filter(|l| existing.contains(&l.relation))
+        .collect();
+    let exclusive = exclusive.filter(|_| locks.iter().any(|l| l.mode == ACCESS_EXCLUSIVE));
     let load = match load {
         Some(load) => Some(load.stop().await),
         None => None,
@@ -190,6 +198,24 @@ async fn relations(client: &Client) -> Result<Relations, BenchError> {
             let node: Option<u32> = r.get(2);
             (oid, (r.get(1), node.unwrap_or(0), r.get(3)))
         })
+        .collect())
+}
+
+/// Names (as `regclass` prints them) of every relation outside the
+/// system catalogs.
+async fn existing_relations(
+    client: &Client,
+) -> Result<std::collections::BTreeSet<String>, BenchError> {
+    Ok(client
+        .query(
+            "SELECT c.oid::regclass::text FROM pg_class c
+             WHERE c.relnamespace NOT IN ('pg_catalog'::regnamespace, 'information_schema'::regnamespace)",
+            &[],
+        )
+        .await
+        .map_err(|e| BenchError::sql("read relations", &e))?
+        .iter()
+        .map(|r| r.get(0))
         .collect())
 }
 

@@ -184,11 +184,19 @@ pub fn run(options: &Options) -> Result<BenchReport, BenchError> {
     })
 }
 
+/// The set's name in reports: its directory's, or the parent's when the
+/// directory is just called `migrations`.
 fn set_id(dir: &std::path::Path) -> String {
-    dir.canonicalize()
-        .ok()
-        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
-        .unwrap_or_else(|| dir.display().to_string())
+    let Ok(path) = dir.canonicalize() else {
+        return dir.display().to_string();
+    };
+    let named = match path.file_name() {
+        Some(n) if n == "migrations" => path.parent().unwrap_or(&path),
+        _ => &path,
+    };
+    named
+        .file_name()
+        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 async fn on_server(

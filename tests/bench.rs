@@ -62,12 +62,20 @@ fn rewrites_and_locks_of_the_large_table_scenario() {
     let report = large_table(Thresholds::default(), true);
     for rows in [300, 3_000] {
         let flag = run(&report, "002", rows);
-        assert_eq!(rewritten(flag), Vec::<String>::new(), "DEFAULT false rewrote");
+        assert_eq!(
+            rewritten(flag),
+            Vec::<String>::new(),
+            "DEFAULT false rewrote"
+        );
         assert_eq!(modes_on(flag, "accounts"), ["AccessExclusiveLock"]);
         assert!(flag.measurement.exclusive.is_some());
 
         let token = run(&report, "003", rows);
-        assert_eq!(rewritten(token), ["public.accounts"], "DEFAULT gen_random_uuid()");
+        assert_eq!(
+            rewritten(token),
+            ["public.accounts"],
+            "DEFAULT gen_random_uuid()"
+        );
         assert!(modes_on(token, "accounts").contains(&"AccessExclusiveLock".to_owned()));
         let accounts = &token.measurement.tables[0];
         assert!(accounts.bytes_after > 0 && accounts.bytes_before > 0);
@@ -75,7 +83,10 @@ fn rewrites_and_locks_of_the_large_table_scenario() {
         let index = run(&report, "004", rows);
         assert_eq!(rewritten(index), Vec::<String>::new());
         assert_eq!(modes_on(index, "accounts"), ["ShareLock"]);
-        assert_eq!(index.measurement.exclusive, None, "the new index's own lock blocks nobody");
+        assert_eq!(
+            index.measurement.exclusive, None,
+            "the new index's own lock blocks nobody"
+        );
         assert_eq!(index.measurement.lock_source, "exact");
 
         let concurrent = run(&report, "005", rows);
@@ -142,6 +153,22 @@ fn load(server: &Server, ddl: &str, rows: u64, seed: u64) -> Vec<(String, i64, S
         let client = sandbox.client();
         client.batch_execute(ddl).await.expect("schema");
         let loaded = bench::data::load(client, rows, seed).await.expect("load");
+        // The loader skips the foreign keys' triggers: every key must
+        // still point at a row.
+        let orphans: i64 = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM users u WHERE NOT EXISTS
+                            (SELECT FROM orgs o WHERE o.id = u.org))
+                      + (SELECT count(*) FROM users u WHERE u.manager IS NOT NULL
+                            AND NOT EXISTS (SELECT FROM users m WHERE m.id = u.manager))
+                      + (SELECT count(*) FROM memberships m WHERE NOT EXISTS
+                            (SELECT FROM users u WHERE u.id = m.user_id))",
+                &[],
+            )
+            .await
+            .expect("orphans")
+            .get(0);
+        assert_eq!(orphans, 0, "rows referencing no parent");
         let mut out = Vec::new();
         for table in loaded {
             let row = client
@@ -180,9 +207,21 @@ fn the_loader_fits_keys_foreign_keys_and_types_and_repeats_for_a_seed() {
     let names: Vec<(&str, i64)> = first.iter().map(|(t, n, _)| (t.as_str(), *n)).collect();
     assert_eq!(
         names,
-        [("public.orgs", 400), ("public.users", 400), ("public.memberships", 400)],
+        [
+            ("public.orgs", 400),
+            ("public.users", 400),
+            ("public.memberships", 400)
+        ],
         "parents are loaded before children, every table gets its rows"
     );
-    assert_eq!(load(&server, ddl, 400, 3), first, "the same seed gives the same rows");
-    assert_ne!(load(&server, ddl, 400, 4), first, "another seed gives other rows");
+    assert_eq!(
+        load(&server, ddl, 400, 3),
+        first,
+        "the same seed gives the same rows"
+    );
+    assert_ne!(
+        load(&server, ddl, 400, 4),
+        first,
+        "another seed gives other rows"
+    );
 }

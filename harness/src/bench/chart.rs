@@ -45,12 +45,17 @@ pub fn write_svg(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
         .x_desc("rows per table")
         .y_desc("statement time (ms)")
         .x_label_formatter(&|x| count(*x))
-        .y_label_formatter(&|y| format!("{y:.3}").trim_end_matches('0').trim_end_matches('.').to_owned())
+        .y_label_formatter(&|y| {
+            format!("{y:.3}")
+                .trim_end_matches('0')
+                .trim_end_matches('.')
+                .to_owned()
+        })
         .draw()
         .map_err(|e| failed(e.to_string()))?;
     let several = report.postgres.len() > 1;
     for (i, series) in report.statements.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
+        let color = COLORS[i % COLORS.len()].to_rgba();
         let sql: String = series.sql.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut label: String = sql.chars().take(60).collect();
         if sql.chars().count() > 60 {
@@ -69,7 +74,9 @@ pub fn write_svg(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
             .draw_series(LineSeries::new(data.clone(), color.stroke_width(2)))
             .map_err(|e| failed(e.to_string()))?
             .label(label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2)));
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
         chart
             .draw_series(data.into_iter().map(|p| Circle::new(p, 3, color.filled())))
             .map_err(|e| failed(e.to_string()))?;
@@ -85,6 +92,20 @@ pub fn write_svg(report: &BenchReport, path: &Path) -> Result<(), BenchError> {
     root.present().map_err(|e| failed(e.to_string()))?;
     Ok(())
 }
+
+/// Distinct on white, and none too pale to read (Tableau 10).
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(255, 127, 14),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
 
 fn count(x: f64) -> String {
     if x >= 1e6 {

@@ -381,7 +381,10 @@ async fn spawn_loop(
                 break;
             }
             // Counted when it overlapped the statement.
-            if started.get().is_some_and(|s| began >= *s || Instant::now() > *s) {
+            if started
+                .get()
+                .is_some_and(|s| began >= *s || Instant::now() > *s)
+            {
                 seen.ops += 1;
                 seen.blocked = seen.blocked.max(began.elapsed());
             }

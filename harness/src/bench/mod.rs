@@ -38,7 +38,9 @@ pub enum BenchError {
     Sandbox(#[from] crate::sandbox::SandboxError),
     #[error(transparent)]
     Runner(#[from] crate::runner::RunnerError),
-    #[error("{migration} line {line}: {message}; bench measures migrations that apply, run `migcheck check` first")]
+    #[error(
+        "{migration} line {line}: {message}; bench measures migrations that apply, run `migcheck check` first"
+    )]
     Apply {
         migration: String,
         line: usize,
@@ -194,9 +196,10 @@ fn set_id(dir: &std::path::Path) -> String {
         Some(n) if n == "migrations" => path.parent().unwrap_or(&path),
         _ => &path,
     };
-    named
-        .file_name()
-        .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into_owned())
+    named.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
 }
 
 async fn on_server(
@@ -266,7 +269,8 @@ async fn sizes(
             let mut k = first;
             for migration in &set.migrations[from..] {
                 for statement in &migration.up.statements {
-                    runs[k].psql = Some(report::psql_time(server, psql, &database, &statement.sql)?);
+                    runs[k].psql =
+                        Some(report::psql_time(server, psql, &database, &statement.sql)?);
                     k += 1;
                 }
             }

@@ -108,14 +108,28 @@ impl BenchReport {
                 .tables
                 .iter()
                 .filter(|t| t.bytes_before != t.bytes_after || t.rewritten)
-                .map(|t| format!("{}→{}", human_bytes(t.bytes_before), human_bytes(t.bytes_after)))
+                .map(|t| {
+                    format!(
+                        "{}→{}",
+                        human_bytes(t.bytes_before),
+                        human_bytes(t.bytes_after)
+                    )
+                })
                 .next()
                 .unwrap_or_else(|| "-".into());
             let _ = writeln!(
                 out,
                 "  {:<7} {:<34} {:>9} {:>10.1} {:>10} {:<8} {:<22} {}",
                 run.postgres,
-                clip(&format!("{}#{} {}", short(&run.migration), run.statement, one_line(&run.sql)), 34),
+                clip(
+                    &format!(
+                        "{}#{} {}",
+                        short(&run.migration),
+                        run.statement,
+                        one_line(&run.sql)
+                    ),
+                    34
+                ),
                 run.rows,
                 m.wall.as_secs_f64() * 1e3,
                 m.exclusive
@@ -154,7 +168,15 @@ impl BenchReport {
                 out,
                 "  {:<7} {:<34} {}{}",
                 s.postgres,
-                clip(&format!("{}#{} {}", short(&s.migration), s.statement, one_line(&s.sql)), 34),
+                clip(
+                    &format!(
+                        "{}#{} {}",
+                        short(&s.migration),
+                        s.statement,
+                        one_line(&s.sql)
+                    ),
+                    34
+                ),
                 s.growth.as_str(),
                 if s.exclusive && s.growth != super::scaling::Growth::Constant {
                     " while holding ACCESS EXCLUSIVE"
@@ -164,7 +186,11 @@ impl BenchReport {
             );
         }
         if let Some(overhead) = self.psql_overhead() {
-            let _ = writeln!(out, "\n  overhead over psql (median): {:+.1}%", overhead * 100.0);
+            let _ = writeln!(
+                out,
+                "\n  overhead over psql (median): {:+.1}%",
+                overhead * 100.0
+            );
         }
         let _ = writeln!(out);
         for f in &self.findings {
@@ -222,10 +248,15 @@ impl BenchReport {
                 m.wall.as_secs_f64() * 1e3,
                 m.exclusive
                     .map_or_else(|| "-".into(), |d| format!("{:.1}", d.as_secs_f64() * 1e3)),
-                if m.tables.iter().any(|t| t.rewritten) { "**yes**" } else { "no" },
-                m.load
-                    .as_ref()
-                    .map_or_else(|| "-".into(), |l| format!("{:.0}", l.writer.blocked.as_secs_f64() * 1e3)),
+                if m.tables.iter().any(|t| t.rewritten) {
+                    "**yes**"
+                } else {
+                    "no"
+                },
+                m.load.as_ref().map_or_else(
+                    || "-".into(),
+                    |l| format!("{:.0}", l.writer.blocked.as_secs_f64() * 1e3)
+                ),
                 locks(run)
             );
         }
@@ -329,7 +360,16 @@ pub(super) fn psql_time(
 ) -> Result<Duration, BenchError> {
     let config = server.config(database);
     let mut command = std::process::Command::new(psql);
-    command.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-c", "\\timing on", "-c", sql]);
+    command.args([
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        "\\timing on",
+        "-c",
+        sql,
+    ]);
     for host in config.get_hosts() {
         match host {
             tokio_postgres::config::Host::Tcp(h) => command.env("PGHOST", h),
@@ -352,7 +392,9 @@ pub(super) fn psql_time(
     };
     let output = command.output().map_err(|e| failed(e.to_string()))?;
     if !output.status.success() {
-        return Err(failed(String::from_utf8_lossy(&output.stderr).trim().to_owned()));
+        return Err(failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        ));
     }
     // "Time: 12.345 ms" (and " (00:01.234)" past a second).
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -97,7 +97,9 @@ pub fn series(runs: &[Run]) -> Vec<Series> {
     let mut all: Vec<Series> = Vec::new();
     for run in runs {
         let at = all.iter().position(|s| {
-            s.postgres == run.postgres && s.migration == run.migration && s.statement == run.statement
+            s.postgres == run.postgres
+                && s.migration == run.migration
+                && s.statement == run.statement
         });
         let series = match at {
             Some(at) => &mut all[at],
@@ -233,9 +235,18 @@ mod tests {
 
     #[test]
     fn growth_from_the_ends_of_the_series() {
-        check(&[(10_000, 1.0), (100_000, 1.2), (1_000_000, 1.1)], Growth::Constant);
-        check(&[(10_000, 10.0), (100_000, 95.0), (1_000_000, 1100.0)], Growth::Linear);
-        check(&[(10_000, 1.0), (1_000_000, 100_000.0)], Growth::Superlinear);
+        check(
+            &[(10_000, 1.0), (100_000, 1.2), (1_000_000, 1.1)],
+            Growth::Constant,
+        );
+        check(
+            &[(10_000, 10.0), (100_000, 95.0), (1_000_000, 1100.0)],
+            Growth::Linear,
+        );
+        check(
+            &[(10_000, 1.0), (1_000_000, 100_000.0)],
+            Growth::Superlinear,
+        );
         check(&[(10_000, 0.1), (1_000_000, 0.3)], Growth::Constant);
         check(&[(10_000, 10.0)], Growth::Unknown);
         check(&[(10_000, 10.0), (20_000, 20.0)], Growth::Unknown);

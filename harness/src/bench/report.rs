@@ -98,8 +98,8 @@ impl BenchReport {
         let _ = writeln!(out);
         let _ = writeln!(
             out,
-            "  {:<7} {:<34} {:>9} {:>10} {:>10} {:<8} {:<22} {}",
-            "pg", "statement", "rows", "time ms", "AccEx ms", "rewrite", "size", "locks"
+            "  {:<7} {:<34} {:>9} {:>10} {:>10} {:<8} {:<22} locks",
+            "pg", "statement", "rows", "time ms", "AccEx ms", "rewrite", "size"
         );
         for run in &self.runs {
             let m = &run.measurement;

@@ -79,9 +79,9 @@ pub fn growth(points: &[(u64, f64)]) -> Growth {
     if n_ratio < 3.0 {
         return Growth::Unknown;
     }
-    // Sub-millisecond times are noise; floor them so a statement that
-    // stays tiny reads as constant.
-    let t_ratio = last.1.max(0.5) / first.1.max(0.5);
+    // Times of a few milliseconds are mostly round trip and noise; floor
+    // them so a statement that stays tiny reads as constant.
+    let t_ratio = last.1.max(2.0) / first.1.max(2.0);
     let slope = t_ratio.ln() / n_ratio.ln();
     if slope < 0.3 {
         Growth::Constant

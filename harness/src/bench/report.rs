@@ -185,6 +185,12 @@ impl BenchReport {
                 }
             );
         }
+        if self.postgres.len() > 1 {
+            let _ = writeln!(out, "\n  side by side (ms, * = table rewritten):");
+            for line in self.side_by_side("").lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
         if let Some(overhead) = self.psql_overhead() {
             let _ = writeln!(
                 out,
@@ -214,6 +220,85 @@ impl BenchReport {
             self.findings.len(),
             self.duration.as_secs_f64()
         );
+        out
+    }
+
+    /// Each statement and size in a row, one column per server: time in
+    /// ms, `*` when the statement rewrote a table there. With `sep` "|"
+    /// a markdown table, else aligned text.
+    fn side_by_side(&self, sep: &str) -> String {
+        let mut keys: Vec<(&str, usize, u64, &str)> = Vec::new();
+        for run in &self.runs {
+            let key = (
+                run.migration.as_str(),
+                run.statement,
+                run.rows,
+                run.sql.as_str(),
+            );
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        let markdown = sep == "|";
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let mut header = vec!["statement".to_owned(), "rows".to_owned()];
+        header.extend(self.postgres.iter().map(|p| format!("pg {p}")));
+        rows.push(header);
+        for (migration, statement, n, sql) in keys {
+            let mut row = vec![
+                clip(
+                    &format!("{}#{statement} {}", short(migration), one_line(sql)),
+                    40,
+                ),
+                n.to_string(),
+            ];
+            for postgres in &self.postgres {
+                let cell = self
+                    .runs
+                    .iter()
+                    .find(|r| {
+                        r.postgres == *postgres
+                            && r.migration == migration
+                            && r.statement == statement
+                            && r.rows == n
+                    })
+                    .map_or_else(
+                        || "-".to_owned(),
+                        |r| {
+                            let rewrite = r.measurement.tables.iter().any(|t| t.rewritten);
+                            format!(
+                                "{:.1}{}",
+                                r.measurement.wall.as_secs_f64() * 1e3,
+                                if rewrite { " *" } else { "" }
+                            )
+                        },
+                    );
+                row.push(cell);
+            }
+            rows.push(row);
+        }
+        let mut out = String::new();
+        if markdown {
+            for (i, row) in rows.iter().enumerate() {
+                let cells: Vec<String> = row.iter().map(|c| c.replace('|', "\\|")).collect();
+                let _ = writeln!(out, "| {} |", cells.join(" | "));
+                if i == 0 {
+                    let _ = writeln!(out, "|{}", "---|".repeat(row.len()));
+                }
+            }
+        } else {
+            let widths: Vec<usize> = (0..rows[0].len())
+                .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+                .collect();
+            for row in &rows {
+                let cells: Vec<String> = row
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+            }
+        }
         out
     }
 
@@ -259,6 +344,9 @@ impl BenchReport {
                 ),
                 locks(run)
             );
+        }
+        if self.postgres.len() > 1 {
+            let _ = writeln!(out, "\n{}", self.side_by_side("|"));
         }
         let _ = writeln!(out, "\n| pg | statement | growth |\n|---|---|---|");
         for s in &self.statements {
@@ -405,4 +493,61 @@ pub(super) fn psql_time(
         .map(|ms| Duration::from_secs_f64(ms / 1e3))
         .next_back()
         .ok_or_else(|| failed(format!("no `Time:` line in psql's output: {stdout}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::measure::{Measurement, TableChange};
+
+    fn run(postgres: &str, migration: &str, rows: u64, ms: u64, rewritten: bool) -> Run {
+        Run {
+            postgres: postgres.into(),
+            migration: migration.into(),
+            statement: 1,
+            line: 2,
+            sql: format!("ALTER TABLE t -- {migration}"),
+            rows,
+            measurement: Measurement {
+                wall: Duration::from_millis(ms),
+                locks: Vec::new(),
+                exclusive: None,
+                lock_source: "exact",
+                tables: vec![TableChange {
+                    table: "public.t".into(),
+                    rewritten,
+                    bytes_before: 1,
+                    bytes_after: 1,
+                }],
+                load: None,
+            },
+            psql: None,
+        }
+    }
+
+    #[test]
+    fn versions_side_by_side() {
+        let runs = vec![
+            run("10.23", "002_flag.sql", 1000, 30, true),
+            run("17.2", "002_flag.sql", 1000, 1, false),
+        ];
+        let report = BenchReport {
+            set: "s".into(),
+            postgres: vec!["10.23".into(), "17.2".into()],
+            rows: vec![1000],
+            load: false,
+            loads: Vec::new(),
+            statements: crate::bench::scaling::series(&runs),
+            runs,
+            findings: Vec::new(),
+            thresholds: Default::default(),
+            duration: Duration::ZERO,
+        };
+        assert_eq!(
+            report.side_by_side("|"),
+            "| statement | rows | pg 10.23 | pg 17.2 |\n|---|---|---|---|\n\
+             | 002#1 ALTER TABLE t -- 002_flag.sql | 1000 | 30.0 * | 1.0 |\n"
+        );
+        assert!(report.render(BenchFormat::Human).contains("side by side"));
+    }
 }

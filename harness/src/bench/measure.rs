@@ -97,6 +97,8 @@ pub async fn statement(
         },
         false => None,
     };
+    // Whatever happens to the statement, the load's loops end.
+    let _stop = load.as_ref().map(|l| StopOnDrop(l.stop.clone()));
     let failed = |e: tokio_postgres::Error| BenchError::Statement {
         line: statement.line,
         message: crate::sandbox::db_message(&e),
@@ -311,8 +313,6 @@ async fn target(client: &Client, sql: &str) -> Result<Option<String>, BenchError
 struct Load {
     table: String,
     stop: Arc<AtomicBool>,
-    /// Set when the statement starts: operations before it are warm-up.
-    started: Arc<std::sync::OnceLock<Instant>>,
     writer: tokio::task::JoinHandle<Waits>,
     reader: tokio::task::JoinHandle<Waits>,
 }
@@ -346,7 +346,6 @@ impl Load {
         Ok(Load {
             table,
             stop,
-            started,
             writer,
             reader,
         })
@@ -354,7 +353,6 @@ impl Load {
 
     async fn stop(self) -> LoadImpact {
         self.stop.store(true, Ordering::Relaxed);
-        let _ = self.started;
         LoadImpact {
             table: self.table,
             writer: self.writer.await.unwrap_or_default(),
@@ -363,6 +361,18 @@ impl Load {
     }
 }
 
+/// Sets a stop flag when dropped, so an early return ends the loops.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Runs `sql` in a loop on a connection of its own until `stop`; counts
+/// the operations that overlap the statement (which begins at `started`)
+/// and the longest of them.
 async fn spawn_loop(
     server: &Server,
     database: &str,

@@ -46,6 +46,10 @@ pub enum Kind {
     /// A statement ran longer than `statement_timeout` or waited longer
     /// than `lock_timeout`; migcheck cancelled it and went on.
     Timeout,
+    /// Bench: a statement rewrote a table over the size threshold.
+    TableRewrite,
+    /// Bench: a statement held ACCESS EXCLUSIVE longer than the budget.
+    LongExclusiveLock,
 }
 
 impl Kind {
@@ -69,10 +73,13 @@ impl Kind {
             Kind::InvalidLeftover => "invalid-leftover",
             Kind::ExpectedNotFound => "expected-not-found",
             Kind::Timeout => "timeout",
+            Kind::TableRewrite => "table-rewrite",
+            Kind::LongExclusiveLock => "long-exclusive-lock",
         }
     }
 
-    /// The check that produces this kind; `None` for kinds made by `verify`.
+    /// The check that produces this kind; `None` for kinds made by
+    /// `verify` or `bench`.
     pub fn check(self) -> Option<Check> {
         match self {
             Kind::ApplyFailed => Some(Check::Fresh),
@@ -87,8 +94,12 @@ impl Kind {
                 Some(Check::Rollback)
             }
             Kind::PartialApply | Kind::InvalidLeftover => Some(Check::Faults),
-            // A timeout keeps the check it happened in.
-            Kind::ExpectedNotFound | Kind::Timeout => None,
+            // Made by `verify` itself, and by `bench`, which has no checks;
+            // a timeout keeps the check it happened in.
+            Kind::ExpectedNotFound
+            | Kind::Timeout
+            | Kind::TableRewrite
+            | Kind::LongExclusiveLock => None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! `observe`, `checks`, `finding`, `scenario`, `report`, and `verify`,
 //! which ties them together.
 
+pub mod bench;
 pub mod capture;
 pub mod changes;
 pub mod checks;
@@ -57,6 +58,8 @@ pub enum Error {
     Keep(#[from] keep::KeepError),
     #[error(transparent)]
     Refused(#[from] guard::Refused),
+    #[error(transparent)]
+    Bench(#[from] bench::BenchError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }

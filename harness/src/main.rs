@@ -120,6 +120,9 @@ enum Command {
         #[command(flatten)]
         schema: SchemaArgs,
     },
+    /// Measure what each statement of a migration costs on large tables:
+    /// time, locks, rewrites, growth with rows, blocked writers.
+    Bench(BenchArgs),
 }
 
 /// Options of `snapshot` and `diff`.
@@ -149,6 +152,79 @@ struct SchemaArgs {
 enum SchemaFormat {
     Human,
     Json,
+}
+
+/// `migcheck bench`: its own output options (it renders markdown too) and
+/// thresholds.
+#[derive(Args)]
+struct BenchArgs {
+    /// The migration directory.
+    #[arg(long, value_name = "DIR")]
+    migrations: PathBuf,
+    /// Rows per table, one run per size on a fresh clone: 10k,100k,1M.
+    #[arg(long, value_delimiter = ',', default_value = "10k,100k", value_parser = parse_count)]
+    rows: Vec<u64>,
+    /// Run a steady writer and reader against each statement's table.
+    #[arg(long)]
+    load: bool,
+    /// The first migration under test (version or file name); the ones
+    /// before it are applied before rows are loaded. Default: the last.
+    #[arg(long, value_name = "VERSION")]
+    bench_from: Option<String>,
+    /// ACCESS EXCLUSIVE held longer than this is `long-exclusive-lock`.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    lock_budget: std::time::Duration,
+    /// A rewrite of a table at least this large is `table-rewrite`.
+    #[arg(long, default_value = "8MB", value_parser = parse_bytes)]
+    rewrite_threshold: u64,
+    /// The table size a linear statement's lock time is projected to.
+    #[arg(long, default_value = "10M", value_parser = parse_count)]
+    project_rows: u64,
+    /// Seed of the generated rows.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Also write a chart of time against rows per statement (SVG).
+    #[arg(long, value_name = "FILE.svg")]
+    chart: Option<PathBuf>,
+    /// Also send each statement with this psql on an identical clone and
+    /// report migcheck's overhead over it.
+    #[arg(long, value_name = "PSQL")]
+    compare_psql: Option<PathBuf>,
+    /// The migration directory's layout.
+    #[arg(long, value_enum, default_value = "auto", value_name = "LAYOUT")]
+    migrations_format: Format,
+    /// Where servers come from (as for `check`).
+    #[arg(
+        long,
+        default_value = "auto",
+        env = "MIGCHECK_PG",
+        hide_env_values = true
+    )]
+    pg: String,
+    /// Postgres major versions: the bench runs on each, side by side.
+    #[arg(long, value_name = "MAJORS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(9..=99))]
+    pg_version: Vec<u32>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human")]
+    format: harness::bench::report::BenchFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Print nothing but errors (the report still goes to --output).
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_count(s: &str) -> Result<u64, String> {
+    harness::bench::parse_count(s)
+}
+
+fn parse_bytes(s: &str) -> Result<u64, String> {
+    harness::bench::parse_bytes(s)
+}
+
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    harness::bench::parse_duration(s)
 }
 
 #[derive(Args)]
@@ -259,12 +335,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Lint { output, .. } => Some(output),
         Command::Verify { common, .. } | Command::Check { common, .. } => Some(&common.output),
         // One format and one output of their own.
-        Command::Snapshot { .. } | Command::Diff { .. } => None,
+        Command::Snapshot { .. } | Command::Diff { .. } | Command::Bench(_) => None,
     };
     if let Some(output) = output {
         destinations(output)?;
     }
     let (scenarios, checks, common) = match cli.command {
+        Command::Bench(args) => return bench(args),
         Command::Snapshot {
             dsn,
             migrations,
@@ -395,6 +472,51 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
     }
     write(&report, &common.output)
+}
+
+fn bench(args: BenchArgs) -> anyhow::Result<u8> {
+    if !args.migrations.is_dir() {
+        anyhow::bail!(
+            "--migrations {}: no such directory; pass the directory that holds the migration files",
+            args.migrations.display()
+        );
+    }
+    let pg: PgSpec = args
+        .pg
+        .parse()
+        .map_err(|e: String| anyhow::anyhow!("--pg: {e}"))?;
+    let mut pg_versions = args.pg_version.clone();
+    pg_versions.dedup();
+    let options = harness::bench::Options {
+        migrations: args.migrations.clone(),
+        format: args.migrations_format,
+        pg,
+        pg_versions,
+        rows: args.rows.clone(),
+        bench_from: args.bench_from.clone(),
+        load: args.load,
+        seed: args.seed,
+        thresholds: harness::bench::scaling::Thresholds {
+            lock_budget: args.lock_budget,
+            rewrite_bytes: args.rewrite_threshold,
+            project_rows: args.project_rows,
+        },
+        psql: args.compare_psql.clone(),
+    };
+    let report = harness::bench::run(&options)?;
+    if let Some(path) = &args.chart {
+        harness::bench::chart::write_svg(&report, path)?;
+    }
+    let text = report.render(args.format);
+    match &args.output {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?,
+        None if args.quiet => {}
+        None => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
+    }
+    Ok(report.exit_code() as u8)
 }
 
 /// The snapshots of `sources`, with a server from `--pg` if one is needed.

@@ -131,5 +131,7 @@ fn describe(kind: Kind) -> &'static str {
         Kind::InvalidLeftover => "An INVALID index or NOT VALID constraint remains at the end",
         Kind::ExpectedNotFound => "A finding the scenario pins did not happen",
         Kind::Timeout => "A statement exceeded the statement or lock timeout",
+        Kind::TableRewrite => "A statement rewrites a large table",
+        Kind::LongExclusiveLock => "A statement holds ACCESS EXCLUSIVE longer than the budget",
     }
 }

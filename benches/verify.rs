@@ -1,0 +1,50 @@
+//! The cost of verifying one 12-migration set with every check
+//! (`scenarios/ok/billing-history`: fresh, rerun, converge from every
+//! earlier version, expectations, lint, rollback, faults) on a running
+//! local server, so that a regression in migcheck's own work shows.
+//! Benched alone; the server's start is not part of it (see `servers`).
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use harness::finding::Check;
+use harness::postgres::{PgSpec, Server};
+use harness::sandbox::SandboxChoice;
+use harness::scenario::Scenario;
+use harness::verify;
+
+fn verify_twelve_migrations(c: &mut Criterion) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("benches/ lives in the workspace")
+        .join("scenarios/ok/billing-history.yaml");
+    let scenarios = Scenario::discover(&root).expect("the billing-history scenario");
+    let server =
+        Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("verify");
+    group.sample_size(10);
+    group.bench_function("billing-history-12-migrations", |b| {
+        b.iter(|| {
+            for scenario in &scenarios {
+                let result = runtime
+                    .block_on(verify::run_scenario(
+                        &server,
+                        scenario,
+                        &Check::ALL,
+                        SandboxChoice::Auto,
+                    ))
+                    .expect("verify runs");
+                assert!(
+                    result.findings.iter().all(|f| !f.fails_run()),
+                    "billing-history is an ok scenario"
+                );
+            }
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, verify_twelve_migrations);
+criterion_main!(benches);

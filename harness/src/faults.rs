@@ -402,6 +402,7 @@ async fn interrupt(
     };
     let statement = &migration.up.statements[at.k - 1];
     let run = client.batch_execute(&statement.sql);
+    let stop_sent = std::cell::Cell::new(false);
     let watch = async {
         // Up to ~10 s for the statement to reach the lock.
         for _ in 0..10_000 {
@@ -413,6 +414,7 @@ async fn interrupt(
                 .await?
                 .and_then(|r| r.get(0));
             if waiting.as_deref() == Some("Lock") {
+                stop_sent.set(true);
                 watcher.execute(stop, &[&pid]).await?;
                 return Ok::<bool, tokio_postgres::Error>(true);
             }
@@ -422,7 +424,9 @@ async fn interrupt(
     };
     tokio::pin!(run);
     let interrupted = tokio::select! {
-        _ = &mut run => false,
+        // The stop can end the statement before the watch returns, and
+        // select! polls in random order: what counts is that it was sent.
+        _ = &mut run => stop_sent.get(),
         stopped = watch => {
             let stopped = stopped?;
             let _ = run.await;

@@ -33,6 +33,10 @@ const SETTINGS: &[&str] = &[
     "synchronous_commit=off",
     "full_page_writes=off",
     "max_connections=100",
+    // Dynamic shared memory as files in the data directory, deleted with
+    // the cluster: the default (posix) leaves /dev/shm/PostgreSQL.* behind
+    // whenever a server is stopped immediately or killed.
+    "dynamic_shared_memory_type=mmap",
 ];
 
 /// Line 8 of postmaster.pid, written by PostgreSQL 10 and newer.

@@ -128,15 +128,8 @@ enum Command {
 /// Options of `snapshot` and `diff`.
 #[derive(Args)]
 struct SchemaArgs {
-    /// Where servers for migration directories come from: auto, local[:BINDIR],
-    /// container[:IMAGE] or dsn:URL (as for verify).
-    #[arg(
-        long,
-        default_value = "auto",
-        env = "MIGCHECK_PG",
-        hide_env_values = true
-    )]
-    pg: String,
+    #[command(flatten)]
+    pg: PgArg,
     /// The Postgres major version to apply migration directories on.
     #[arg(long, value_name = "MAJOR")]
     pg_version: Option<u32>,
@@ -193,14 +186,8 @@ struct BenchArgs {
     /// The migration directory's layout.
     #[arg(long, value_enum, default_value = "auto", value_name = "LAYOUT")]
     migrations_format: Format,
-    /// Where servers come from (as for `check`).
-    #[arg(
-        long,
-        default_value = "auto",
-        env = "MIGCHECK_PG",
-        hide_env_values = true
-    )]
-    pg: String,
+    #[command(flatten)]
+    pg: PgArg,
     /// Postgres major versions: the bench runs on each, side by side.
     #[arg(long, value_name = "MAJORS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(9..=99))]
     pg_version: Vec<u32>,
@@ -227,8 +214,9 @@ fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     harness::bench::parse_duration(s)
 }
 
+/// `--pg`, shared by every command that starts servers.
 #[derive(Args)]
-struct Common {
+struct PgArg {
     /// Where servers come from: auto (a container if Docker can run one, else
     /// local binaries), local[:BINDIR], container[:IMAGE] (default: the official
     /// postgres:<major>, or $MIGCHECK_PG_IMAGE) or dsn:URL (an existing server).
@@ -241,6 +229,20 @@ struct Common {
         hide_env_values = true
     )]
     pg: String,
+}
+
+impl PgArg {
+    fn spec(&self) -> anyhow::Result<PgSpec> {
+        self.pg
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--pg: {e}"))
+    }
+}
+
+#[derive(Args)]
+struct Common {
+    #[command(flatten)]
+    pg: PgArg,
     /// Postgres major versions to run on, e.g. 13,15,17: every check runs on
     /// each (default: the newest local binaries, or postgres:17 in a container).
     #[arg(long, value_name = "MAJORS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(9..=99))]
@@ -436,10 +438,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             (vec![scenario], checks, common)
         }
     };
-    let mut pg: PgSpec = common
-        .pg
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--pg: {e}"))?;
+    let mut pg = common.pg.spec()?;
     match &mut pg {
         PgSpec::Dsn { allow_tables, .. } => *allow_tables = common.dsn_allow_tables,
         _ if common.dsn_allow_tables => {
@@ -481,10 +480,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<u8> {
             args.migrations.display()
         );
     }
-    let pg: PgSpec = args
-        .pg
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--pg: {e}"))?;
+    let pg = args.pg.spec()?;
     let mut pg_versions = args.pg_version.clone();
     pg_versions.dedup();
     let options = harness::bench::Options {
@@ -524,10 +520,7 @@ fn capture_all<const N: usize>(
     sources: &[Source; N],
     args: &SchemaArgs,
 ) -> anyhow::Result<[SnapshotFile; N]> {
-    let pg: PgSpec = args
-        .pg
-        .parse()
-        .map_err(|e: String| anyhow::anyhow!("--pg: {e}"))?;
+    let pg = args.pg.spec()?;
     let options = ServerOptions {
         pg,
         pg_version: args.pg_version,

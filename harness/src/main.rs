@@ -322,7 +322,10 @@ fn main() -> ExitCode {
         Err(e) => {
             let text = format!("{e:#}");
             eprintln!("migcheck: error: {text}");
-            if text.contains("connection closed") {
+            // The client sees a session the server ended either as a closed
+            // connection or, when the server says so first, as SQLSTATE
+            // 57P01-57P03 (admin or crash shutdown, cannot connect now).
+            if text.contains("connection closed") || text.contains("SQLSTATE 57P0") {
                 eprintln!(
                     "migcheck: the server closed the connection: a migration may have ended its own session (pg_terminate_backend) or stopped the server"
                 );

@@ -320,12 +320,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let text = format!("{e:#}");
+            let text = error_text(&e);
             eprintln!("migcheck: error: {text}");
-            // The client sees a session the server ended either as a closed
-            // connection or, when the server says so first, as SQLSTATE
-            // 57P01-57P03 (admin or crash shutdown, cannot connect now).
-            if text.contains("connection closed") || text.contains("SQLSTATE 57P0") {
+            if server_ended_session(&e) {
                 eprintln!(
                     "migcheck: the server closed the connection: a migration may have ended its own session (pg_terminate_backend) or stopped the server"
                 );
@@ -333,6 +330,40 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, each said once: most errors here already end
+/// with their source's text (so a plain `{}` reads whole), and anyhow's
+/// `{:#}` would repeat it.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.ends_with(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
+/// Whether `error` comes from a session the server ended. The client sees
+/// that either as a closed connection or, when the server says so first, as
+/// SQLSTATE 57P01-57P03 (admin or crash shutdown, cannot connect now); the
+/// SQLSTATE is not part of the error's text, so look at the error itself.
+fn server_ended_session(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(|e| {
+                e.is_closed() || e.code().is_some_and(|c| c.code().starts_with("57P0"))
+            })
+            || {
+                // Some errors keep only the server's text, SQLSTATE included.
+                let text = cause.to_string();
+                text.contains("connection closed") || text.contains("SQLSTATE 57P0")
+            }
+    })
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {

@@ -1,0 +1,2 @@
+//! Rows for the tables of a schema, respecting column types, keys and
+//! foreign keys.

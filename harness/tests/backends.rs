@@ -215,7 +215,7 @@ fn container_errors_are_clear_and_exit_2() {
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(
         text(&output)
-            .contains("the one at unix:///nonexistent/migcheck-docker.sock is not reachable"),
+            .contains("Docker engine at unix:///nonexistent/migcheck-docker.sock is not reachable"),
         "{}",
         text(&output)
     );

@@ -122,8 +122,8 @@ pub enum PostgresError {
     },
 
     #[error(
-        "containers need a Docker engine, and the one at {host} is not reachable ({message}); \
-         start it, set DOCKER_HOST to one that runs, or use local binaries with --pg local"
+        "the Docker engine at {host} is not reachable ({message}); containers need one: start \
+         it, set DOCKER_HOST to one that runs, or use local binaries with --pg local"
     )]
     DockerUnreachable { host: String, message: String },
 

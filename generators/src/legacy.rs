@@ -179,27 +179,6 @@ fn build(
     }
 }
 
-/// The tables of `current` that `original` has too: changes only name
-/// objects of the set, not ones an earlier change of the case added.
-fn tables<'a>(original: &'a Schema, current: &'a Schema) -> impl Iterator<Item = &'a Table> + 'a {
-    current
-        .tables
-        .iter()
-        .filter(move |t| original.table(&t.name).is_some())
-}
-
-fn columns<'a>(original: &'a Schema, current: &'a Schema) -> Vec<(&'a Table, &'a Column)> {
-    tables(original, current)
-        .flat_map(|t| {
-            let before = original.table(&t.name);
-            t.columns
-                .iter()
-                .filter(move |c| before.is_some_and(|b| b.column(&c.name).is_some()))
-                .map(move |c| (t, c))
-        })
-        .collect()
-}
-
 fn primary_key(table: &Table) -> Vec<&str> {
     table
         .constraints
@@ -230,15 +209,12 @@ fn in_foreign_key(schema: &Schema, table: &str, column: &str) -> bool {
     })
 }
 
-/// The sets of one or two columns of `table` (known to `original`) an
-/// index can be built on.
-fn column_sets(original: &Schema, current: &Schema, table: &Table) -> Vec<Vec<String>> {
-    let before = original.table(&table.name);
+/// The sets of one or two columns of `table` an index can be built on.
+fn column_sets(schema: &Schema, table: &Table) -> Vec<Vec<String>> {
     let names: Vec<&String> = table
         .columns
         .iter()
-        .filter(|c| before.is_some_and(|b| b.column(&c.name).is_some()))
-        .filter(|c| types::kind(current, &c.ty).indexable())
+        .filter(|c| types::kind(schema, &c.ty).indexable())
         .map(|c| &c.name)
         .collect();
     let mut sets: Vec<Vec<String>> = names.iter().map(|n| vec![(*n).clone()]).collect();
@@ -273,8 +249,43 @@ fn extra(current: &Schema, next: &mut usize) -> usize {
     }
 }
 
-/// The change of kind `kind` that `seed` names in `current`, if there is
-/// one to make.
+/// A column of `schema` that `keep` accepts, chosen by `seed`.
+fn pick_column(
+    schema: &Schema,
+    seed: u64,
+    keep: impl Fn(&Table, &Column) -> bool,
+) -> Option<(&Table, &Column)> {
+    types::choose(
+        seed,
+        schema.tables.iter().flat_map(|t| {
+            t.columns
+                .iter()
+                .filter(|c| keep(t, c))
+                .map(move |c| (format!("{}.{}", t.name, c.name), (t, c)))
+        }),
+    )
+}
+
+fn pick_index(schema: &Schema, seed: u64) -> Option<(&Table, &crate::model::Index)> {
+    types::choose(
+        seed,
+        schema.tables.iter().flat_map(|t| {
+            t.indexes
+                .iter()
+                .filter(|i| !i.constraint)
+                .map(move |i| (i.name.clone(), (t, i)))
+        }),
+    )
+}
+
+/// The change of kind `kind` that `seed` names, or `None` when there is
+/// nothing of that kind to change.
+///
+/// The object is chosen in `original` (the schema at `upto`) so that the
+/// choice does not depend on the other changes of the case: removing one
+/// while shrinking leaves the others naming the same objects. The change
+/// is then made to what `current` (the schema after the case's earlier
+/// changes) holds, and left out when an earlier change took its object.
 fn mutation(
     original: &Schema,
     current: &Schema,
@@ -282,76 +293,64 @@ fn mutation(
     seed: u64,
     next_extra: &mut usize,
 ) -> Option<Mutation> {
-    let column_key = |(t, c): &(&Table, &Column)| format!("{}.{}", t.name, c.name);
-    let pick_column = |keep: &dyn Fn(&Table, &Column) -> bool| {
-        types::choose(
-            seed,
-            columns(original, current)
-                .into_iter()
-                .filter(|(t, c)| keep(t, c))
-                .map(|tc| (column_key(&tc), tc)),
-        )
-    };
-    let pick_table = || types::choose(seed, tables(original, current).map(|t| (t.name.clone(), t)));
     let second = types::mix(seed);
+    let now = |table: &str, column: &str| current.table(table)?.column(column).cloned();
+    let pick_table = || types::choose(seed, original.tables.iter().map(|t| (t.name.clone(), t)));
     match kind {
         0 => {
-            let (t, c) =
-                pick_column(&|t, c| !c.generated && !primary_key(t).contains(&c.name.as_str()))?;
-            Some(Mutation::DropColumn {
+            let droppable =
+                |t: &Table, c: &Column| !c.generated && !primary_key(t).contains(&c.name.as_str());
+            let (t, c) = pick_column(original, seed, droppable)?;
+            let table = current.table(&t.name)?;
+            droppable(table, table.column(&c.name)?).then(|| Mutation::DropColumn {
                 table: t.name.clone(),
                 column: c.name.clone(),
             })
         }
         1 => {
-            let (t, i) = types::choose(
-                seed,
-                tables(original, current).flat_map(|t| {
-                    let before = original.table(&t.name);
-                    t.indexes
-                        .iter()
-                        .filter(move |i| {
-                            !i.constraint
-                                && before
-                                    .is_some_and(|b| b.indexes.iter().any(|o| o.name == i.name))
-                        })
-                        .map(move |i| (i.name.clone(), (t, i)))
-                }),
-            )?;
-            Some(Mutation::DropIndex {
-                table: t.name.clone(),
-                index: i.name.clone(),
-            })
+            let (t, i) = pick_index(original, seed)?;
+            let table = current.table(&t.name)?;
+            table
+                .indexes
+                .iter()
+                .any(|now| now.name == i.name && !now.constraint)
+                .then(|| Mutation::DropIndex {
+                    table: t.name.clone(),
+                    index: i.name.clone(),
+                })
         }
         2 => {
             let (t, c) = types::choose(
                 seed,
-                tables(original, current).flat_map(|t| {
-                    let before = original.table(&t.name);
+                original.tables.iter().flat_map(|t| {
                     t.constraints
                         .iter()
-                        .filter(move |c| {
-                            !matches!(c.kind, ConstraintKind::PrimaryKey { .. })
-                                && before
-                                    .is_some_and(|b| b.constraints.iter().any(|o| o.name == c.name))
-                        })
+                        .filter(|c| !matches!(c.kind, ConstraintKind::PrimaryKey { .. }))
                         .map(move |c| (format!("{}.{}", t.name, c.name), (t, c)))
                 }),
             )?;
-            Some(Mutation::DropConstraint {
+            let table = current.table(&t.name)?;
+            table
+                .constraints
+                .iter()
+                .any(|now| now.name == c.name)
+                .then(|| Mutation::DropConstraint {
+                    table: t.name.clone(),
+                    constraint: c.name.clone(),
+                })
+        }
+        3 => {
+            let t = pick_table()?;
+            current.table(&t.name).map(|_| Mutation::DropTable {
                 table: t.name.clone(),
-                constraint: c.name.clone(),
             })
         }
-        3 => Some(Mutation::DropTable {
-            table: pick_table()?.name.clone(),
-        }),
         4 => {
             const TYPES: [&str; 4] = ["integer", "text", "boolean", "timestamp with time zone"];
-            let table = pick_table()?.name.clone();
+            let t = current.table(&pick_table()?.name)?;
             let n = extra(current, next_extra);
             Some(Mutation::AddColumn {
-                table,
+                table: t.name.clone(),
                 column: format!("extra_{n}"),
                 ty: TYPES[(second % 4) as usize].to_owned(),
             })
@@ -359,11 +358,17 @@ fn mutation(
         5 => {
             let t = types::choose(
                 seed,
-                tables(original, current)
-                    .filter(|t| !column_sets(original, current, t).is_empty())
+                original
+                    .tables
+                    .iter()
+                    .filter(|t| !column_sets(original, t).is_empty())
                     .map(|t| (t.name.clone(), t)),
             )?;
-            let columns = choose_set(second, column_sets(original, current, t))?;
+            let columns = choose_set(second, column_sets(original, t))?;
+            let table = current.table(&t.name)?;
+            if columns.iter().any(|c| table.column(c).is_none()) {
+                return None;
+            }
             let n = extra(current, next_extra);
             Some(Mutation::AddIndex {
                 table: t.name.clone(),
@@ -372,63 +377,74 @@ fn mutation(
             })
         }
         6 => {
-            let (t, c) = pick_column(&|t, c| {
+            let widens = |schema: &Schema, t: &Table, c: &Column| {
                 !c.generated
                     && types::widening(&c.ty).is_some()
-                    && !in_foreign_key(current, &t.name, &c.name)
-            })?;
+                    && !in_foreign_key(schema, &t.name, &c.name)
+            };
+            let (t, c) = pick_column(original, seed, |t, c| widens(original, t, c))?;
+            let column = now(&t.name, &c.name)?;
+            if !widens(current, t, &column) {
+                return None;
+            }
             Some(Mutation::ChangeType {
                 table: t.name.clone(),
                 column: c.name.clone(),
-                ty: types::widening(&c.ty)?,
+                ty: types::widening(&column.ty)?,
             })
         }
         7 => {
-            let literal = |c: &Column| types::kind(current, &c.ty).default_literal();
-            let (t, c) = pick_column(&|_, c| {
+            let literal =
+                |schema: &Schema, c: &Column| types::kind(schema, &c.ty).default_literal();
+            let settable = |schema: &Schema, c: &Column| {
                 !c.generated
                     && !rows::filled_by_database(c)
-                    && (c.default.is_some() || literal(c).is_some())
-            })?;
-            let drop = c.default.is_some() && (second % 2 == 0 || literal(c).is_none());
+                    && (c.default.is_some() || literal(schema, c).is_some())
+            };
+            let (t, c) = pick_column(original, seed, |_, c| settable(original, c))?;
+            let column = now(&t.name, &c.name)?;
+            if !settable(current, &column) {
+                return None;
+            }
+            let literal = literal(current, &column);
+            let drop = column.default.is_some() && (second.is_multiple_of(2) || literal.is_none());
             Some(Mutation::ChangeDefault {
                 table: t.name.clone(),
                 column: c.name.clone(),
-                default: if drop { None } else { literal(c) },
+                default: if drop { None } else { literal },
             })
         }
         8 => {
-            let (t, c) =
-                pick_column(&|t, c| !c.generated && !primary_key(t).contains(&c.name.as_str()))?;
-            Some(Mutation::ChangeNullability {
+            let nullable =
+                |t: &Table, c: &Column| !c.generated && !primary_key(t).contains(&c.name.as_str());
+            let (t, c) = pick_column(original, seed, nullable)?;
+            let table = current.table(&t.name)?;
+            let column = table.column(&c.name)?;
+            nullable(table, column).then(|| Mutation::ChangeNullability {
                 table: t.name.clone(),
                 column: c.name.clone(),
-                not_null: !c.not_null,
+                not_null: !column.not_null,
             })
         }
         _ => {
-            let (t, i) = types::choose(
-                seed,
-                tables(original, current).flat_map(|t| {
-                    let before = original.table(&t.name);
-                    t.indexes
-                        .iter()
-                        .filter(move |i| {
-                            !i.constraint
-                                && before
-                                    .is_some_and(|b| b.indexes.iter().any(|o| o.name == i.name))
-                        })
-                        .map(move |i| (i.name.clone(), (t, i)))
-                }),
-            )?;
-            let sets = column_sets(original, current, t)
+            let (t, i) = pick_index(original, seed)?;
+            let sets = column_sets(original, t)
                 .into_iter()
                 .filter(|s| *s != i.columns)
                 .collect();
+            let columns = choose_set(second, sets)?;
+            let table = current.table(&t.name)?;
+            let index = table
+                .indexes
+                .iter()
+                .find(|now| now.name == i.name && !now.constraint)?;
+            if index.columns == columns || columns.iter().any(|c| table.column(c).is_none()) {
+                return None;
+            }
             Some(Mutation::ReplaceIndex {
                 table: t.name.clone(),
                 index: i.name.clone(),
-                columns: choose_set(second, sets)?,
+                columns,
             })
         }
     }

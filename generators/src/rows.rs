@@ -222,7 +222,7 @@ fn row(schema: &Schema, table: &Table, seed: u64, ordinal: u64, made: &Made) -> 
         if own.len() != columns.len() || references.len() != columns.len() {
             return None;
         }
-        if own.iter().any(|c| c.generated) {
+        if own.iter().any(|c| filled_by_database(c)) {
             continue;
         }
         if columns.iter().any(|c| row.value(c).is_some()) {
@@ -283,7 +283,7 @@ fn row(schema: &Schema, table: &Table, seed: u64, ordinal: u64, made: &Made) -> 
         let key = keyed.contains(column.name.as_str());
         let mix = types::mix(seed ^ (n as u64 + 1).wrapping_mul(0x9e37_79b9));
         let optional = !column.not_null || column.default.is_some();
-        if optional && !key && mix % 5 == 0 {
+        if optional && !key && mix.is_multiple_of(5) {
             continue;
         }
         // Distinct per row of the case for keys, and still spread by seed.

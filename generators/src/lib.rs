@@ -14,3 +14,4 @@ pub mod legacy;
 pub mod model;
 pub mod rows;
 mod sql;
+mod types;

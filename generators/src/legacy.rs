@@ -25,6 +25,11 @@ pub struct History {
     /// `schemas.len() == migrations.len() + 1`.
     pub schemas: Vec<Schema>,
     pub migrations: Vec<MigrationShape>,
+    /// Whether the runner runs every file again at each start, so that a
+    /// set can restore what a database lacks. A tracked runner never runs a
+    /// recorded migration again: nothing is dropped by hand then, since no
+    /// set could be expected to bring it back.
+    pub restores_missing: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -160,11 +165,23 @@ fn build(
         let shape = history.migrations.get(upto)?;
         (shape.can_stop_midway && shape.statements >= 2).then(|| 1 + at.index(shape.statements - 1))
     });
+    let added_later = added_later(
+        &history.schemas[..upto.min(history.schemas.len())],
+        original,
+    );
     let mut current = original.clone();
     let mut mutations = Vec::new();
     let mut next_extra = 0;
     for &(kind, seed) in picks {
-        if let Some(mutation) = mutation(original, &current, kind, seed, &mut next_extra) {
+        if !history.restores_missing && kind < DROPS {
+            continue;
+        }
+        let choice = Choice {
+            original,
+            current: &current,
+            added_later: &added_later,
+        };
+        if let Some(mutation) = mutation(choice, kind, seed, &mut next_extra) {
             mutation.apply(&mut current);
             mutations.push(mutation);
         }
@@ -178,6 +195,50 @@ fn build(
         rows,
     }
 }
+
+/// Constraints of `schema` (as `table.constraint`) that an earlier version
+/// of their table did not have: added by a statement of their own, which
+/// an idempotent set runs again. A constraint that came with its table may
+/// be declared inside `CREATE TABLE IF NOT EXISTS`, and no old database
+/// lacks it, so dropping it would model a state that never existed.
+fn added_later(earlier: &[Schema], schema: &Schema) -> Vec<String> {
+    schema
+        .tables
+        .iter()
+        .flat_map(|t| t.constraints.iter().map(move |c| (t, c)))
+        .filter(|(t, c)| {
+            earlier.iter().any(|old| {
+                old.table(&t.name)
+                    .is_some_and(|o| !o.constraints.iter().any(|oc| oc.name == c.name))
+            })
+        })
+        .map(|(t, c)| format!("{}.{}", t.name, c.name))
+        .collect()
+}
+
+/// Whether another table's foreign key points at `table`: dropping it
+/// (CASCADE) would take that key along, a state no real database is in.
+fn referenced(schema: &Schema, table: &str) -> bool {
+    schema.tables.iter().any(|t| {
+        t.name != table
+            && t.constraints.iter().any(
+                |c| matches!(&c.kind, ConstraintKind::ForeignKey { table: to, .. } if to == table),
+            )
+    })
+}
+
+/// What a change is chosen from.
+#[derive(Clone, Copy)]
+struct Choice<'a> {
+    /// The schema at `upto`, where objects are chosen.
+    original: &'a Schema,
+    /// The schema after the case's earlier changes, where they are made.
+    current: &'a Schema,
+    added_later: &'a [String],
+}
+
+/// Change kinds below this one drop something.
+const DROPS: usize = 4;
 
 fn primary_key(table: &Table) -> Vec<&str> {
     table
@@ -286,20 +347,24 @@ fn pick_index(schema: &Schema, seed: u64) -> Option<(&Table, &crate::model::Inde
 /// while shrinking leaves the others naming the same objects. The change
 /// is then made to what `current` (the schema after the case's earlier
 /// changes) holds, and left out when an earlier change took its object.
-fn mutation(
-    original: &Schema,
-    current: &Schema,
-    kind: usize,
-    seed: u64,
-    next_extra: &mut usize,
-) -> Option<Mutation> {
+fn mutation(choice: Choice, kind: usize, seed: u64, next_extra: &mut usize) -> Option<Mutation> {
+    let Choice {
+        original,
+        current,
+        added_later,
+    } = choice;
     let second = types::mix(seed);
     let now = |table: &str, column: &str| current.table(table)?.column(column).cloned();
     let pick_table = || types::choose(seed, original.tables.iter().map(|t| (t.name.clone(), t)));
     match kind {
         0 => {
-            let droppable =
-                |t: &Table, c: &Column| !c.generated && !primary_key(t).contains(&c.name.as_str());
+            // NOT NULL columns belong to the table's first version (as lint
+            // assumes too): a later one needs a default or a backfill on a
+            // populated table, and comes with an ALTER of its own. Nullable
+            // ones are those an old table may lack.
+            let droppable = |t: &Table, c: &Column| {
+                !c.generated && !c.not_null && !primary_key(t).contains(&c.name.as_str())
+            };
             let (t, c) = pick_column(original, seed, droppable)?;
             let table = current.table(&t.name)?;
             droppable(table, table.column(&c.name)?).then(|| Mutation::DropColumn {
@@ -326,6 +391,7 @@ fn mutation(
                     t.constraints
                         .iter()
                         .filter(|c| !matches!(c.kind, ConstraintKind::PrimaryKey { .. }))
+                        .filter(|c| added_later.contains(&format!("{}.{}", t.name, c.name)))
                         .map(move |c| (format!("{}.{}", t.name, c.name), (t, c)))
                 }),
             )?;
@@ -340,7 +406,14 @@ fn mutation(
                 })
         }
         3 => {
-            let t = pick_table()?;
+            let t = types::choose(
+                seed,
+                original
+                    .tables
+                    .iter()
+                    .filter(|t| !referenced(original, &t.name))
+                    .map(|t| (t.name.clone(), t)),
+            )?;
             current.table(&t.name).map(|_| Mutation::DropTable {
                 table: t.name.clone(),
             })

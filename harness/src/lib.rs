@@ -13,6 +13,7 @@ pub mod checks;
 pub mod data;
 pub mod faults;
 pub mod finding;
+pub mod fuzz;
 pub mod guard;
 pub mod keep;
 pub mod lint;

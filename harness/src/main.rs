@@ -122,7 +122,45 @@ enum Command {
     },
     /// Measure what each statement of a migration costs on large tables:
     /// time, locks, rewrites, growth with rows, blocked writers.
+    /// Generate legacy states from the set's own history, run the set from each, shrink every failure to a minimal state and (with --emit) write it as a scenario file.
+    Fuzz(FuzzArgs),
     Bench(BenchArgs),
+}
+
+#[derive(Args)]
+struct FuzzArgs {
+    /// The migration directory.
+    #[arg(long, value_name = "DIR")]
+    migrations: PathBuf,
+    /// Stop after this many cases of the sequence (default 500 when --time is not given).
+    #[arg(long, value_name = "N", conflicts_with = "time")]
+    cases: Option<u64>,
+    /// Stop after this long instead, e.g. 90s or 5m (a plain number is seconds).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    time: Option<Duration>,
+    /// The sequence of cases: the same seed gives the same cases (default: a random seed, shown in the report).
+    #[arg(long, value_name = "S")]
+    seed: Option<u64>,
+    /// Run only the cases i with i % N == I - 1, to split one sequence between machines.
+    #[arg(long, value_name = "I/N", default_value = "1/1")]
+    shard: harness::fuzz::Shard,
+    /// Write each distinct finding as a scenario file that reproduces it into DIR.
+    #[arg(long, value_name = "DIR")]
+    emit: Option<PathBuf>,
+    /// Cases run at the same time, each on its own connection (default: the number of CPUs).
+    #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
+    jobs: Option<u64>,
+    /// How the application applies the set.
+    #[arg(long, value_enum, default_value = "rerun-all")]
+    runner: RunnerMode,
+    /// Transaction boundaries of the application's runner.
+    #[arg(long, value_enum, default_value = "per-file")]
+    tx: TxMode,
+    /// The directory layout (auto-detected by default).
+    #[arg(long, value_enum, default_value = "auto", value_name = "LAYOUT")]
+    migrations_format: Format,
+    #[command(flatten)]
+    common: Common,
 }
 
 /// Options of `snapshot` and `diff`.
@@ -370,6 +408,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let output = match &cli.command {
         Command::Lint { output, .. } => Some(output),
         Command::Verify { common, .. } | Command::Check { common, .. } => Some(&common.output),
+        Command::Fuzz(args) => Some(&args.common.output),
         // One format and one output of their own.
         Command::Snapshot { .. } | Command::Diff { .. } | Command::Bench(_) => None,
     };
@@ -378,6 +417,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     let (scenarios, checks, common) = match cli.command {
         Command::Bench(args) => return bench(args),
+        Command::Fuzz(args) => return fuzz(args),
         Command::Snapshot {
             dsn,
             migrations,
@@ -505,6 +545,79 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         }
     }
     write(&report, &common.output)
+}
+
+fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
+    let common = &args.common;
+    if common.keep_failed {
+        anyhow::bail!(
+            "fuzz does not keep databases: write the failures with --emit DIR, then run `migcheck verify --keep-failed` on a file it wrote"
+        );
+    }
+    let mut scenario = ad_hoc(&args.migrations, &[], None)?;
+    scenario.runner = args.runner;
+    scenario.tx = args.tx;
+    scenario.format = args.migrations_format;
+    let seed = args.seed.unwrap_or_else(|| {
+        // Any seed will do; the report shows it, so the run can be repeated.
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() ^ u64::from(d.subsec_nanos()))
+            % 1_000_000
+    });
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(2, |n| n.get()),
+        |j| j as usize,
+    );
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let progress =
+        common.progress || (std::io::stderr().is_terminal() && !common.output.quiet && !ci);
+    let options = harness::fuzz::Options {
+        cases: args
+            .cases
+            .or(if args.time.is_some() { None } else { Some(500) }),
+        time: args.time,
+        seed,
+        shard: args.shard,
+        jobs,
+        sandbox: common.sandbox,
+        timeouts: Timeouts {
+            statement: common.statement_timeout,
+            lock: common.lock_timeout,
+        },
+        emit: args.emit.clone(),
+        progress: progress.then_some(print_fuzz_progress as fn(&harness::fuzz::Progress)),
+    };
+    let mut pg = common.pg.spec()?;
+    match &mut pg {
+        PgSpec::Dsn { allow_tables, .. } => *allow_tables = common.dsn_allow_tables,
+        _ if common.dsn_allow_tables => {
+            anyhow::bail!("--dsn-allow-tables applies only to --pg dsn:URL")
+        }
+        _ => {}
+    }
+    let mut versions = common.pg_version.clone();
+    versions.dedup();
+    let report = harness::fuzz::matrix(&pg, &versions, &scenario, &options);
+    if progress {
+        // The progress line ends here, whatever happened.
+        eprintln!();
+    }
+    write(&report?, &common.output)
+}
+
+/// One line, rewritten in place.
+fn print_fuzz_progress(p: &harness::fuzz::Progress) {
+    let rate = p.cases as f64 / p.elapsed.as_secs_f64().max(1e-9);
+    let of = p.of.map(|n| format!("/{n}")).unwrap_or_default();
+    eprint!(
+        "\rmigcheck fuzz: {}{of} cases, {rate:.0} cases/s, {} finding{} ({} failing case{})  ",
+        p.cases,
+        p.distinct,
+        if p.distinct == 1 { "" } else { "s" },
+        p.failing,
+        if p.failing == 1 { "" } else { "s" },
+    );
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<u8> {

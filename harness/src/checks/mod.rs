@@ -31,7 +31,7 @@ pub fn run(check: Check, observation: &Observation, scenario: &Scenario) -> Vec<
 }
 
 /// A finding for a statement the server rejected.
-fn failed(kind: Kind, error: &ApplyError) -> Finding {
+pub(crate) fn failed(kind: Kind, error: &ApplyError) -> Finding {
     Finding {
         migration: Some(error.migration.clone()),
         statement: Some(error.statement),

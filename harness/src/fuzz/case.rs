@@ -1,0 +1,157 @@
+//! One fuzz case: a generated legacy state built in a sandbox, the whole
+//! set applied on top of it, and the verdict: the set failed there, or
+//! ended with a schema other than a fresh install's, beyond what the
+//! state's own hand-made changes explain.
+
+use generators::legacy::{Effect, LegacyCase, Mutation};
+
+use crate::finding::{Finding, Kind};
+use crate::migrations::MigrationSet;
+use crate::observe::{ObserveError, prefix_sandbox};
+use crate::runner::{Nesting, Runner};
+use crate::sandbox::{Sandbox, Sandboxes};
+use crate::schema::{self, Change, Snapshot};
+
+/// What every case runs against.
+pub struct Target<'a> {
+    pub set: &'a MigrationSet,
+    pub runner: Runner,
+    /// The schema after a fresh install, and its fingerprint.
+    pub fresh: &'a Snapshot,
+    pub fingerprint: &'a str,
+}
+
+/// A case's verdict.
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    Pass,
+    /// The state could not be built (a crash mid-migration that cannot
+    /// happen with this set): neither a pass nor a failure.
+    Impossible,
+    Fail(Box<Failure>),
+}
+
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub finding: Finding,
+    /// The statements of the state that the server accepted, in order:
+    /// what a scenario must run to build the same state.
+    pub applied: Vec<String>,
+}
+
+/// Builds `case` in a sandbox of `sandboxes`, applies the set and judges.
+pub async fn run(
+    sandboxes: &mut Sandboxes<'_>,
+    target: &Target<'_>,
+    case: &LegacyCase,
+) -> Result<Verdict, ObserveError> {
+    let all = &target.set.migrations;
+    let sandbox = match prefix_sandbox(sandboxes, target.runner, &all[..case.upto]).await? {
+        Ok(sandbox) => sandbox,
+        Err(_) => return Ok(Verdict::Impossible),
+    };
+    let verdict = build_and_apply(&sandbox, target, case).await;
+    sandboxes.close(sandbox).await?;
+    verdict
+}
+
+async fn build_and_apply(
+    sandbox: &Sandbox,
+    target: &Target<'_>,
+    case: &LegacyCase,
+) -> Result<Verdict, ObserveError> {
+    let client = sandbox.client();
+    // A runner that died after `j` statements of the next migration left
+    // them committed: they run one by one, as such a runner sends them.
+    let mut applied = Vec::new();
+    if let (Some(j), Some(next)) = (case.midway, target.set.migrations.get(case.upto)) {
+        for statement in next.up.statements.iter().take(j) {
+            if try_statement(sandbox, &statement.sql).await?.is_err() {
+                return Ok(Verdict::Impossible);
+            }
+            applied.push(statement.sql.clone());
+        }
+    }
+    // Hand-made changes and rows: one that the server rejects (a column a
+    // crash already dropped, a row a constraint refuses) is left out.
+    for statement in case.statements() {
+        if try_statement(sandbox, &statement).await?.is_ok() {
+            applied.push(statement);
+        }
+    }
+    let failed = target
+        .runner
+        .apply(client, &target.set.migrations, sandbox.nesting())
+        .await?;
+    if let Some(error) = failed {
+        let finding = crate::checks::failed(Kind::LegacyApplyFailed, &error);
+        return Ok(Verdict::Fail(Box::new(Failure { finding, applied })));
+    }
+    let upgraded = schema::snapshot(client).await?;
+    if upgraded.fingerprint() == target.fingerprint {
+        return Ok(Verdict::Pass);
+    }
+    let mut diff = schema::diff(target.fresh, &upgraded);
+    diff.retain(|change| !excused(change, &case.mutations));
+    if diff.is_empty() || diff.is_minor() {
+        return Ok(Verdict::Pass);
+    }
+    let finding = Finding {
+        diff: Some(diff.render("after a fresh install", "after upgrading from this state")),
+        ..Finding::new(
+            Kind::DivergesFromFresh,
+            format!(
+                "upgrading from this state ends with a different schema than a fresh install ({} difference{})",
+                diff.changes.len(),
+                if diff.changes.len() == 1 { "" } else { "s" }
+            ),
+        )
+    };
+    Ok(Verdict::Fail(Box::new(Failure { finding, applied })))
+}
+
+/// Runs one statement of the state; inside a sandbox transaction under a
+/// savepoint, so that a rejected one leaves nothing.
+async fn try_statement(
+    sandbox: &Sandbox,
+    sql: &str,
+) -> Result<Result<(), tokio_postgres::Error>, ObserveError> {
+    let client = sandbox.client();
+    if sandbox.nesting() == Nesting::TopLevel {
+        return Ok(match client.batch_execute(sql).await {
+            Err(e) if e.is_closed() => return Err(e.into()),
+            result => result,
+        });
+    }
+    client.batch_execute("SAVEPOINT migcheck_state").await?;
+    let result = client.batch_execute(sql).await;
+    let end = match result {
+        Ok(()) => "RELEASE SAVEPOINT migcheck_state",
+        Err(_) => "ROLLBACK TO SAVEPOINT migcheck_state",
+    };
+    client.batch_execute(end).await?;
+    Ok(result)
+}
+
+/// A difference the state's own changes explain: a set is expected to
+/// restore what a database lacks (only rerun-all states lack anything),
+/// not to undo what someone added or changed by hand.
+fn excused(change: &Change, mutations: &[Mutation]) -> bool {
+    let key = change.key();
+    mutations.iter().any(|mutation| {
+        let object = |kind: &str, name: &str| key == format!("{kind} public.{name}");
+        match (mutation.effect(), mutation) {
+            (Effect::Removes, _) => false,
+            (_, Mutation::AddColumn { table, column, .. })
+            | (_, Mutation::ChangeType { table, column, .. })
+            | (_, Mutation::ChangeDefault { table, column, .. })
+            | (_, Mutation::ChangeNullability { table, column, .. }) => {
+                object("column", &format!("{table}.{column}"))
+            }
+            (_, Mutation::AddIndex { index, .. }) | (_, Mutation::ReplaceIndex { index, .. }) => {
+                object("index", index)
+            }
+            _ => false,
+        }
+    })
+}

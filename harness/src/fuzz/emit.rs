@@ -1,0 +1,121 @@
+//! `--emit DIR`: a distinct finding as a scenario file that reproduces it,
+//! ready to commit. The file names the set by a path relative to itself,
+//! builds the shrunk state with `upto` and `sql`, and pins nothing: until
+//! the migrations are fixed, `migcheck verify` on it fails the same way.
+
+use std::path::{Component, Path, PathBuf};
+
+use clap::ValueEnum;
+use serde::Serialize;
+
+use super::Found;
+use crate::scenario::Scenario;
+
+#[derive(Serialize)]
+struct File<'a> {
+    name: String,
+    migrations: String,
+    format: String,
+    runner: String,
+    tx: String,
+    legacy: Vec<Legacy<'a>>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    may_keep: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Legacy<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upto: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sql: Option<String>,
+}
+
+/// The scenario file's text for `found`, with `migrations` as written in it.
+pub fn scenario_yaml(scenario: &Scenario, migrations: &str, found: &Found, seed: u64) -> String {
+    let finding = &found.finding;
+    let at = match (&finding.migration, finding.line) {
+        (Some(m), Some(line)) => format!(" in {m}:{line}"),
+        _ => String::new(),
+    };
+    let state = &found.state;
+    let sql = (!state.sql.is_empty()).then(|| {
+        let mut sql = state.sql.join(";\n");
+        sql.push_str(";\n");
+        sql
+    });
+    let file = File {
+        name: format!("fuzz: {}{at}", finding.kind),
+        migrations: migrations.to_owned(),
+        format: name(scenario.format),
+        runner: name(scenario.runner),
+        tx: name(scenario.tx),
+        legacy: vec![Legacy {
+            name: &state.name,
+            upto: state.upto.as_deref(),
+            sql,
+        }],
+        may_keep: &state.may_keep,
+    };
+    let body = serde_yaml_ng::to_string(&file).unwrap_or_default();
+    let mut header = format!(
+        "# Found by `migcheck fuzz --seed {seed}` (case {}, seen in {} case{}) and shrunk\n\
+         # to the smallest legacy state that still fails. `migcheck verify` on this\n\
+         # file fails the same way until the migrations are fixed; then keep it as a\n\
+         # regression test.\n",
+        found.case,
+        found.occurrences,
+        if found.occurrences == 1 { "" } else { "s" },
+    );
+    for line in finding.message.lines() {
+        header.push_str(&format!("#   {}{at}: {line}\n", finding.kind));
+    }
+    header + &body
+}
+
+/// Writes `found` as `DIR/fuzz-<kind>-<case>.yaml`.
+pub fn write(
+    dir: &Path,
+    migrations: &Path,
+    scenario: &Scenario,
+    found: &Found,
+    seed: u64,
+) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| format!("--emit: cannot create {}: {e}", dir.display()))?;
+    let relative = relative_to(dir, migrations)
+        .map_err(|e| format!("--emit: cannot resolve {}: {e}", migrations.display()))?;
+    let text = scenario_yaml(scenario, &relative, found, seed);
+    let path = dir.join(format!("fuzz-{}-{}.yaml", found.finding.kind, found.case));
+    std::fs::write(&path, text)
+        .map_err(|e| format!("--emit: cannot write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// `target` as a path relative to the directory `from`, with `/`.
+fn relative_to(from: &Path, target: &Path) -> std::io::Result<String> {
+    let from = std::fs::canonicalize(from)?;
+    let target = std::fs::canonicalize(target)?;
+    let from: Vec<Component> = from.components().collect();
+    let to: Vec<Component> = target.components().collect();
+    let common = from.iter().zip(&to).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = vec!["..".to_owned(); from.len() - common];
+    parts.extend(
+        to[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned()),
+    );
+    Ok(if parts.is_empty() {
+        ".".to_owned()
+    } else {
+        parts.join("/")
+    })
+}
+
+fn name(value: impl ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
+}

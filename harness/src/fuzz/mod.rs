@@ -1,0 +1,457 @@
+//! `migcheck fuzz`: legacy states generated from the set's own history
+//! (`generators::legacy`), each built in the cheapest sandbox, the set
+//! applied on top and judged like the converge check does. Failing cases
+//! are deduplicated by kind and location, shrunk to a minimal state, and
+//! can be written out as scenario files that reproduce them.
+//!
+//! Case `i` of a run depends only on `--seed` and `i`, so a run is
+//! reproducible whatever `-j` is, and `--shard I/N` splits the same
+//! sequence of cases between machines.
+
+mod case;
+mod emit;
+mod history;
+mod model;
+mod shrink;
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use generators::legacy::LegacyCase;
+use proptest::strategy::{Strategy, ValueTree};
+use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+
+use crate::finding::{Check, Finding, Kind};
+use crate::migrations::MigrationSet;
+use crate::postgres::Server;
+use crate::report::ScenarioResult;
+use crate::runner::Runner;
+use crate::sandbox::{self, SandboxChoice, Sandboxes, Timeouts};
+use crate::scenario::Scenario;
+
+pub use case::Verdict;
+pub use emit::scenario_yaml;
+
+/// How many cases, on how many connections, from which seed.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Stop after this many cases (of the whole sequence, before sharding).
+    pub cases: Option<u64>,
+    /// Stop after this long (whichever comes first).
+    pub time: Option<Duration>,
+    pub seed: u64,
+    pub shard: Shard,
+    /// Cases run at the same time, each on its own connection and database.
+    pub jobs: usize,
+    pub sandbox: SandboxChoice,
+    pub timeouts: Timeouts,
+    /// Write a scenario file per distinct finding here.
+    pub emit: Option<PathBuf>,
+    /// Called about four times a second while cases run.
+    pub progress: Option<fn(&Progress)>,
+}
+
+/// `--shard I/N`: this run takes the cases `i` with `i % N == I - 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Default for Shard {
+    fn default() -> Shard {
+        Shard { index: 1, count: 1 }
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let usage = || format!("`{text}`: expected I/N with 1 <= I <= N, e.g. 2/4");
+        let (index, count) = text.split_once('/').ok_or_else(usage)?;
+        let index: u64 = index.trim().parse().map_err(|_| usage())?;
+        let count: u64 = count.trim().parse().map_err(|_| usage())?;
+        if index == 0 || count == 0 || index > count {
+            return Err(usage());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// Where a run is, for a progress line.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    pub cases: u64,
+    /// Cases of the run's bound, when it is a number of cases.
+    pub of: Option<u64>,
+    pub failing: u64,
+    pub distinct: usize,
+    pub elapsed: Duration,
+}
+
+/// A distinct finding, with the smallest state found that shows it.
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub finding: Finding,
+    /// The first case (of the sequence) that showed it.
+    pub case: u64,
+    /// Cases that showed it.
+    pub occurrences: u64,
+    pub state: State,
+    /// The scenario file written for it (`--emit`).
+    pub emitted: Option<PathBuf>,
+}
+
+/// A legacy state as a scenario writes it: the set applied up to a
+/// version, then SQL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    pub name: String,
+    pub upto: Option<String>,
+    pub sql: Vec<String>,
+    /// Objects the state added by hand, which an upgraded database keeps.
+    pub may_keep: Vec<String>,
+}
+
+/// What a fuzz run did.
+#[derive(Debug)]
+pub struct Fuzzed {
+    pub result: ScenarioResult,
+    pub found: Vec<Found>,
+    pub cases: u64,
+    pub elapsed: Duration,
+}
+
+/// Fuzzes `scenario`'s set on a server of each of `versions` (the
+/// backend's default when empty), one after the other, into one report.
+pub fn matrix(
+    pg: &crate::postgres::PgSpec,
+    versions: &[u32],
+    scenario: &Scenario,
+    options: &Options,
+) -> Result<crate::report::Report, crate::Error> {
+    let started = Instant::now();
+    let majors: Vec<Option<u32>> = match versions {
+        [] => vec![None],
+        majors => majors.iter().copied().map(Some).collect(),
+    };
+    let mut report = crate::report::Report {
+        scenarios: Vec::new(),
+        postgres: Vec::new(),
+        backend: String::new(),
+        duration: Duration::ZERO,
+    };
+    for major in majors {
+        let server = Server::start(pg, major)?;
+        let fuzzed = run(&server, scenario, options)?;
+        report.scenarios.push(fuzzed.result);
+        report.postgres.push(server.version().to_string());
+        report.backend = format!("{} {}", server.backend(), server.location());
+    }
+    report.duration = started.elapsed();
+    Ok(report)
+}
+
+/// Fuzzes `scenario`'s migration set on `server`.
+pub fn run(
+    server: &Server,
+    scenario: &Scenario,
+    options: &Options,
+) -> Result<Fuzzed, crate::Error> {
+    let in_scenario = |source| crate::Error::Scenario {
+        id: scenario.id.clone(),
+        source: Box::new(source),
+    };
+    let set = MigrationSet::load(&scenario.migrations, scenario.format)
+        .map_err(|e| in_scenario(e.into()))?;
+    for migration in &set.migrations {
+        crate::guard::check(&migration.up).map_err(|e| in_scenario(e.into()))?;
+    }
+    let statements = set
+        .migrations
+        .iter()
+        .flat_map(|m| m.up.statements.iter().map(|s| (m.name.as_str(), s)));
+    let choice = sandbox::choose(options.sandbox, statements).map_err(|e| in_scenario(e.into()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(crate::Error::Runtime)?;
+    let mut workers: Vec<Sandboxes> = (0..options.jobs.max(1))
+        .map(|_| {
+            let mut sandboxes = Sandboxes::new(server, choice.strategy);
+            sandboxes.set_timeouts(options.timeouts);
+            sandboxes
+        })
+        .collect();
+    let runner = Runner {
+        mode: scenario.runner,
+        tx: scenario.tx,
+    };
+    let started = Instant::now();
+    let fuzzed = runtime.block_on(fuzz(&mut workers, &set, runner, options));
+    // The sandbox databases go even when fuzzing failed.
+    let mut shut = Ok(());
+    for sandboxes in workers {
+        let result = runtime.block_on(sandboxes.shutdown());
+        shut = shut.and(result);
+    }
+    let (cases, mut found, fresh_failed) = fuzzed.map_err(|e| in_scenario(e.into()))?;
+    shut.map_err(|e| in_scenario(e.into()))?;
+    let elapsed = started.elapsed();
+
+    let version = server.version().to_string();
+    let mut notes = vec![format!(
+        "fuzz: {cases} legacy-state case{} (seed {}, shard {}), {:.0} cases/s, {} distinct finding{}",
+        if cases == 1 { "" } else { "s" },
+        options.seed,
+        options.shard,
+        cases as f64 / elapsed.as_secs_f64().max(1e-9),
+        found.len(),
+        if found.len() == 1 { "" } else { "s" },
+    )];
+    if let Some(dir) = &options.emit {
+        for found in found.iter_mut() {
+            let path = emit::write(dir, &scenario.migrations, scenario, found, options.seed)
+                .map_err(|e| in_scenario(crate::Error::Suite(e)))?;
+            notes.push(format!(
+                "fuzz: {} reproduces the {} of case {}",
+                path.display(),
+                found.finding.kind,
+                found.case
+            ));
+            found.emitted = Some(path);
+        }
+    }
+    let mut findings: Vec<Finding> = fresh_failed.into_iter().collect();
+    findings.extend(found.iter().map(|f| {
+        let mut finding = f.finding.clone();
+        finding.scenario = scenario.id.clone();
+        finding.postgres = version.clone();
+        finding
+    }));
+    for finding in &mut findings {
+        finding.scenario = scenario.id.clone();
+        finding.postgres = version.clone();
+    }
+    Ok(Fuzzed {
+        result: ScenarioResult {
+            id: scenario.id.clone(),
+            title: scenario.title.clone(),
+            postgres: version,
+            sandbox: Some(choice.strategy),
+            sandbox_reason: choice.reason,
+            checks: vec![Check::Converge],
+            cases: cases as usize,
+            findings,
+            notes,
+            opt_outs: Vec::new(),
+            migrations: Some(scenario.migrations.clone()),
+        },
+        found,
+        cases,
+        elapsed,
+    })
+}
+
+/// Cases run, distinct findings, and the fresh install's failure (which
+/// stops a run before any case: there is nothing to converge to).
+type Outcome = (u64, Vec<Found>, Option<Finding>);
+
+async fn fuzz(
+    workers: &mut [Sandboxes<'_>],
+    set: &MigrationSet,
+    runner: Runner,
+    options: &Options,
+) -> Result<Outcome, crate::observe::ObserveError> {
+    let history = match history::read(&mut workers[0], set, runner).await? {
+        Ok(history) => history,
+        Err(error) => {
+            let finding = crate::checks::failed(Kind::ApplyFailed, &error);
+            return Ok((0, Vec::new(), Some(finding)));
+        }
+    };
+    let strategy = generators::legacy::cases(&history.generators);
+    let fresh = history.fresh();
+    let fingerprint = fresh.fingerprint();
+    let target = case::Target {
+        set,
+        runner,
+        fresh,
+        fingerprint: &fingerprint,
+    };
+    let shared = Shared {
+        strategy: &strategy,
+        target: &target,
+        options,
+        started: Instant::now(),
+        next: Cell::new(0),
+        run: Cell::new(0),
+        failing: Default::default(),
+        last_report: Cell::new(Instant::now()),
+    };
+    let results =
+        futures_util::future::join_all(workers.iter_mut().map(|w| work(w, &shared))).await;
+    for result in results {
+        result?;
+    }
+    shared.report();
+    let Shared { run, failing, .. } = shared;
+    let cases = run.get();
+    let failing = failing.into_inner();
+    // Shrink the first case of each distinct finding, in case order, so
+    // that the result does not depend on which worker saw what first.
+    let mut firsts: Vec<(u64, u64, Finding)> = failing.into_values().collect();
+    firsts.sort_by_key(|(i, _, _)| *i);
+    let mut found: Vec<Found> = Vec::new();
+    for (i, occurrences, finding) in firsts {
+        let tree = case_value(&strategy, options.seed, i);
+        let Some((value, failure)) =
+            shrink::shrink(&mut workers[0], &target, tree, &finding).await?
+        else {
+            continue;
+        };
+        let state = history.state(&value, &failure);
+        let mut finding = failure.finding;
+        finding.legacy_state = Some(state.name.clone());
+        if found
+            .iter()
+            .any(|f| dedup_key(&f.finding) == dedup_key(&finding))
+        {
+            continue;
+        }
+        found.push(Found {
+            finding,
+            case: i,
+            occurrences,
+            state,
+            emitted: None,
+        });
+    }
+    Ok((cases, found, None))
+}
+
+/// What the workers share: they run on one thread, taking turns at each
+/// await, so plain cells do.
+struct Shared<'a, S> {
+    strategy: &'a S,
+    target: &'a case::Target<'a>,
+    options: &'a Options,
+    started: Instant,
+    /// The next case to take, counted in this shard's part of the sequence.
+    next: Cell<u64>,
+    /// Cases run.
+    run: Cell<u64>,
+    /// By dedup key: the first failing case, how many failed, the finding.
+    failing: RefCell<BTreeMap<String, (u64, u64, Finding)>>,
+    last_report: Cell<Instant>,
+}
+
+impl<S> Shared<'_, S> {
+    /// The next case, or `None` when the run is over.
+    fn take(&self) -> Option<u64> {
+        let i = shard_case(self.next.get(), self.options.shard);
+        self.next.set(self.next.get() + 1);
+        let over = self.options.cases.is_some_and(|n| i >= n)
+            || self
+                .options
+                .time
+                .is_some_and(|t| self.started.elapsed() >= t)
+            || crate::postgres::interrupted();
+        (!over).then_some(i)
+    }
+
+    fn report(&self) {
+        let Some(progress) = self.options.progress else {
+            return;
+        };
+        let failing = self.failing.borrow();
+        progress(&Progress {
+            cases: self.run.get(),
+            of: self
+                .options
+                .cases
+                .map(|n| shard_size(n, self.options.shard)),
+            failing: failing.values().map(|(_, n, _)| n).sum(),
+            distinct: failing.len(),
+            elapsed: self.started.elapsed(),
+        });
+    }
+}
+
+/// One worker: takes cases until the run is over.
+async fn work<S: Strategy<Value = LegacyCase>>(
+    sandboxes: &mut Sandboxes<'_>,
+    shared: &Shared<'_, S>,
+) -> Result<(), crate::observe::ObserveError> {
+    while let Some(i) = shared.take() {
+        let value = case_value(shared.strategy, shared.options.seed, i).current();
+        let verdict = case::run(sandboxes, shared.target, &value).await?;
+        shared.run.set(shared.run.get() + 1);
+        if let Verdict::Fail(failure) = verdict {
+            let mut failing = shared.failing.borrow_mut();
+            let entry =
+                failing
+                    .entry(dedup_key(&failure.finding))
+                    .or_insert((i, 0, failure.finding));
+            entry.0 = entry.0.min(i);
+            entry.1 += 1;
+        }
+        if shared.last_report.get().elapsed() >= Duration::from_millis(250) {
+            shared.last_report.set(Instant::now());
+            shared.report();
+        }
+    }
+    Ok(())
+}
+
+/// The `n`-th case of this shard's part of the sequence.
+fn shard_case(n: u64, shard: Shard) -> u64 {
+    n * shard.count + (shard.index - 1)
+}
+
+/// Cases of the first `total` that fall to `shard`.
+fn shard_size(total: u64, shard: Shard) -> u64 {
+    (0..)
+        .map(|n| shard_case(n, shard))
+        .take_while(|&i| i < total)
+        .count() as u64
+}
+
+/// Case `i` of the sequence of `seed`, as a value tree to shrink.
+fn case_value<S: Strategy<Value = LegacyCase>>(strategy: &S, seed: u64, i: u64) -> S::Tree {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    bytes[8..16].copy_from_slice(&i.to_le_bytes());
+    bytes[16..24].copy_from_slice(b"migcheck");
+    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
+    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
+    // Generation has no filters that can reject, so this cannot fail.
+    match strategy.new_tree(&mut runner) {
+        Ok(tree) => tree,
+        Err(reason) => unreachable!("legacy cases never reject: {reason}"),
+    }
+}
+
+/// Findings are the same when their kind and location are: the statement
+/// that failed, or the first object that differs.
+fn dedup_key(finding: &Finding) -> String {
+    let at = match (&finding.migration, finding.line) {
+        (Some(migration), Some(line)) => format!("{migration}:{line}"),
+        _ => finding
+            .diff
+            .as_deref()
+            .and_then(|d| d.lines().next())
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    format!("{} {at}", finding.kind)
+}

@@ -1,0 +1,51 @@
+//! Shrinking a failing case with proptest's value trees: simplify while the
+//! case still fails the same way, step back when it no longer does.
+
+use generators::legacy::LegacyCase;
+use proptest::strategy::ValueTree;
+
+use super::case::{self, Failure, Target, Verdict};
+use crate::finding::Finding;
+use crate::observe::ObserveError;
+use crate::sandbox::Sandboxes;
+
+/// Shrinking stops after this many cases even if the tree could go on:
+/// each step is a case on the server.
+const MAX_STEPS: usize = 256;
+
+/// The smallest case of `tree` that still fails like `original` (same
+/// kind, same migration), with its failure; `None` if the case no longer
+/// fails at all.
+pub async fn shrink<T: ValueTree<Value = LegacyCase>>(
+    sandboxes: &mut Sandboxes<'_>,
+    target: &Target<'_>,
+    mut tree: T,
+    original: &Finding,
+) -> Result<Option<(LegacyCase, Failure)>, ObserveError> {
+    let same = |f: &Finding| f.kind == original.kind && f.migration == original.migration;
+    let value = tree.current();
+    let mut best = match case::run(sandboxes, target, &value).await? {
+        Verdict::Fail(failure) if same(&failure.finding) => (value, *failure),
+        _ => return Ok(None),
+    };
+    if !tree.simplify() {
+        return Ok(Some(best));
+    }
+    for _ in 0..MAX_STEPS {
+        let value = tree.current();
+        match case::run(sandboxes, target, &value).await? {
+            Verdict::Fail(failure) if same(&failure.finding) => {
+                best = (value, *failure);
+                if !tree.simplify() {
+                    break;
+                }
+            }
+            _ => {
+                if !tree.complicate() {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(Some(best))
+}

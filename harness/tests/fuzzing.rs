@@ -38,7 +38,12 @@ fn findings(report: &Value) -> Vec<Value> {
 #[test]
 fn fuzzing_the_jobs_set_finds_the_failure_and_emits_a_scenario_verify_fails_on() {
     let tmp = private_tmp();
-    let emit = tmp.path().join("found");
+    // What --emit writes is output, not a leftover: kept apart from TMPDIR.
+    let out = tempfile::Builder::new()
+        .prefix("migcheck-fuzztest-emit-")
+        .tempdir()
+        .expect("temp dir");
+    let emit = out.path().join("found");
     let emit_arg = emit.display().to_string();
     let migrations = set("err/jobs-before-chat-id");
     let (output, report) = run(

@@ -2,12 +2,14 @@
 //! by hand:
 //!
 //! ```text
-//! cargo run -p generators --example render -- <seed> <correct|KIND> <dir>
+//! cargo run -p generators --example render -- <seed> <correct|KIND> <dir> [--older-table]
 //! migcheck verify <dir>/scenario.yaml
 //! ```
 //!
 //! `KIND` is a defect's finding kind (`rerun-failed`, ...). The plan is the
-//! first one a proptest runner seeded with `<seed>` draws.
+//! first one a proptest runner seeded with `<seed>` draws. `--older-table`
+//! adds the legacy state `Plan::older_first_table` (which
+//! `diverges-from-fresh` needs to show).
 
 use std::path::Path;
 
@@ -17,8 +19,10 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [seed, which, dir] = args.as_slice() else {
-        return Err("usage: render <seed> <correct|KIND> <dir>".into());
+    let (seed, which, dir, older) = match args.as_slice() {
+        [seed, which, dir] => (seed, which, dir, false),
+        [seed, which, dir, flag] if flag == "--older-table" => (seed, which, dir, true),
+        _ => return Err("usage: render <seed> <correct|KIND> <dir> [--older-table]".into()),
     };
     let seed: u64 = seed.parse().map_err(|e| format!("seed {seed}: {e}"))?;
     let defect = match which.as_str() {
@@ -45,8 +49,15 @@ fn main() -> Result<(), String> {
         std::fs::write(&path, sql).map_err(|e| format!("{}: {e}", path.display()))?;
     }
     let scenario = dir.join("scenario.yaml");
-    std::fs::write(&scenario, rendered.scenario_yaml("migrations"))
-        .map_err(|e| format!("{}: {e}", scenario.display()))?;
+    let legacy: Vec<(String, String)> = match older {
+        true => plan.older_first_table().into_iter().collect(),
+        false => Vec::new(),
+    };
+    std::fs::write(
+        &scenario,
+        rendered.scenario_yaml_with_legacy("migrations", &legacy),
+    )
+    .map_err(|e| format!("{}: {e}", scenario.display()))?;
     println!("{}", scenario.display());
     Ok(())
 }

@@ -53,8 +53,14 @@ pub struct Migration {
 pub enum Op {
     /// The table with its primary key `id` only; its other columns are
     /// [`Op::AddColumn`]s that follow.
-    CreateTable { table: String, key: Key },
-    AddColumn { table: String, column: Column },
+    CreateTable {
+        table: String,
+        key: Key,
+    },
+    AddColumn {
+        table: String,
+        column: Column,
+    },
     CreateIndex {
         table: String,
         name: String,
@@ -70,7 +76,10 @@ pub enum Op {
         constraint: String,
     },
     /// The type alone; a later [`Op::AddColumn`] uses it.
-    CreateEnum { name: String, labels: Vec<String> },
+    CreateEnum {
+        name: String,
+        labels: Vec<String>,
+    },
     /// `CHECK (column IS NULL OR column >= 0)` on a numeric column.
     AddCheck {
         table: String,
@@ -152,6 +161,27 @@ impl ColumnType {
 }
 
 impl Plan {
+    /// A legacy state for a scenario: the plan's first table as an older
+    /// version of the set created it, with its primary key only, as
+    /// `(state name, SQL)`. The correct rendering converges from it (its
+    /// columns, indexes and constraints are added); the
+    /// [`Defect::DivergesFromFresh`] rendering does not (the index in the
+    /// DO block is never created), so a scenario needs it, or the fuzzer's
+    /// dropped index, to see that defect.
+    pub fn older_first_table(&self) -> Option<(String, String)> {
+        self.ops().find_map(|(_, _, op)| match op {
+            Op::CreateTable { table, key } => Some((
+                format!("{table} from an older version, with only its key"),
+                format!(
+                    "CREATE TABLE {} (id {});",
+                    crate::sql::ident(table),
+                    render::key_sql(*key)
+                ),
+            )),
+            _ => None,
+        })
+    }
+
     /// Where `table` is created: (migration, operation).
     pub(crate) fn creation(&self, table: &str) -> Option<(usize, usize)> {
         self.ops()
@@ -164,7 +194,13 @@ impl Plan {
         self.migrations
             .iter()
             .enumerate()
-            .flat_map(|(m, migration)| migration.ops.iter().enumerate().map(move |(i, op)| (m, i, op)))
+            .flat_map(|(m, migration)| {
+                migration
+                    .ops
+                    .iter()
+                    .enumerate()
+                    .map(move |(i, op)| (m, i, op))
+            })
     }
 }
 

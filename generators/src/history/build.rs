@@ -152,7 +152,7 @@ fn build(raw: &[Vec<Raw>], forced: (u16, u16, u16, u16)) -> Plan {
         }
         if m == n - 1 {
             let t = usize::from(forced.2) % b.tables.len();
-            b.add_column(t, plain_type(forced.1), forced.0 % 2 == 0);
+            b.add_column(t, plain_type(forced.1), forced.0.is_multiple_of(2));
         }
     }
     let migrations = b
@@ -239,10 +239,10 @@ impl Builder {
         let t = self.tables.len() - 1;
         for i in 0..plain.max(1) {
             let salt = pick.wrapping_add(i as u16 * 3);
-            self.add_column(t, plain_type(salt), i > 0 && salt % 2 == 0);
+            self.add_column(t, plain_type(salt), i > 0 && salt.is_multiple_of(2));
         }
         if with_enum {
-            self.enum_column(t, pick, pick % 3 == 0);
+            self.enum_column(t, pick, pick.is_multiple_of(3));
         }
         t
     }
@@ -310,7 +310,7 @@ impl Builder {
         let columns = &self.tables[t].columns;
         let first = usize::from(b) % columns.len();
         let mut chosen = vec![first];
-        if c % 3 == 0 && columns.len() > 1 {
+        if c.is_multiple_of(3) && columns.len() > 1 {
             let second = (first + 1 + usize::from(c) % (columns.len() - 1)) % columns.len();
             chosen.push(second);
         }

@@ -18,8 +18,11 @@
 //! - `NOT NULL` only with a constant default, unique indexes only on
 //!   nullable columns added in the same migration, checks only on a column
 //!   added with them (rows already there cannot violate any of those);
-//! - the only data change is a seed row `INSERT ... ON CONFLICT (key) DO
-//!   NOTHING`;
+//! - the only data change is a seed row of a settings table, inserted
+//!   `WHERE NOT EXISTS` a row with its key (not `ON CONFLICT (key)`, which
+//!   fails when the unique index on `key` was dropped or re-created on other
+//!   columns by hand); random operations leave the settings table alone, so
+//!   that nothing done by hand to other columns can make a seed fail;
 //! - each down is the exact inverse of its up, every statement `IF EXISTS`.
 //!
 //! Plans are deterministic in their names (`orders`, `orders_total_idx`,
@@ -86,8 +89,8 @@ pub enum Op {
         column: String,
         constraint: String,
     },
-    /// A row of a settings table (`key text`, `value text`, a unique index
-    /// on `key`).
+    /// A row of the settings table (`key text`, `value text`, a unique
+    /// index on `key`), inserted unless a row has its key.
     Seed {
         table: String,
         key: String,

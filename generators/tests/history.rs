@@ -120,13 +120,14 @@ fn the_correct_style_guards_every_creation() {
                     .iter()
                     .any(|p| line.starts_with(p));
                 assert!(!creates || guarded, "{name}: {line}");
-                if line.starts_with("INSERT") {
-                    assert!(
-                        line.ends_with("ON CONFLICT (key) DO NOTHING;"),
-                        "{name}: {line}"
-                    );
-                }
             }
+            // Every seed is guarded by its key.
+            assert_eq!(
+                sql.matches("INSERT INTO").count(),
+                sql.matches("\nWHERE NOT EXISTS (SELECT 1 FROM settings WHERE key = ")
+                    .count(),
+                "{name}: {sql}"
+            );
         }
     }
 }
@@ -165,7 +166,8 @@ fn a_defect_renders_its_shape() {
                 == text(&correct).matches("ADD COLUMN IF NOT EXISTS").count() - 1
         }
     );
-    assert!(!text(&rendered(Defect::RerunChanged)).contains("ON CONFLICT"));
+    let changed = text(&rendered(Defect::RerunChanged));
+    assert!(!changed.contains("WHERE NOT EXISTS") && changed.contains("INSERT INTO settings"));
     assert!(text(&rendered(Defect::DivergesFromFresh)).contains("FROM pg_tables"));
     assert_eq!(
         text(&rendered(Defect::DownNotInverse))
@@ -211,7 +213,7 @@ fn the_scenario_file_quotes_every_name() {
     assert!(!yaml.contains("legacy:"));
     let older = plan.older_first_table().expect("a plan has tables");
     assert!(older.1.starts_with("CREATE TABLE ") && older.1.contains("PRIMARY KEY"));
-    let yaml = rendered.scenario_yaml_with_legacy("sets/one", &[older.clone()]);
+    let yaml = rendered.scenario_yaml_with_legacy("sets/one", std::slice::from_ref(&older));
     assert!(
         yaml.ends_with(&format!(
             "legacy:\n  - name: \"{}\"\n    sql: \"{}\"\n",

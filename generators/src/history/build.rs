@@ -151,7 +151,7 @@ fn build(raw: &[Vec<Raw>], forced: (u16, u16, u16, u16)) -> Plan {
             b.random(op);
         }
         if m == n - 1 {
-            let t = usize::from(forced.2) % b.tables.len();
+            let t = b.pick_table(forced.2);
             b.add_column(t, plain_type(forced.1), forced.0.is_multiple_of(2));
         }
     }
@@ -201,8 +201,23 @@ impl Builder {
         name
     }
 
+    /// The tables random operations may change: all but the settings
+    /// table, whose seeds must insert whatever was done to its other
+    /// columns by hand (a changed default or a dropped constraint there
+    /// would break the seeds, not the set).
+    fn changeable(&self) -> Vec<usize> {
+        (0..self.tables.len())
+            .filter(|&t| self.tables[t].name != SETTINGS)
+            .collect()
+    }
+
+    fn pick_table(&self, n: u16) -> usize {
+        let tables = self.changeable();
+        tables[usize::from(n) % tables.len()]
+    }
+
     fn random(&mut self, (kind, a, b, c): Raw) {
-        let t = usize::from(a) % self.tables.len();
+        let t = self.pick_table(a);
         match kind % 8 {
             0 => {
                 self.create_table(b, 1 + usize::from(c) % 4, c % 3 == 0);
@@ -324,11 +339,12 @@ impl Builder {
     }
 
     fn foreign_key(&mut self, t: usize, b: u16) {
-        if self.tables.len() < 2 {
+        let others: Vec<usize> = self.changeable().into_iter().filter(|&r| r != t).collect();
+        if others.is_empty() {
             self.add_column(t, plain_type(b), false);
             return;
         }
-        let r = (t + 1 + usize::from(b) % (self.tables.len() - 1)) % self.tables.len();
+        let r = others[usize::from(b) % others.len()];
         let references = self.tables[r].name.clone();
         let base = format!("{}_id", self.tables[r].singular);
         let taken = |name: &str| self.tables[t].columns.iter().any(|c| c.0 == name);

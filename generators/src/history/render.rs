@@ -25,9 +25,9 @@ pub enum Defect {
     /// `column ... already exists`. Fits any plan (every table gets a
     /// column).
     RerunFailed,
-    /// Every seed `INSERT` without `ON CONFLICT`, and the settings table
-    /// without its unique index on `key`: each run inserts the rows again.
-    /// Fits plans with a seed.
+    /// Every seed a plain `INSERT ... VALUES` (no `WHERE NOT EXISTS`), and
+    /// the settings table without its unique index on `key`: each run
+    /// inserts the rows again. Fits plans with a seed.
     RerunChanged,
     /// The jobs/chat_id shape: a nullable column that a later migration
     /// added is folded into its table's original `CREATE TABLE IF NOT
@@ -126,6 +126,7 @@ struct Tweaks {
     unguarded_column: Option<(String, String)>,
     /// An index created without `IF NOT EXISTS`.
     plain_index: Option<String>,
+    /// Seeds inserted whether or not their key is there.
     seeds_without_conflict: bool,
     /// `(table, column)` declared in the table's `CREATE TABLE`.
     inline: Option<(String, String)>,
@@ -523,16 +524,16 @@ fn up(ops: &[Op], tweaks: &Tweaks) -> String {
                 ),
             )),
             Op::Seed { table, key, value } => {
-                let conflict = match tweaks.seeds_without_conflict {
-                    true => "",
-                    false => " ON CONFLICT (key) DO NOTHING",
-                };
-                statements.push(format!(
-                    "INSERT INTO {} (key, value) VALUES ({}, {}){conflict};",
-                    ident(table),
-                    literal(key),
-                    literal(value)
-                ));
+                let (table, key, value) = (ident(table), literal(key), literal(value));
+                statements.push(match tweaks.seeds_without_conflict {
+                    true => format!("INSERT INTO {table} (key, value) VALUES ({key}, {value});"),
+                    // Not ON CONFLICT (key): that needs the unique index
+                    // on key to be there and on key alone, which a
+                    // database changed by hand may not have.
+                    false => format!(
+                        "INSERT INTO {table} (key, value)\nSELECT {key}, {value}\nWHERE NOT EXISTS (SELECT 1 FROM {table} WHERE key = {key});"
+                    ),
+                });
             }
         }
     }

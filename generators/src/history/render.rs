@@ -104,7 +104,9 @@ pub struct Rendered {
     /// `(file name, SQL)`: `000001_<name>.up.sql` and
     /// `000001_<name>.down.sql` for every migration, in order.
     pub files: Vec<(String, String)>,
-    /// Everything the final schema of the correct rendering has.
+    /// Everything the final schema of a fresh install of these files has;
+    /// for [`Defect::MissingExpected`], what the correct rendering has
+    /// (so it names what the left-out migration adds).
     pub expect: Expect,
     pub defect: Option<Defect>,
 }

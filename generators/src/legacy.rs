@@ -12,7 +12,7 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use proptest::sample::Index;
 
-use crate::model::{Column, ConstraintKind, Schema, Table};
+use crate::model::{Column, Constraint, ConstraintKind, Schema, Table};
 use crate::rows::{self, Row};
 use crate::sql;
 use crate::types;
@@ -186,8 +186,10 @@ fn build(
             mutations.push(mutation);
         }
     }
-    // Rows for the schema as the changes left it, so they still fit.
-    let rows = rows::resolve(&current, row_picks);
+    // Rows for the schema as the changes left it, so they still fit, and
+    // to the keys the changes dropped too: an idempotent set adds those
+    // again, and no set can add a key its rows break.
+    let rows = rows::resolve(&with_keys_of(original, &current), row_picks);
     LegacyCase {
         upto,
         midway,
@@ -235,6 +237,41 @@ struct Choice<'a> {
     /// The schema after the case's earlier changes, where they are made.
     current: &'a Schema,
     added_later: &'a [String],
+}
+
+/// `current` with the unique and foreign keys of `original` it lost, where
+/// their columns are still there.
+fn with_keys_of(original: &Schema, current: &Schema) -> Schema {
+    let mut schema = current.clone();
+    for table in &mut schema.tables {
+        let Some(old) = original.table(&table.name) else {
+            continue;
+        };
+        let lost: Vec<Constraint> = old
+            .constraints
+            .iter()
+            .filter(|c| !table.constraints.iter().any(|now| now.name == c.name))
+            .filter(|c| match &c.kind {
+                ConstraintKind::Unique { columns } | ConstraintKind::PrimaryKey { columns } => {
+                    columns.iter().all(|col| table.column(col).is_some())
+                }
+                ConstraintKind::ForeignKey {
+                    columns,
+                    table: to,
+                    references,
+                } => {
+                    columns.iter().all(|col| table.column(col).is_some())
+                        && current.table(to).is_some_and(|parent| {
+                            references.iter().all(|col| parent.column(col).is_some())
+                        })
+                }
+                ConstraintKind::Other => false,
+            })
+            .cloned()
+            .collect();
+        table.constraints.extend(lost);
+    }
+    schema
 }
 
 /// Change kinds below this one drop something.

@@ -130,8 +130,17 @@ enum Command {
 #[derive(Args)]
 struct FuzzArgs {
     /// The migration directory.
-    #[arg(long, value_name = "DIR")]
-    migrations: PathBuf,
+    #[arg(long, value_name = "DIR", required_unless_present = "self_test")]
+    migrations: Option<PathBuf>,
+    /// Measure migcheck's own power instead: random schema histories, rendered correctly and with one injected defect per bug class, each through every check and the fuzzer; exit 1 unless every defect is found and no correct set is flagged.
+    #[arg(long, conflicts_with_all = ["migrations", "emit", "shard", "time"])]
+    self_test: bool,
+    /// With --self-test: how many histories (default 4).
+    #[arg(long, value_name = "N", requires = "self_test")]
+    histories: Option<u64>,
+    /// With --self-test: write the sets of failed trials here, to rerun them with verify.
+    #[arg(long, value_name = "DIR", requires = "self_test")]
+    keep_trials: Option<PathBuf>,
     /// Stop after this many cases of the sequence (default 500 when --time is not given).
     #[arg(long, value_name = "N", conflicts_with = "time")]
     cases: Option<u64>,
@@ -554,10 +563,6 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
             "fuzz does not keep databases: write the failures with --emit DIR, then run `migcheck verify --keep-failed` on a file it wrote"
         );
     }
-    let mut scenario = ad_hoc(&args.migrations, &[], None)?;
-    scenario.runner = args.runner;
-    scenario.tx = args.tx;
-    scenario.format = args.migrations_format;
     let seed = args.seed.unwrap_or_else(|| {
         // Any seed will do; the report shows it, so the run can be repeated.
         std::time::SystemTime::now()
@@ -569,6 +574,16 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
         || std::thread::available_parallelism().map_or(2, |n| n.get()),
         |j| j as usize,
     );
+    if args.self_test {
+        return self_test(&args, seed, jobs);
+    }
+    let Some(migrations) = &args.migrations else {
+        anyhow::bail!("pass --migrations DIR, or --self-test");
+    };
+    let mut scenario = ad_hoc(migrations, &[], None)?;
+    scenario.runner = args.runner;
+    scenario.tx = args.tx;
+    scenario.format = args.migrations_format;
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
     let progress =
         common.progress || (std::io::stderr().is_terminal() && !common.output.quiet && !ci);
@@ -604,6 +619,34 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
         eprintln!();
     }
     write(&report?, &common.output)
+}
+
+/// `fuzz --self-test`: the table of detection and false positives.
+fn self_test(args: &FuzzArgs, seed: u64, jobs: usize) -> anyhow::Result<u8> {
+    let pg = args.common.pg.spec()?;
+    let major = match args.common.pg_version.as_slice() {
+        [] => None,
+        [major] => Some(*major),
+        _ => anyhow::bail!("--self-test runs on one server: give at most one --pg-version"),
+    };
+    let server = harness::postgres::Server::start(&pg, major)?;
+    let options = harness::fuzz::selftest::Options {
+        histories: args.histories.unwrap_or(4),
+        seed,
+        cases: args.cases.unwrap_or(100),
+        jobs,
+        keep: args.keep_trials.clone(),
+    };
+    let result = harness::fuzz::selftest::run(&server, &options)?;
+    let text = result.render();
+    match args.common.output.output.first() {
+        Some(path) => std::fs::write(path, &text)
+            .with_context(|| format!("cannot write the report to {}", path.display()))?,
+        None => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+        }
+    }
+    Ok(if result.passed() { 0 } else { 1 })
 }
 
 /// One line, rewritten in place.

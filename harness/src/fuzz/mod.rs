@@ -12,6 +12,7 @@ mod case;
 mod emit;
 mod history;
 mod model;
+pub mod selftest;
 mod shrink;
 
 use std::cell::{Cell, RefCell};

@@ -3,7 +3,10 @@
 //!   cargo xtask verify [ARGS]   run the bundled scenarios (migcheck verify scenarios)
 //!   cargo xtask test [ARGS]     run the whole test suite (cargo test --workspace)
 //!   cargo xtask deps            install what building and testing need, if missing
-//!   cargo xtask ci              formatting, clippy, tests and verify, as CI runs them
+//!   cargo xtask fuzz --self-test [ARGS]   migcheck's detection and false positives per bug
+//!                               class (default: the fixed CI slice, --seed 1 --histories 3)
+//!   cargo xtask fuzz --migrations DIR [ARGS]   migcheck fuzz on local binaries
+//!   cargo xtask ci              formatting, clippy, tests, verify and the fuzz self-test
 //!   cargo xtask squawk [ARGS]   compare migcheck lint with squawk on the bundled scenarios
 //!   cargo xtask pg install 13 14 16 17 18   other PostgreSQL majors (newest of each)
 //!   cargo xtask pg list         the majors `pg install` installed
@@ -63,6 +66,10 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             args.extend(rest.iter().map(String::as_str));
             cargo_with(&args, &env)
         }
+        "fuzz" => {
+            deps()?;
+            fuzz(rest)
+        }
         "deps" => deps(),
         "squawk" => {
             deps()?;
@@ -93,7 +100,8 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 "scenarios",
                 "--pg",
                 "local",
-            ])
+            ])?;
+            fuzz(&["--self-test".to_owned()])
         }
         "help" | "--help" | "-h" => {
             println!(
@@ -109,6 +117,29 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         }
         other => bail!("unknown task `{other}`; run `cargo xtask help`"),
     }
+}
+
+/// `migcheck fuzz` on local binaries; `--self-test` without a seed runs
+/// the fixed slice CI runs.
+fn fuzz(rest: &[String]) -> anyhow::Result<()> {
+    let given = |flag: &str| {
+        rest.iter()
+            .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    };
+    let mut args = vec!["run", "--package", "harness", "--bin", "migcheck", "--", "fuzz"];
+    if !given("--pg") {
+        args.extend(["--pg", "local"]);
+    }
+    if given("--self-test") {
+        if !given("--seed") {
+            args.extend(["--seed", "1"]);
+        }
+        if !given("--histories") {
+            args.extend(["--histories", "3"]);
+        }
+    }
+    args.extend(rest.iter().map(String::as_str));
+    cargo(&args)
 }
 
 fn workspace_root() -> PathBuf {

@@ -8,6 +8,8 @@
 //!   foreign keys.
 //! - [`history`]: whole random schema histories rendered as migration sets
 //!   in a correct idempotent style, and variants with one injected defect.
+//! - [`unstructured`]: the same values from a coverage-guided fuzzer's
+//!   bytes (`arbitrary`).
 
 pub mod history;
 pub mod legacy;
@@ -15,3 +17,4 @@ pub mod model;
 pub mod rows;
 mod sql;
 mod types;
+pub mod unstructured;

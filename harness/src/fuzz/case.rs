@@ -7,9 +7,9 @@ use generators::legacy::{Effect, LegacyCase, Mutation};
 
 use crate::finding::{Finding, Kind};
 use crate::migrations::MigrationSet;
-use crate::observe::{ObserveError, prefix_sandbox};
+use crate::observe::{ObserveError, prefix_sandbox, step};
 use crate::runner::{Nesting, Runner};
-use crate::sandbox::{Sandbox, Sandboxes};
+use crate::sandbox::{Sandbox, SandboxError, Sandboxes, Strategy};
 use crate::schema::{self, Change, Snapshot};
 
 /// What every case runs against.
@@ -39,8 +39,103 @@ pub struct Failure {
     pub applied: Vec<String>,
 }
 
-/// Builds `case` in a sandbox of `sandboxes`, applies the set and judges.
-pub async fn run(
+/// One worker's sandboxes. In a transaction sandbox a worker keeps one
+/// transaction open across its cases, with a savepoint after each version
+/// it has built: a case at version k rolls back to k's savepoint (or builds
+/// forward from the highest one), so the prefix costs a rollback, not k
+/// migrations.
+pub struct Worker<'s> {
+    sandboxes: Sandboxes<'s>,
+    held: Option<(Sandbox, usize)>,
+}
+
+impl<'s> Worker<'s> {
+    pub fn new(sandboxes: Sandboxes<'s>) -> Worker<'s> {
+        Worker {
+            sandboxes,
+            held: None,
+        }
+    }
+
+    /// The sandbox databases this worker created go.
+    pub async fn shutdown(mut self) -> Result<(), SandboxError> {
+        if let Some((sandbox, _)) = self.held.take() {
+            self.sandboxes.close(sandbox).await?;
+        }
+        self.sandboxes.shutdown().await
+    }
+
+    pub fn sandboxes(&mut self) -> &mut Sandboxes<'s> {
+        &mut self.sandboxes
+    }
+
+    /// Builds `case`, applies the set and judges.
+    pub async fn run(
+        &mut self,
+        target: &Target<'_>,
+        case: &LegacyCase,
+    ) -> Result<Verdict, ObserveError> {
+        if self.sandboxes.strategy() != Strategy::Transaction {
+            return run_alone(&mut self.sandboxes, target, case).await;
+        }
+        let Some(()) = self.at_version(target, case.upto).await? else {
+            return Ok(Verdict::Impossible);
+        };
+        let Some((sandbox, _)) = &self.held else {
+            return Ok(Verdict::Impossible);
+        };
+        build_and_apply(sandbox, target, case).await
+    }
+
+    /// Puts the held transaction at version `k`: rolls back to its
+    /// savepoint, building the versions up to it first if needed. `None`
+    /// when a migration of the prefix fails.
+    async fn at_version(
+        &mut self,
+        target: &Target<'_>,
+        k: usize,
+    ) -> Result<Option<()>, ObserveError> {
+        if self.held.is_none() {
+            let sandbox = self.sandboxes.open().await?;
+            sandbox
+                .client()
+                .batch_execute("SAVEPOINT migcheck_version_0")
+                .await?;
+            self.held = Some((sandbox, 0));
+        }
+        let Some((sandbox, built)) = &mut self.held else {
+            return Ok(None);
+        };
+        let back = (*built).min(k);
+        sandbox
+            .client()
+            .batch_execute(&format!("ROLLBACK TO SAVEPOINT migcheck_version_{back}"))
+            .await?;
+        *built = back;
+        while *built < k {
+            if step(target.runner, sandbox, &target.set.migrations, *built)
+                .await?
+                .is_some()
+            {
+                sandbox
+                    .client()
+                    .batch_execute(&format!("ROLLBACK TO SAVEPOINT migcheck_version_{built}"))
+                    .await?;
+                return Ok(None);
+            }
+            *built += 1;
+            sandbox
+                .client()
+                .batch_execute(&format!("SAVEPOINT migcheck_version_{built}"))
+                .await?;
+        }
+        Ok(Some(()))
+    }
+}
+
+/// A case in a sandbox of its own (template clones): the prefix comes from
+/// a database kept per version.
+async fn run_alone(
     sandboxes: &mut Sandboxes<'_>,
     target: &Target<'_>,
     case: &LegacyCase,

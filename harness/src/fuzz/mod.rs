@@ -206,23 +206,37 @@ pub fn run(
         let result = runtime.block_on(worker.shutdown());
         shut = shut.and(result);
     }
-    let (cases, mut found, fresh_failed) = fuzzed.map_err(|e| in_scenario(e.into()))?;
+    let outcome = fuzzed.map_err(|e| in_scenario(e.into()))?;
     shut.map_err(|e| in_scenario(e.into()))?;
     let elapsed = started.elapsed();
+    let Outcome {
+        cases,
+        cases_took,
+        mut found,
+        shrink_steps,
+        fresh_failed,
+    } = outcome;
 
     let version = server.version().to_string();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
     let mut notes = vec![format!(
-        "fuzz: {cases} legacy-state case{} (seed {}, shard {}), {:.0} cases/s, {} distinct finding{}",
-        if cases == 1 { "" } else { "s" },
+        "fuzz: {cases} legacy-state case{} in {:.1} s ({:.0} cases/s, seed {}, shard {}, -j {}), {} distinct finding{}, shrunk in {shrink_steps} more case{}",
+        plural(cases as usize),
+        cases_took.as_secs_f64(),
+        cases as f64 / cases_took.as_secs_f64().max(1e-9),
         options.seed,
         options.shard,
-        cases as f64 / elapsed.as_secs_f64().max(1e-9),
+        options.jobs.max(1),
         found.len(),
-        if found.len() == 1 { "" } else { "s" },
+        plural(found.len()),
+        plural(shrink_steps),
     )];
     if let Some(dir) = &options.emit {
+        // The layout as detected, so the file reads the set the same way.
+        let mut scenario = scenario.clone();
+        scenario.format = set.format;
         for found in found.iter_mut() {
-            let path = emit::write(dir, &scenario.migrations, scenario, found, options.seed)
+            let path = emit::write(dir, &scenario.migrations, &scenario, found, options.seed)
                 .map_err(|e| in_scenario(crate::Error::Suite(e)))?;
             notes.push(format!(
                 "fuzz: {} reproduces the {} of case {}",
@@ -264,9 +278,19 @@ pub fn run(
     })
 }
 
-/// Cases run, distinct findings, and the fresh install's failure (which
-/// stops a run before any case: there is nothing to converge to).
-type Outcome = (u64, Vec<Found>, Option<Finding>);
+/// What the cases found.
+#[derive(Default)]
+struct Outcome {
+    cases: u64,
+    /// How long the cases took, without reading the history or shrinking.
+    cases_took: Duration,
+    found: Vec<Found>,
+    /// Cases run while shrinking.
+    shrink_steps: usize,
+    /// The fresh install's failure, which stops a run before any case:
+    /// there is nothing to converge to.
+    fresh_failed: Option<Finding>,
+}
 
 async fn fuzz(
     workers: &mut [Worker<'_>],
@@ -277,8 +301,10 @@ async fn fuzz(
     let history = match history::read(workers[0].sandboxes(), set, runner).await? {
         Ok(history) => history,
         Err(error) => {
-            let finding = crate::checks::failed(Kind::ApplyFailed, &error);
-            return Ok((0, Vec::new(), Some(finding)));
+            return Ok(Outcome {
+                fresh_failed: Some(crate::checks::failed(Kind::ApplyFailed, &error)),
+                ..Outcome::default()
+            });
         }
     };
     let strategy = generators::legacy::cases(&history.generators);
@@ -306,8 +332,10 @@ async fn fuzz(
         result?;
     }
     shared.report();
+    let cases_took = shared.started.elapsed();
     let Shared { run, failing, .. } = shared;
     let cases = run.get();
+    let mut shrink_steps = 0;
     let failing = failing.into_inner();
     // Shrink the first case of each distinct finding, in case order, so
     // that the result does not depend on which worker saw what first.
@@ -316,11 +344,12 @@ async fn fuzz(
     let mut found: Vec<Found> = Vec::new();
     for (i, occurrences, finding) in firsts {
         let tree = case_value(&strategy, options.seed, i);
-        let Some((value, failure)) =
+        let Some((value, failure, steps)) =
             shrink::shrink(&mut workers[0], &target, tree, &finding).await?
         else {
             continue;
         };
+        shrink_steps += steps;
         let state = history.state(&value, &failure);
         let mut finding = failure.finding;
         finding.legacy_state = Some(state.name.clone());
@@ -338,8 +367,17 @@ async fn fuzz(
             emitted: None,
         });
     }
-    Ok((cases, found, None))
+    Ok(Outcome {
+        cases,
+        cases_took,
+        found,
+        shrink_steps,
+        fresh_failed: None,
+    })
 }
+
+/// Cases a worker takes at a time.
+const BATCH: usize = 32;
 
 /// What the workers share: they run on one thread, taking turns at each
 /// await, so plain cells do.
@@ -394,22 +432,38 @@ async fn work<S: Strategy<Value = LegacyCase>>(
     worker: &mut Worker<'_>,
     shared: &Shared<'_, S>,
 ) -> Result<(), crate::observe::ObserveError> {
-    while let Some(i) = shared.take() {
-        let value = case_value(shared.strategy, shared.options.seed, i).current();
-        let verdict = worker.run(shared.target, &value).await?;
-        shared.run.set(shared.run.get() + 1);
-        if let Verdict::Fail(failure) = verdict {
-            let mut failing = shared.failing.borrow_mut();
-            let entry =
-                failing
-                    .entry(dedup_key(&failure.finding))
-                    .or_insert((i, 0, failure.finding));
-            entry.0 = entry.0.min(i);
-            entry.1 += 1;
+    loop {
+        // A few cases at a time, run in order of their version: a worker
+        // then mostly builds forward from the version it holds.
+        let mut batch: Vec<(u64, LegacyCase)> = std::iter::from_fn(|| shared.take())
+            .take(BATCH)
+            .map(|i| {
+                (
+                    i,
+                    case_value(shared.strategy, shared.options.seed, i).current(),
+                )
+            })
+            .collect();
+        if batch.is_empty() {
+            break;
         }
-        if shared.last_report.get().elapsed() >= Duration::from_millis(250) {
-            shared.last_report.set(Instant::now());
-            shared.report();
+        batch.sort_by_key(|(i, case)| (case.upto, *i));
+        for (i, value) in batch {
+            let verdict = worker.run(shared.target, &value).await?;
+            shared.run.set(shared.run.get() + 1);
+            if let Verdict::Fail(failure) = verdict {
+                let mut failing = shared.failing.borrow_mut();
+                let entry =
+                    failing
+                        .entry(dedup_key(&failure.finding))
+                        .or_insert((i, 0, failure.finding));
+                entry.0 = entry.0.min(i);
+                entry.1 += 1;
+            }
+            if shared.last_report.get().elapsed() >= Duration::from_millis(250) {
+                shared.last_report.set(Instant::now());
+                shared.report();
+            }
         }
     }
     Ok(())

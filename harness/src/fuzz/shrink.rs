@@ -13,24 +13,26 @@ use crate::observe::ObserveError;
 const MAX_STEPS: usize = 256;
 
 /// The smallest case of `tree` that still fails like `original` (same
-/// kind, same migration), with its failure; `None` if the case no longer
-/// fails at all.
+/// kind, same migration), with its failure and the cases shrinking ran;
+/// `None` if the case no longer fails at all.
 pub async fn shrink<T: ValueTree<Value = LegacyCase>>(
     worker: &mut Worker<'_>,
     target: &Target<'_>,
     mut tree: T,
     original: &Finding,
-) -> Result<Option<(LegacyCase, Failure)>, ObserveError> {
+) -> Result<Option<(LegacyCase, Failure, usize)>, ObserveError> {
     let same = |f: &Finding| f.kind == original.kind && f.migration == original.migration;
     let value = tree.current();
     let mut best = match worker.run(target, &value).await? {
         Verdict::Fail(failure) if same(&failure.finding) => (value, *failure),
         _ => return Ok(None),
     };
+    let mut steps = 1;
     if !tree.simplify() {
-        return Ok(Some(best));
+        return Ok(Some((best.0, best.1, steps)));
     }
-    for _ in 0..MAX_STEPS {
+    while steps < MAX_STEPS {
+        steps += 1;
         let value = tree.current();
         match worker.run(target, &value).await? {
             Verdict::Fail(failure) if same(&failure.finding) => {
@@ -46,5 +48,5 @@ pub async fn shrink<T: ValueTree<Value = LegacyCase>>(
             }
         }
     }
-    Ok(Some(best))
+    Ok(Some((best.0, best.1, steps)))
 }

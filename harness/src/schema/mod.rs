@@ -19,7 +19,7 @@ use std::fmt;
 use sha2::{Digest, Sha256};
 
 pub use diff::{Change, Diff, diff};
-pub use snapshot::{QUERY_COUNT, ROUND_TRIPS, snapshot};
+pub use snapshot::{Prepared, QUERY_COUNT, ROUND_TRIPS, prepare, snapshot, snapshot_prepared};
 
 /// The schema of one database: every object under its key,
 /// `"<kind> <qualified name>"`, e.g. `"table public.jobs"`,

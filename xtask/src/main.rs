@@ -126,7 +126,15 @@ fn fuzz(rest: &[String]) -> anyhow::Result<()> {
         rest.iter()
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
     };
-    let mut args = vec!["run", "--package", "harness", "--bin", "migcheck", "--", "fuzz"];
+    let mut args = vec![
+        "run",
+        "--package",
+        "harness",
+        "--bin",
+        "migcheck",
+        "--",
+        "fuzz",
+    ];
     if !given("--pg") {
         args.extend(["--pg", "local"]);
     }

@@ -55,6 +55,9 @@ pub enum Error {
     Changes(String),
     #[error("{0}")]
     Suite(String),
+    /// `fuzz`: writing what it found, or its self-test's files.
+    #[error("{0}")]
+    Fuzz(String),
     #[error(transparent)]
     Keep(#[from] keep::KeepError),
     #[error(transparent)]

@@ -33,7 +33,7 @@ struct Legacy<'a> {
 }
 
 /// The scenario file's text for `found`, with `migrations` as written in it.
-pub fn scenario_yaml(scenario: &Scenario, migrations: &str, found: &Found, seed: u64) -> String {
+fn scenario_yaml(scenario: &Scenario, migrations: &str, found: &Found, seed: u64) -> String {
     let finding = &found.finding;
     let at = match (&finding.migration, finding.line) {
         (Some(m), Some(line)) => format!(" in {m}:{line}"),

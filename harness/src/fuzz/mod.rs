@@ -31,10 +31,7 @@ use crate::report::ScenarioResult;
 use crate::runner::Runner;
 use crate::sandbox::{self, SandboxChoice, Sandboxes, Timeouts};
 use crate::scenario::Scenario;
-use case::Worker;
-
-pub use case::Verdict;
-pub use emit::scenario_yaml;
+use case::{Verdict, Worker};
 
 /// How many cases, on how many connections, from which seed.
 #[derive(Debug, Clone)]
@@ -130,6 +127,8 @@ pub struct Fuzzed {
     pub result: ScenarioResult,
     pub found: Vec<Found>,
     pub cases: u64,
+    /// How long the cases took, without reading the history or shrinking.
+    pub cases_took: Duration,
     pub elapsed: Duration,
 }
 
@@ -237,7 +236,7 @@ pub fn run(
         scenario.format = set.format;
         for found in found.iter_mut() {
             let path = emit::write(dir, &scenario.migrations, &scenario, found, options.seed)
-                .map_err(|e| in_scenario(crate::Error::Suite(e)))?;
+                .map_err(|e| in_scenario(crate::Error::Fuzz(e)))?;
             notes.push(format!(
                 "fuzz: {} reproduces the {} of case {}",
                 path.display(),
@@ -248,12 +247,7 @@ pub fn run(
         }
     }
     let mut findings: Vec<Finding> = fresh_failed.into_iter().collect();
-    findings.extend(found.iter().map(|f| {
-        let mut finding = f.finding.clone();
-        finding.scenario = scenario.id.clone();
-        finding.postgres = version.clone();
-        finding
-    }));
+    findings.extend(found.iter().map(|f| f.finding.clone()));
     for finding in &mut findings {
         finding.scenario = scenario.id.clone();
         finding.postgres = version.clone();
@@ -274,6 +268,7 @@ pub fn run(
         },
         found,
         cases,
+        cases_took,
         elapsed,
     })
 }

@@ -174,7 +174,7 @@ pub fn run(server: &Server, options: &Options) -> Result<SelfTest, crate::Error>
                     None => format!("history-{i}-correct"),
                     Some(d) => format!("history-{i}-{}", d.kind()),
                 };
-                write(&keep.join(name), &rendered).map_err(crate::Error::Suite)?;
+                write(&keep.join(name), &rendered).map_err(crate::Error::Fuzz)?;
             }
             trials.push(trial);
         }
@@ -210,8 +210,8 @@ fn trial(
     let dir = tempfile::Builder::new()
         .prefix("migcheck-selftest-")
         .tempdir()
-        .map_err(|e| crate::Error::Suite(format!("cannot create a temp directory: {e}")))?;
-    let file = write(dir.path(), rendered).map_err(crate::Error::Suite)?;
+        .map_err(|e| crate::Error::Fuzz(format!("cannot create a temp directory: {e}")))?;
+    let file = write(dir.path(), rendered).map_err(crate::Error::Fuzz)?;
     let scenario = Scenario::discover(&file)?.remove(0);
     let checks: Vec<Check> = Check::ALL
         .into_iter()

@@ -200,3 +200,59 @@ fn bad_fuzz_arguments_exit_2_with_a_clear_error() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("no such directory"));
     assert_nothing_left(tmp.path());
 }
+
+#[test]
+fn ctrl_c_stops_a_fuzz_run_and_leaves_nothing() {
+    use std::time::{Duration, Instant};
+    let tmp = private_tmp();
+    let migrations = set("ok/jobs-before-chat-id");
+    let mut child = migcheck(
+        tmp.path(),
+        &[
+            "fuzz",
+            "--migrations",
+            &migrations,
+            "--time",
+            "120s",
+            "--seed",
+            "1",
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .expect("spawn migcheck");
+    // Cases are running once a worker's backend (its database is named
+    // after migcheck's pid) is connected.
+    let pid = child.id();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_dir("/proc").is_ok_and(|procs| {
+        procs.flatten().any(|p| {
+            std::fs::read(p.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&format!("migcheck_tx_{pid}_")))
+        })
+    }) {
+        assert!(Instant::now() < deadline, "no case started");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "migcheck exited early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe { libc::kill(pid as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "migcheck did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_nothing_left(tmp.path());
+}

@@ -320,6 +320,31 @@ struct Common {
     output: Output,
 }
 
+impl Common {
+    /// `--pg` with `--dsn-allow-tables` applied, and the majors of
+    /// `--pg-version` without repeats.
+    fn servers(&self) -> anyhow::Result<(PgSpec, Vec<u32>)> {
+        let mut pg = self.pg.spec()?;
+        match &mut pg {
+            PgSpec::Dsn { allow_tables, .. } => *allow_tables = self.dsn_allow_tables,
+            _ if self.dsn_allow_tables => {
+                anyhow::bail!("--dsn-allow-tables applies only to --pg dsn:URL")
+            }
+            _ => {}
+        }
+        let mut versions = self.pg_version.clone();
+        versions.dedup();
+        Ok((pg, versions))
+    }
+
+    /// Progress on stderr: asked for, or on a terminal outside CI unless
+    /// --quiet.
+    fn progress(&self) -> bool {
+        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+        self.progress || (std::io::stderr().is_terminal() && !self.output.quiet && !ci)
+    }
+}
+
 #[derive(Args)]
 struct Output {
     /// Report format (human, json, junit, sarif, github, markdown);
@@ -521,19 +546,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             (vec![scenario], checks, common)
         }
     };
-    let mut pg = common.pg.spec()?;
-    match &mut pg {
-        PgSpec::Dsn { allow_tables, .. } => *allow_tables = common.dsn_allow_tables,
-        _ if common.dsn_allow_tables => {
-            anyhow::bail!("--dsn-allow-tables applies only to --pg dsn:URL")
-        }
-        _ => {}
-    }
-    let mut versions = common.pg_version.clone();
-    versions.dedup();
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    let progress =
-        common.progress || (std::io::stderr().is_terminal() && !common.output.quiet && !ci);
+    let (pg, versions) = common.servers()?;
+    let progress = common.progress();
     let options = Options {
         pg,
         pg_versions: versions,
@@ -586,9 +600,7 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
     scenario.runner = args.runner;
     scenario.tx = args.tx;
     scenario.format = args.migrations_format;
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
-    let progress =
-        common.progress || (std::io::stderr().is_terminal() && !common.output.quiet && !ci);
+    let progress = common.progress();
     let options = harness::fuzz::Options {
         cases: args
             .cases
@@ -605,16 +617,7 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
         emit: args.emit.clone(),
         progress: progress.then_some(print_fuzz_progress as fn(&harness::fuzz::Progress)),
     };
-    let mut pg = common.pg.spec()?;
-    match &mut pg {
-        PgSpec::Dsn { allow_tables, .. } => *allow_tables = common.dsn_allow_tables,
-        _ if common.dsn_allow_tables => {
-            anyhow::bail!("--dsn-allow-tables applies only to --pg dsn:URL")
-        }
-        _ => {}
-    }
-    let mut versions = common.pg_version.clone();
-    versions.dedup();
+    let (pg, versions) = common.servers()?;
     let report = harness::fuzz::matrix(&pg, &versions, &scenario, &options);
     if progress {
         // The progress line ends here, whatever happened.

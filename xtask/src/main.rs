@@ -20,6 +20,9 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context, bail};
 use serde_json::Value;
 
+/// `cargo` arguments that run the `migcheck` binary; its own come after.
+const MIGCHECK: [&str; 6] = ["run", "--package", "harness", "--bin", "migcheck", "--"];
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
@@ -40,15 +43,8 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     match task {
         "verify" => {
             deps()?;
-            let mut args = vec![
-                "run",
-                "--package",
-                "harness",
-                "--bin",
-                "migcheck",
-                "--",
-                "verify",
-            ];
+            let mut args = MIGCHECK.to_vec();
+            args.push("verify");
             if rest.iter().all(|a| a.starts_with('-')) {
                 args.push("scenarios");
             }
@@ -89,18 +85,9 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             ])?;
             let env = test_servers()?;
             cargo_with(&["test", "--workspace"], &env)?;
-            cargo(&[
-                "run",
-                "--package",
-                "harness",
-                "--bin",
-                "migcheck",
-                "--",
-                "verify",
-                "scenarios",
-                "--pg",
-                "local",
-            ])?;
+            let mut verify = MIGCHECK.to_vec();
+            verify.extend(["verify", "scenarios", "--pg", "local"]);
+            cargo(&verify)?;
             fuzz(&["--self-test".to_owned()])
         }
         "help" | "--help" | "-h" => {
@@ -126,15 +113,8 @@ fn fuzz(rest: &[String]) -> anyhow::Result<()> {
         rest.iter()
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
     };
-    let mut args = vec![
-        "run",
-        "--package",
-        "harness",
-        "--bin",
-        "migcheck",
-        "--",
-        "fuzz",
-    ];
+    let mut args = MIGCHECK.to_vec();
+    args.push("fuzz");
     if !given("--pg") {
         args.extend(["--pg", "local"]);
     }

@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use generators::history::{self, Defect, Plan, Rendered};
 use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use super::{Options as FuzzOptions, Shard};
 use crate::finding::Check;
@@ -187,16 +186,7 @@ pub fn run(server: &Server, options: &Options) -> Result<SelfTest, crate::Error>
 }
 
 fn plan<S: Strategy<Value = Plan>>(strategy: &S, seed: u64, i: u64) -> Plan {
-    let mut bytes = [0u8; 32];
-    bytes[..8].copy_from_slice(&seed.to_le_bytes());
-    bytes[8..16].copy_from_slice(&i.to_le_bytes());
-    bytes[16..24].copy_from_slice(b"history!");
-    let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &bytes);
-    let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-    match strategy.new_tree(&mut runner) {
-        Ok(tree) => tree.current(),
-        Err(reason) => unreachable!("plans never reject: {reason}"),
-    }
+    super::value_tree(strategy, seed, i, *b"history!").current()
 }
 
 /// The finding kinds of one rendered set, errors and all: verify's

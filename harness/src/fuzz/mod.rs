@@ -471,10 +471,7 @@ fn shard_case(n: u64, shard: Shard) -> u64 {
 
 /// Cases of the first `total` that fall to `shard`.
 fn shard_size(total: u64, shard: Shard) -> u64 {
-    (0..)
-        .map(|n| shard_case(n, shard))
-        .take_while(|&i| i < total)
-        .count() as u64
+    total.saturating_sub(shard.index - 1).div_ceil(shard.count)
 }
 
 /// Case `i` of the sequence of `seed`, as a value tree to shrink.
@@ -512,4 +509,32 @@ fn dedup_key(finding: &Finding) -> String {
             .to_owned(),
     };
     format!("{} {at}", finding.kind)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_split_the_sequence() {
+        for total in [0, 1, 7, 80, 81] {
+            for count in 1..5 {
+                let mut all: Vec<u64> = (1..=count)
+                    .flat_map(|index| {
+                        let shard = Shard { index, count };
+                        let n = shard_size(total, shard);
+                        assert!((0..n).all(|k| shard_case(k, shard) < total));
+                        assert!(shard_case(n, shard) >= total);
+                        (0..n).map(move |k| shard_case(k, shard))
+                    })
+                    .collect();
+                all.sort();
+                assert_eq!(all, (0..total).collect::<Vec<_>>());
+            }
+        }
+        assert_eq!("2/4".parse::<Shard>(), Ok(Shard { index: 2, count: 4 }));
+        assert!("0/4".parse::<Shard>().is_err());
+        assert!("5/4".parse::<Shard>().is_err());
+        assert!("x".parse::<Shard>().is_err());
+    }
 }

@@ -65,29 +65,28 @@ impl SelfTest {
         self.trials.iter().all(Trial::passed)
     }
 
-    /// A table: false positives of the correct sets, then detection per
-    /// defect class, then every trial that did not pass.
+    /// A table: per defect class its detection and false-positive rates,
+    /// the correct sets flagged at all, then every trial that did not pass.
     pub fn render(&self) -> String {
         let mut out = format!(
-            "migcheck fuzz --self-test: {} histories (seed {}), {} fuzz cases per set, {:.1} s\n\n",
+            "migcheck fuzz --self-test: {} histor{} (seed {}), {} fuzz cases per set, {:.1} s\n\n",
             self.options.histories,
+            if self.options.histories == 1 {
+                "y"
+            } else {
+                "ies"
+            },
             self.options.seed,
             self.options.cases,
             self.elapsed.as_secs_f64()
         );
-        out.push_str(&format!(
-            "{:<26} {:>6} {:>9} {:>7}\n",
-            "set", "trials", "detected", "rate"
-        ));
+        // A false positive of a class: a correct set that gave its kind as
+        // an error.
         let correct: Vec<&Trial> = self.trials.iter().filter(|t| t.defect.is_none()).collect();
-        let false_positives = correct.iter().filter(|t| !t.passed()).count();
+        let flagged = correct.iter().filter(|t| !t.passed()).count();
         out.push_str(&format!(
-            "{:<26} {:>6} {:>9} {:>7}   false positives: {false_positives} ({})\n",
-            "correct (no defect)",
-            correct.len(),
-            "-",
-            "-",
-            percent(false_positives, correct.len())
+            "{:<26} {:>7} {:>9} {:>9}   {}\n",
+            "defect class", "trials", "detected", "rate", "false positives"
         ));
         for defect in Defect::ALL {
             let trials: Vec<&Trial> = self
@@ -96,14 +95,28 @@ impl SelfTest {
                 .filter(|t| t.defect == Some(defect))
                 .collect();
             let detected = trials.iter().filter(|t| t.passed()).count();
+            let false_positives = correct
+                .iter()
+                .filter(|t| t.errors.iter().any(|k| k == defect.kind()))
+                .count();
             out.push_str(&format!(
-                "{:<26} {:>6} {:>9} {:>7}\n",
+                "{:<26} {:>7} {:>9} {:>9}   {false_positives} of {} correct sets ({})\n",
                 defect.kind(),
                 trials.len(),
                 detected,
-                percent(detected, trials.len())
+                percent(detected, trials.len()),
+                correct.len(),
+                percent(false_positives, correct.len()),
             ));
         }
+        out.push_str(&format!(
+            "{:<26} {:>7} {:>9} {:>9}   {flagged} flagged ({})\n",
+            "correct sets (any kind)",
+            correct.len(),
+            "-",
+            "-",
+            percent(flagged, correct.len())
+        ));
         let failed: Vec<&Trial> = self.trials.iter().filter(|t| !t.passed()).collect();
         if !failed.is_empty() {
             out.push('\n');

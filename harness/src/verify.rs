@@ -172,12 +172,7 @@ pub async fn run_scenario_with(
         if !set.migrations.iter().any(|m| m.name == o.migration) {
             return Err(in_scenario(crate::Error::UnknownOptOutMigration {
                 name: o.migration.clone(),
-                known: set
-                    .migrations
-                    .iter()
-                    .map(|m| m.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: set.names(),
             }));
         }
     }
@@ -189,12 +184,7 @@ pub async fn run_scenario_with(
         if !set.migrations.iter().any(|m| &m.name == name) {
             return Err(in_scenario(crate::Error::UnknownBranchMigration {
                 name: name.clone(),
-                known: set
-                    .migrations
-                    .iter()
-                    .map(|m| m.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: set.names(),
             }));
         }
     }

@@ -133,12 +133,7 @@ pub fn run(options: &Options) -> Result<BenchReport, BenchError> {
             .position(|m| m.version == *version || m.name == *version)
             .ok_or_else(|| BenchError::UnknownVersion {
                 version: version.clone(),
-                known: set
-                    .migrations
-                    .iter()
-                    .map(|m| m.version.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: set.versions(),
             })?,
     };
     if set.migrations.is_empty() {

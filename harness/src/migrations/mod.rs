@@ -203,6 +203,20 @@ pub enum MigrationsError {
 }
 
 impl MigrationSet {
+    /// The migrations' names, comma-separated: what an error about an
+    /// unknown name lists.
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = self.migrations.iter().map(|m| m.name.as_str()).collect();
+        names.join(", ")
+    }
+
+    /// The migrations' versions, comma-separated: what an error about an
+    /// unknown version lists.
+    pub fn versions(&self) -> String {
+        let versions: Vec<&str> = self.migrations.iter().map(|m| m.version.as_str()).collect();
+        versions.join(", ")
+    }
+
     /// Reads the set in `dir`, in the given format (`Auto`: detected from
     /// the directory's entries).
     pub fn load(dir: &Path, format: Format) -> Result<MigrationSet, MigrationsError> {
@@ -239,12 +253,7 @@ impl MigrationSet {
             .ok_or_else(|| MigrationsError::UnknownVersion {
                 dir: self.dir.clone(),
                 version: version.to_string(),
-                known: self
-                    .migrations
-                    .iter()
-                    .map(|m| m.version.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                known: self.versions(),
             })
     }
 

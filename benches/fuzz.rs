@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use harness::fuzz::{self, Options, Shard};
-use harness::postgres::{PgSpec, Server};
 use harness::sandbox::{SandboxChoice, Timeouts};
-use harness::scenario::Scenario;
 
 fn options(cases: u64, jobs: usize, sandbox: SandboxChoice) -> Options {
     Options {
@@ -29,15 +27,8 @@ fn options(cases: u64, jobs: usize, sandbox: SandboxChoice) -> Options {
 }
 
 fn fuzz_throughput(c: &mut Criterion) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("benches/ lives in the workspace")
-        .join("scenarios/ok/billing-history.yaml");
-    let scenario = Scenario::discover(&root)
-        .expect("the billing-history scenario")
-        .remove(0);
-    let local = PgSpec::Local { bindir: None };
-    let server = Server::start(&local, None).expect("a local Postgres server");
+    let scenario = benches::billing_history();
+    let server = benches::local_server();
     let mut group = c.benchmark_group("fuzz-12-migrations");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
@@ -71,7 +62,7 @@ fn fuzz_throughput(c: &mut Criterion) {
             (0..iters)
                 .map(|_| {
                     let started = Instant::now();
-                    let server = Server::start(&local, None).expect("a local Postgres server");
+                    let server = benches::local_server();
                     let fuzzed = fuzz::run(&server, &scenario, &one).expect("fuzz runs");
                     assert_eq!(fuzzed.cases, 1);
                     // The start, and the case; not the history or shrinking.

@@ -1,5 +1,35 @@
 //! Criterion benches of migcheck's own costs; see the `[[bench]]` targets.
-//! Shared here: the schemas the benches measure.
+//! Shared here: the server, runtime and scenario most of them use, and the
+//! schemas they measure.
+
+use harness::postgres::{PgSpec, Server};
+use harness::scenario::Scenario;
+
+/// A throwaway local server (binaries found on this machine) for a bench.
+pub fn local_server() -> Server {
+    Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server")
+}
+
+/// The runtime the harness's async functions run on, as `migcheck` runs
+/// them: one thread.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// `scenarios/ok/billing-history`: 12 golang-migrate migrations with
+/// downs, the set the verify and fuzz benches measure.
+pub fn billing_history() -> Scenario {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("benches/ lives in the workspace")
+        .join("scenarios/ok/billing-history.yaml");
+    Scenario::discover(&file)
+        .expect("the billing-history scenario")
+        .remove(0)
+}
 
 /// A schema of `tables` tables shaped like an application's: a bigserial
 /// key, text with defaults, a check, a numeric, a timestamp, a foreign key

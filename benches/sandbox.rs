@@ -4,7 +4,6 @@
 //! Targets (product.md): ≤ 2 ms, ≤ 25 ms, ≤ 150 ms median.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use harness::postgres::{PgSpec, Server};
 use harness::sandbox::{Sandboxes, Strategy};
 
 const DDL: &str = "CREATE TABLE bench_a (id bigserial PRIMARY KEY, name text NOT NULL);
@@ -12,12 +11,8 @@ CREATE INDEX bench_a_name ON bench_a (name);
 ALTER TABLE bench_a ADD COLUMN created_at timestamptz DEFAULT now()";
 
 fn sandboxes(c: &mut Criterion) {
-    let server =
-        Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let server = benches::local_server();
+    let runtime = benches::runtime();
     let mut group = c.benchmark_group("sandbox");
     for strategy in [Strategy::Transaction, Strategy::Template] {
         let mut sandboxes = Sandboxes::new(&server, strategy);
@@ -42,9 +37,7 @@ fn sandboxes(c: &mut Criterion) {
         runtime.block_on(sandboxes.shutdown()).expect("shutdown");
     }
     group.sample_size(10);
-    group.bench_function("cluster", |b| {
-        b.iter(|| drop(Server::start(&PgSpec::Local { bindir: None }, None).expect("cluster")))
-    });
+    group.bench_function("cluster", |b| b.iter(|| drop(benches::local_server())));
     group.finish();
 }
 

@@ -11,18 +11,13 @@
 use std::process::Command;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use harness::postgres::{PgSpec, Server};
 use harness::schema;
 
 const SIZES: [usize; 3] = [10, 100, 1000];
 
 fn snapshots(c: &mut Criterion) {
-    let server =
-        Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let server = benches::local_server();
+    let runtime = benches::runtime();
     let pg_dump = server.bindir().expect("a local server").join("pg_dump");
     assert!(
         pg_dump.is_file(),

@@ -6,41 +6,29 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use harness::finding::Check;
-use harness::postgres::{PgSpec, Server};
 use harness::sandbox::SandboxChoice;
-use harness::scenario::Scenario;
 use harness::verify;
 
 fn verify_twelve_migrations(c: &mut Criterion) {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("benches/ lives in the workspace")
-        .join("scenarios/ok/billing-history.yaml");
-    let scenarios = Scenario::discover(&root).expect("the billing-history scenario");
-    let server =
-        Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let scenario = benches::billing_history();
+    let server = benches::local_server();
+    let runtime = benches::runtime();
     let mut group = c.benchmark_group("verify");
     group.sample_size(10);
     group.bench_function("billing-history-12-migrations", |b| {
         b.iter(|| {
-            for scenario in &scenarios {
-                let result = runtime
-                    .block_on(verify::run_scenario(
-                        &server,
-                        scenario,
-                        &Check::ALL,
-                        SandboxChoice::Auto,
-                    ))
-                    .expect("verify runs");
-                assert!(
-                    result.findings.iter().all(|f| !f.fails_run()),
-                    "billing-history is an ok scenario"
-                );
-            }
+            let result = runtime
+                .block_on(verify::run_scenario(
+                    &server,
+                    &scenario,
+                    &Check::ALL,
+                    SandboxChoice::Auto,
+                ))
+                .expect("verify runs");
+            assert!(
+                result.findings.iter().all(|f| !f.fails_run()),
+                "billing-history is an ok scenario"
+            );
         })
     });
     group.finish();

@@ -3,7 +3,7 @@
 //! ended with a schema other than a fresh install's, beyond what the
 //! state's own hand-made changes explain.
 
-use generators::legacy::{Effect, LegacyCase, Mutation};
+use generators::legacy::{LegacyCase, Mutation};
 
 use crate::finding::{Finding, Kind};
 use crate::migrations::MigrationSet;
@@ -87,70 +87,79 @@ impl<'s> Worker<'s> {
         if self.sandboxes.strategy() != Strategy::Transaction {
             return run_alone(&mut self.sandboxes, target, case).await;
         }
-        let Some(()) = self.at_version(target, case.upto).await? else {
+        let held = self.hold().await?;
+        if !held.at_version(target, case.upto).await? {
             return Ok(Verdict::Impossible);
-        };
-        let Some(held) = &self.held else {
-            return Ok(Verdict::Impossible);
-        };
+        }
         build_and_apply(&held.sandbox, Some(&held.prepared), target, case).await
     }
 
-    /// Puts the held transaction at version `k`: rolls back to its
-    /// savepoint, building the versions up to it first if needed. `None`
-    /// when a migration of the prefix fails.
-    async fn at_version(
-        &mut self,
-        target: &Target<'_>,
-        k: usize,
-    ) -> Result<Option<()>, ObserveError> {
-        if self.held.is_none() {
-            let sandbox = self.sandboxes.open().await?;
-            let prepared = schema::prepare(sandbox.client()).await;
-            let prepared = match prepared {
-                Ok(prepared) => prepared,
-                Err(e) => {
-                    self.sandboxes.close(sandbox).await?;
-                    return Err(e.into());
-                }
-            };
-            sandbox
-                .client()
-                .batch_execute("SAVEPOINT migcheck_version_0")
-                .await?;
-            self.held = Some(Held {
-                sandbox,
-                built: 0,
-                prepared,
-            });
-        }
-        let Some(Held { sandbox, built, .. }) = &mut self.held else {
-            return Ok(None);
-        };
-        let back = (*built).min(k);
-        sandbox
-            .client()
-            .batch_execute(&format!("ROLLBACK TO SAVEPOINT migcheck_version_{back}"))
-            .await?;
-        *built = back;
-        while *built < k {
-            if step(target.runner, sandbox, &target.set.migrations, *built)
-                .await?
-                .is_some()
-            {
+    /// The held transaction, opened on first use with the snapshot queries
+    /// prepared on its connection.
+    async fn hold(&mut self) -> Result<&mut Held, ObserveError> {
+        let held = match self.held.take() {
+            Some(held) => held,
+            None => {
+                let sandbox = self.sandboxes.open().await?;
+                let prepared = match schema::prepare(sandbox.client()).await {
+                    Ok(prepared) => prepared,
+                    Err(e) => {
+                        self.sandboxes.close(sandbox).await?;
+                        return Err(e.into());
+                    }
+                };
                 sandbox
                     .client()
-                    .batch_execute(&format!("ROLLBACK TO SAVEPOINT migcheck_version_{built}"))
+                    .batch_execute("SAVEPOINT migcheck_version_0")
                     .await?;
-                return Ok(None);
+                Held {
+                    sandbox,
+                    built: 0,
+                    prepared,
+                }
             }
-            *built += 1;
-            sandbox
-                .client()
-                .batch_execute(&format!("SAVEPOINT migcheck_version_{built}"))
+        };
+        Ok(self.held.insert(held))
+    }
+}
+
+impl Held {
+    /// Puts the transaction at version `k`: rolls back to its savepoint,
+    /// building the versions up to it first if needed. `false` when a
+    /// migration of the prefix fails.
+    async fn at_version(&mut self, target: &Target<'_>, k: usize) -> Result<bool, ObserveError> {
+        let client = self.sandbox.client();
+        self.built = self.built.min(k);
+        client
+            .batch_execute(&format!(
+                "ROLLBACK TO SAVEPOINT migcheck_version_{}",
+                self.built
+            ))
+            .await?;
+        while self.built < k {
+            if step(
+                target.runner,
+                &self.sandbox,
+                &target.set.migrations,
+                self.built,
+            )
+            .await?
+            .is_some()
+            {
+                client
+                    .batch_execute(&format!(
+                        "ROLLBACK TO SAVEPOINT migcheck_version_{}",
+                        self.built
+                    ))
+                    .await?;
+                return Ok(false);
+            }
+            self.built += 1;
+            client
+                .batch_execute(&format!("SAVEPOINT migcheck_version_{}", self.built))
                 .await?;
         }
-        Ok(Some(()))
+        Ok(true)
     }
 }
 
@@ -258,20 +267,21 @@ async fn try_statement(
 /// not to undo what someone added or changed by hand.
 fn excused(change: &Change, mutations: &[Mutation]) -> bool {
     let key = change.key();
-    mutations.iter().any(|mutation| {
-        let object = |kind: &str, name: &str| key == format!("{kind} public.{name}");
-        match (mutation.effect(), mutation) {
-            (Effect::Removes, _) => false,
-            (_, Mutation::AddColumn { table, column, .. })
-            | (_, Mutation::ChangeType { table, column, .. })
-            | (_, Mutation::ChangeDefault { table, column, .. })
-            | (_, Mutation::ChangeNullability { table, column, .. }) => {
-                object("column", &format!("{table}.{column}"))
-            }
-            (_, Mutation::AddIndex { index, .. }) | (_, Mutation::ReplaceIndex { index, .. }) => {
-                object("index", index)
-            }
-            _ => false,
+    let object = |kind: &str, name: &str| key == format!("{kind} public.{name}");
+    // Drops are never excused: what a state lacks must come back.
+    mutations.iter().any(|mutation| match mutation {
+        Mutation::AddColumn { table, column, .. }
+        | Mutation::ChangeType { table, column, .. }
+        | Mutation::ChangeDefault { table, column, .. }
+        | Mutation::ChangeNullability { table, column, .. } => {
+            object("column", &format!("{table}.{column}"))
         }
+        Mutation::AddIndex { index, .. } | Mutation::ReplaceIndex { index, .. } => {
+            object("index", index)
+        }
+        Mutation::DropTable { .. }
+        | Mutation::DropColumn { .. }
+        | Mutation::DropIndex { .. }
+        | Mutation::DropConstraint { .. } => false,
     })
 }

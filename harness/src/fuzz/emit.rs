@@ -33,7 +33,12 @@ struct Legacy<'a> {
 }
 
 /// The scenario file's text for `found`, with `migrations` as written in it.
-fn scenario_yaml(scenario: &Scenario, migrations: &str, found: &Found, seed: u64) -> String {
+fn scenario_yaml(
+    scenario: &Scenario,
+    migrations: &str,
+    found: &Found,
+    seed: u64,
+) -> Result<String, String> {
     let finding = &found.finding;
     let at = match (&finding.migration, finding.line) {
         (Some(m), Some(line)) => format!(" in {m}:{line}"),
@@ -58,7 +63,8 @@ fn scenario_yaml(scenario: &Scenario, migrations: &str, found: &Found, seed: u64
         }],
         may_keep: &state.may_keep,
     };
-    let body = serde_yaml_ng::to_string(&file).unwrap_or_default();
+    let body = serde_yaml_ng::to_string(&file)
+        .map_err(|e| format!("--emit: cannot write the scenario as YAML: {e}"))?;
     let mut header = format!(
         "# Found by `migcheck fuzz --seed {seed}` (case {}, seen in {} case{}) and shrunk\n\
          # to the smallest legacy state that still fails. `migcheck verify` on this\n\
@@ -71,7 +77,7 @@ fn scenario_yaml(scenario: &Scenario, migrations: &str, found: &Found, seed: u64
     for line in finding.message.lines() {
         header.push_str(&format!("#   {}{at}: {line}\n", finding.kind));
     }
-    header + &body
+    Ok(header + &body)
 }
 
 /// Writes `found` as `DIR/fuzz-<kind>-<case>.yaml`.
@@ -86,7 +92,7 @@ pub fn write(
         .map_err(|e| format!("--emit: cannot create {}: {e}", dir.display()))?;
     let relative = relative_to(dir, migrations)
         .map_err(|e| format!("--emit: cannot resolve {}: {e}", migrations.display()))?;
-    let text = scenario_yaml(scenario, &relative, found, seed);
+    let text = scenario_yaml(scenario, &relative, found, seed)?;
     let path = dir.join(format!("fuzz-{}-{}.yaml", found.finding.kind, found.case));
     std::fs::write(&path, text)
         .map_err(|e| format!("--emit: cannot write {}: {e}", path.display()))?;

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{assert_nothing_left, migcheck, private_tmp, sleeping_run, write};
+use common::{assert_nothing_left, interrupt, migcheck, private_tmp, sleeping_run, write};
 
 /// Runs migcheck in a directory holding `files`, and checks its exit code
 /// and that stderr contains `expected` (paths shown relative to `DIR`).
@@ -257,19 +257,7 @@ fn ctrl_c_stops_the_server_and_deletes_its_files() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    // SAFETY: kill(2) on our own child's pid has no memory effects.
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "migcheck did not stop after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = interrupt(&mut child);
     assert_eq!(status.code(), Some(130), "exit status after Ctrl-C");
     assert_nothing_left(tmp.path());
 }

@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{assert_nothing_left, migcheck, private_tmp, workspace};
+use common::{assert_nothing_left, interrupt, migcheck, private_tmp, workspace};
 use serde_json::Value;
 
 fn run(tmp: &Path, args: &[&str]) -> (Output, Value) {
@@ -240,19 +240,7 @@ fn ctrl_c_stops_a_fuzz_run_and_leaves_nothing() {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: kill(2) on our own child's pid has no memory effects.
-    unsafe { libc::kill(pid as i32, libc::SIGINT) };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "migcheck did not stop after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let status = interrupt(&mut child);
     assert_eq!(status.code(), Some(130));
     assert_nothing_left(tmp.path());
 }

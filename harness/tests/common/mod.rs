@@ -104,3 +104,22 @@ pub fn sleeping_run(
         .expect("spawn migcheck");
     (child, input)
 }
+
+/// Sends Ctrl-C (SIGINT) to `child` and waits for it to exit, for at most
+/// 20 seconds.
+pub fn interrupt(child: &mut std::process::Child) -> std::process::ExitStatus {
+    use std::time::{Duration, Instant};
+    // SAFETY: kill(2) on our own child's pid has no memory effects.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "migcheck did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

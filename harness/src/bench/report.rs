@@ -35,6 +35,12 @@ pub struct BenchReport {
 }
 
 impl BenchReport {
+    /// The row counts benched, as the human and markdown headers list them.
+    fn rows_list(&self) -> String {
+        let rows: Vec<String> = self.rows.iter().map(u64::to_string).collect();
+        rows.join(", ")
+    }
+
     /// 1 when a finding is an error, else 0.
     pub fn exit_code(&self) -> i32 {
         i32::from(self.findings.iter().any(Finding::fails_run))
@@ -75,11 +81,7 @@ impl BenchReport {
             "bench {} on {} ({} rows per table{})",
             self.set,
             self.postgres.join(", "),
-            self.rows
-                .iter()
-                .map(|r| r.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            self.rows_list(),
             if self.load { ", under load" } else { "" }
         );
         for load in &self.loads {
@@ -309,11 +311,7 @@ impl BenchReport {
             out,
             "Postgres {}; rows per table: {}{}.\n",
             self.postgres.join(", "),
-            self.rows
-                .iter()
-                .map(|r| r.to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            self.rows_list(),
             if self.load { "; under load" } else { "" }
         );
         let _ = writeln!(

@@ -338,26 +338,29 @@ fn check_case(history: &History, case: &LegacyCase) -> Result<(), String> {
             return Err(format!("midway {j} not allowed in {shape:?}"));
         }
     }
-    let schema = &history.schemas[case.upto];
-    let table = |name: &str| schema.table(name).ok_or(format!("no table {name}"));
-    let column = |t: &str, c: &str| -> Result<Column, String> {
-        table(t)?
-            .column(c)
-            .cloned()
-            .ok_or(format!("no column {t}.{c}"))
-    };
-    let pk = |t: &Table| -> Vec<String> {
-        t.constraints
-            .iter()
-            .filter_map(|c| match &c.kind {
-                ConstraintKind::PrimaryKey { columns } => Some(columns.clone()),
-                _ => None,
-            })
-            .flatten()
-            .collect()
-    };
+    // Each change is checked against the schema the changes before it
+    // left: a column may be widened twice (smallint, integer, bigint).
+    let mut current = history.schemas[case.upto].clone();
     let mut extras = HashSet::new();
     for m in &case.mutations {
+        let schema = &current;
+        let table = |name: &str| schema.table(name).ok_or(format!("no table {name}"));
+        let column = |t: &str, c: &str| -> Result<Column, String> {
+            table(t)?
+                .column(c)
+                .cloned()
+                .ok_or(format!("no column {t}.{c}"))
+        };
+        let pk = |t: &Table| -> Vec<String> {
+            t.constraints
+                .iter()
+                .filter_map(|c| match &c.kind {
+                    ConstraintKind::PrimaryKey { columns } => Some(columns.clone()),
+                    _ => None,
+                })
+                .flatten()
+                .collect()
+        };
         let t = table(m.table().ok_or("a mutation without a table")?)?;
         match m {
             Mutation::DropTable { .. } => {}
@@ -467,6 +470,7 @@ fn check_case(history: &History, case: &LegacyCase) -> Result<(), String> {
         if m.describe().is_empty() {
             return Err(format!("{m:?}: no description"));
         }
+        m.apply(&mut current);
     }
     for sql in case.statements() {
         parses(&sql)?;
@@ -730,6 +734,54 @@ fn jobs_history() -> History {
         migrations: vec![shape; 3],
         restores_missing: true,
     }
+}
+
+/// Found by CI's random cases: a second change of a column's type widens
+/// what the first one left, not the original type.
+#[test]
+fn a_column_may_be_widened_twice() {
+    let table = Table {
+        name: "jobs".into(),
+        columns: vec![column("name", "smallint", true, None)],
+        indexes: vec![],
+        constraints: vec![],
+    };
+    let history = History {
+        schemas: vec![
+            Schema::default(),
+            Schema {
+                tables: vec![table],
+                enums: vec![],
+            },
+        ],
+        migrations: vec![MigrationShape {
+            statements: 4,
+            can_stop_midway: true,
+        }],
+        restores_missing: true,
+    };
+    let widen = |ty: &str| Mutation::ChangeType {
+        table: "jobs".into(),
+        column: "name".into(),
+        ty: ty.into(),
+    };
+    let case = LegacyCase {
+        upto: 1,
+        midway: None,
+        mutations: vec![widen("integer"), widen("bigint")],
+        rows: vec![],
+    };
+    check_case(&history, &case).expect("widened twice is allowed");
+    let mut schema = history.schemas[1].clone();
+    for m in &case.mutations {
+        m.apply(&mut schema);
+    }
+    assert_eq!(schema.tables[0].columns[0].ty, "bigint");
+    let narrowing = LegacyCase {
+        mutations: vec![widen("integer"), widen("integer")],
+        ..case
+    };
+    assert!(check_case(&history, &narrowing).is_err());
 }
 
 /// Shrinks `tree` as proptest's runner does while `interesting` holds.

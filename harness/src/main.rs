@@ -120,10 +120,12 @@ enum Command {
         #[command(flatten)]
         schema: SchemaArgs,
     },
+    /// Generate legacy states from the set's own history, run the set from
+    /// each, shrink every failure to a minimal state and (with --emit)
+    /// write it as a scenario file.
+    Fuzz(FuzzArgs),
     /// Measure what each statement of a migration costs on large tables:
     /// time, locks, rewrites, growth with rows, blocked writers.
-    /// Generate legacy states from the set's own history, run the set from each, shrink every failure to a minimal state and (with --emit) write it as a scenario file.
-    Fuzz(FuzzArgs),
     Bench(BenchArgs),
 }
 

@@ -374,3 +374,49 @@ fn changed_since_checks_a_branch_against_what_main_merged_meanwhile() {
         "--changed-since: `git diff",
     );
 }
+
+/// Every command says what it does in `--help`, and only what it does.
+#[test]
+fn every_command_is_described_in_help() {
+    let tmp = private_tmp();
+    let help = migcheck(tmp.path(), &["--help"])
+        .output()
+        .expect("run migcheck");
+    let help = String::from_utf8_lossy(&help.stdout).into_owned();
+    let commands: Vec<(&str, &str)> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.trim().split_once(char::is_whitespace))
+        .map(|(name, about)| (name, about.trim()))
+        .collect();
+    let names: Vec<&str> = commands.iter().map(|(name, _)| *name).collect();
+    for expected in ["verify", "check", "fuzz", "bench"] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from:\n{help}"
+        );
+    }
+    for (name, about) in commands.iter().filter(|(name, _)| *name != "help") {
+        assert!(!about.is_empty(), "`{name}` has no description:\n{help}");
+        let own = migcheck(tmp.path(), &[name, "--help"])
+            .output()
+            .expect("run migcheck");
+        let own = String::from_utf8_lossy(&own.stdout).into_owned();
+        let first = own.lines().next().unwrap_or_default();
+        assert!(
+            first.starts_with(about.trim_end_matches('.')),
+            "`{name} --help` begins with {first:?}, not with its summary {about:?}"
+        );
+    }
+    let about = |name: &str| {
+        commands
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, about)| about)
+    };
+    assert!(about("bench").starts_with("Measure"), "{help}");
+    assert!(about("fuzz").starts_with("Generate"), "{help}");
+    assert_nothing_left(tmp.path());
+}

@@ -338,6 +338,16 @@ fn check_case(history: &History, case: &LegacyCase) -> Result<(), String> {
             return Err(format!("midway {j} not allowed in {shape:?}"));
         }
     }
+    let pk = |t: &Table| -> Vec<String> {
+        t.constraints
+            .iter()
+            .filter_map(|c| match &c.kind {
+                ConstraintKind::PrimaryKey { columns } => Some(columns.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
     // Each change is checked against the schema the changes before it
     // left: a column may be widened twice (smallint, integer, bigint).
     let mut current = history.schemas[case.upto].clone();
@@ -350,16 +360,6 @@ fn check_case(history: &History, case: &LegacyCase) -> Result<(), String> {
                 .column(c)
                 .cloned()
                 .ok_or(format!("no column {t}.{c}"))
-        };
-        let pk = |t: &Table| -> Vec<String> {
-            t.constraints
-                .iter()
-                .filter_map(|c| match &c.kind {
-                    ConstraintKind::PrimaryKey { columns } => Some(columns.clone()),
-                    _ => None,
-                })
-                .flatten()
-                .collect()
         };
         let t = table(m.table().ok_or("a mutation without a table")?)?;
         match m {

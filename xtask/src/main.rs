@@ -57,7 +57,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         }
         "test" => {
             deps()?;
-            let env = test_servers()?;
+            let env = test_env()?;
             let mut args = vec!["test", "--workspace"];
             args.extend(rest.iter().map(String::as_str));
             cargo_with(&args, &env)
@@ -83,7 +83,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
                 "-D",
                 "warnings",
             ])?;
-            let env = test_servers()?;
+            let env = test_env()?;
             cargo_with(&["test", "--workspace"], &env)?;
             let mut verify = MIGCHECK.to_vec();
             verify.extend(["verify", "scenarios", "--pg", "local"]);
@@ -147,8 +147,9 @@ const CI_PROPTEST_SEED: &str = "1";
 
 /// Provides the servers the tests need, unless the environment already
 /// names its own: local binaries of the test majors, a Docker engine and
-/// the local image. Returns the variables the tests read.
-fn test_servers() -> anyhow::Result<Vec<(String, String)>> {
+/// the local image. Returns the variables the tests read: those servers,
+/// and under CI the property tests' seed.
+fn test_env() -> anyhow::Result<Vec<(String, String)>> {
     let majors = std::env::var("MIGCHECK_TEST_MAJORS").unwrap_or_else(|_| TEST_MAJORS.into());
     let others: Vec<String> = majors
         .split(',')

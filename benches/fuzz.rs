@@ -9,8 +9,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use harness::fuzz::{self, Options, Shard};
-use harness::sandbox::{SandboxChoice, Timeouts};
+use migcheck::fuzz::{self, Options, Shard};
+use migcheck::sandbox::{SandboxChoice, Timeouts};
 
 fn options(cases: u64, jobs: usize, sandbox: SandboxChoice) -> Options {
     Options {

@@ -2,15 +2,15 @@
 //! Shared here: the server, runtime and scenario most of them use, and the
 //! schemas they measure.
 
-use harness::postgres::{PgSpec, Server};
-use harness::scenario::Scenario;
+use migcheck::postgres::{PgSpec, Server};
+use migcheck::scenario::Scenario;
 
 /// A throwaway local server (binaries found on this machine) for a bench.
 pub fn local_server() -> Server {
     Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server")
 }
 
-/// The runtime the harness's async functions run on, as `migcheck` runs
+/// The runtime migcheck's async functions run on, as `migcheck` runs
 /// them: one thread.
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

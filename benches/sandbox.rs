@@ -4,7 +4,7 @@
 //! Targets (product.md): ≤ 2 ms, ≤ 25 ms, ≤ 150 ms median.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use harness::sandbox::{Sandboxes, Strategy};
+use migcheck::sandbox::{Sandboxes, Strategy};
 
 const DDL: &str = "CREATE TABLE bench_a (id bigserial PRIMARY KEY, name text NOT NULL);
 CREATE INDEX bench_a_name ON bench_a (name);

@@ -6,7 +6,7 @@
 //! allows (≈ 1.1–1.6 s measured for the official image).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use harness::postgres::{PgSpec, Server};
+use migcheck::postgres::{PgSpec, Server};
 
 fn servers(c: &mut Criterion) {
     let mut group = c.benchmark_group("server");

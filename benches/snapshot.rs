@@ -11,7 +11,7 @@
 use std::process::Command;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use harness::schema;
+use migcheck::schema;
 
 const SIZES: [usize; 3] = [10, 100, 1000];
 

@@ -5,9 +5,9 @@
 //! Benched alone; the server's start is not part of it (see `servers`).
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use harness::finding::Check;
-use harness::sandbox::SandboxChoice;
-use harness::verify;
+use migcheck::finding::Check;
+use migcheck::sandbox::SandboxChoice;
+use migcheck::verify;
 
 fn verify_twelve_migrations(c: &mut Criterion) {
     let scenario = benches::billing_history();

@@ -9,11 +9,11 @@
 
 use std::time::Duration;
 
-use harness::bench::{self, Options, Run, scaling::Thresholds};
-use harness::finding::Kind;
-use harness::migrations::Format;
-use harness::postgres::{PgSpec, Server};
-use harness::sandbox::{Sandboxes, Strategy};
+use migcheck::bench::{self, Options, Run, scaling::Thresholds};
+use migcheck::finding::Kind;
+use migcheck::migrations::Format;
+use migcheck::postgres::{PgSpec, Server};
+use migcheck::sandbox::{Sandboxes, Strategy};
 
 fn large_table(thresholds: Thresholds, load: bool) -> bench::BenchReport {
     let options = Options {

@@ -1,6 +1,6 @@
 //! Diff on hand-built snapshots: no server needed, since diff is pure.
 
-use harness::schema::{self, Change, Diff, Object, ObjectKind, Snapshot};
+use migcheck::schema::{self, Change, Diff, Object, ObjectKind, Snapshot};
 
 fn object(kind: ObjectKind, name: &str, attrs: &[(&str, &str)]) -> Object {
     Object {

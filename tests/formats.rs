@@ -10,11 +10,11 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use harness::migrations::{Format, MigrationSet};
-use harness::postgres::{PgSpec, Server};
-use harness::runner::Runner;
-use harness::sandbox::{Sandboxes, Strategy};
-use harness::schema::{self, Snapshot};
+use migcheck::migrations::{Format, MigrationSet};
+use migcheck::postgres::{PgSpec, Server};
+use migcheck::runner::Runner;
+use migcheck::sandbox::{Sandboxes, Strategy};
+use migcheck::schema::{self, Snapshot};
 use tests::{runtime, workspace_root};
 
 /// One directory per layout: its name, the format detection must find,

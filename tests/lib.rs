@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-use harness::postgres::{PgSpec, Server};
+use migcheck::postgres::{PgSpec, Server};
 
 /// The workspace's root directory.
 pub fn workspace_root() -> PathBuf {

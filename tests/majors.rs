@@ -7,8 +7,8 @@
 
 use std::process::ExitCode;
 
-use harness::postgres::{PgSpec, Server};
 use libtest_mimic::{Arguments, Failed, Trial};
+use migcheck::postgres::{PgSpec, Server};
 use tests::runtime;
 
 const MAJORS_ENV: &str = "MIGCHECK_TEST_MAJORS";

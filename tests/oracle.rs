@@ -22,10 +22,10 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use harness::migrations::Script;
-use harness::postgres::{PgSpec, Server, cache_dir};
-use harness::schema;
 use libtest_mimic::{Arguments, Failed, Trial};
+use migcheck::migrations::Script;
+use migcheck::postgres::{PgSpec, Server, cache_dir};
+use migcheck::schema;
 use tests::runtime;
 
 fn main() -> ExitCode {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use harness::postgres::{PgSpec, PostgresError, Server};
+use migcheck::postgres::{PgSpec, PostgresError, Server};
 
 fn start() -> Server {
     Server::start(&PgSpec::Local { bindir: None }, None)

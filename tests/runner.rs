@@ -3,10 +3,10 @@
 //! as at the top level (real transactions); and what a tracked runner
 //! skips and re-executes.
 
-use harness::migrations::{Format, MigrationSet};
-use harness::postgres::{PgSpec, Server};
-use harness::runner::{Runner, RunnerMode, TxMode};
-use harness::sandbox::{Sandboxes, Strategy};
+use migcheck::migrations::{Format, MigrationSet};
+use migcheck::postgres::{PgSpec, Server};
+use migcheck::runner::{Runner, RunnerMode, TxMode};
+use migcheck::sandbox::{Sandboxes, Strategy};
 
 fn set(files: &[(&str, &str)]) -> (tempfile::TempDir, MigrationSet) {
     let dir = tempfile::Builder::new()

@@ -4,12 +4,12 @@
 //! Where a scenario lives states what it must produce: `ok/...` no error
 //! finding, `err/...` exactly the findings its `expect_findings` lists.
 //! Adding a scenario file adds trials. The same library function runs a
-//! user's own suite (`harness::suite`).
+//! user's own suite (`migcheck::suite`).
 
 use std::process::ExitCode;
 
-use harness::postgres::PgSpec;
-use harness::suite::Suite;
+use migcheck::postgres::PgSpec;
+use migcheck::suite::Suite;
 use tests::workspace_root;
 
 fn main() -> ExitCode {

@@ -12,9 +12,9 @@ use std::future::Future;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use harness::postgres::Server;
-use harness::schema::{self, Diff, Snapshot};
 use libtest_mimic::{Arguments, Failed, Trial};
+use migcheck::postgres::Server;
+use migcheck::schema::{self, Diff, Snapshot};
 use tests::{SharedServer, runtime};
 use tokio_postgres::Client;
 

@@ -1,5 +1,5 @@
 //! generators: what migcheck's fuzzer feeds a migration set, as proptest
-//! strategies. Pure: no IO, no server; the harness turns a live schema into
+//! strategies. Pure: no IO, no server; migcheck turns a live schema into
 //! a [`model::Schema`] and runs what these generate.
 //!
 //! - [`legacy`]: legacy states derived from a set's own history ("applied

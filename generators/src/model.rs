@@ -1,8 +1,8 @@
 //! A schema as the generators see it: tables with their columns, indexes
 //! and constraints, and enum types. Enough to derive plausible changes and
-//! rows; everything else in a database is left to the harness's snapshot.
+//! rows; everything else in a database is left to migcheck's snapshot.
 //!
-//! Names are unqualified identifiers in the schema `schema` (the harness
+//! Names are unqualified identifiers in the schema `schema` (migcheck
 //! only models one schema at a time, `public` by default); types and
 //! defaults are the text Postgres prints (`format_type`, `pg_get_expr`).
 

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
-use harness::capture::{Comparison, ServerOptions, SnapshotFile, Source, capture};
-use harness::finding::Check;
-use harness::migrations::{Format, MigrationSet, Script};
-use harness::postgres::PgSpec;
-use harness::report::{OutputFormat, Report};
-use harness::runner::{RunnerMode, TxMode};
-use harness::sandbox::{SandboxChoice, Timeouts};
-use harness::scenario::{self, LegacyState, Scenario};
-use harness::verify::{self, Options};
+use migcheck::capture::{Comparison, ServerOptions, SnapshotFile, Source, capture};
+use migcheck::finding::Check;
+use migcheck::migrations::{Format, MigrationSet, Script};
+use migcheck::postgres::PgSpec;
+use migcheck::report::{OutputFormat, Report};
+use migcheck::runner::{RunnerMode, TxMode};
+use migcheck::sandbox::{SandboxChoice, Timeouts};
+use migcheck::scenario::{self, LegacyState, Scenario};
+use migcheck::verify::{self, Options};
 
 /// Tests PostgreSQL migrations the way production runs them: on legacy
 /// databases, twice in a row, and against a fresh install.
@@ -154,7 +154,7 @@ struct FuzzArgs {
     seed: Option<u64>,
     /// Run only the cases i with i % N == I - 1, to split one sequence between machines.
     #[arg(long, value_name = "I/N", default_value = "1/1")]
-    shard: harness::fuzz::Shard,
+    shard: migcheck::fuzz::Shard,
     /// Write each distinct finding as a scenario file that reproduces it into DIR.
     #[arg(long, value_name = "DIR")]
     emit: Option<PathBuf>,
@@ -242,7 +242,7 @@ struct BenchArgs {
     pg_version: Vec<u32>,
     /// Output format.
     #[arg(long, value_enum, default_value = "human")]
-    format: harness::bench::report::BenchFormat,
+    format: migcheck::bench::report::BenchFormat,
     /// Write the report to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     output: Option<PathBuf>,
@@ -252,15 +252,15 @@ struct BenchArgs {
 }
 
 fn parse_count(s: &str) -> Result<u64, String> {
-    harness::bench::parse_count(s)
+    migcheck::bench::parse_count(s)
 }
 
 fn parse_bytes(s: &str) -> Result<u64, String> {
-    harness::bench::parse_bytes(s)
+    migcheck::bench::parse_bytes(s)
 }
 
 fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    harness::bench::parse_duration(s)
+    migcheck::bench::parse_duration(s)
 }
 
 /// `--pg`, shared by every command that starts servers.
@@ -381,14 +381,14 @@ fn duration(text: &str) -> Result<Duration, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    harness::postgres::install_handler();
+    migcheck::postgres::install_handler();
     let result = run(cli);
     // After Ctrl-C the servers are gone and whatever ran failed because of
     // it; the signal handler is exiting with 130, say so rather than blame
     // the work.
-    if harness::postgres::interrupted() {
+    if migcheck::postgres::interrupted() {
         eprintln!("migcheck: interrupted");
-        harness::postgres::wait_for_cleanup();
+        migcheck::postgres::wait_for_cleanup();
         return ExitCode::from(130);
     }
     match result {
@@ -517,7 +517,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 scenarios.extend(Scenario::discover(path)?);
             }
             if let Some(rev) = changed_since {
-                scenarios = harness::changes::select(&rev, scenarios)?;
+                scenarios = migcheck::changes::select(&rev, scenarios)?;
                 if scenarios.is_empty() {
                     eprintln!("migcheck: no scenario changed since {rev}");
                 }
@@ -543,7 +543,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             scenario.history = !no_history;
             if let Some(rev) = changed_since {
                 let set = MigrationSet::load(&scenario.migrations, scenario.format)?;
-                scenario.merge = Some(harness::changes::merge_groups(&rev, &set)?);
+                scenario.merge = Some(migcheck::changes::merge_groups(&rev, &set)?);
             }
             (vec![scenario], checks, common)
         }
@@ -603,7 +603,7 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
     scenario.tx = args.tx;
     scenario.format = args.migrations_format;
     let progress = common.progress();
-    let options = harness::fuzz::Options {
+    let options = migcheck::fuzz::Options {
         cases: args
             .cases
             .or(if args.time.is_some() { None } else { Some(500) }),
@@ -617,10 +617,10 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
             lock: common.lock_timeout,
         },
         emit: args.emit.clone(),
-        progress: progress.then_some(print_fuzz_progress as fn(&harness::fuzz::Progress)),
+        progress: progress.then_some(print_fuzz_progress as fn(&migcheck::fuzz::Progress)),
     };
     let (pg, versions) = common.servers()?;
-    let report = harness::fuzz::matrix(&pg, &versions, &scenario, &options);
+    let report = migcheck::fuzz::matrix(&pg, &versions, &scenario, &options);
     if progress {
         // The progress line ends here, whatever happened.
         eprintln!();
@@ -636,15 +636,15 @@ fn self_test(args: &FuzzArgs, seed: u64, jobs: usize) -> anyhow::Result<u8> {
         [major] => Some(*major),
         _ => anyhow::bail!("--self-test runs on one server: give at most one --pg-version"),
     };
-    let server = harness::postgres::Server::start(&pg, major)?;
-    let options = harness::fuzz::selftest::Options {
+    let server = migcheck::postgres::Server::start(&pg, major)?;
+    let options = migcheck::fuzz::selftest::Options {
         histories: args.histories.unwrap_or(4),
         seed,
         cases: args.cases.unwrap_or(100),
         jobs,
         keep: args.keep_trials.clone(),
     };
-    let result = harness::fuzz::selftest::run(&server, &options)?;
+    let result = migcheck::fuzz::selftest::run(&server, &options)?;
     let text = result.render();
     match args.common.output.output.first() {
         Some(path) => std::fs::write(path, &text)
@@ -657,7 +657,7 @@ fn self_test(args: &FuzzArgs, seed: u64, jobs: usize) -> anyhow::Result<u8> {
 }
 
 /// One line, rewritten in place.
-fn print_fuzz_progress(p: &harness::fuzz::Progress) {
+fn print_fuzz_progress(p: &migcheck::fuzz::Progress) {
     let rate = p.cases as f64 / p.elapsed.as_secs_f64().max(1e-9);
     let of = p.of.map(|n| format!("/{n}")).unwrap_or_default();
     eprint!(
@@ -680,7 +680,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<u8> {
     let pg = args.pg.spec()?;
     let mut pg_versions = args.pg_version.clone();
     pg_versions.dedup();
-    let options = harness::bench::Options {
+    let options = migcheck::bench::Options {
         migrations: args.migrations.clone(),
         format: args.migrations_format,
         pg,
@@ -689,16 +689,16 @@ fn bench(args: BenchArgs) -> anyhow::Result<u8> {
         bench_from: args.bench_from.clone(),
         load: args.load,
         seed: args.seed,
-        thresholds: harness::bench::scaling::Thresholds {
+        thresholds: migcheck::bench::scaling::Thresholds {
             lock_budget: args.lock_budget,
             rewrite_bytes: args.rewrite_threshold,
             project_rows: args.project_rows,
         },
         psql: args.compare_psql.clone(),
     };
-    let report = harness::bench::run(&options)?;
+    let report = migcheck::bench::run(&options)?;
     if let Some(path) = &args.chart {
-        harness::bench::chart::write_svg(&report, path)?;
+        migcheck::bench::chart::write_svg(&report, path)?;
     }
     let text = report.render(args.format);
     match &args.output {

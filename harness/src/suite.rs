@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! fn main() -> std::process::ExitCode {
-//!     harness::suite::run(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
+//!     migcheck::suite::run(concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios"))
 //! }
 //! ```
 //!

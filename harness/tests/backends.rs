@@ -15,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{assert_nothing_left, migcheck, private_tmp, sleeping_run};
-use harness::postgres::{PgSpec, Server};
+use migcheck::postgres::{PgSpec, Server};
 
 const OK_SCENARIO: &str = "scenarios/ok/jobs-before-chat-id.yaml";
 

@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
-use harness::migrations::{Format, MigrationSet, Script};
+use migcheck::migrations::{Format, MigrationSet, Script};
 
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/formats")

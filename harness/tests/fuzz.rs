@@ -2,15 +2,15 @@
 //! as an ordinary test: the bundled scenario files and migrations, mutated
 //! byte by byte with a seeded generator, must each give `Ok` or `Err`,
 //! never a panic, a hang or a crash of the C parser. More iterations:
-//! `MIGCHECK_FUZZ_ITERATIONS=100000 cargo test -p harness --test fuzz`;
+//! `MIGCHECK_FUZZ_ITERATIONS=100000 cargo test -p migcheck --test fuzz`;
 //! another seed: `MIGCHECK_FUZZ_SEED`.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
-use harness::migrations::{Format, MigrationSet};
-use harness::scenario::Scenario;
+use migcheck::migrations::{Format, MigrationSet};
+use migcheck::scenario::Scenario;
 
 /// xorshift64*: deterministic, so a failure names the seed that shows it.
 struct Rng(u64);

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harness::finding::{Check, Finding, Kind, Severity};
-use harness::report::{OutputFormat, Report, ScenarioResult};
-use harness::sandbox::Strategy;
+use migcheck::finding::{Check, Finding, Kind, Severity};
+use migcheck::report::{OutputFormat, Report, ScenarioResult};
+use migcheck::sandbox::Strategy;
 
 fn report() -> Report {
     let migrations = Some(PathBuf::from("tests/golden/m"));
@@ -97,7 +97,7 @@ fn check(format: OutputFormat, file: &str) {
     let expected = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         actual == expected,
-        "{} is stale; if the change is intended, run MIGCHECK_BLESS=1 cargo test -p harness --test golden and review the diff.\nactual:\n{actual}",
+        "{} is stale; if the change is intended, run MIGCHECK_BLESS=1 cargo test -p migcheck --test golden and review the diff.\nactual:\n{actual}",
         path.display()
     );
 }

@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use harness::finding::Kind;
-use harness::lint::lint;
-use harness::migrations::{Format, MigrationSet};
-use harness::scenario::Scenario;
+use migcheck::finding::Kind;
+use migcheck::lint::lint;
+use migcheck::migrations::{Format, MigrationSet};
+use migcheck::scenario::Scenario;
 
 /// Writes `files` into a fresh directory, lints it, and compares the
 /// rendered findings with `expected` (lines compared trimmed).

@@ -1,13 +1,13 @@
-//! `harness::suite` as a user's `tests/migrations.rs` calls it: a scenario
+//! `migcheck::suite` as a user's `tests/migrations.rs` calls it: a scenario
 //! directory becomes trials, a pinned bug passes, an unpinned one fails
 //! its trial, and the server is gone afterwards.
 
 mod common;
 
-use harness::finding::Check;
-use harness::postgres::PgSpec;
-use harness::suite::Suite;
 use libtest_mimic::Arguments;
+use migcheck::finding::Check;
+use migcheck::postgres::PgSpec;
+use migcheck::suite::Suite;
 
 use common::{assert_nothing_left, private_tmp, write};
 

@@ -21,7 +21,7 @@ use anyhow::{Context, bail};
 use serde_json::Value;
 
 /// `cargo` arguments that run the `migcheck` binary; its own come after.
-const MIGCHECK: [&str; 6] = ["run", "--package", "harness", "--bin", "migcheck", "--"];
+const MIGCHECK: [&str; 6] = ["run", "--package", "migcheck", "--bin", "migcheck", "--"];
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -600,7 +600,7 @@ struct Hit {
 fn lint_hits(dir: &Path, format: &str) -> anyhow::Result<Vec<Hit>> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(&cargo)
-        .args(["run", "-q", "-p", "harness", "--bin", "migcheck", "--"])
+        .args(["run", "-q", "-p", "migcheck", "--bin", "migcheck", "--"])
         .args(["lint", "--migrations"])
         .arg(dir)
         .args(["--migrations-format", format, "--format", "json"])

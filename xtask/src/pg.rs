@@ -47,7 +47,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
 }
 
-/// migcheck's cache directory: the rule of `harness::postgres::cache_dir`,
+/// migcheck's cache directory: the rule of `migcheck::postgres::cache_dir`,
 /// which the local backend searches (`<cache>/pg/*/bin`).
 fn cache_dir() -> PathBuf {
     let var = |name: &str| {

@@ -119,7 +119,7 @@ impl TableRows {
             let columns: Vec<String> = row.get(1);
             let values = columns
                 .iter()
-                .map(|c| format!("{}::text", crate::runner::quote_ident(c)))
+                .map(|c| format!("{}::text", crate::sql::ident(c)))
                 .collect::<Vec<_>>()
                 .join(", ");
             let sql = format!("SELECT ARRAY[{values}]::text[] FROM {table}");

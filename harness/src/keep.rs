@@ -8,7 +8,7 @@
 use crate::finding::{Finding, Kind};
 use crate::migrations::MigrationSet;
 use crate::postgres::Server;
-use crate::runner::{Nesting, Runner, quote_ident};
+use crate::runner::{Nesting, Runner};
 use crate::sandbox::Timeouts;
 use crate::scenario::Scenario;
 
@@ -57,7 +57,7 @@ pub async fn keep_case(
         )
     };
     admin
-        .batch_execute(&format!("CREATE DATABASE {}", quote_ident(&name)))
+        .batch_execute(&format!("CREATE DATABASE {}", crate::sql::ident(&name)))
         .await
         .map_err(sql)?;
     let mut config = server.config(&name);

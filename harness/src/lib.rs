@@ -27,6 +27,7 @@ pub mod sandbox;
 pub mod scenario;
 pub mod schema;
 pub mod seed;
+mod sql;
 pub mod suite;
 pub mod verify;
 

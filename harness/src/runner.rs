@@ -358,19 +358,9 @@ fn backstop() -> Option<Duration> {
 fn record_sql(migration: &Migration) -> String {
     format!(
         "INSERT INTO {VERSION_TABLE} (version, name) VALUES ({}, {})",
-        quote_literal(&migration.version),
-        quote_literal(&migration.name)
+        crate::sql::literal(&migration.version),
+        crate::sql::literal(&migration.name)
     )
-}
-
-/// `s` as an SQL string literal.
-pub(crate) fn quote_literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// `s` as a quoted SQL identifier.
-pub(crate) fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 /// The file position of a server error: the error's own position inside

@@ -8,7 +8,7 @@
 
 use tokio_postgres::Client;
 
-use crate::runner::{Nesting, VERSION_TABLE, quote_ident, quote_literal};
+use crate::runner::{Nesting, VERSION_TABLE};
 
 /// Rows put into each empty table.
 pub const ROWS: usize = 3;
@@ -48,7 +48,7 @@ pub async fn fill_empty_tables(
                                    WHERE d.classid = 'pg_class'::regclass
                                      AND d.objid = c.oid AND d.deptype = 'e')
                  ORDER BY 1",
-                quote_literal(VERSION_TABLE)
+                crate::sql::literal(VERSION_TABLE)
             ),
             &[],
         )
@@ -149,7 +149,7 @@ async fn try_insert(
                 None => values.push("NULL".into()),
             }
         }
-        names.push(quote_ident(&column.name));
+        names.push(crate::sql::ident(&column.name));
         for (row, v) in rows.iter_mut().zip(values) {
             row.push(v);
         }
@@ -198,12 +198,16 @@ fn value(table: &str, column: &Column, i: usize) -> Option<String> {
         return Some(format!(
             "(SELECT {key} FROM {referenced} ORDER BY 1 OFFSET {} LIMIT 1)",
             i,
-            key = quote_ident(key)
+            key = crate::sql::ident(key)
         ));
     }
     if !column.enum_labels.is_empty() {
         let label = &column.enum_labels[i % column.enum_labels.len()];
-        return Some(format!("{}::{}", quote_literal(label), column.type_name));
+        return Some(format!(
+            "{}::{}",
+            crate::sql::literal(label),
+            column.type_name
+        ));
     }
     let typed = |literal: String| Some(format!("{literal}::{}", column.type_name));
     let ty = column.type_name.as_str();
@@ -223,7 +227,7 @@ fn value(table: &str, column: &Column, i: usize) -> Option<String> {
                 }
                 None => text,
             };
-            typed(quote_literal(&text))
+            typed(crate::sql::literal(&text))
         }
         "D" => match ty {
             "date" => typed(format!("'2024-01-0{n}'")),

@@ -12,7 +12,7 @@ use crate::migrations::Script;
 use crate::observe::observe;
 use crate::postgres::{PgSpec, Server};
 use crate::report::{OptOutNote, Report, ScenarioResult};
-use crate::runner::{RunnerMode, VERSION_TABLE, quote_ident, quote_literal};
+use crate::runner::{RunnerMode, VERSION_TABLE};
 use crate::sandbox::{self, SandboxChoice, Sandboxes, Timeouts};
 use crate::scenario::{ExpectedFinding, LegacyState, Scenario};
 
@@ -388,14 +388,14 @@ fn predicted_state(
     let migration = &set.migrations[prediction.migration];
     let mut sql = format!(
         "ALTER TABLE {}.{} DROP COLUMN {} CASCADE;\n",
-        quote_ident(&prediction.schema),
-        quote_ident(&prediction.table),
-        quote_ident(&prediction.column)
+        crate::sql::ident(&prediction.schema),
+        crate::sql::ident(&prediction.table),
+        crate::sql::ident(&prediction.column)
     );
     if runner == RunnerMode::Tracked {
         sql.push_str(&format!(
             "DELETE FROM {VERSION_TABLE} WHERE version = {};\n",
-            quote_literal(&migration.version)
+            crate::sql::literal(&migration.version)
         ));
     }
     let name = predicted_name(prediction);

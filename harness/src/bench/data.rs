@@ -18,7 +18,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::BenchError;
-use crate::runner::{VERSION_TABLE, quote_literal};
+use crate::runner::VERSION_TABLE;
 
 /// What loading one table cost.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -166,7 +166,7 @@ async fn copy(
     let list: Vec<String> = table
         .columns
         .iter()
-        .map(|c| crate::runner::quote_ident(&c.name))
+        .map(|c| crate::sql::ident(&c.name))
         .collect();
     let sql = format!(
         "COPY {} ({}) FROM STDIN (FORMAT binary)",
@@ -221,7 +221,7 @@ async fn fix_sequences(client: &Client, table: &Table) -> Result<(), BenchError>
         if !matches!(column.kind, Kind::Int2 | Kind::Int4 | Kind::Int8) {
             continue;
         }
-        let column_name = crate::runner::quote_ident(&column.name);
+        let column_name = crate::sql::ident(&column.name);
         client
             .execute(
                 &format!(
@@ -356,7 +356,7 @@ async fn table(client: &Client, name: String) -> Result<Table, BenchError> {
                  LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
                  WHERE a.attrelid = {}::regclass AND a.attnum > 0 AND NOT a.attisdropped
                  ORDER BY a.attnum",
-                quote_literal(&name)
+                crate::sql::literal(&name)
             ),
             &[],
         )

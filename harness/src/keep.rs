@@ -31,7 +31,7 @@ pub async fn keep_case(
         message,
     };
     let set = MigrationSet::load(&scenario.migrations, scenario.format)
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(crate::error::report(&e)))?;
     let slug: String = scenario
         .id
         .chars()
@@ -48,7 +48,7 @@ pub async fn keep_case(
     let admin = server
         .connect(&server.admin_database())
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(crate::error::report(&e)))?;
     let guard = server.guard_database(&name);
     let sql = |e: tokio_postgres::Error| {
         fail(
@@ -65,7 +65,7 @@ pub async fn keep_case(
     let (client, _task) = server
         .connect_config(config, &name)
         .await
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(crate::error::report(&e)))?;
     let runner = Runner {
         mode: scenario.runner,
         tx: scenario.tx,
@@ -77,10 +77,12 @@ pub async fn keep_case(
         .and_then(|name| scenario.legacy.iter().find(|l| &l.name == name));
     if let Some(state) = state {
         if let Some(version) = &state.upto {
-            let n = set.prefix_len(version).map_err(|e| fail(e.to_string()))?;
+            let n = set
+                .prefix_len(version)
+                .map_err(|e| fail(crate::error::report(&e)))?;
             apply(&set.migrations[..n])
                 .await
-                .map_err(|e| fail(e.to_string()))?;
+                .map_err(|e| fail(crate::error::report(&e)))?;
         }
         if let Some(script) = &state.sql {
             // As the converge check does: the state's statements, in order.
@@ -97,7 +99,7 @@ pub async fn keep_case(
         // A failing migration is what is being kept: its error is expected.
         apply(&set.migrations)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(crate::error::report(&e)))?;
     }
     if let Some(guard) = guard {
         guard.disarm();

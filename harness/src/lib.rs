@@ -11,6 +11,7 @@ pub mod capture;
 pub mod changes;
 pub mod checks;
 pub mod data;
+pub mod error;
 pub mod faults;
 pub mod finding;
 pub mod fuzz;
@@ -31,40 +32,4 @@ mod sql;
 pub mod suite;
 pub mod verify;
 
-/// Why migcheck could not do its job (exit code 2). Findings are not errors.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Postgres(#[from] postgres::PostgresError),
-    #[error(transparent)]
-    Scenarios(#[from] scenario::ScenarioError),
-    #[error(transparent)]
-    Migrations(#[from] migrations::MigrationsError),
-    #[error(transparent)]
-    Sandbox(#[from] sandbox::SandboxError),
-    #[error(transparent)]
-    Observe(#[from] observe::ObserveError),
-    #[error(transparent)]
-    Lint(#[from] lint::LintError),
-    #[error("scenario {id}")]
-    Scenario { id: String, source: Box<Error> },
-    #[error("merge: no migration named `{name}`; the set has: {known}")]
-    UnknownBranchMigration { name: String, known: String },
-    #[error("irreversible/not_atomic: no migration named `{name}`; the set has: {known}")]
-    UnknownOptOutMigration { name: String, known: String },
-    #[error("--changed-since: {0}")]
-    Changes(String),
-    #[error("{0}")]
-    Suite(String),
-    /// `fuzz`: writing what it found, or its self-test's files.
-    #[error("{0}")]
-    Fuzz(String),
-    #[error(transparent)]
-    Keep(#[from] keep::KeepError),
-    #[error(transparent)]
-    Refused(#[from] guard::Refused),
-    #[error(transparent)]
-    Bench(#[from] bench::BenchError),
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(std::io::Error),
-}
+pub use error::Error;

@@ -394,7 +394,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let text = error_text(&e);
+            let text = migcheck::error::report(e.as_ref());
             eprintln!("migcheck: error: {text}");
             if server_ended_session(&e) {
                 eprintln!(
@@ -404,21 +404,6 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
-}
-
-/// The error and its causes, each said once: most errors here already end
-/// with their source's text (so a plain `{}` reads whole), and anyhow's
-/// `{:#}` would repeat it.
-fn error_text(error: &anyhow::Error) -> String {
-    let mut text = error.to_string();
-    for cause in error.chain().skip(1) {
-        let cause = cause.to_string();
-        if !text.ends_with(&cause) {
-            text.push_str(": ");
-            text.push_str(&cause);
-        }
-    }
-    text
 }
 
 /// Whether `error` comes from a session the server ended. The client sees

@@ -65,11 +65,11 @@ pub enum ObserveError {
     Sandbox(#[from] SandboxError),
     #[error(transparent)]
     Runner(#[from] runner::RunnerError),
-    #[error("reading the schema failed: {0}")]
+    #[error("reading the schema failed")]
     Schema(#[from] schema::SchemaError),
     #[error("reading table data failed: {}", crate::sandbox::db_message(.0))]
     Data(#[from] tokio_postgres::Error),
-    #[error("legacy state `{state}`: {source}")]
+    #[error("legacy state `{state}`")]
     Upto {
         state: String,
         source: crate::migrations::MigrationsError,

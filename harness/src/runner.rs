@@ -63,7 +63,7 @@ pub struct ApplyError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
-    #[error("lost the connection to Postgres while applying {migration}: {source}")]
+    #[error("lost the connection to Postgres while applying {migration}")]
     Connection {
         migration: String,
         source: tokio_postgres::Error,

@@ -163,14 +163,14 @@ fn same(wanted: &Option<String>, actual: &Option<String>) -> bool {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScenarioError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Migrations {
         path: PathBuf,
         source: MigrationsError,
@@ -488,9 +488,7 @@ mod tests {
                 s.legacy.len(),
                 s.expect_findings.len()
             ),
-            Err(e) => e
-                .to_string()
-                .replace(&dir.path().display().to_string(), "DIR"),
+            Err(e) => crate::error::report(&e).replace(&dir.path().display().to_string(), "DIR"),
         };
         assert_eq!(actual, expected);
     }

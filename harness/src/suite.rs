@@ -86,7 +86,7 @@ impl Suite {
         match self.run_with(&Arguments::from_args()) {
             Ok(conclusion) => conclusion.exit_code(),
             Err(e) => {
-                eprintln!("migcheck suite: {}", chain(&e));
+                eprintln!("migcheck suite: {}", crate::error::report(&e));
                 ExitCode::from(2)
             }
         }
@@ -137,8 +137,12 @@ impl SharedServer {
     fn get(&self) -> Result<&Server, String> {
         self.server
             .get_or_init(|| {
-                Server::start(&self.pg, None)
-                    .map_err(|e| format!("cannot start a Postgres server: {}", chain(&e)))
+                Server::start(&self.pg, None).map_err(|e| {
+                    format!(
+                        "cannot start a Postgres server: {}",
+                        crate::error::report(&e)
+                    )
+                })
             })
             .as_ref()
             .map_err(Clone::clone)
@@ -168,7 +172,12 @@ fn trial(
             SandboxChoice::Auto,
             timeouts,
         ))
-        .map_err(|e| format!("migcheck could not run the scenario: {}", chain(&e)))?;
+        .map_err(|e| {
+            format!(
+                "migcheck could not run the scenario: {}",
+                crate::error::report(&e)
+            )
+        })?;
     let failing: Vec<&Finding> = result.findings.iter().filter(|f| f.fails_run()).collect();
     if failing.is_empty() {
         return Ok(());
@@ -210,15 +219,4 @@ fn layout(scenario: &Scenario) -> Result<(), Failed> {
         _ => "must live under ok/ or err/",
     };
     Err(format!("{} {problem}", scenario.id).into())
-}
-
-/// An error and its causes, as `anyhow` prints them with `{:#}`.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(&format!(": {e}"));
-        cause = e.source();
-    }
-    text
 }

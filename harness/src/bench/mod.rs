@@ -48,7 +48,7 @@ pub enum BenchError {
     },
     #[error("line {line}: {message}")]
     Statement { line: usize, message: String },
-    #[error("{migration}: {source}")]
+    #[error("{migration}")]
     InMigration {
         migration: String,
         #[source]

@@ -117,7 +117,7 @@ const NAME_THE_FORMAT: &str = "name the layout with --migrations-format or `form
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationsError {
-    #[error("cannot read migrations directory {}: {source}", dir.display())]
+    #[error("cannot read migrations directory {}", dir.display())]
     ReadDir {
         dir: PathBuf,
         source: std::io::Error,
@@ -180,7 +180,7 @@ pub enum MigrationsError {
         column: usize,
         message: String,
     },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     ReadFile {
         path: PathBuf,
         source: std::io::Error,

@@ -4,7 +4,7 @@
 //! Targets (product.md): ≤ 2 ms, ≤ 25 ms, ≤ 150 ms median.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use migcheck::sandbox::{Sandboxes, Strategy};
+use migcheck::sandbox::{Sandboxes, Strategy, Timeouts};
 
 const DDL: &str = "CREATE TABLE bench_a (id bigserial PRIMARY KEY, name text NOT NULL);
 CREATE INDEX bench_a_name ON bench_a (name);
@@ -15,7 +15,7 @@ fn sandboxes(c: &mut Criterion) {
     let runtime = benches::runtime();
     let mut group = c.benchmark_group("sandbox");
     for strategy in [Strategy::Transaction, Strategy::Template] {
-        let mut sandboxes = Sandboxes::new(&server, strategy);
+        let mut sandboxes = Sandboxes::new(&server, strategy, Timeouts::default());
         group.bench_function(strategy.to_string(), |b| {
             b.iter(|| {
                 runtime.block_on(async {

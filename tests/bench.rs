@@ -13,7 +13,7 @@ use migcheck::bench::{self, Options, Run, scaling::Thresholds};
 use migcheck::finding::Kind;
 use migcheck::migrations::Format;
 use migcheck::postgres::{PgSpec, Server};
-use migcheck::sandbox::{Sandboxes, Strategy};
+use migcheck::sandbox::{Sandboxes, Strategy, Timeouts};
 
 fn large_table(thresholds: Thresholds, load: bool) -> bench::BenchReport {
     let options = Options {
@@ -148,7 +148,7 @@ fn thresholds_make_the_findings() {
 /// table's row count and a checksum of its rows.
 fn load(server: &Server, ddl: &str, rows: u64, seed: u64) -> Vec<(String, i64, String)> {
     tests::runtime().block_on(async {
-        let mut sandboxes = Sandboxes::new(server, Strategy::Template);
+        let mut sandboxes = Sandboxes::new(server, Strategy::Template, Timeouts::default());
         let sandbox = sandboxes.open().await.expect("sandbox");
         let client = sandbox.client();
         client.batch_execute(ddl).await.expect("schema");

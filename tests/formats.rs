@@ -13,7 +13,7 @@ use std::path::Path;
 use migcheck::migrations::{Format, MigrationSet};
 use migcheck::postgres::{PgSpec, Server};
 use migcheck::runner::Runner;
-use migcheck::sandbox::{Sandboxes, Strategy};
+use migcheck::sandbox::{Sandboxes, Strategy, Timeouts};
 use migcheck::schema::{self, Snapshot};
 use tests::{runtime, workspace_root};
 
@@ -114,8 +114,8 @@ fn load(layout: &Layout) -> MigrationSet {
 async fn apply(sandboxes: &mut Sandboxes<'_>, set: &MigrationSet) -> Result<Snapshot, String> {
     let sandbox = sandboxes.open().await.map_err(|e| e.to_string())?;
     let outcome = async {
-        let failed = Runner::default()
-            .apply(sandbox.client(), &set.migrations, sandbox.nesting())
+        let failed = sandbox
+            .apply(Runner::default(), &set.migrations)
             .await
             .map_err(|e| e.to_string())?;
         if let Some(e) = failed {
@@ -159,7 +159,7 @@ fn every_layout_ends_with_the_same_schema() {
     let server = Server::start(&PgSpec::Local { bindir: None }, None)
         .unwrap_or_else(|e| panic!("cannot start a Postgres server for the test: {e}"));
     let snapshots: Vec<Result<Snapshot, String>> = runtime().block_on(async {
-        let mut sandboxes = Sandboxes::new(&server, Strategy::Template);
+        let mut sandboxes = Sandboxes::new(&server, Strategy::Template, Timeouts::default());
         let mut snapshots = Vec::new();
         for (_, set) in &sets {
             snapshots.push(apply(&mut sandboxes, set).await);

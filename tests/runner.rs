@@ -6,7 +6,7 @@
 use migcheck::migrations::{Format, MigrationSet};
 use migcheck::postgres::{PgSpec, Server};
 use migcheck::runner::{Runner, RunnerMode, TxMode};
-use migcheck::sandbox::{Sandboxes, Strategy};
+use migcheck::sandbox::{Sandboxes, Strategy, Timeouts};
 
 fn set(files: &[(&str, &str)]) -> (tempfile::TempDir, MigrationSet) {
     let dir = tempfile::Builder::new()
@@ -43,12 +43,9 @@ fn check(
 ) {
     let (_dir, set) = set(files);
     let actual = tests::runtime().block_on(async {
-        let mut sandboxes = Sandboxes::new(server, strategy);
+        let mut sandboxes = Sandboxes::new(server, strategy, Timeouts::default());
         let sandbox = sandboxes.open().await.expect("sandbox");
-        let error = runner
-            .apply(sandbox.client(), &set.migrations, sandbox.nesting())
-            .await
-            .expect("apply");
+        let error = sandbox.apply(runner, &set.migrations).await.expect("apply");
         let actual = format!(
             "failed: {} | tables: {}",
             error.map_or("-".into(), |e| format!("{}:{}", e.migration, e.line)),
@@ -116,20 +113,20 @@ fn a_tracked_runner_skips_what_ran_and_can_reexecute_each_body() {
         tx: TxMode::PerFile,
     };
     tests::runtime().block_on(async {
-        let mut sandboxes = Sandboxes::new(&server, Strategy::Transaction);
+        let mut sandboxes = Sandboxes::new(&server, Strategy::Transaction, Timeouts::default());
         let sandbox = sandboxes.open().await.expect("sandbox");
-        let (client, nesting) = (sandbox.client(), sandbox.nesting());
+        let client = sandbox.client();
         assert_eq!(
-            tracked
-                .apply(client, &set.migrations, nesting)
+            sandbox
+                .apply(tracked, &set.migrations)
                 .await
                 .expect("first"),
             None
         );
         // CREATE TABLE a is not idempotent; a second start must not run it.
         assert_eq!(
-            tracked
-                .apply(client, &set.migrations, nesting)
+            sandbox
+                .apply(tracked, &set.migrations)
                 .await
                 .expect("second"),
             None
@@ -142,8 +139,8 @@ fn a_tracked_runner_skips_what_ran_and_can_reexecute_each_body() {
             .await
             .expect("version table");
         assert_eq!(recorded.get::<_, String>(0), "001,002");
-        let unsafe_to_rerun: Vec<String> = tracked
-            .reexecute_each(client, &set.migrations, nesting)
+        let unsafe_to_rerun: Vec<String> = sandbox
+            .reexecute_each(tracked, &set.migrations)
             .await
             .expect("reexecute")
             .into_iter()
@@ -160,7 +157,7 @@ fn a_transaction_sandbox_leaves_no_session_state_to_the_next() {
     let server =
         Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
     tests::runtime().block_on(async {
-        let mut sandboxes = Sandboxes::new(&server, Strategy::Transaction);
+        let mut sandboxes = Sandboxes::new(&server, Strategy::Transaction, Timeouts::default());
         let first = sandboxes.open().await.expect("sandbox");
         // What a migration may do that a rollback does not undo.
         first

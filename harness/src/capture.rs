@@ -14,7 +14,7 @@ use tokio_postgres::Client;
 
 use crate::migrations::{Format, MigrationSet};
 use crate::postgres::{PgSpec, Server};
-use crate::runner::{Nesting, Runner};
+use crate::runner::Runner;
 use crate::sandbox::{Sandboxes, Strategy, db_message};
 use crate::schema::{self, Diff, Snapshot};
 
@@ -343,12 +343,14 @@ async fn from_migrations(
     format: Format,
 ) -> Result<SnapshotFile, CaptureError> {
     let set = MigrationSet::load(dir, format)?;
-    let mut sandboxes = Sandboxes::new(server, Strategy::Template);
+    let mut sandboxes = Sandboxes::new(
+        server,
+        Strategy::Template,
+        crate::sandbox::Timeouts::default(),
+    );
     let result = async {
         let sandbox = sandboxes.open().await?;
-        let applied = Runner::default()
-            .apply(sandbox.client(), &set.migrations, Nesting::TopLevel)
-            .await;
+        let applied = sandbox.apply(Runner::default(), &set.migrations).await;
         let snapshot = match applied {
             Ok(None) => read_only_snapshot(sandbox.client())
                 .await

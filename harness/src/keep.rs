@@ -70,7 +70,7 @@ pub async fn keep_case(
         mode: scenario.runner,
         tx: scenario.tx,
     };
-    let apply = |migrations| runner.apply(&client, migrations, Nesting::TopLevel);
+    let apply = |migrations| runner.apply(&client, migrations, Nesting::TopLevel, timeouts);
     let state = finding
         .legacy_state
         .as_ref()

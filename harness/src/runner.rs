@@ -3,14 +3,12 @@
 //! begin and end), and reports the first failing statement with its file
 //! position. It decides nothing about sandboxes or rules.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
-
 use tokio_postgres::Client;
 use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::error::SqlState;
 
 use crate::migrations::{Migration, Script, Statement};
+use crate::sandbox::Timeouts;
 
 /// How the application applies the set (`--runner`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
@@ -41,7 +39,7 @@ pub enum TxMode {
 /// Whether the runner's transactions are nested in a sandbox transaction,
 /// where a transaction becomes a savepoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nesting {
+pub(crate) enum Nesting {
     TopLevel,
     InTransaction,
 }
@@ -85,17 +83,21 @@ pub struct Runner {
 impl Runner {
     /// One application start: applies `migrations` in order (in `tracked`
     /// mode only those the version table lacks) and stops at the first
-    /// failure. `Ok(Some(_))` is a failed migration.
-    pub async fn apply(
+    /// failure. `Ok(Some(_))` is a failed migration. Each statement runs
+    /// under the session's `timeouts`, and a client-side backstop in case
+    /// a migration turned the server's limit off.
+    pub(crate) async fn apply(
         &self,
         client: &Client,
         migrations: &[Migration],
         nesting: Nesting,
+        timeouts: Timeouts,
     ) -> Result<Option<ApplyError>, RunnerError> {
         let session = Session {
             client,
             nesting,
             tx: self.tx,
+            timeouts,
         };
         match self.mode {
             RunnerMode::RerunAll => session.run(migrations, false).await,
@@ -111,19 +113,34 @@ impl Runner {
         }
     }
 
+    /// What a deploy that brings a database at version `k` to `k + 1`
+    /// runs: a tracked runner is given the set up to `k + 1` and runs what
+    /// its table lacks; a rerun-all start at version k+1 re-runs 1..k too,
+    /// which leaves version k unchanged when they are idempotent (and the
+    /// rerun check reports them when they are not), so it is given the
+    /// migration alone.
+    pub fn next_deploy<'m>(&self, migrations: &'m [Migration], k: usize) -> &'m [Migration] {
+        match self.mode {
+            RunnerMode::Tracked => &migrations[..=k],
+            RunnerMode::RerunAll => &migrations[k..=k],
+        }
+    }
+
     /// Runs each migration's body once more on its own, bypassing the
     /// version table, and returns every failure: which migrations are not
     /// safe to run twice.
-    pub async fn reexecute_each(
+    pub(crate) async fn reexecute_each(
         &self,
         client: &Client,
         migrations: &[Migration],
         nesting: Nesting,
+        timeouts: Timeouts,
     ) -> Result<Vec<ApplyError>, RunnerError> {
         let session = Session {
             client,
             nesting,
             tx: self.tx,
+            timeouts,
         };
         let mut errors = Vec::new();
         for migration in migrations {
@@ -139,6 +156,7 @@ struct Session<'c> {
     client: &'c Client,
     nesting: Nesting,
     tx: TxMode,
+    timeouts: Timeouts,
 }
 
 /// How a group of statements is made atomic: a transaction, or inside the
@@ -294,23 +312,20 @@ impl Session<'_> {
     ) -> Result<Option<ApplyError>, RunnerError> {
         let mut exec = std::pin::pin!(self.client.batch_execute(&statement.sql));
         let mut backstopped = false;
-        let result = match backstop() {
-            None => exec.await,
-            Some(limit) => match tokio::time::timeout(limit, &mut exec).await {
-                Ok(result) => result,
-                Err(_) => {
-                    // The server's statement_timeout did not fire: the
-                    // migration turned it off. Cancel, then take the
-                    // server's answer to the statement.
-                    backstopped = true;
-                    let _ = self
-                        .client
-                        .cancel_token()
-                        .cancel_query(tokio_postgres::NoTls)
-                        .await;
-                    exec.await
-                }
-            },
+        let result = match tokio::time::timeout(self.timeouts.backstop(), &mut exec).await {
+            Ok(result) => result,
+            Err(_) => {
+                // The server's statement_timeout did not fire: the
+                // migration turned it off. Cancel, then take the
+                // server's answer to the statement.
+                backstopped = true;
+                let _ = self
+                    .client
+                    .cancel_token()
+                    .cancel_query(tokio_postgres::NoTls)
+                    .await;
+                exec.await
+            }
         };
         let Err(e) = result else {
             return Ok(None);
@@ -333,25 +348,6 @@ impl Session<'_> {
                 false => db.message().to_string(),
             },
         }))
-    }
-}
-
-/// A client-side limit on each statement, for migrations that turn the
-/// server's `statement_timeout` off themselves (0: none). Process-wide: it
-/// follows the `Timeouts` of the sandboxes (`set_backstop`).
-static BACKSTOP_MS: AtomicU64 = AtomicU64::new(0);
-
-/// Twice the statement timeout and a second: it never fires while the
-/// server's own limit is in force.
-pub(crate) fn set_backstop(statement_timeout: Duration) {
-    let ms = statement_timeout.as_millis() as u64;
-    BACKSTOP_MS.store(ms.saturating_mul(2).saturating_add(1000), Ordering::Relaxed);
-}
-
-fn backstop() -> Option<Duration> {
-    match BACKSTOP_MS.load(Ordering::Relaxed) {
-        0 => None,
-        ms => Some(Duration::from_millis(ms)),
     }
 }
 

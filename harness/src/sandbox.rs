@@ -1,14 +1,22 @@
 //! Sandboxes: isolated schema states on a server, cheapest first. A
 //! rolled-back transaction where the migrations allow it, else a database
-//! cloned from an empty template. Sandboxes never start or stop servers.
+//! cloned from a template. Sandboxes never start or stop servers.
+//!
+//! The strategy stays in here: other modules ask for a state ([`Sandboxes::open`],
+//! [`Sandboxes::fork_at`]), work in it through [`Sandbox`] (apply migrations,
+//! try a statement, set a mark and rewind to it) and close it, whichever
+//! strategy holds it. What a strategy cannot do is a capability
+//! ([`Sandbox::rewinds`]), not a branch on the strategy.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
-use crate::migrations::{Statement, TxNeed};
+use crate::migrations::{Migration, Statement, TxNeed};
 use crate::postgres::{DatabaseGuard, PostgresError, Server};
-use crate::runner::Nesting;
+use crate::runner::{ApplyError, Nesting, Runner, RunnerError};
+use crate::schema::{self, SchemaError, Snapshot};
 
 /// `--sandbox`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -46,6 +54,17 @@ pub enum SandboxError {
     Postgres(#[from] PostgresError),
     #[error("sandbox: {action} failed: {message}")]
     Sql { action: String, message: String },
+    #[error(transparent)]
+    Runner(#[from] RunnerError),
+}
+
+impl SandboxError {
+    fn sql(action: &str, e: &tokio_postgres::Error) -> SandboxError {
+        SandboxError::Sql {
+            action: action.to_owned(),
+            message: db_message(e),
+        }
+    }
 }
 
 /// The chosen strategy and, when it is not the cheapest, why.
@@ -96,66 +115,6 @@ pub fn choose<'a>(
     }
 }
 
-/// One isolated state. Close it with [`Sandboxes::close`]; a sandbox that
-/// is dropped instead is cleaned up by the server (its transaction rolls
-/// back when the connection ends; its database goes with the cluster).
-pub struct Sandbox {
-    session: Session,
-    database: Option<String>,
-}
-
-/// A connection and the task that drives it.
-struct Session {
-    client: Client,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Session {
-    /// Closes the connection and waits until the server has ended the
-    /// backend, so that its database has no user left.
-    async fn close(self) {
-        drop(self.client);
-        let _ = self.task.await;
-    }
-}
-
-impl Sandbox {
-    pub fn client(&self) -> &Client {
-        &self.session.client
-    }
-
-    /// The sandbox's own database; `None` for a transaction sandbox.
-    pub fn database(&self) -> Option<&str> {
-        self.database.as_deref()
-    }
-
-    pub fn nesting(&self) -> Nesting {
-        match self.database {
-            None => Nesting::InTransaction,
-            Some(_) => Nesting::TopLevel,
-        }
-    }
-}
-
-/// Opens and closes sandboxes of one strategy on one server. Its own
-/// databases (`migcheck_*`) are created on first use and dropped by
-/// [`Sandboxes::shutdown`].
-pub struct Sandboxes<'s> {
-    server: &'s Server,
-    strategy: Strategy,
-    admin: Option<Client>,
-    /// The database transaction sandboxes live in, or the clone template.
-    base: Option<String>,
-    /// A connection to `base` kept between transaction sandboxes.
-    idle: Option<Session>,
-    /// Template databases of legacy states, by a hash of their content.
-    kept: std::collections::BTreeMap<String, String>,
-    /// On an existing server: the databases to drop if migcheck is
-    /// interrupted (a throwaway server takes them along).
-    guards: std::collections::HashMap<String, DatabaseGuard>,
-    timeouts: Timeouts,
-}
-
 /// `statement_timeout` and `lock_timeout` of sandbox sessions: a migration
 /// that sleeps or waits on a lock forever is cancelled by the server, which
 /// the checks report as a `timeout` finding, and the run goes on.
@@ -184,6 +143,217 @@ impl Timeouts {
             self.lock.as_millis().max(1)
         )
     }
+
+    /// A client-side limit on each statement, for migrations that turn the
+    /// server's `statement_timeout` off themselves: twice the statement
+    /// timeout and a second, so it never fires while the server's own
+    /// limit is in force.
+    pub(crate) fn backstop(&self) -> std::time::Duration {
+        self.statement
+            .saturating_mul(2)
+            .saturating_add(std::time::Duration::from_secs(1))
+    }
+}
+
+/// One isolated state. Close it with [`Sandboxes::close`]; a sandbox that
+/// is dropped instead is cleaned up by the server (its transaction rolls
+/// back when the connection ends; its database goes with the cluster).
+pub struct Sandbox {
+    session: Session,
+    place: Place,
+    timeouts: Timeouts,
+}
+
+/// Where a sandbox's state lives.
+enum Place {
+    /// A transaction of its own, rolled back at close.
+    Transaction,
+    /// The held transaction of [`Sandboxes::fork_at`], at the savepoint
+    /// of version `at`, rewound to it at close.
+    Held { at: usize },
+    /// A database of its own, dropped at close.
+    Database(String),
+}
+
+/// A connection, the task that drives it, and the snapshot queries
+/// prepared on it (for a connection that snapshots many states).
+struct Session {
+    client: Client,
+    task: tokio::task::JoinHandle<()>,
+    prepared: Option<schema::Prepared>,
+}
+
+impl Session {
+    /// Closes the connection and waits until the server has ended the
+    /// backend, so that its database has no user left.
+    async fn close(self) {
+        drop(self.client);
+        let _ = self.task.await;
+    }
+}
+
+impl Sandbox {
+    pub fn client(&self) -> &Client {
+        &self.session.client
+    }
+
+    /// The sandbox's own database; `None` for a sandbox in a transaction
+    /// on the sandboxes' shared database.
+    pub fn database(&self) -> Option<&str> {
+        match &self.place {
+            Place::Database(name) => Some(name),
+            Place::Transaction | Place::Held { .. } => None,
+        }
+    }
+
+    fn nesting(&self) -> Nesting {
+        match self.place {
+            Place::Database(_) => Nesting::TopLevel,
+            Place::Transaction | Place::Held { .. } => Nesting::InTransaction,
+        }
+    }
+
+    /// Whether [`Sandbox::mark`] can be rewound to: inside a transaction,
+    /// a savepoint; a database of its own cannot go back.
+    pub fn rewinds(&self) -> bool {
+        self.nesting() == Nesting::InTransaction
+    }
+
+    /// One application start of `runner` (see [`Runner::apply`]), under
+    /// the sandbox's timeouts.
+    pub async fn apply(
+        &self,
+        runner: Runner,
+        migrations: &[Migration],
+    ) -> Result<Option<ApplyError>, RunnerError> {
+        runner
+            .apply(self.client(), migrations, self.nesting(), self.timeouts)
+            .await
+    }
+
+    /// The deploy that brings a database at version `k` to `k + 1`.
+    pub async fn deploy_next(
+        &self,
+        runner: Runner,
+        migrations: &[Migration],
+        k: usize,
+    ) -> Result<Option<ApplyError>, RunnerError> {
+        self.apply(runner, runner.next_deploy(migrations, k)).await
+    }
+
+    /// Each migration's body once more (see [`Runner::reexecute_each`]).
+    pub async fn reexecute_each(
+        &self,
+        runner: Runner,
+        migrations: &[Migration],
+    ) -> Result<Vec<ApplyError>, RunnerError> {
+        runner
+            .reexecute_each(self.client(), migrations, self.nesting(), self.timeouts)
+            .await
+    }
+
+    /// Runs `sql`; inside a transaction under a savepoint, so that a
+    /// statement the server rejects leaves nothing and the sandbox goes
+    /// on. `Err` only when the connection is gone.
+    pub async fn attempt(
+        &self,
+        sql: &str,
+    ) -> Result<Result<(), tokio_postgres::Error>, tokio_postgres::Error> {
+        let client = self.client();
+        if !self.rewinds() {
+            return match client.batch_execute(sql).await {
+                Err(e) if e.is_closed() => Err(e),
+                result => Ok(result),
+            };
+        }
+        client.batch_execute("SAVEPOINT migcheck_attempt").await?;
+        let result = client.batch_execute(sql).await;
+        let end = match result {
+            Ok(()) => "RELEASE SAVEPOINT migcheck_attempt",
+            Err(_) => "ROLLBACK TO SAVEPOINT migcheck_attempt",
+        };
+        client.batch_execute(end).await?;
+        Ok(result)
+    }
+
+    /// Marks the current state as `name`, to [`Sandbox::rewind`] to; does
+    /// nothing where the sandbox cannot rewind.
+    pub async fn mark(&self, name: &str) -> Result<(), tokio_postgres::Error> {
+        match self.rewinds() {
+            true => {
+                self.client()
+                    .batch_execute(&format!("SAVEPOINT {name}"))
+                    .await
+            }
+            false => Ok(()),
+        }
+    }
+
+    /// Back to the state marked `name`, which stays marked.
+    pub async fn rewind(&self, name: &str) -> Result<(), tokio_postgres::Error> {
+        match self.rewinds() {
+            true => {
+                self.client()
+                    .batch_execute(&format!("ROLLBACK TO SAVEPOINT {name}"))
+                    .await
+            }
+            false => Ok(()),
+        }
+    }
+
+    /// Forgets the mark `name`, keeping what was done since.
+    pub async fn release(&self, name: &str) -> Result<(), tokio_postgres::Error> {
+        match self.rewinds() {
+            true => {
+                self.client()
+                    .batch_execute(&format!("RELEASE SAVEPOINT {name}"))
+                    .await
+            }
+            false => Ok(()),
+        }
+    }
+
+    /// The schema the sandbox holds.
+    pub async fn snapshot(&self) -> Result<Snapshot, SchemaError> {
+        match &self.session.prepared {
+            Some(prepared) => schema::snapshot_prepared(self.client(), prepared).await,
+            None => schema::snapshot(self.client()).await,
+        }
+    }
+}
+
+/// Opens and closes sandboxes of one strategy on one server. Its own
+/// databases (`migcheck_*`) are created on first use and dropped by
+/// [`Sandboxes::shutdown`].
+pub struct Sandboxes<'s> {
+    server: &'s Server,
+    strategy: Strategy,
+    admin: Option<Client>,
+    /// The database transaction sandboxes live in, or the clone template.
+    base: Option<String>,
+    /// Transaction strategy: the connection to `base`, between sandboxes.
+    /// There is one: two transactions creating the same tables in one
+    /// database would wait on each other.
+    idle: Option<Session>,
+    /// Template strategy: databases holding a prefix of migrations, by a
+    /// hash of their content, cloned by [`Sandboxes::fork_at`].
+    kept: std::collections::BTreeMap<String, String>,
+    /// Transaction strategy: when `idle` is inside the transaction
+    /// [`Sandboxes::fork_at`] builds prefixes in, the prefixes built.
+    held: Option<Held>,
+    /// On an existing server: the databases to drop if migcheck is
+    /// interrupted (a throwaway server takes them along).
+    guards: std::collections::HashMap<String, DatabaseGuard>,
+    timeouts: Timeouts,
+}
+
+/// One transaction kept open across forks, with a savepoint
+/// `migcheck_version_<k>` after each of the `built` prefix steps (and
+/// `migcheck_version_0` at its start): a fork at version k rolls back to
+/// k's savepoint, or builds forward from the longest prefix it shares.
+struct Held {
+    /// The key of each prefix built, in order.
+    built: Vec<String>,
 }
 
 static NEXT_DATABASE: AtomicU64 = AtomicU64::new(0);
@@ -194,8 +364,23 @@ fn database_name(role: &str) -> String {
     format!("migcheck_{role}_{}_{n}", std::process::id())
 }
 
+/// Identifies a prefix of migrations as applied by `runner`: two prefixes
+/// with the same key leave the same state.
+fn prefix_key(runner: Runner, prefix: &[Migration]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(format!("{:?} {:?}", runner.mode, runner.tx));
+    for migration in prefix {
+        hash.update([0]);
+        hash.update(&migration.name);
+        hash.update([0]);
+        hash.update(&migration.up.sql);
+    }
+    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl<'s> Sandboxes<'s> {
-    pub fn new(server: &'s Server, strategy: Strategy) -> Sandboxes<'s> {
+    /// Sandboxes whose sessions run migrations under `timeouts`.
+    pub fn new(server: &'s Server, strategy: Strategy, timeouts: Timeouts) -> Sandboxes<'s> {
         Sandboxes {
             server,
             strategy,
@@ -203,11 +388,14 @@ impl<'s> Sandboxes<'s> {
             base: None,
             idle: None,
             kept: Default::default(),
+            held: None,
             guards: Default::default(),
-            timeouts: Timeouts::default(),
+            timeouts,
         }
     }
 
+    /// For reports ("sandbox: transaction"); the work in a sandbox does
+    /// not depend on it.
     pub fn strategy(&self) -> Strategy {
         self.strategy
     }
@@ -218,17 +406,20 @@ impl<'s> Sandboxes<'s> {
         self.server
     }
 
-    /// A template sandbox on a new connection, after its old one was
-    /// terminated; a transaction sandbox cannot survive that.
+    /// A sandbox of its own database on a new connection, after its old
+    /// one was terminated; a sandbox in a transaction cannot survive that.
     pub async fn reconnect(&self, sandbox: Sandbox) -> Result<Sandbox, SandboxError> {
-        let database = sandbox.database.clone().ok_or_else(|| SandboxError::Sql {
-            action: "reconnect".into(),
-            message: "a transaction sandbox ends with its connection".into(),
-        })?;
+        let Place::Database(database) = sandbox.place else {
+            return Err(SandboxError::Sql {
+                action: "reconnect".into(),
+                message: "a sandbox in a transaction ends with its connection".into(),
+            });
+        };
         sandbox.session.close().await;
         Ok(Sandbox {
             session: self.connect(&database).await?,
-            database: Some(database),
+            place: Place::Database(database),
+            timeouts: self.timeouts,
         })
     }
 
@@ -245,16 +436,7 @@ impl<'s> Sandboxes<'s> {
             .await?
             .batch_execute(sql)
             .await
-            .map_err(|e| SandboxError::Sql {
-                action: sql.to_string(),
-                message: db_message(&e),
-            })
-    }
-
-    /// The limits every sandbox session runs migrations under.
-    pub fn set_timeouts(&mut self, timeouts: Timeouts) {
-        self.timeouts = timeouts;
-        crate::runner::set_backstop(timeouts.statement);
+            .map_err(|e| SandboxError::sql(sql, &e))
     }
 
     async fn connect(&self, database: &str) -> Result<Session, SandboxError> {
@@ -267,7 +449,11 @@ impl<'s> Sandboxes<'s> {
         };
         config.options(&options);
         let (client, task) = self.server.connect_config(config, database).await?;
-        Ok(Session { client, task })
+        Ok(Session {
+            client,
+            task,
+            prepared: None,
+        })
     }
 
     async fn create_database(&mut self, name: &str, template: &str) -> Result<(), SandboxError> {
@@ -321,27 +507,24 @@ impl<'s> Sandboxes<'s> {
                     Some(session) if !session.client.is_closed() => session,
                     _ => self.connect(&base).await?,
                 };
+                // The prefixes built for forks go: this sandbox starts empty.
+                let begin = match self.held.take() {
+                    Some(_) => "ROLLBACK; BEGIN",
+                    None => "BEGIN",
+                };
                 session
                     .client
-                    .batch_execute("BEGIN")
+                    .batch_execute(begin)
                     .await
-                    .map_err(|e| SandboxError::Sql {
-                        action: "BEGIN".into(),
-                        message: db_message(&e),
-                    })?;
+                    .map_err(|e| SandboxError::sql("BEGIN", &e))?;
                 Ok(Sandbox {
                     session,
-                    database: None,
+                    place: Place::Transaction,
+                    timeouts: self.timeouts,
                 })
             }
             Strategy::Template => self.clone_of(&base).await,
         }
-    }
-
-    /// A template sandbox cloned from a database that [`Sandboxes::keep`]
-    /// made; a legacy state built once then costs one clone per case.
-    pub async fn open_from(&mut self, template: &str) -> Result<Sandbox, SandboxError> {
-        self.clone_of(template).await
     }
 
     async fn clone_of(&mut self, template: &str) -> Result<Sandbox, SandboxError> {
@@ -350,32 +533,177 @@ impl<'s> Sandboxes<'s> {
         let session = self.connect(&database).await?;
         Ok(Sandbox {
             session,
-            database: Some(database),
+            place: Place::Database(database),
+            timeouts: self.timeouts,
         })
     }
 
-    /// Keeps a template sandbox's database as a template for later clones,
-    /// under `key`; it is dropped by [`Sandboxes::shutdown`].
-    pub async fn keep(&mut self, sandbox: Sandbox, key: String) -> Option<String> {
-        let database = sandbox.database?;
-        sandbox.session.close().await;
-        self.kept.insert(key, database.clone());
-        Some(database)
+    /// A sandbox holding `prefix` applied the way `runner` deploys it, one
+    /// version after the other; `Ok(Err(_))` when a migration of the prefix
+    /// fails. Each prefix is built once: the template strategy clones a
+    /// database kept per prefix (building only the missing steps), the
+    /// transaction strategy rolls its held transaction back to the
+    /// savepoint of the longest prefix it shares with the one asked for.
+    pub async fn fork_at(
+        &mut self,
+        runner: Runner,
+        prefix: &[Migration],
+    ) -> Result<Result<Sandbox, ApplyError>, SandboxError> {
+        let keys: Vec<String> = (1..=prefix.len())
+            .map(|k| prefix_key(runner, &prefix[..k]))
+            .collect();
+        match self.strategy {
+            Strategy::Transaction => self.fork_held(runner, prefix, &keys).await,
+            Strategy::Template => self.fork_kept(runner, prefix, &keys).await,
+        }
     }
 
-    /// The database kept under `key`, if any.
-    pub fn kept(&self, key: &str) -> Option<&str> {
-        self.kept.get(key).map(String::as_str)
+    async fn fork_kept(
+        &mut self,
+        runner: Runner,
+        prefix: &[Migration],
+        keys: &[String],
+    ) -> Result<Result<Sandbox, ApplyError>, SandboxError> {
+        // The longest prefix already built, then one clone and one
+        // migration for each step after it.
+        let mut k = (1..=prefix.len())
+            .rev()
+            .find(|&k| self.kept.contains_key(&keys[k - 1]))
+            .unwrap_or(0);
+        while k < prefix.len() {
+            let sandbox = match k {
+                0 => self.open().await?,
+                _ => {
+                    let template = self.kept[&keys[k - 1]].clone();
+                    self.clone_of(&template).await?
+                }
+            };
+            if let Some(error) = sandbox.deploy_next(runner, prefix, k).await? {
+                self.close(sandbox).await?;
+                return Ok(Err(error));
+            }
+            // Kept as a template for later clones, dropped by `shutdown`.
+            let Place::Database(database) = sandbox.place else {
+                unreachable!("template sandboxes have a database")
+            };
+            sandbox.session.close().await;
+            self.kept.insert(keys[k].clone(), database);
+            k += 1;
+        }
+        match k {
+            0 => Ok(Ok(self.open().await?)),
+            _ => {
+                let template = self.kept[&keys[k - 1]].clone();
+                Ok(Ok(self.clone_of(&template).await?))
+            }
+        }
+    }
+
+    async fn fork_held(
+        &mut self,
+        runner: Runner,
+        prefix: &[Migration],
+        keys: &[String],
+    ) -> Result<Result<Sandbox, ApplyError>, SandboxError> {
+        let (session, mut held) = self.hold().await?;
+        let common = held
+            .built
+            .iter()
+            .zip(keys)
+            .take_while(|(built, wanted)| built == wanted)
+            .count();
+        held.built.truncate(common);
+        let mut sandbox = Sandbox {
+            session,
+            place: Place::Held { at: common },
+            timeouts: self.timeouts,
+        };
+        let result = async {
+            sandbox
+                .rewind(&version_savepoint(common))
+                .await
+                .map_err(|e| SandboxError::sql("ROLLBACK TO SAVEPOINT", &e))?;
+            while held.built.len() < prefix.len() {
+                let k = held.built.len();
+                if let Some(error) = sandbox.deploy_next(runner, prefix, k).await? {
+                    sandbox
+                        .rewind(&version_savepoint(k))
+                        .await
+                        .map_err(|e| SandboxError::sql("ROLLBACK TO SAVEPOINT", &e))?;
+                    return Ok(Err(error));
+                }
+                held.built.push(keys[k].clone());
+                sandbox
+                    .mark(&version_savepoint(k + 1))
+                    .await
+                    .map_err(|e| SandboxError::sql("SAVEPOINT", &e))?;
+            }
+            Ok(Ok(()))
+        }
+        .await;
+        sandbox.place = Place::Held {
+            at: held.built.len(),
+        };
+        match result {
+            Ok(Ok(())) => {
+                self.held = Some(held);
+                Ok(Ok(sandbox))
+            }
+            Ok(Err(error)) => {
+                self.held = Some(held);
+                self.idle = Some(sandbox.session);
+                Ok(Err(error))
+            }
+            // The transaction is in an unknown state: start another next time.
+            Err(e) => {
+                sandbox.session.close().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The connection, inside the held transaction: the one that is open,
+    /// else a new one, with the snapshot queries prepared on its connection
+    /// (it snapshots many states).
+    async fn hold(&mut self) -> Result<(Session, Held), SandboxError> {
+        let base = self.base().await?;
+        let mut session = match self.idle.take() {
+            Some(session) if !session.client.is_closed() => session,
+            _ => {
+                self.held = None;
+                self.connect(&base).await?
+            }
+        };
+        if let Some(held) = self.held.take() {
+            return Ok((session, held));
+        }
+        if session.prepared.is_none() {
+            let prepared =
+                schema::prepare(&session.client)
+                    .await
+                    .map_err(|e| SandboxError::Sql {
+                        action: "prepare the catalog queries".into(),
+                        message: e.to_string(),
+                    })?;
+            session.prepared = Some(prepared);
+        }
+        session
+            .client
+            .batch_execute(&format!("BEGIN; SAVEPOINT {}", version_savepoint(0)))
+            .await
+            .map_err(|e| SandboxError::sql("BEGIN", &e))?;
+        Ok((session, Held { built: Vec::new() }))
     }
 
     /// Throws the sandbox's state away.
     pub async fn close(&mut self, sandbox: Sandbox) -> Result<(), SandboxError> {
-        match sandbox.database {
-            None => {
+        match sandbox.place {
+            Place::Transaction => {
                 // Settings and temp tables roll back with the transaction;
                 // these do not, so the next sandbox starts clean. (DISCARD
                 // ALL would too, but costs ~2 ms, 20x the rest.)
-                let session = sandbox.session;
+                let mut session = sandbox.session;
+                session.prepared = None;
                 if session
                     .client
                     .batch_execute(
@@ -388,7 +716,51 @@ impl<'s> Sandboxes<'s> {
                 }
                 Ok(())
             }
-            Some(database) => {
+            Place::Held { at } => {
+                // Back to the version's savepoint; what a rollback does not
+                // undo (advisory locks, statements the migrations
+                // prepared) goes too, so the next fork starts clean.
+                let client = &sandbox.session.client;
+                let rewound = client
+                    .batch_execute(&format!(
+                        "ROLLBACK TO SAVEPOINT {}; SELECT pg_advisory_unlock_all()",
+                        version_savepoint(at)
+                    ))
+                    .await;
+                let theirs = match rewound {
+                    Ok(()) => client
+                        .query(
+                            "SELECT quote_ident(name) FROM pg_prepared_statements
+                             WHERE from_sql AND name NOT LIKE 'migcheck\\_snapshot\\_%'",
+                            &[],
+                        )
+                        .await
+                        .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect()),
+                    Err(e) => Err(e),
+                };
+                let clean = match theirs {
+                    Ok(names) => {
+                        let names: Vec<String> = names;
+                        let deallocate: String =
+                            names.iter().map(|n| format!("DEALLOCATE {n};")).collect();
+                        deallocate.is_empty() || client.batch_execute(&deallocate).await.is_ok()
+                    }
+                    Err(_) => false,
+                };
+                match (clean, self.held.as_mut()) {
+                    (true, Some(held)) => {
+                        held.built.truncate(at);
+                        self.idle = Some(sandbox.session);
+                    }
+                    // A broken transaction is not reused.
+                    _ => {
+                        self.held = None;
+                        sandbox.session.close().await;
+                    }
+                }
+                Ok(())
+            }
+            Place::Database(database) => {
                 sandbox.session.close().await;
                 self.drop_database(&database).await
             }
@@ -406,6 +778,10 @@ impl<'s> Sandboxes<'s> {
         }
         Ok(())
     }
+}
+
+fn version_savepoint(k: usize) -> String {
+    format!("migcheck_version_{k}")
 }
 
 /// The server's own message for a database error, else the client's.

@@ -222,8 +222,7 @@ pub async fn run_scenario_with(
         }));
     let choice = sandbox::choose(choice, statements).map_err(|e| in_scenario(e.into()))?;
 
-    let mut sandboxes = Sandboxes::new(server, choice.strategy);
-    sandboxes.set_timeouts(timeouts);
+    let mut sandboxes = Sandboxes::new(server, choice.strategy, timeouts);
     let observed = observe(&mut sandboxes, scenario, &set, checks).await;
     // Drop the sandbox databases even when observing failed.
     let shut = sandboxes.shutdown().await;
@@ -270,8 +269,8 @@ pub async fn run_scenario_with(
 
 /// What the rollback and faults checks did, or could not do.
 fn notes(observation: &crate::observe::Observation) -> Vec<String> {
-    use crate::faults::Interruption;
-    use crate::rollback::Down;
+    use crate::observe::faults::Interruption;
+    use crate::observe::rollback::Down;
     let mut notes = Vec::new();
     if let Some(rollback) = &observation.rollback {
         let missing: Vec<&str> = rollback

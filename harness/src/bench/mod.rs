@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use crate::migrations::{Format, MigrationSet};
 use crate::postgres::{PgSpec, Server};
-use crate::runner::{Nesting, Runner, RunnerMode, TxMode};
+use crate::runner::{Runner, RunnerMode, TxMode};
 use crate::sandbox::{Sandboxes, Strategy};
 
 pub use data::Loaded;
@@ -205,7 +205,11 @@ async fn on_server(
     runs: &mut Vec<Run>,
     loads: &mut Vec<LoadRun>,
 ) -> Result<(), BenchError> {
-    let mut sandboxes = Sandboxes::new(server, Strategy::Template);
+    let mut sandboxes = Sandboxes::new(
+        server,
+        Strategy::Template,
+        crate::sandbox::Timeouts::default(),
+    );
     let result = sizes(server, &mut sandboxes, set, from, options, runs, loads).await;
     let shutdown = sandboxes.shutdown().await;
     result?;
@@ -304,10 +308,7 @@ async fn prepared(
         mode: RunnerMode::RerunAll,
         tx: TxMode::PerFile,
     };
-    if let Some(failed) = runner
-        .apply(sandbox.client(), &set.migrations[..from], Nesting::TopLevel)
-        .await?
-    {
+    if let Some(failed) = sandbox.apply(runner, &set.migrations[..from]).await? {
         let _ = sandboxes.close(sandbox).await;
         return Err(BenchError::Apply {
             migration: failed.migration,

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::faults::{FaultPath, FaultsObservation};
 use crate::finding::{Finding, Kind};
 use crate::observe::Observation;
+use crate::observe::faults::{FaultPath, FaultsObservation};
 use crate::schema::{self, Change, ObjectKind, Snapshot};
 
 pub(super) fn check(observation: &Observation) -> Vec<Finding> {

@@ -6,7 +6,7 @@
 use crate::data::RowLoss;
 use crate::finding::{Check, Finding, Kind};
 use crate::observe::Observation;
-use crate::rollback::{Down, RollbackStep};
+use crate::observe::rollback::{Down, RollbackStep};
 use crate::schema::{self, Change, Diff, ObjectKind};
 
 pub(super) fn check(observation: &Observation) -> Vec<Finding> {

@@ -6,10 +6,10 @@ use generators::legacy::{LegacyCase, MigrationShape, Mutation};
 use super::State;
 use super::case::Failure;
 use crate::migrations::MigrationSet;
-use crate::observe::{ObserveError, step};
+use crate::observe::ObserveError;
 use crate::runner::{ApplyError, Runner, RunnerMode, TxMode};
 use crate::sandbox::Sandboxes;
-use crate::schema::{self, Snapshot};
+use crate::schema::Snapshot;
 
 pub struct History {
     pub generators: generators::legacy::History,
@@ -28,12 +28,12 @@ pub async fn read(
 ) -> Result<Result<History, ApplyError>, ObserveError> {
     let sandbox = sandboxes.open().await?;
     let read = async {
-        let mut snapshots = vec![schema::snapshot(sandbox.client()).await?];
+        let mut snapshots = vec![sandbox.snapshot().await?];
         for k in 0..set.migrations.len() {
-            if let Some(error) = step(runner, &sandbox, &set.migrations, k).await? {
+            if let Some(error) = sandbox.deploy_next(runner, &set.migrations, k).await? {
                 return Ok(Err(error));
             }
-            snapshots.push(schema::snapshot(sandbox.client()).await?);
+            snapshots.push(sandbox.snapshot().await?);
         }
         Ok::<_, ObserveError>(Ok(snapshots))
     }

@@ -187,11 +187,7 @@ pub fn run(
         .build()
         .map_err(crate::Error::Runtime)?;
     let mut workers: Vec<Worker> = (0..options.jobs.max(1))
-        .map(|_| {
-            let mut sandboxes = Sandboxes::new(server, choice.strategy);
-            sandboxes.set_timeouts(options.timeouts);
-            Worker::new(sandboxes)
-        })
+        .map(|_| Worker::new(Sandboxes::new(server, choice.strategy, options.timeouts)))
         .collect();
     let runner = Runner {
         mode: scenario.runner,

@@ -10,14 +10,14 @@
 
 use std::path::Path;
 
+use super::outcome::ObserveError;
+use super::seed;
 use crate::data::TableRows;
 use crate::migrations::{Migration, MigrationSet, Script};
-use crate::observe::ObserveError;
-use crate::runner::{ApplyError, Nesting, Runner, RunnerMode, TxMode};
+use crate::runner::{ApplyError, Runner, RunnerMode, TxMode};
 use crate::sandbox::{Sandbox, Sandboxes};
 use crate::scenario::Scenario;
-use crate::schema::{self, Snapshot};
-use crate::seed;
+use crate::schema::Snapshot;
 
 /// One migration's round trip.
 #[derive(Debug, Clone)]
@@ -88,8 +88,6 @@ async fn chain(
     scenario: &Scenario,
     set: &MigrationSet,
 ) -> Result<RollbackObservation, ObserveError> {
-    let client = sandbox.client();
-    let nesting = sandbox.nesting();
     // One migration at a time, with the application's transaction
     // boundaries; the version table plays no part in up and down.
     let runner = Runner {
@@ -105,7 +103,7 @@ async fn chain(
         for seed in &scenario.seed {
             if set.prefix_len(&seed.before).ok() == Some(index + 1) {
                 let rows = by_hand_migration(&seed.origin, &seed.sql);
-                if let Some(error) = by_hand.apply(client, &[rows], nesting).await? {
+                if let Some(error) = sandbox.apply(by_hand, &[rows]).await? {
                     return Err(ObserveError::Seed {
                         origin: seed.origin.clone(),
                         error: Box::new(error),
@@ -113,11 +111,8 @@ async fn chain(
                 }
             }
         }
-        let in_transaction = nesting == Nesting::InTransaction;
-        if in_transaction {
-            client.batch_execute("SAVEPOINT migcheck_seeded").await?;
-        }
-        let mut seeded = seed::fill_empty_tables(client, nesting).await?;
+        sandbox.mark("migcheck_seeded").await?;
+        let mut seeded = seed::fill_empty_tables(sandbox).await?;
         let mut before = after(sandbox).await?;
         let mut up = apply_up(sandbox, runner, migration).await?;
         // Generated rows know nothing of foreign keys or checks a later
@@ -135,7 +130,7 @@ async fn chain(
                 Err(error) => error.message.clone(),
                 Ok(_) => String::new(),
             };
-            if !in_transaction {
+            if !sandbox.rewinds() {
                 observation.stopped = Some(format!(
                     "the rows generated for {} do not fit {} ({why})",
                     seeded.join(", "),
@@ -143,9 +138,7 @@ async fn chain(
                 ));
                 break;
             }
-            client
-                .batch_execute("ROLLBACK TO SAVEPOINT migcheck_seeded")
-                .await?;
+            sandbox.rewind("migcheck_seeded").await?;
             observation.notes.push(format!(
                 "the rows generated for {} do not fit {} ({why}); it was rolled back without them",
                 seeded.join(", "),
@@ -155,11 +148,7 @@ async fn chain(
             before = after(sandbox).await?;
             up = apply_up(sandbox, runner, migration).await?;
         }
-        if in_transaction {
-            client
-                .batch_execute("RELEASE SAVEPOINT migcheck_seeded")
-                .await?;
-        }
+        sandbox.release("migcheck_seeded").await?;
         let applied = up.is_ok();
         let mut step = RollbackStep {
             migration: migration.name.clone(),
@@ -187,20 +176,11 @@ async fn chain(
             (Some(script), false) => {
                 let down = down_migration(migration, script);
                 let name = down.name.clone();
-                if nesting == Nesting::InTransaction {
-                    client
-                        .batch_execute(&format!("SAVEPOINT {SAVEPOINT}"))
-                        .await?;
-                }
+                sandbox.mark(SAVEPOINT).await?;
                 let outcome = round_trip(sandbox, runner, migration, &down).await?;
-                if nesting == Nesting::InTransaction {
-                    // Back to the state after up, whatever down and re-up did.
-                    client
-                        .batch_execute(&format!(
-                            "ROLLBACK TO SAVEPOINT {SAVEPOINT}; RELEASE SAVEPOINT {SAVEPOINT}"
-                        ))
-                        .await?;
-                }
+                // Back to the state after up, whatever down and re-up did.
+                sandbox.rewind(SAVEPOINT).await?;
+                sandbox.release(SAVEPOINT).await?;
                 Down::Ran { name, outcome }
             }
         };
@@ -216,7 +196,7 @@ async fn chain(
         );
         step.down = down;
         observation.steps.push(step);
-        if failed && nesting == Nesting::TopLevel {
+        if failed && !sandbox.rewinds() {
             observation.stopped = Some(format!(
                 "rolling back {} failed, so the migrations after it were not rolled back",
                 migration.name
@@ -235,12 +215,8 @@ async fn apply_up(
     runner: Runner,
     migration: &Migration,
 ) -> Result<Result<After, ApplyError>, ObserveError> {
-    match runner
-        .apply(
-            sandbox.client(),
-            std::slice::from_ref(migration),
-            sandbox.nesting(),
-        )
+    match sandbox
+        .apply(runner, std::slice::from_ref(migration))
         .await?
     {
         Some(error) => Ok(Err(error)),
@@ -255,27 +231,20 @@ async fn round_trip(
     up: &Migration,
     down: &Migration,
 ) -> Result<Result<DownAndReup, ApplyError>, ObserveError> {
-    let (client, nesting) = (sandbox.client(), sandbox.nesting());
-    if let Some(error) = runner
-        .apply(client, std::slice::from_ref(down), nesting)
-        .await?
-    {
+    if let Some(error) = sandbox.apply(runner, std::slice::from_ref(down)).await? {
         return Ok(Err(error));
     }
     let after_down = after(sandbox).await?;
-    let reup = match runner
-        .apply(client, std::slice::from_ref(up), nesting)
-        .await?
-    {
+    let reup = match sandbox.apply(runner, std::slice::from_ref(up)).await? {
         Some(error) => Err(error),
-        None => Ok(schema::snapshot(client).await?),
+        None => Ok(sandbox.snapshot().await?),
     };
     Ok(Ok(DownAndReup { after_down, reup }))
 }
 
 async fn after(sandbox: &Sandbox) -> Result<After, ObserveError> {
     Ok(After {
-        snapshot: schema::snapshot(sandbox.client()).await?,
+        snapshot: sandbox.snapshot().await?,
         rows: TableRows::read(sandbox.client()).await?,
     })
 }

@@ -2,28 +2,25 @@
 //! from each legacy state and from every earlier version) and records what
 //! happened: errors, snapshots and table data. It judges nothing; `checks`
 //! turns observations into findings.
+//!
+//! The stages: this module (fresh, rerun, legacy states, history, merge
+//! orders), `rollback` (each migration's up, down and up again over seeded
+//! rows, `seed`) and `faults` (an interruption at every statement); each
+//! records `Outcome`s (`outcome`). Stages import `outcome`, never this
+//! module or each other.
 
-use sha2::{Digest, Sha256};
+pub mod faults;
+mod outcome;
+pub mod rollback;
+mod seed;
 
-use crate::data::TableData;
 use crate::finding::Check;
 use crate::migrations::{Migration, MigrationSet};
-use crate::runner::{self, ApplyError, Runner, RunnerMode, TxMode};
-use crate::sandbox::{Sandbox, SandboxError, Sandboxes, Strategy};
+use crate::runner::{Runner, RunnerMode, TxMode};
+use crate::sandbox::Sandboxes;
 use crate::scenario::{LegacyState, MergeGroups, Scenario};
-use crate::schema::{self, Snapshot};
-
-/// The state after one application of the set.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    /// Failing statements: at most one for a run of the set (it stops
-    /// there); one per unsafe migration when a tracked runner's bodies are
-    /// re-executed.
-    pub errors: Vec<ApplyError>,
-    /// The schema at the end, when nothing failed.
-    pub snapshot: Option<Snapshot>,
-    pub data: Option<TableData>,
-}
+pub use outcome::{ObserveError, Outcome};
+use outcome::{apply, read};
 
 #[derive(Debug, Clone)]
 pub struct LegacyOutcome {
@@ -45,9 +42,9 @@ pub struct Observation {
     /// scenario names a merge.
     pub merge: Option<Vec<MergeOutcome>>,
     /// Each migration's up, down and up again (`rollback`).
-    pub rollback: Option<crate::rollback::RollbackObservation>,
+    pub rollback: Option<rollback::RollbackObservation>,
     /// A fault at every statement boundary (`faults`).
-    pub faults: Option<crate::faults::FaultsObservation>,
+    pub faults: Option<faults::FaultsObservation>,
     /// Sandboxes used, for the report's case count.
     pub cases: usize,
 }
@@ -57,40 +54,6 @@ pub struct MergeOutcome {
     /// Migration names in the order applied.
     pub order: Vec<String>,
     pub outcome: Outcome,
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ObserveError {
-    #[error(transparent)]
-    Sandbox(#[from] SandboxError),
-    #[error(transparent)]
-    Runner(#[from] runner::RunnerError),
-    #[error("reading the schema failed")]
-    Schema(#[from] schema::SchemaError),
-    #[error("reading table data failed: {}", crate::sandbox::db_message(.0))]
-    Data(#[from] tokio_postgres::Error),
-    #[error("legacy state `{state}`")]
-    Upto {
-        state: String,
-        source: crate::migrations::MigrationsError,
-    },
-    #[error(
-        "{origin}: {}:{}: {} (SQLSTATE {}); fix the scenario's seed SQL",
-        error.migration, error.line, error.message, error.sqlstate.as_deref().unwrap_or("-")
-    )]
-    Seed {
-        origin: String,
-        error: Box<ApplyError>,
-    },
-    #[error(
-        "legacy state `{state}` could not be set up: {origin}: {}:{}: {} (SQLSTATE {}); fix the legacy state's SQL",
-        error.migration, error.line, error.message, error.sqlstate.as_deref().unwrap_or("-")
-    )]
-    Legacy {
-        state: String,
-        origin: String,
-        error: Box<ApplyError>,
-    },
 }
 
 /// Runs what `checks` need: the fresh install always; the rerun for
@@ -115,9 +78,7 @@ pub async fn observe(
         Some(match runner.mode {
             RunnerMode::RerunAll => apply(&sandbox, runner, all).await?,
             RunnerMode::Tracked => {
-                let errors = runner
-                    .reexecute_each(sandbox.client(), all, sandbox.nesting())
-                    .await?;
+                let errors = sandbox.reexecute_each(runner, all).await?;
                 read(&sandbox, errors).await?
             }
         })
@@ -189,13 +150,13 @@ pub async fn observe(
     let rollback = match checks.contains(&Check::Rollback) && applies {
         true => {
             cases += 1;
-            Some(crate::rollback::observe(sandboxes, scenario, set).await?)
+            Some(rollback::observe(sandboxes, scenario, set).await?)
         }
         false => None,
     };
     let faults = match checks.contains(&Check::Faults) && applies {
         true => {
-            let faults = crate::faults::observe(sandboxes, scenario, set).await?;
+            let faults = faults::observe(sandboxes, scenario, set).await?;
             cases += faults.paths.len();
             Some(faults)
         }
@@ -233,8 +194,8 @@ fn merge_orders(all: &[Migration], groups: &MergeGroups) -> Option<[Vec<usize>; 
     Some([order(&main, &branch), order(&branch, &main)])
 }
 
-/// The set applied from one legacy state: the set up to a version (a
-/// clone of a cached prefix for template sandboxes), then the state's SQL.
+/// The set applied from one legacy state: the set up to a version, then
+/// the state's SQL.
 async fn from_legacy(
     sandboxes: &mut Sandboxes<'_>,
     runner: Runner,
@@ -255,7 +216,7 @@ async fn from_legacy(
             })?,
         None => 0,
     };
-    let sandbox = match prefix_sandbox(sandboxes, runner, &set.migrations[..prefix]).await? {
+    let sandbox = match sandboxes.fork_at(runner, &set.migrations[..prefix]).await? {
         Ok(sandbox) => sandbox,
         Err(error) => return Err(failed(error)),
     };
@@ -274,10 +235,7 @@ async fn from_legacy(
                 mode: RunnerMode::RerunAll,
                 tx: TxMode::PerFile,
             };
-            if let Some(error) = by_hand
-                .apply(sandbox.client(), &[migration], sandbox.nesting())
-                .await?
-            {
+            if let Some(error) = sandbox.apply(by_hand, &[migration]).await? {
                 return Err(failed(error));
             }
         }
@@ -286,90 +244,6 @@ async fn from_legacy(
     .await;
     sandboxes.close(sandbox).await?;
     result
-}
-
-/// A sandbox holding `prefix` applied. Template sandboxes clone a database
-/// kept per prefix (keyed by a hash of its content), building only the
-/// missing steps; a transaction sandbox applies the prefix.
-pub(crate) async fn prefix_sandbox(
-    sandboxes: &mut Sandboxes<'_>,
-    runner: Runner,
-    prefix: &[Migration],
-) -> Result<Result<Sandbox, ApplyError>, ObserveError> {
-    if prefix.is_empty() {
-        return Ok(Ok(sandboxes.open().await?));
-    }
-    if sandboxes.strategy() == Strategy::Transaction {
-        let sandbox = sandboxes.open().await?;
-        return match runner
-            .apply(sandbox.client(), prefix, sandbox.nesting())
-            .await?
-        {
-            None => Ok(Ok(sandbox)),
-            Some(error) => {
-                sandboxes.close(sandbox).await?;
-                Ok(Err(error))
-            }
-        };
-    }
-    let keys: Vec<String> = (1..=prefix.len())
-        .map(|k| prefix_key(runner, &prefix[..k]))
-        .collect();
-    // The longest prefix already built, then one clone and one migration
-    // for each step after it.
-    let built = (1..=prefix.len())
-        .rev()
-        .find(|&k| sandboxes.kept(&keys[k - 1]).is_some());
-    let mut k = built.unwrap_or(0);
-    while k < prefix.len() {
-        let sandbox = match k {
-            0 => sandboxes.open().await?,
-            _ => {
-                let template = sandboxes.kept(&keys[k - 1]).unwrap_or_default().to_string();
-                sandboxes.open_from(&template).await?
-            }
-        };
-        let error = step(runner, &sandbox, prefix, k).await?;
-        if let Some(error) = error {
-            sandboxes.close(sandbox).await?;
-            return Ok(Err(error));
-        }
-        sandboxes.keep(sandbox, keys[k].clone()).await;
-        k += 1;
-    }
-    let template = sandboxes.kept(&keys[k - 1]).unwrap_or_default().to_string();
-    Ok(Ok(sandboxes.open_from(&template).await?))
-}
-
-/// Deploys version k+1 on a database at version k: a tracked runner runs
-/// the pending migration; a rerun-all start at version k+1 re-runs 1..k
-/// too, which leaves version k unchanged when they are idempotent (and the
-/// rerun check reports them when they are not).
-pub(crate) async fn step(
-    runner: Runner,
-    sandbox: &Sandbox,
-    migrations: &[Migration],
-    k: usize,
-) -> Result<Option<ApplyError>, ObserveError> {
-    let run = match runner.mode {
-        RunnerMode::Tracked => &migrations[..=k],
-        RunnerMode::RerunAll => &migrations[k..=k],
-    };
-    Ok(runner
-        .apply(sandbox.client(), run, sandbox.nesting())
-        .await?)
-}
-
-fn prefix_key(runner: Runner, prefix: &[Migration]) -> String {
-    let mut hash = Sha256::new();
-    hash.update(format!("{:?} {:?}", runner.mode, runner.tx));
-    for migration in prefix {
-        hash.update([0]);
-        hash.update(&migration.name);
-        hash.update([0]);
-        hash.update(&migration.up.sql);
-    }
-    hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// "deployed at <version>" for every version before the last: upgrading
@@ -389,49 +263,13 @@ async fn from_every_version(
         .filter_map(|s| set.prefix_len(s.upto.as_deref()?).ok())
         .collect();
     let mut outcomes = Vec::new();
-    if sandboxes.strategy() == Strategy::Transaction {
-        // One transaction: deploy version k, try the upgrade under a
-        // savepoint, roll back to version k, deploy k+1: each earlier
-        // version costs one migration.
-        let sandbox = sandboxes.open().await?;
-        let result = async {
-            for k in 0..all.len().saturating_sub(1) {
-                if step(runner, &sandbox, all, k).await?.is_some() {
-                    // The fresh install applied; a failure here is the
-                    // rerun's or the fresh check's to report.
-                    break;
-                }
-                if named.contains(&(k + 1)) {
-                    continue;
-                }
-                sandbox
-                    .client()
-                    .batch_execute("SAVEPOINT migcheck_history")
-                    .await?;
-                let outcome = apply(&sandbox, runner, all).await?;
-                sandbox
-                    .client()
-                    .batch_execute("ROLLBACK TO SAVEPOINT migcheck_history")
-                    .await?;
-                outcomes.push(LegacyOutcome {
-                    state: deployed_at(&all[k]),
-                    outcome,
-                });
-            }
-            Ok::<_, ObserveError>(())
-        }
-        .await;
-        sandboxes.close(sandbox).await?;
-        result?;
-        return Ok(outcomes);
-    }
     for k in 1..all.len() {
         if named.contains(&k) {
             continue;
         }
-        let sandbox = match prefix_sandbox(sandboxes, runner, &all[..k]).await? {
-            Ok(sandbox) => sandbox,
-            Err(_) => break,
+        // A failure on the way is the rerun's or the fresh check's to report.
+        let Ok(sandbox) = sandboxes.fork_at(runner, &all[..k]).await? else {
+            break;
         };
         let outcome = apply(&sandbox, runner, all).await;
         sandboxes.close(sandbox).await?;
@@ -445,34 +283,4 @@ async fn from_every_version(
 
 fn deployed_at(last: &Migration) -> String {
     format!("deployed at {}", last.version)
-}
-
-async fn apply(
-    sandbox: &Sandbox,
-    runner: Runner,
-    migrations: &[Migration],
-) -> Result<Outcome, ObserveError> {
-    let errors: Vec<ApplyError> = runner
-        .apply(sandbox.client(), migrations, sandbox.nesting())
-        .await?
-        .into_iter()
-        .collect();
-    read(sandbox, errors).await
-}
-
-/// The outcome of a run: its errors, and what the database holds when
-/// there were none.
-async fn read(sandbox: &Sandbox, errors: Vec<ApplyError>) -> Result<Outcome, ObserveError> {
-    if !errors.is_empty() {
-        return Ok(Outcome {
-            errors,
-            snapshot: None,
-            data: None,
-        });
-    }
-    Ok(Outcome {
-        errors,
-        snapshot: Some(schema::snapshot(sandbox.client()).await?),
-        data: Some(TableData::read(sandbox.client()).await?),
-    })
 }

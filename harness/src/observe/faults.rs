@@ -15,8 +15,9 @@
 //!   database of their own (template sandboxes), which such statements
 //!   force anyway.
 //!
-//! Cost: in a transaction sandbox each path is a savepoint; in template
-//! sandboxes, one clone of a cached prefix. The next deploy is run once
+//! Cost: each path is a fork of the set applied up to its migration
+//! (`Sandboxes::fork_at`): a rollback to a savepoint in a transaction
+//! sandbox, one clone of a cached prefix in template sandboxes. The next deploy is run once
 //! per distinct state (schema fingerprint and table checksums): the paths
 //! of a transactional migration all leave the state before it.
 
@@ -24,13 +25,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
+use super::outcome::ObserveError;
 use crate::data::TableData;
 use crate::migrations::{Migration, MigrationSet, Script, Statement, TxNeed};
-use crate::observe::{ObserveError, prefix_sandbox, step};
-use crate::runner::{ApplyError, Nesting, Runner, RunnerMode, TxMode};
-use crate::sandbox::{Sandbox, SandboxError, Sandboxes, Strategy};
+use crate::runner::{ApplyError, Runner, RunnerMode, TxMode};
+use crate::sandbox::{Sandbox, SandboxError, Sandboxes};
 use crate::scenario::Scenario;
-use crate::schema::{self, Snapshot};
+use crate::schema::Snapshot;
 
 /// How statement k is interrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,26 +109,15 @@ pub async fn observe(
     let mut observation = FaultsObservation::default();
     let mut memo = Memo::default();
     baseline(sandboxes, runner, set, &mut observation).await?;
-    match sandboxes.strategy() {
-        Strategy::Transaction => {
-            let sandbox = sandboxes.open().await?;
-            let result =
-                in_transaction(&sandbox, runner, scenario, set, &mut observation, &mut memo).await;
-            sandboxes.close(sandbox).await?;
-            result?;
-        }
-        Strategy::Template => {
-            in_templates(
-                sandboxes,
-                runner,
-                scenario,
-                set,
-                &mut observation,
-                &mut memo,
-            )
-            .await?
-        }
-    }
+    paths(
+        sandboxes,
+        runner,
+        scenario,
+        set,
+        &mut observation,
+        &mut memo,
+    )
+    .await?;
     observation.recoveries = memo.runs;
     Ok(observation)
 }
@@ -143,20 +133,15 @@ async fn baseline(
     let sandbox = sandboxes.open().await?;
     let result = async {
         let all = &set.migrations;
-        let client = sandbox.client();
-        if runner
-            .apply(client, all, sandbox.nesting())
-            .await?
-            .is_some()
-        {
+        if sandbox.apply(runner, all).await?.is_some() {
             // The fresh check reports it; there is nothing to converge to.
             observation.recovery_skipped =
                 Some("the set does not apply on an empty database".into());
             return Ok(());
         }
-        let fresh = schema::snapshot(client).await?;
-        let again = runner.apply(client, all, sandbox.nesting()).await?;
-        let clean = again.is_none() && schema::snapshot(client).await? == fresh;
+        let fresh = sandbox.snapshot().await?;
+        let again = sandbox.apply(runner, all).await?;
+        let clean = again.is_none() && sandbox.snapshot().await? == fresh;
         if !clean {
             observation.recovery_skipped = Some(
                 "deploying the set twice already fails or changes the schema (see the rerun check)"
@@ -182,60 +167,9 @@ fn key(state: &State) -> String {
     format!("{} {:?}", state.snapshot.fingerprint(), state.data.tables)
 }
 
-/// Transaction sandbox: the set applied one migration at a time; before
-/// each, a savepoint that every path of that migration rolls back to.
-async fn in_transaction(
-    sandbox: &Sandbox,
-    runner: Runner,
-    scenario: &Scenario,
-    set: &MigrationSet,
-    observation: &mut FaultsObservation,
-    memo: &mut Memo,
-) -> Result<(), ObserveError> {
-    let client = sandbox.client();
-    let all = &set.migrations;
-    version_table(runner, sandbox).await?;
-    for (index, migration) in all.iter().enumerate() {
-        let before = read(sandbox).await?;
-        observation.before.push(before);
-        if !exempt(scenario, migration) {
-            client.batch_execute("SAVEPOINT migcheck_fault").await?;
-            for k in 1..=migration.up.statements.len() {
-                let faulty = failing_at(migration, k)?;
-                let mut run: Vec<Migration> = all[..index].to_vec();
-                run.push(faulty);
-                let error = deploy_step(runner, sandbox, &run, index).await?;
-                if error.is_none() {
-                    continue;
-                }
-                let path = path(
-                    runner,
-                    migration,
-                    index,
-                    k,
-                    Interruption::Error,
-                    read(sandbox).await?,
-                );
-                let path = recover(sandbox, runner, set, observation, memo, path).await?;
-                observation.paths.push(path);
-                client
-                    .batch_execute("ROLLBACK TO SAVEPOINT migcheck_fault")
-                    .await?;
-            }
-            client
-                .batch_execute("RELEASE SAVEPOINT migcheck_fault")
-                .await?;
-        }
-        if step(runner, sandbox, all, index).await?.is_some() {
-            break;
-        }
-    }
-    Ok(())
-}
-
-/// Template sandboxes: each path in a clone of the cached prefix before
-/// its migration.
-async fn in_templates(
+/// For each migration: the state before it, then every path, each in a
+/// fork of the set applied up to it.
+async fn paths(
     sandboxes: &mut Sandboxes<'_>,
     runner: Runner,
     scenario: &Scenario,
@@ -245,7 +179,7 @@ async fn in_templates(
 ) -> Result<(), ObserveError> {
     let all = &set.migrations;
     for (index, migration) in all.iter().enumerate() {
-        let Ok(sandbox) = prefix_sandbox(sandboxes, runner, &all[..index]).await? else {
+        let Ok(sandbox) = sandboxes.fork_at(runner, &all[..index]).await? else {
             break;
         };
         let before = match version_table(runner, &sandbox).await {
@@ -259,6 +193,9 @@ async fn in_templates(
         }
         let autocommit = !migration.transaction || runner.tx == TxMode::PerStatement;
         for (k, statement) in migration.up.statements.iter().enumerate() {
+            // Only a statement that commits part of its work before it
+            // finishes can leave something else when cut off than when it
+            // fails; such statements never run in a transaction sandbox.
             let mut kinds = vec![Interruption::Error];
             if autocommit && statement.tx == TxNeed::NoTransaction {
                 kinds.extend([Interruption::Cancel, Interruption::Terminate]);
@@ -269,9 +206,7 @@ async fn in_templates(
                     k: k + 1,
                     how,
                 };
-                if let Some(path) =
-                    template_path(sandboxes, runner, set, at, observation, memo).await?
-                {
+                if let Some(path) = one_path(sandboxes, runner, set, at, observation, memo).await? {
                     observation.paths.push(path);
                 }
             }
@@ -287,8 +222,8 @@ struct Fault {
     how: Interruption,
 }
 
-/// One path in its own clone, dropped at the end.
-async fn template_path(
+/// One path in a fork of its own, closed at the end.
+async fn one_path(
     sandboxes: &mut Sandboxes<'_>,
     runner: Runner,
     set: &MigrationSet,
@@ -298,7 +233,7 @@ async fn template_path(
 ) -> Result<Option<FaultPath>, ObserveError> {
     let all = &set.migrations;
     let migration = &all[at.index];
-    let Ok(sandbox) = prefix_sandbox(sandboxes, runner, &all[..at.index]).await? else {
+    let Ok(sandbox) = sandboxes.fork_at(runner, &all[..at.index]).await? else {
         return Ok(None);
     };
     let (sandbox, interrupted) = match at.how {
@@ -307,9 +242,11 @@ async fn template_path(
             let interrupted = match failing_at(migration, at.k) {
                 Ok(faulty) => {
                     run.push(faulty);
-                    deploy_step(runner, &sandbox, &run, at.index)
+                    sandbox
+                        .deploy_next(runner, &run, at.index)
                         .await
                         .map(|e| e.is_some())
+                        .map_err(ObserveError::from)
                 }
                 Err(e) => Err(e),
             };
@@ -357,11 +294,7 @@ async fn interrupt(
         mode: RunnerMode::RerunAll,
         tx: TxMode::PerStatement,
     };
-    if by_hand
-        .apply(client, &[head], Nesting::TopLevel)
-        .await?
-        .is_some()
-    {
+    if sandbox.apply(by_hand, &[head]).await?.is_some() {
         return Ok(false);
     }
     let server = sandboxes.server();
@@ -441,9 +374,7 @@ async fn interrupt(
 /// before any migration: it is part of the state before the first one.
 async fn version_table(runner: Runner, sandbox: &Sandbox) -> Result<(), ObserveError> {
     if runner.mode == RunnerMode::Tracked {
-        runner
-            .apply(sandbox.client(), &[], sandbox.nesting())
-            .await?;
+        sandbox.apply(runner, &[]).await?;
     }
     Ok(())
 }
@@ -493,39 +424,17 @@ async fn recover(
         path.recovery = Some(known.clone());
         return Ok(path);
     }
-    let client = sandbox.client();
-    let nesting = sandbox.nesting();
-    if nesting == Nesting::InTransaction {
-        client.batch_execute("SAVEPOINT migcheck_recover").await?;
-    }
-    let recovery = match runner.apply(client, &set.migrations, nesting).await? {
+    sandbox.mark("migcheck_recover").await?;
+    let recovery = match sandbox.apply(runner, &set.migrations).await? {
         Some(error) => Err(error),
-        None => Ok(schema::snapshot(client).await?),
+        None => Ok(sandbox.snapshot().await?),
     };
-    if nesting == Nesting::InTransaction {
-        client
-            .batch_execute(
-                "ROLLBACK TO SAVEPOINT migcheck_recover; RELEASE SAVEPOINT migcheck_recover",
-            )
-            .await?;
-    }
+    sandbox.rewind("migcheck_recover").await?;
+    sandbox.release("migcheck_recover").await?;
     memo.runs += 1;
     memo.recoveries.insert(key, recovery.clone());
     path.recovery = Some(recovery);
     Ok(path)
-}
-
-/// One deploy that applies migration `index` (the last of `run`) on the
-/// set applied up to it: a tracked runner runs what its table lacks, a
-/// rerun-all runner is given that migration alone (the earlier ones are
-/// idempotent, or the rerun check says they are not).
-async fn deploy_step(
-    runner: Runner,
-    sandbox: &Sandbox,
-    run: &[Migration],
-    index: usize,
-) -> Result<Option<ApplyError>, ObserveError> {
-    step(runner, sandbox, run, index).await
 }
 
 /// The migration with statement `k` replaced by one that raises an error,
@@ -556,7 +465,7 @@ fn failing_at(migration: &Migration, k: usize) -> Result<Migration, ObserveError
 
 async fn read(sandbox: &Sandbox) -> Result<State, ObserveError> {
     Ok(State {
-        snapshot: schema::snapshot(sandbox.client()).await?,
+        snapshot: sandbox.snapshot().await?,
         data: TableData::read(sandbox.client()).await?,
     })
 }

@@ -8,7 +8,8 @@
 
 use tokio_postgres::Client;
 
-use crate::runner::{Nesting, VERSION_TABLE};
+use crate::runner::VERSION_TABLE;
+use crate::sandbox::Sandbox;
 
 /// Rows put into each empty table.
 pub const ROWS: usize = 3;
@@ -30,11 +31,10 @@ struct Column {
 /// table) with [`ROWS`] generated rows; returns the tables filled. Each
 /// table's insert runs in a transaction of its own, or under a savepoint
 /// inside the sandbox's, so a rejected row leaves nothing.
-pub async fn fill_empty_tables(
-    client: &Client,
-    nesting: Nesting,
+pub(super) async fn fill_empty_tables(
+    sandbox: &Sandbox,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
-    let in_transaction = nesting == Nesting::InTransaction;
+    let client = sandbox.client();
     let tables: Vec<String> = client
         .query(
             &format!(
@@ -74,7 +74,7 @@ pub async fn fill_empty_tables(
                 continue;
             }
             let columns = columns(client, table).await?;
-            if try_insert(client, table, &columns, in_transaction).await? {
+            if try_insert(sandbox, table, &columns).await? {
                 filled.push(table.clone());
             }
         }
@@ -130,13 +130,12 @@ async fn columns(client: &Client, table: &str) -> Result<Vec<Column>, tokio_post
         .collect())
 }
 
-/// Inserts the rows under a savepoint; false (and nothing inserted) when
-/// the server rejects them.
+/// Inserts the rows, all or none; false (and nothing inserted) when the
+/// server rejects them.
 async fn try_insert(
-    client: &Client,
+    sandbox: &Sandbox,
     table: &str,
     columns: &[Column],
-    in_transaction: bool,
 ) -> Result<bool, tokio_postgres::Error> {
     let mut names = Vec::new();
     let mut rows: Vec<Vec<String>> = vec![Vec::new(); ROWS];
@@ -168,26 +167,7 @@ async fn try_insert(
                 .join(", ")
         ),
     };
-    let (begin, commit, rollback) = match in_transaction {
-        true => (
-            "SAVEPOINT migcheck_seed",
-            "RELEASE SAVEPOINT migcheck_seed",
-            "ROLLBACK TO SAVEPOINT migcheck_seed",
-        ),
-        false => ("BEGIN", "COMMIT", "ROLLBACK"),
-    };
-    client.batch_execute(begin).await?;
-    match client.batch_execute(&insert).await {
-        Ok(()) => {
-            client.batch_execute(commit).await?;
-            Ok(true)
-        }
-        Err(e) if e.as_db_error().is_some() => {
-            client.batch_execute(rollback).await?;
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
+    Ok(sandbox.attempt(&insert).await?.is_ok())
 }
 
 /// The SQL for row `i` of `column`, distinct per row; `None` when the

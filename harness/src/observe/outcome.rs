@@ -1,0 +1,87 @@
+//! What every observation stage records of one application of a set (an
+//! `Outcome`), how it is read from a sandbox, and why observing can fail.
+
+use crate::data::TableData;
+use crate::migrations::Migration;
+use crate::runner::{self, ApplyError, Runner};
+use crate::sandbox::{Sandbox, SandboxError};
+use crate::schema::{self, Snapshot};
+
+/// The state after one application of the set.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Failing statements: at most one for a run of the set (it stops
+    /// there); one per unsafe migration when a tracked runner's bodies are
+    /// re-executed.
+    pub errors: Vec<ApplyError>,
+    /// The schema at the end, when nothing failed.
+    pub snapshot: Option<Snapshot>,
+    pub data: Option<TableData>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ObserveError {
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    #[error(transparent)]
+    Runner(#[from] runner::RunnerError),
+    #[error("reading the schema failed")]
+    Schema(#[from] schema::SchemaError),
+    #[error("reading table data failed: {}", crate::sandbox::db_message(.0))]
+    Data(#[from] tokio_postgres::Error),
+    #[error("legacy state `{state}`")]
+    Upto {
+        state: String,
+        source: crate::migrations::MigrationsError,
+    },
+    #[error(
+        "{origin}: {}:{}: {} (SQLSTATE {}); fix the scenario's seed SQL",
+        error.migration, error.line, error.message, error.sqlstate.as_deref().unwrap_or("-")
+    )]
+    Seed {
+        origin: String,
+        error: Box<ApplyError>,
+    },
+    #[error(
+        "legacy state `{state}` could not be set up: {origin}: {}:{}: {} (SQLSTATE {}); fix the legacy state's SQL",
+        error.migration, error.line, error.message, error.sqlstate.as_deref().unwrap_or("-")
+    )]
+    Legacy {
+        state: String,
+        origin: String,
+        error: Box<ApplyError>,
+    },
+}
+
+pub(super) async fn apply(
+    sandbox: &Sandbox,
+    runner: Runner,
+    migrations: &[Migration],
+) -> Result<Outcome, ObserveError> {
+    let errors: Vec<ApplyError> = sandbox
+        .apply(runner, migrations)
+        .await?
+        .into_iter()
+        .collect();
+    read(sandbox, errors).await
+}
+
+/// The outcome of a run: its errors, and what the database holds when
+/// there were none.
+pub(super) async fn read(
+    sandbox: &Sandbox,
+    errors: Vec<ApplyError>,
+) -> Result<Outcome, ObserveError> {
+    if !errors.is_empty() {
+        return Ok(Outcome {
+            errors,
+            snapshot: None,
+            data: None,
+        });
+    }
+    Ok(Outcome {
+        errors,
+        snapshot: Some(sandbox.snapshot().await?),
+        data: Some(TableData::read(sandbox.client()).await?),
+    })
+}

@@ -2,7 +2,7 @@
 //! as an ordinary test: the bundled scenario files and migrations, mutated
 //! byte by byte with a seeded generator, must each give `Ok` or `Err`,
 //! never a panic, a hang or a crash of the C parser. More iterations:
-//! `MIGCHECK_FUZZ_ITERATIONS=100000 cargo test -p migcheck --test fuzz`;
+//! `MIGCHECK_FUZZ_ITERATIONS=100000 cargo test -p migcheck --test parser_mutations`;
 //! another seed: `MIGCHECK_FUZZ_SEED`.
 
 mod common;

@@ -1,7 +1,9 @@
 //! Reading every migration layout. Each case is a fixture directory under
 //! `tests/fixtures/formats/`, loaded with `--format auto` (and, when that
 //! works, again with the detected format named, which must read the same)
-//! and rendered as one line per migration:
+//! and rendered as one line per migration, or the error, compared with an
+//! `expect!` snapshot (`UPDATE_EXPECT=1 cargo test -p migcheck --test
+//! format_loading` rewrites them; review the diff):
 //!
 //! ```text
 //! <version> <name> <tx|no-tx> up:<line of each statement> down:<lines, or - without a down>
@@ -14,6 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::ValueEnum;
+use expect_test::{Expect, expect};
 use migcheck::migrations::{Format, MigrationSet, Script};
 
 fn fixtures() -> PathBuf {
@@ -22,7 +25,7 @@ fn fixtures() -> PathBuf {
 
 /// `case` is a fixture directory, optionally followed by `--format NAME`
 /// to read it as that format instead of detecting one.
-fn check(case: &str, expected: &str) {
+fn check(case: &str, expected: Expect) {
     let (dir, named) = match case.split_once(" --format ") {
         Some((dir, name)) => (dir, Some(name)),
         None => (case, None),
@@ -46,17 +49,13 @@ fn check(case: &str, expected: &str) {
             }
             rendered
         }
-        Err(e) => format!("error: {e}").replace(&format!("{}/", fixtures().display()), ""),
+        Err(e) => format!("error: {e}\n").replace(&format!("{}/", fixtures().display()), ""),
     };
-    assert_eq!(
-        actual,
-        expected.trim(),
-        "{case}: if the new text is right, paste it into the test"
-    );
+    expected.assert_eq(&actual);
 }
 
 fn render(set: &MigrationSet) -> String {
-    let mut out = format!("format: {}", set.format);
+    let mut out = format!("format: {}\n", set.format);
     for m in &set.migrations {
         check_positions(&m.up);
         assert_eq!(m.up.path, m.path, "{}: the up script's path", m.name);
@@ -69,7 +68,7 @@ fn render(set: &MigrationSet) -> String {
         };
         let tx = if m.transaction { "tx" } else { "no-tx" };
         out += &format!(
-            "\n{} {} {tx} up:{} down:{down}",
+            "{} {} {tx} up:{} down:{down}\n",
             m.version,
             m.name,
             lines(&m.up)
@@ -151,12 +150,12 @@ fn format_names() {
 fn plain() {
     check(
         "plain/basic",
-        "
-format: plain
-001 001_users.sql tx up:1,3 down:-
-002 002_jobs.sql tx up:2 down:-
-002 002_jobs_index.sql tx up:1 down:-
-",
+        expect![[r#"
+            format: plain
+            001 001_users.sql tx up:1,3 down:-
+            002 002_jobs.sql tx up:2 down:-
+            002 002_jobs_index.sql tx up:1 down:-
+        "#]],
     );
 }
 
@@ -164,7 +163,9 @@ format: plain
 fn plain_needs_numbers() {
     check(
         "plain/unnumbered",
-        "error: plain/unnumbered/init.sql: cannot tell where this migration goes: plain migrations are named with a leading number, like 001_init.sql",
+        expect![[r#"
+            error: plain/unnumbered/init.sql: cannot tell where this migration goes: plain migrations are named with a leading number, like 001_init.sql
+        "#]],
     );
 }
 
@@ -173,11 +174,11 @@ fn sqlx_simple_with_no_transaction_marker() {
     // The marker is what tells sqlx from plain: auto reads it as sqlx.
     check(
         "sqlx/simple",
-        "
-format: sqlx
-20240101000000 20240101000000_users.sql tx up:1 down:-
-20240102000000 20240102000000_users_index.sql no-tx up:2 down:-
-",
+        expect![[r#"
+            format: sqlx
+            20240101000000 20240101000000_users.sql tx up:1 down:-
+            20240102000000 20240102000000_users_index.sql no-tx up:2 down:-
+        "#]],
     );
 }
 
@@ -187,11 +188,11 @@ fn plain_ignores_the_sqlx_marker() {
     // file still makes plain run it outside a transaction, as psql would.
     check(
         "sqlx/simple --format plain",
-        "
-format: plain
-20240101000000 20240101000000_users.sql tx up:1 down:-
-20240102000000 20240102000000_users_index.sql no-tx up:2 down:-
-",
+        expect![[r#"
+            format: plain
+            20240101000000 20240101000000_users.sql tx up:1 down:-
+            20240102000000 20240102000000_users_index.sql no-tx up:2 down:-
+        "#]],
     );
 }
 
@@ -199,11 +200,11 @@ format: plain
 fn sqlx_reversible() {
     check(
         "sqlx/reversible",
-        "
-format: sqlx
-1 1_users.up.sql tx up:1,2 down:1,2
-2 2_users_index.up.sql no-tx up:3 down:2
-",
+        expect![[r#"
+            format: sqlx
+            1 1_users.up.sql tx up:1,2 down:1,2
+            2 2_users_index.up.sql no-tx up:3 down:2
+        "#]],
     );
 }
 
@@ -211,11 +212,11 @@ format: sqlx
 fn sqlx_simple_and_reversible_together() {
     check(
         "sqlx/both-kinds",
-        "
-format: sqlx
-1 1_users.sql tx up:1 down:-
-2 2_users_index.up.sql no-tx up:2 down:1
-",
+        expect![[r#"
+            format: sqlx
+            1 1_users.sql tx up:1 down:-
+            2 2_users_index.up.sql no-tx up:2 down:1
+        "#]],
     );
 }
 
@@ -223,7 +224,9 @@ format: sqlx
 fn sqlx_duplicate_version() {
     check(
         "sqlx/duplicate",
-        "error: two sqlx migrations have version 1: sqlx/duplicate/001_accounts.sql and sqlx/duplicate/1_users.sql; renumber one of them",
+        expect![[r#"
+            error: two sqlx migrations have version 1: sqlx/duplicate/001_accounts.sql and sqlx/duplicate/1_users.sql; renumber one of them
+        "#]],
     );
 }
 
@@ -231,7 +234,9 @@ fn sqlx_duplicate_version() {
 fn sqlx_version_too_big() {
     check(
         "sqlx/bad-name",
-        "error: sqlx/bad-name/99999999999999999999_too_big.sql: not a sqlx migration name: expected <version>_<name>.sql, or .up.sql and .down.sql, with a 64-bit integer version, like 20240101000000_users.sql",
+        expect![[r#"
+            error: sqlx/bad-name/99999999999999999999_too_big.sql: not a sqlx migration name: expected <version>_<name>.sql, or .up.sql and .down.sql, with a 64-bit integer version, like 20240101000000_users.sql
+        "#]],
     );
 }
 
@@ -241,12 +246,12 @@ fn golang_migrate() {
     // file of one statement runs outside a transaction block.
     check(
         "golang/reversible",
-        "
-format: golang-migrate
-1 1_users.up.sql no-tx up:1 down:1
-2 2_jobs.up.sql tx up:1,6 down:-
-10 10_settings.up.sql no-tx up:1 down:3
-",
+        expect![[r#"
+            format: golang-migrate
+            1 1_users.up.sql no-tx up:1 down:1
+            2 2_jobs.up.sql tx up:1,6 down:-
+            10 10_settings.up.sql no-tx up:1 down:3
+        "#]],
     );
 }
 
@@ -254,12 +259,12 @@ format: golang-migrate
 fn golang_migrate_files_read_as_sqlx() {
     check(
         "golang/reversible --format sqlx",
-        "
-format: sqlx
-1 1_users.up.sql tx up:1 down:1
-2 2_jobs.up.sql tx up:1,6 down:-
-10 10_settings.up.sql tx up:1 down:3
-",
+        expect![[r#"
+            format: sqlx
+            1 1_users.up.sql tx up:1 down:1
+            2 2_jobs.up.sql tx up:1,6 down:-
+            10 10_settings.up.sql tx up:1 down:3
+        "#]],
     );
 }
 
@@ -267,7 +272,9 @@ format: sqlx
 fn golang_migrate_down_without_up() {
     check(
         "golang/down-without-up",
-        "error: golang/down-without-up/2_jobs.down.sql: a down migration without its up migration 2_jobs.up.sql; add the up migration or remove this file",
+        expect![[r#"
+            error: golang/down-without-up/2_jobs.down.sql: a down migration without its up migration 2_jobs.up.sql; add the up migration or remove this file
+        "#]],
     );
 }
 
@@ -275,7 +282,9 @@ fn golang_migrate_down_without_up() {
 fn golang_migrate_unnumbered() {
     check(
         "golang/bad-name",
-        "error: golang/bad-name/abc.up.sql: not a golang-migrate migration name: expected <n>_<name>.up.sql or <n>_<name>.down.sql with an integer n, like 1_create_users.up.sql",
+        expect![[r#"
+            error: golang/bad-name/abc.up.sql: not a golang-migrate migration name: expected <n>_<name>.up.sql or <n>_<name>.down.sql with an integer n, like 1_create_users.up.sql
+        "#]],
     );
 }
 
@@ -283,7 +292,9 @@ fn golang_migrate_unnumbered() {
 fn golang_migrate_duplicate_version() {
     check(
         "golang/duplicate",
-        "error: two golang-migrate migrations have version 1: golang/duplicate/01_accounts.up.sql and golang/duplicate/1_users.up.sql; renumber one of them",
+        expect![[r#"
+            error: two golang-migrate migrations have version 1: golang/duplicate/01_accounts.up.sql and golang/duplicate/1_users.up.sql; renumber one of them
+        "#]],
     );
 }
 
@@ -292,12 +303,12 @@ fn diesel() {
     // metadata.toml's run_in_transaction = false; hidden .keep ignored.
     check(
         "diesel/basic",
-        "
-format: diesel
-00000000000000 00000000000000_diesel_initial_setup/up.sql tx up:1 down:1
-2023-01-01-000000 2023-01-01-000000_create_users/up.sql tx up:1,2 down:1,2
-2023-02-01-000000 2023-02-01-000000_jobs_index/up.sql no-tx up:2 down:1
-",
+        expect![[r#"
+            format: diesel
+            00000000000000 00000000000000_diesel_initial_setup/up.sql tx up:1 down:1
+            2023-01-01-000000 2023-01-01-000000_create_users/up.sql tx up:1,2 down:1,2
+            2023-02-01-000000 2023-02-01-000000_jobs_index/up.sql no-tx up:2 down:1
+        "#]],
     );
 }
 
@@ -305,10 +316,10 @@ format: diesel
 fn diesel_without_down() {
     check(
         "diesel/no-down",
-        "
-format: diesel
-2024-01-01-000000 2024-01-01-000000_users/up.sql tx up:1 down:-
-",
+        expect![[r#"
+            format: diesel
+            2024-01-01-000000 2024-01-01-000000_users/up.sql tx up:1 down:-
+        "#]],
     );
 }
 
@@ -316,7 +327,9 @@ format: diesel
 fn diesel_bad_metadata() {
     check(
         "diesel/bad-metadata",
-        r#"error: diesel/bad-metadata/2024-01-01-000000_users/metadata.toml:2:22: not diesel metadata: invalid type: string "no", expected a boolean; diesel reads `run_in_transaction = true` or `false` here"#,
+        expect![[r#"
+            error: diesel/bad-metadata/2024-01-01-000000_users/metadata.toml:2:22: not diesel metadata: invalid type: string "no", expected a boolean; diesel reads `run_in_transaction = true` or `false` here
+        "#]],
     );
 }
 
@@ -324,7 +337,9 @@ fn diesel_bad_metadata() {
 fn diesel_directory_without_up() {
     check(
         "diesel/missing-up",
-        "error: diesel/missing-up/2024-01-02-000000_jobs: a diesel migration directory without up.sql; add up.sql or move the directory out",
+        expect![[r#"
+            error: diesel/missing-up/2024-01-02-000000_jobs: a diesel migration directory without up.sql; add up.sql or move the directory out
+        "#]],
     );
 }
 
@@ -332,7 +347,9 @@ fn diesel_directory_without_up() {
 fn diesel_unversioned_directory() {
     check(
         "diesel/bad-name",
-        "error: diesel/bad-name/create_jobs: not a diesel migration name: expected <version>_<name>/ directories, the version made of digits and dashes, like 2023-01-01-000000_create_users",
+        expect![[r#"
+            error: diesel/bad-name/create_jobs: not a diesel migration name: expected <version>_<name>/ directories, the version made of digits and dashes, like 2023-01-01-000000_create_users
+        "#]],
     );
 }
 
@@ -341,7 +358,9 @@ fn diesel_duplicate_version() {
     // Diesel leaves the dashes out of its versions.
     check(
         "diesel/duplicate",
-        "error: two diesel migrations have version 20240101000000: diesel/duplicate/2024-01-01-000000_users and diesel/duplicate/20240101000000_accounts; renumber one of them",
+        expect![[r#"
+            error: two diesel migrations have version 20240101000000: diesel/duplicate/2024-01-01-000000_users and diesel/duplicate/20240101000000_accounts; renumber one of them
+        "#]],
     );
 }
 
@@ -351,15 +370,15 @@ fn flyway() {
     // says executeInTransaction=false.
     check(
         "flyway/basic",
-        "
-format: flyway
-1 V1__users.sql tx up:1 down:-
-1.1 V1.1__users_email.sql tx up:1 down:-
-1.2 V1.2__users_name.sql tx up:1 down:-
-1.10 V1.10__users_age.sql tx up:1 down:-
-2 V2__jobs_index.sql no-tx up:1 down:2
-3 V3__add_jobs.sql tx up:1,3 down:-
-",
+        expect![[r#"
+            format: flyway
+            1 V1__users.sql tx up:1 down:-
+            1.1 V1.1__users_email.sql tx up:1 down:-
+            1.2 V1.2__users_name.sql tx up:1 down:-
+            1.10 V1.10__users_age.sql tx up:1 down:-
+            2 V2__jobs_index.sql no-tx up:1 down:2
+            3 V3__add_jobs.sql tx up:1,3 down:-
+        "#]],
     );
 }
 
@@ -367,12 +386,12 @@ format: flyway
 fn refinery() {
     check(
         "flyway/refinery",
-        "
-format: flyway
-1 V1__users.sql tx up:1 down:-
-2 V2__jobs.sql tx up:1 down:-
-10 V10__settings.sql tx up:1 down:-
-",
+        expect![[r#"
+            format: flyway
+            1 V1__users.sql tx up:1 down:-
+            2 V2__jobs.sql tx up:1 down:-
+            10 V10__settings.sql tx up:1 down:-
+        "#]],
     );
 }
 
@@ -380,7 +399,9 @@ format: flyway
 fn flyway_repeatable_not_supported() {
     check(
         "flyway/repeatable",
-        "error: flyway/repeatable/R__users_view.sql: repeatable Flyway migrations (R__) are not supported yet; move it out of the directory to check the versioned migrations",
+        expect![[r#"
+            error: flyway/repeatable/R__users_view.sql: repeatable Flyway migrations (R__) are not supported yet; move it out of the directory to check the versioned migrations
+        "#]],
     );
 }
 
@@ -388,7 +409,9 @@ fn flyway_repeatable_not_supported() {
 fn flyway_bad_version() {
     check(
         "flyway/bad-name",
-        "error: flyway/bad-name/Vx__jobs.sql: not a flyway migration name: expected V<version>__<name>.sql or U<version>__<name>.sql, the version numbers separated by dots, like V1.2__add_jobs.sql",
+        expect![[r#"
+            error: flyway/bad-name/Vx__jobs.sql: not a flyway migration name: expected V<version>__<name>.sql or U<version>__<name>.sql, the version numbers separated by dots, like V1.2__add_jobs.sql
+        "#]],
     );
 }
 
@@ -396,7 +419,9 @@ fn flyway_bad_version() {
 fn flyway_undo_without_versioned() {
     check(
         "flyway/undo-without-versioned",
-        "error: flyway/undo-without-versioned/U2__jobs.sql: a down migration without its up migration V2__<name>.sql (U is Flyway's undo; refinery's unversioned U migrations are not read yet); add the up migration or remove this file",
+        expect![[r#"
+            error: flyway/undo-without-versioned/U2__jobs.sql: a down migration without its up migration V2__<name>.sql (U is Flyway's undo; refinery's unversioned U migrations are not read yet); add the up migration or remove this file
+        "#]],
     );
 }
 
@@ -405,7 +430,9 @@ fn flyway_duplicate_version() {
     // Flyway's 1.0 is 1.
     check(
         "flyway/duplicate",
-        "error: two flyway migrations have version 1: flyway/duplicate/V1.0__accounts.sql and flyway/duplicate/V1__users.sql; renumber one of them",
+        expect![[r#"
+            error: two flyway migrations have version 1: flyway/duplicate/V1.0__accounts.sql and flyway/duplicate/V1__users.sql; renumber one of them
+        "#]],
     );
 }
 
@@ -413,7 +440,9 @@ fn flyway_duplicate_version() {
 fn flyway_bad_script_config() {
     check(
         "flyway/bad-conf",
-        "error: flyway/bad-conf/V1__users.sql.conf:2:3: executeInTransaction is `maybe`; write true or false",
+        expect![[r#"
+            error: flyway/bad-conf/V1__users.sql.conf:2:3: executeInTransaction is `maybe`; write true or false
+        "#]],
     );
 }
 
@@ -421,7 +450,9 @@ fn flyway_bad_script_config() {
 fn flyway_files_are_not_golang_migrate() {
     check(
         "flyway/basic --format golang-migrate",
-        "error: flyway/basic/U2__jobs_index.sql: not a golang-migrate migration name: expected <n>_<name>.up.sql or <n>_<name>.down.sql with an integer n, like 1_create_users.up.sql",
+        expect![[r#"
+            error: flyway/basic/U2__jobs_index.sql: not a golang-migrate migration name: expected <n>_<name>.up.sql or <n>_<name>.down.sql with an integer n, like 1_create_users.up.sql
+        "#]],
     );
 }
 
@@ -431,12 +462,12 @@ fn dbmate() {
     // of 20240101000000_users.sql starts on line 10, after the marker.
     check(
         "dbmate/basic",
-        "
-format: dbmate
-20240101000000 20240101000000_users.sql tx up:2,4 down:10,11
-20240102000000 20240102000000_jobs_index.sql no-tx up:4 down:7
-20240103000000 20240103000000_settings.sql tx up:2 down:-
-",
+        expect![[r#"
+            format: dbmate
+            20240101000000 20240101000000_users.sql tx up:2,4 down:10,11
+            20240102000000 20240102000000_jobs_index.sql no-tx up:4 down:7
+            20240103000000 20240103000000_settings.sql tx up:2 down:-
+        "#]],
     );
 }
 
@@ -444,7 +475,9 @@ format: dbmate
 fn dbmate_parse_error_in_down_is_located_in_the_file() {
     check(
         "dbmate/parse-error-in-down",
-        r#"error: dbmate/parse-error-in-down/001_users.sql:6:6: does not parse as SQL: syntax error at or near "TABEL""#,
+        expect![[r#"
+            error: dbmate/parse-error-in-down/001_users.sql:6:6: does not parse as SQL: syntax error at or near "TABEL"
+        "#]],
     );
 }
 
@@ -452,11 +485,15 @@ fn dbmate_parse_error_in_down_is_located_in_the_file() {
 fn dbmate_file_without_up_marker() {
     check(
         "dbmate/no-up",
-        "error: dbmate/no-up/002_jobs.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate) if this is not a dbmate set",
+        expect![[r#"
+            error: dbmate/no-up/002_jobs.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate) if this is not a dbmate set
+        "#]],
     );
     check(
         "sqlx/simple --format dbmate",
-        "error: sqlx/simple/20240101000000_users.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate) if this is not a dbmate set",
+        expect![[r#"
+            error: sqlx/simple/20240101000000_users.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate) if this is not a dbmate set
+        "#]],
     );
 }
 
@@ -464,15 +501,21 @@ fn dbmate_file_without_up_marker() {
 fn dbmate_sections_out_of_place() {
     check(
         "dbmate/down-first",
-        "error: dbmate/down-first/001_users.sql:1: `-- migrate:down` comes before `-- migrate:up`: dbmate needs the up section first; swap the sections",
+        expect![[r#"
+            error: dbmate/down-first/001_users.sql:1: `-- migrate:down` comes before `-- migrate:up`: dbmate needs the up section first; swap the sections
+        "#]],
     );
     check(
         "dbmate/statement-before-up",
-        "error: dbmate/statement-before-up/001_users.sql:3: a statement before `-- migrate:up`: dbmate refuses statements outside its sections; move it below the marker",
+        expect![[r#"
+            error: dbmate/statement-before-up/001_users.sql:3: a statement before `-- migrate:up`: dbmate refuses statements outside its sections; move it below the marker
+        "#]],
     );
     check(
         "dbmate/two-ups",
-        "error: dbmate/two-ups/001_users.sql:3: a second `-- migrate:up`: dbmate reads one up section per file; merge the sections",
+        expect![[r#"
+            error: dbmate/two-ups/001_users.sql:3: a second `-- migrate:up`: dbmate reads one up section per file; merge the sections
+        "#]],
     );
 }
 
@@ -480,11 +523,15 @@ fn dbmate_sections_out_of_place() {
 fn dbmate_duplicate_version() {
     check(
         "dbmate/duplicate",
-        "error: two dbmate migrations have version 1: dbmate/duplicate/0001_accounts.sql and dbmate/duplicate/1_users.sql; renumber one of them",
+        expect![[r#"
+            error: two dbmate migrations have version 1: dbmate/duplicate/0001_accounts.sql and dbmate/duplicate/1_users.sql; renumber one of them
+        "#]],
     );
     check(
         "plain/basic --format dbmate",
-        "error: two dbmate migrations have version 002: plain/basic/002_jobs.sql and plain/basic/002_jobs_index.sql; renumber one of them",
+        expect![[r#"
+            error: two dbmate migrations have version 002: plain/basic/002_jobs.sql and plain/basic/002_jobs_index.sql; renumber one of them
+        "#]],
     );
 }
 
@@ -492,17 +539,23 @@ fn dbmate_duplicate_version() {
 fn mixed_layouts() {
     check(
         "detect/flyway-beside-plain",
-        "error: detect/flyway-beside-plain mixes migration layouts: 002_jobs.sql is a numbered file (plain, sqlx or dbmate), V1__users.sql is a Flyway file; move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)",
+        expect![[r#"
+            error: detect/flyway-beside-plain mixes migration layouts: 002_jobs.sql is a numbered file (plain, sqlx or dbmate), V1__users.sql is a Flyway file; move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)
+        "#]],
     );
     // Without sqlx's marker, up/down files beside numbered ones are two
     // layouts.
     check(
         "detect/up-beside-plain",
-        "error: detect/up-beside-plain mixes migration layouts: 001_users.sql is a numbered file (plain, sqlx or dbmate), 002_jobs.up.sql is an up/down file (golang-migrate or sqlx); move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)",
+        expect![[r#"
+            error: detect/up-beside-plain mixes migration layouts: 001_users.sql is a numbered file (plain, sqlx or dbmate), 002_jobs.up.sql is an up/down file (golang-migrate or sqlx); move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)
+        "#]],
     );
     check(
         "detect/diesel-beside-plain",
-        "error: detect/diesel-beside-plain mixes migration layouts: 002_jobs.sql is a numbered file (plain, sqlx or dbmate), V3__settings.sql is a Flyway file, 2024-01-01-000000_users/ is a diesel migration directory; move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)",
+        expect![[r#"
+            error: detect/diesel-beside-plain mixes migration layouts: 002_jobs.sql is a numbered file (plain, sqlx or dbmate), V3__settings.sql is a Flyway file, 2024-01-01-000000_users/ is a diesel migration directory; move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)
+        "#]],
     );
 }
 
@@ -510,14 +563,20 @@ fn mixed_layouts() {
 fn no_layout() {
     check(
         "detect/empty",
-        "error: detect/empty holds no migrations: expected SQL files such as 001_init.sql, 1_init.up.sql or V1__init.sql, or diesel directories holding up.sql",
+        expect![[r#"
+            error: detect/empty holds no migrations: expected SQL files such as 001_init.sql, 1_init.up.sql or V1__init.sql, or diesel directories holding up.sql
+        "#]],
     );
     check(
         "detect/unrecognised",
-        "error: detect/unrecognised: cannot tell the migration layout from init.sql, schema.sql: expected 001_init.sql (plain, sqlx, dbmate), 1_init.up.sql (golang-migrate, sqlx), V1__init.sql (flyway) or 2023-01-01-000000_init/up.sql (diesel); rename the files or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)",
+        expect![[r#"
+            error: detect/unrecognised: cannot tell the migration layout from init.sql, schema.sql: expected 001_init.sql (plain, sqlx, dbmate), 1_init.up.sql (golang-migrate, sqlx), V1__init.sql (flyway) or 2023-01-01-000000_init/up.sql (diesel); rename the files or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)
+        "#]],
     );
     check(
         "detect/missing",
-        "error: cannot read migrations directory detect/missing: No such file or directory (os error 2)",
+        expect![[r#"
+            error: cannot read migrations directory detect/missing: No such file or directory (os error 2)
+        "#]],
     );
 }

@@ -1,5 +1,9 @@
-//! Diff on hand-built snapshots: no server needed, since diff is pure.
+//! Diff on hand-built snapshots: no server needed, since diff is pure. The
+//! rendered diffs are `expect!` snapshots: after an intended change,
+//! `UPDATE_EXPECT=1 cargo test -p tests --test diff` rewrites them; review
+//! the diff.
 
+use expect_test::{Expect, expect};
 use migcheck::schema::{self, Change, Diff, Object, ObjectKind, Snapshot};
 
 fn object(kind: ObjectKind, name: &str, attrs: &[(&str, &str)]) -> Object {
@@ -20,14 +24,10 @@ fn snapshot(objects: Vec<Object>) -> Snapshot {
 }
 
 /// The only caller of `schema::diff` in this file.
-fn check(left: Vec<Object>, right: Vec<Object>, expected: &str) -> Diff {
+fn check(left: Vec<Object>, right: Vec<Object>, expected: Expect) -> Diff {
     let diff = schema::diff(&snapshot(left), &snapshot(right));
     let rendered = diff.render("after a fresh install", "after upgrading");
-    assert_eq!(
-        rendered, expected,
-        "\nrendered diff differs from the golden string; if the new text is right, \
-         paste it into the case.\n{rendered}"
-    );
+    expected.assert_eq(&rendered);
     diff
 }
 
@@ -78,8 +78,10 @@ fn a_missing_table_folds_its_parts() {
             ),
         ],
         vec![],
-        "index public.jobs2_x: exists after a fresh install, missing after upgrading\n\
-         table public.jobs (id, chat_id) with 1 constraint, 2 indexes, 1 trigger: exists after a fresh install, missing after upgrading\n",
+        expect![[r#"
+            index public.jobs2_x: exists after a fresh install, missing after upgrading
+            table public.jobs (id, chat_id) with 1 constraint, 2 indexes, 1 trigger: exists after a fresh install, missing after upgrading
+        "#]],
     );
     // The structure still has every object, for checks that filter.
     assert_eq!(diff.changes.len(), 8);
@@ -94,8 +96,10 @@ fn added_column_and_reordered_columns() {
             column("public.jobs.id", "int"),
             column("public.jobs.c", "text"),
         ],
-        "column public.jobs.c (text): missing after a fresh install, exists after upgrading\n\
-         table public.jobs: columns in order (id, a, b) after a fresh install, (id, b, c, a) after upgrading (minor)\n",
+        expect![[r#"
+            column public.jobs.c (text): missing after a fresh install, exists after upgrading
+            table public.jobs: columns in order (id, a, b) after a fresh install, (id, b, c, a) after upgrading (minor)
+        "#]],
     );
     assert!(!diff.is_minor());
     let mut minor_only = diff.clone();
@@ -125,17 +129,17 @@ fn long_definitions_show_only_changed_lines() {
             "public.tax(numeric)",
             &[("definition", &body("1.19"))],
         )],
-        concat!(
-            "function public.tax(numeric): definition differs (- after a fresh install, + after upgrading):\n",
-            "    ...\n",
-            "      -- line 5\n",
-            "      -- line 6\n",
-            "  -   RETURN amount * 1.20;\n",
-            "  +   RETURN amount * 1.19;\n",
-            "      -- line 8\n",
-            "      -- line 9\n",
-            "    ...\n",
-        ),
+        expect![[r#"
+            function public.tax(numeric): definition differs (- after a fresh install, + after upgrading):
+                ...
+                  -- line 5
+                  -- line 6
+              -   RETURN amount * 1.20;
+              +   RETURN amount * 1.19;
+                  -- line 8
+                  -- line 9
+                ...
+        "#]],
     );
 }
 
@@ -158,15 +162,17 @@ fn differences_in_one_object_are_grouped() {
                 ("valid", "false"),
             ],
         )],
-        "index public.i:\n  \
-         definition CREATE INDEX i ON public.t USING btree (a) after a fresh install, definition CREATE INDEX i ON public.t USING btree (b) after upgrading\n  \
-         valid after a fresh install, INVALID after upgrading\n",
+        expect![[r#"
+            index public.i:
+              definition CREATE INDEX i ON public.t USING btree (a) after a fresh install, definition CREATE INDEX i ON public.t USING btree (b) after upgrading
+              valid after a fresh install, INVALID after upgrading
+        "#]],
     );
 }
 
 #[test]
 fn equal_snapshots_and_serialisation() {
-    let diff = check(vec![jobs_table("id")], vec![jobs_table("id")], "");
+    let diff = check(vec![jobs_table("id")], vec![jobs_table("id")], expect![""]);
     assert!(diff.is_empty() && !diff.is_minor());
     let diff = schema::diff(
         &snapshot(vec![]),

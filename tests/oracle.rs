@@ -11,14 +11,18 @@
 //! trial: a matrix entry that silently skipped would prove nothing.
 //! Each trial first judges every mutation alone (so each documented
 //! disagreement is seen on every major), then `MIGCHECK_ORACLE_PAIRS`
-//! (default 120) random pairs from `MIGCHECK_ORACLE_SEED`; a failure prints
-//! the pair, the seed and the SQL of both sides.
+//! (default 120) random pairs drawn by proptest strategies. Each run draws
+//! new ones, except under `MIGCHECK_ORACLE_SEED` or `PROPTEST_RNG_SEED`
+//! (which `cargo xtask test` fixes under CI); a failing pair is shrunk, and
+//! printed with the seed that reproduces it and the SQL of both sides.
 //!
 //! pg_dump: the one of the server's major is preferred (the server's bindir,
 //! `MIGCHECK_PG_DUMP_<major>`, `/usr/lib/postgresql/<major>/bin`,
 //! `<cache>/pg/*/bin`); when none is found, the oldest newer one (pg_dump
 //! dumps older servers), and the trial says which it used.
 
+use std::cell::{Cell, RefCell};
+use std::hash::{BuildHasher, RandomState};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -26,13 +30,25 @@ use libtest_mimic::{Arguments, Failed, Trial};
 use migcheck::migrations::Script;
 use migcheck::postgres::{PgSpec, Server, cache_dir};
 use migcheck::schema;
+use proptest::collection::vec;
+use proptest::prelude::*;
+use proptest::sample::Index;
+use proptest::strategy::ValueTree;
+use proptest::test_runner::{Config, RngSeed, TestCaseError, TestError, TestRunner};
 use tests::runtime;
 
 fn main() -> ExitCode {
     let args = Arguments::from_args();
     let majors = std::env::var("MIGCHECK_TEST_MAJORS").unwrap_or_else(|_| "15".to_owned());
     let pairs = env_number("MIGCHECK_ORACLE_PAIRS", 120);
-    let seed = env_number("MIGCHECK_ORACLE_SEED", 0x5eed_2026);
+    // A seed of our own when none is given, so that a failure can name it.
+    let seed = match std::env::var_os("MIGCHECK_ORACLE_SEED") {
+        Some(_) => env_number("MIGCHECK_ORACLE_SEED", 0),
+        None => match Config::default().rng_seed {
+            RngSeed::Fixed(seed) => seed,
+            RngSeed::Random => RandomState::new().hash_one("migcheck"),
+        },
+    };
     let mut trials = Vec::new();
     for major in majors.split(',').map(str::trim).filter(|m| !m.is_empty()) {
         let name = format!("oracle_pg{major}");
@@ -56,7 +72,26 @@ fn env_number(name: &str, default: u64) -> u64 {
     }
 }
 
-/// Runs `pairs` generated pairs on a server of `major`.
+/// The runner of the trial's random draws: `cases` cases from `seed`, a
+/// failure shrunk in at most 200 steps (each builds two databases) unless
+/// `PROPTEST_MAX_SHRINK_ITERS` says otherwise.
+fn runner(seed: u64, cases: u64) -> TestRunner {
+    let defaults = Config::default();
+    let max_shrink_iters = match std::env::var_os("PROPTEST_MAX_SHRINK_ITERS") {
+        Some(_) => defaults.max_shrink_iters,
+        None => 200,
+    };
+    TestRunner::new(Config {
+        cases: u32::try_from(cases).expect("MIGCHECK_ORACLE_PAIRS fits in 32 bits"),
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: None,
+        max_shrink_iters,
+        ..defaults
+    })
+}
+
+/// Runs each mutation alone, then `pairs` generated pairs, on a server of
+/// `major`.
 fn run(major: u32, pairs: u64, seed: u64) -> Result<(), Failed> {
     let server = Server::start(&PgSpec::Local { bindir: None }, Some(major)).map_err(|e| {
         format!(
@@ -66,44 +101,66 @@ fn run(major: u32, pairs: u64, seed: u64) -> Result<(), Failed> {
     })?;
     let pg_dump = find_pg_dump(&server)?;
     let rt = runtime();
-    let mut tally = Tally::default();
+    let tally = RefCell::new(Tally::default());
     let admin = rt.block_on(server.connect("postgres"))?;
-    // First each mutation alone, then `pairs` random pairs.
-    let total = MUTATIONS.len() as u64 + pairs;
-    for n in 0..total {
-        let pair_seed = seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        let pair = match MUTATIONS.get(n as usize) {
-            Some(mutation) => Pair::only(pair_seed, mutation),
-            None => Pair::generate(pair_seed),
-        };
-        let result = rt.block_on(judge(&server, &admin, &pg_dump, &pair, n));
-        match result {
-            Ok(outcome) => tally.add(&pair, outcome).map_err(|e| {
+    let reproduce = format!(
+        "MIGCHECK_ORACLE_SEED={seed} MIGCHECK_ORACLE_PAIRS={pairs} MIGCHECK_TEST_MAJORS={major} \
+         cargo test -p tests --test oracle reproduces it"
+    );
+    // Numbers the pairs, whose databases are named after them.
+    let judged = Cell::new(0u64);
+    let check = |pair: &Pair| -> Result<(), String> {
+        let n = judged.replace(judged.get() + 1);
+        let outcome = rt
+            .block_on(judge(&server, &admin, &pg_dump, pair, n))
+            .map_err(|e| {
                 format!(
-                    "pair {n} of MIGCHECK_ORACLE_SEED={seed} on PostgreSQL {}: {}",
-                    server.version(),
-                    e.message().unwrap_or("(no message)")
-                )
-            })?,
-            Err(e) => {
-                return Err(format!(
-                    "pair {n} (MIGCHECK_ORACLE_SEED={seed}, mutations {:?}) could not be judged: {}\n\
+                    "a pair with mutations {:?} could not be judged: {}\n\
                      --- left SQL:\n{}\n--- right SQL:\n{}",
                     pair.mutation_names(),
                     e.message().unwrap_or("(no message)"),
                     pair.left,
                     pair.right
                 )
-                .into());
-            }
-        }
+            })?;
+        tally
+            .borrow_mut()
+            .add(pair, outcome)
+            .map_err(|e| e.message().unwrap_or("(no message)").to_owned())
+    };
+    // First each mutation alone, on the first model it applies to.
+    let mut alone = runner(seed, 1);
+    for mutation in MUTATIONS {
+        let pair = Pair::only(&mut alone, mutation);
+        check(&pair).map_err(|e| {
+            format!(
+                "{mutation:?} alone on PostgreSQL {}: {e}\n{reproduce}",
+                server.version(),
+                mutation = mutation.name
+            )
+        })?;
     }
+    // Then `pairs` random pairs.
+    let result = runner(seed, pairs).run(&pair(), |pair| check(&pair).map_err(TestCaseError::fail));
+    match result {
+        Ok(()) => {}
+        Err(TestError::Fail(reason, _)) => {
+            return Err(format!(
+                "a random pair on PostgreSQL {}, shrunk: {reason}\n{reproduce}",
+                server.version()
+            )
+            .into());
+        }
+        Err(TestError::Abort(reason)) => return Err(format!("{reason}\n{reproduce}").into()),
+    }
+    let tally = tally.into_inner();
     println!(
-        "oracle on PostgreSQL {} with {}: {total} pairs ({} with one mutation each, {pairs} random), \
-         {} equal, {} different, \
+        "oracle on PostgreSQL {} with {}, MIGCHECK_ORACLE_SEED={seed}: {} pairs ({} with one \
+         mutation each, {pairs} random), {} equal, {} different, \
          {} agreements, {} disagreements, each explained by a documented mutation: {:?}",
         server.version(),
         pg_dump.describe,
+        MUTATIONS.len() as u64 + pairs,
         MUTATIONS.len(),
         tally.equal,
         tally.different,
@@ -377,29 +434,39 @@ fn find_pg_dump(server: &Server) -> Result<PgDump, Failed> {
 
 // ---------------------------------------------------------------- generator
 
-/// splitmix64: small, seedable, good enough to pick shapes.
-struct Rng(u64);
+/// The choices a mutation makes in the model it changes: a table, a
+/// column of it and a coin, drawn with the pair and resolved against the
+/// model (`Index`), so that they shrink with it.
+#[derive(Clone, Debug)]
+struct Picks {
+    table: Index,
+    column: Index,
+    coin: bool,
+}
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+impl Picks {
+    fn table(&self, model: &Model) -> usize {
+        self.table.index(model.tables.len())
     }
 
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+    /// A column of some table, and the table.
+    fn column(&self, model: &Model) -> (usize, usize) {
+        let t = self.table(model);
+        (t, self.column.index(model.tables[t].columns.len()))
     }
+}
 
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
+fn picks() -> impl Strategy<Value = Picks> {
+    (any::<Index>(), any::<Index>(), any::<bool>()).prop_map(|(table, column, coin)| Picks {
+        table,
+        column,
+        coin,
+    })
+}
 
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
+/// True with probability `percent` in 100.
+fn chance(percent: u32) -> prop::bool::Weighted {
+    prop::bool::weighted(f64::from(percent) / 100.0)
 }
 
 /// A column type: its canonical spelling, another spelling Postgres stores
@@ -500,7 +567,7 @@ const TYPES: &[Type] = &[
     },
 ];
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Column {
     name: String,
     ty: usize,
@@ -510,27 +577,27 @@ struct Column {
     collate_c: bool,
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Default {
     Usual,
     Other,
 }
 
-#[derive(Clone)]
-struct Index {
+#[derive(Clone, Debug)]
+struct TableIndex {
     name: String,
     columns: Vec<(String, bool)>,
     unique: bool,
     invalid: bool,
 }
 
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Table {
     name: String,
     columns: Vec<Column>,
     check: Option<(String, bool)>,
     references: Option<String>,
-    indexes: Vec<Index>,
+    indexes: Vec<TableIndex>,
     comment: Option<String>,
     row_security: Option<(bool, String)>,
     trigger: bool,
@@ -538,7 +605,7 @@ struct Table {
 }
 
 /// A schema as data, so that mutations change meaning and spelling apart.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 struct Model {
     tables: Vec<Table>,
     enum_labels: Option<Vec<&'static str>>,
@@ -584,14 +651,16 @@ enum Effect {
     DumpOnly,
 }
 
+#[derive(Debug)]
 struct Mutation {
     name: &'static str,
     effect: Effect,
     /// Changes the right side's model or spelling; false when the model
     /// has nothing to apply it to.
-    apply: fn(&mut Rng, &mut Model, &mut Spelling) -> bool,
+    apply: fn(&Picks, &mut Model, &mut Spelling) -> bool,
 }
 
+#[derive(Debug)]
 struct Pair {
     left: String,
     right: String,
@@ -603,46 +672,49 @@ struct Expected {
     dump_equal: bool,
 }
 
-impl Pair {
-    fn generate(seed: u64) -> Pair {
-        let mut rng = Rng(seed);
-        let model = Model::generate(&mut rng);
-        let left_spelling = Spelling::default();
-        let mut right = model.clone();
-        let mut right_spelling = Spelling::default();
-        let mut mutations = Vec::new();
-        let count = rng.below(3);
-        let mut tries = 0;
-        while mutations.len() < count && tries < 20 {
-            tries += 1;
-            let mutation = rng.pick(MUTATIONS);
-            if mutations
-                .iter()
-                .any(|m: &&Mutation| m.name == mutation.name)
-            {
-                continue;
-            }
-            if (mutation.apply)(&mut rng, &mut right, &mut right_spelling) {
-                mutations.push(mutation);
-            }
-        }
-        Pair {
-            left: model.render(left_spelling),
-            right: right.render(right_spelling),
-            mutations,
-        }
-    }
-
-    /// A pair with exactly `mutation`, on the first model (from `seed` on)
-    /// that it applies to: every mutation is judged on every major, however
-    /// rarely the random pairs draw it.
-    fn only(seed: u64, mutation: &'static Mutation) -> Pair {
-        for attempt in 0..1000u64 {
-            let mut rng = Rng(seed.wrapping_add(attempt));
-            let model = Model::generate(&mut rng);
+/// A model, and the same model with up to two mutations (tried in order
+/// from 20 candidates, skipping those that do not apply or repeat one).
+fn pair() -> impl Strategy<Value = Pair> {
+    (model(), 0..3usize, vec((0..MUTATIONS.len(), picks()), 20)).prop_map(
+        |(model, count, candidates)| {
             let mut right = model.clone();
             let mut right_spelling = Spelling::default();
-            if (mutation.apply)(&mut rng, &mut right, &mut right_spelling) {
+            let mut mutations: Vec<&'static Mutation> = Vec::new();
+            for (m, picks) in &candidates {
+                let mutation = &MUTATIONS[*m];
+                if mutations.len() == count {
+                    break;
+                }
+                if mutations.iter().any(|m| m.name == mutation.name) {
+                    continue;
+                }
+                if (mutation.apply)(picks, &mut right, &mut right_spelling) {
+                    mutations.push(mutation);
+                }
+            }
+            Pair {
+                left: model.render(Spelling::default()),
+                right: right.render(right_spelling),
+                mutations,
+            }
+        },
+    )
+}
+
+impl Pair {
+    /// A pair with exactly `mutation`, on the first model `runner` draws
+    /// that it applies to: every mutation is judged on every major, however
+    /// rarely the random pairs draw it.
+    fn only(runner: &mut TestRunner, mutation: &'static Mutation) -> Pair {
+        let strategy = (model(), picks());
+        for _ in 0..1000 {
+            let (model, picks) = strategy
+                .new_tree(runner)
+                .expect("models are drawn without filters")
+                .current();
+            let mut right = model.clone();
+            let mut right_spelling = Spelling::default();
+            if (mutation.apply)(&picks, &mut right, &mut right_spelling) {
                 return Pair {
                     left: model.render(Spelling::default()),
                     right: right.render(right_spelling),
@@ -666,75 +738,137 @@ impl Pair {
     }
 }
 
-impl Model {
-    fn generate(rng: &mut Rng) -> Model {
-        let mut tables: Vec<Table> = Vec::new();
-        for t in 0..1 + rng.below(3) {
-            let name = format!("t{t}");
-            let mut columns = Vec::new();
-            for c in 0..1 + rng.below(5) {
-                let ty = rng.below(TYPES.len());
-                columns.push(Column {
-                    name: format!("c{c}"),
-                    ty,
-                    not_null: rng.chance(30),
-                    default: rng.chance(40).then_some(Default::Usual),
-                    collate_c: false,
-                });
-            }
-            let numeric: Vec<&Column> = columns.iter().filter(|c| TYPES[c.ty].numeric).collect();
-            let check = match numeric.first() {
-                Some(column) if rng.chance(50) => Some((format!("({} >= 0)", column.name), true)),
-                _ => None,
-            };
-            let mut indexes = Vec::new();
-            for i in 0..rng.below(3) {
-                let mut cols = vec![(rng.pick(&columns).name.clone(), rng.chance(20))];
-                if rng.chance(40) {
-                    let other = rng.pick(&columns).name.clone();
-                    if other != cols[0].0 {
-                        cols.push((other, false));
-                    }
-                }
-                indexes.push(Index {
-                    name: format!("{name}_i{i}"),
-                    columns: cols,
-                    unique: rng.chance(25),
-                    invalid: false,
-                });
-            }
-            tables.push(Table {
-                references: (t > 0 && rng.chance(50)).then(|| format!("t{}", t - 1)),
-                name,
-                columns,
-                check,
-                indexes,
-                comment: rng.chance(30).then(|| "holds things".to_owned()),
-                row_security: rng.chance(20).then(|| (false, "(id > 0)".to_owned())),
-                trigger: rng.chance(25),
-                dump_only: Vec::new(),
-            });
-        }
-        Model {
-            tables,
-            enum_labels: rng.chance(40).then(|| vec!["new", "active", "done"]),
-            view: rng
-                .chance(40)
-                .then(|| "SELECT id FROM t0 WHERE id > 10".to_owned()),
-            function_body: "BEGIN NEW.id := NEW.id; RETURN NEW; END",
-            sequence_increment: rng.chance(30).then_some(1),
-            partitioned: rng
-                .chance(20)
-                .then_some("FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"),
-            trgm: rng.chance(30).then_some(None),
-            domain_check: rng.chance(30).then_some("(VALUE > 0)"),
-            composite: rng.chance(30).then_some("text"),
-            procedure: rng.chance(30).then_some("SELECT 1"),
-            matview: rng.chance(30).then_some(true),
-            collation: rng.chance(25).then_some("C"),
-        }
-    }
+/// A table's columns: a type and whether it is NOT NULL and has the
+/// type's usual default.
+fn columns() -> impl Strategy<Value = Vec<Column>> {
+    vec((0..TYPES.len(), chance(30), chance(40)), 1..=5).prop_map(|columns| {
+        columns
+            .into_iter()
+            .enumerate()
+            .map(|(c, (ty, not_null, default))| Column {
+                name: format!("c{c}"),
+                ty,
+                not_null,
+                default: default.then_some(Default::Usual),
+                collate_c: false,
+            })
+            .collect()
+    })
+}
 
+/// An index's columns, resolved against the table's: the first (descending
+/// or not), maybe a second; and whether it is unique.
+type IndexShape = (Index, bool, Option<Index>, bool);
+
+fn index_shape() -> impl Strategy<Value = IndexShape> {
+    (
+        any::<Index>(),
+        chance(20),
+        proptest::option::weighted(0.4, any::<Index>()),
+        chance(25),
+    )
+}
+
+/// A table `t<t>` (named when the model is put together) without its
+/// name and foreign key: columns, a check on the first numeric column,
+/// indexes, a comment, row-level security, a trigger; and whether it
+/// refers to the table before it.
+fn table() -> impl Strategy<Value = (Table, bool)> {
+    (
+        columns(),
+        chance(50),
+        vec(index_shape(), 0..3),
+        chance(50),
+        chance(30),
+        chance(20),
+        chance(25),
+    )
+        .prop_map(
+            |(columns, check, indexes, refers, comment, row_security, trigger)| {
+                let check = columns
+                    .iter()
+                    .find(|c| TYPES[c.ty].numeric)
+                    .filter(|_| check)
+                    .map(|column| (format!("({} >= 0)", column.name), true));
+                let indexes = indexes
+                    .into_iter()
+                    .map(|(first, descending, second, unique)| {
+                        let name = |i: &Index| columns[i.index(columns.len())].name.clone();
+                        let mut cols = vec![(name(&first), descending)];
+                        if let Some(other) = second.map(|i| name(&i))
+                            && other != cols[0].0
+                        {
+                            cols.push((other, false));
+                        }
+                        TableIndex {
+                            name: String::new(),
+                            columns: cols,
+                            unique,
+                            invalid: false,
+                        }
+                    })
+                    .collect();
+                let table = Table {
+                    name: String::new(),
+                    columns,
+                    check,
+                    references: None,
+                    indexes,
+                    comment: comment.then(|| "holds things".to_owned()),
+                    row_security: row_security.then(|| (false, "(id > 0)".to_owned())),
+                    trigger,
+                    dump_only: Vec::new(),
+                };
+                (table, refers)
+            },
+        )
+}
+
+/// One to three tables, and the other objects, each there or not.
+fn model() -> impl Strategy<Value = Model> {
+    (
+        vec(table(), 1..=3),
+        (chance(40), chance(40), chance(30), chance(20), chance(30)),
+        (chance(30), chance(30), chance(30), chance(30), chance(25)),
+    )
+        .prop_map(
+            |(
+                tables,
+                (enum_labels, view, sequence, partitioned, trgm),
+                (domain, composite, procedure, matview, collation),
+            )| {
+                let tables = tables
+                    .into_iter()
+                    .enumerate()
+                    .map(|(t, (mut table, refers))| {
+                        table.name = format!("t{t}");
+                        for (i, index) in table.indexes.iter_mut().enumerate() {
+                            index.name = format!("t{t}_i{i}");
+                        }
+                        table.references = (t > 0 && refers).then(|| format!("t{}", t - 1));
+                        table
+                    })
+                    .collect();
+                Model {
+                    tables,
+                    enum_labels: enum_labels.then(|| vec!["new", "active", "done"]),
+                    view: view.then(|| "SELECT id FROM t0 WHERE id > 10".to_owned()),
+                    function_body: "BEGIN NEW.id := NEW.id; RETURN NEW; END",
+                    sequence_increment: sequence.then_some(1),
+                    partitioned: partitioned
+                        .then_some("FOR VALUES FROM ('2024-01-01') TO ('2025-01-01')"),
+                    trgm: trgm.then_some(None),
+                    domain_check: domain.then_some("(VALUE > 0)"),
+                    composite: composite.then_some("text"),
+                    procedure: procedure.then_some("SELECT 1"),
+                    matview: matview.then_some(true),
+                    collation: collation.then_some("C"),
+                }
+            },
+        )
+}
+
+impl Model {
     fn render(&self, spelling: Spelling) -> String {
         let mut sql = String::new();
         match self.trgm {
@@ -954,17 +1088,6 @@ impl Column {
     }
 }
 
-fn some_table(rng: &mut Rng, model: &mut Model) -> usize {
-    rng.below(model.tables.len())
-}
-
-/// A column of some table, and the table.
-fn some_column(rng: &mut Rng, model: &mut Model) -> (usize, usize) {
-    let t = some_table(rng, model);
-    let c = rng.below(model.tables[t].columns.len());
-    (t, c)
-}
-
 /// Whether an index, the check or a statement of the table names the column.
 fn column_used(table: &Table, column: &str) -> bool {
     let word = format!(" {column} ");
@@ -1033,8 +1156,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "column missing",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let (t, c) = some_column(rng, m);
+        apply: |p, m, _| {
+            let (t, c) = p.column(m);
             let table = &mut m.tables[t];
             if table.columns.len() < 2 || column_used(table, &table.columns[c].name) {
                 return false;
@@ -1046,8 +1169,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "column type",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let (t, c) = some_column(rng, m);
+        apply: |p, m, _| {
+            let (t, c) = p.column(m);
             let table = &mut m.tables[t];
             let column = &table.columns[c];
             if column.default.is_some() || column.collate_c || column_used(table, &column.name) {
@@ -1060,8 +1183,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "nullability",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let (t, c) = some_column(rng, m);
+        apply: |p, m, _| {
+            let (t, c) = p.column(m);
             let column = &mut m.tables[t].columns[c];
             column.not_null = !column.not_null;
             true
@@ -1070,13 +1193,13 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "default",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let (t, c) = some_column(rng, m);
+        apply: |p, m, _| {
+            let (t, c) = p.column(m);
             let column = &mut m.tables[t].columns[c];
             column.default = match column.default {
                 None => Some(Default::Usual),
                 Some(Default::Usual) => {
-                    if rng.chance(50) {
+                    if p.coin {
                         None
                     } else {
                         Some(Default::Other)
@@ -1090,8 +1213,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "collation",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let (t, c) = some_column(rng, m);
+        apply: |p, m, _| {
+            let (t, c) = p.column(m);
             let column = &mut m.tables[t].columns[c];
             if !matches!(TYPES[column.ty].name, "text" | "character varying(20)") {
                 return false;
@@ -1103,8 +1226,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "column order",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             let columns = &mut m.tables[t].columns;
             if columns.len() < 2 {
                 return false;
@@ -1116,8 +1239,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "index missing",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             let indexes = &mut m.tables[t].indexes;
             match indexes.iter().position(|i| !i.invalid) {
                 Some(i) => {
@@ -1131,8 +1254,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "index unique",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             match m.tables[t].indexes.iter_mut().find(|i| !i.invalid) {
                 Some(index) => {
                     index.unique = !index.unique;
@@ -1145,8 +1268,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "index descending",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             match m.tables[t].indexes.iter_mut().find(|i| !i.invalid) {
                 Some(index) => {
                     index.columns[0].1 = !index.columns[0].1;
@@ -1159,16 +1282,16 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "check missing",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             m.tables[t].check.take().is_some()
         },
     },
     Mutation {
         name: "check NOT VALID",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             match &mut m.tables[t].check {
                 Some(check) => {
                     check.1 = false;
@@ -1181,16 +1304,16 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "foreign key missing",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             m.tables[t].references.take().is_some()
         },
     },
     Mutation {
         name: "comment",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             let table = &mut m.tables[t];
             table.comment = match table.comment {
                 Some(_) => None,
@@ -1202,8 +1325,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "row security forced",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             match &mut m.tables[t].row_security {
                 Some(rls) => {
                     rls.0 = !rls.0;
@@ -1216,8 +1339,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "policy expression",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             match &mut m.tables[t].row_security {
                 Some(rls) => {
                     rls.1 = "(id > 1)".to_owned();
@@ -1230,8 +1353,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "trigger missing",
         effect: Effect::Differs,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             std::mem::replace(&mut m.tables[t].trigger, false)
         },
     },
@@ -1346,12 +1469,12 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "INVALID index (pg_dump leaves invalid indexes out)",
         effect: Effect::MigcheckOnly,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             let table = &mut m.tables[t];
             let name = format!("{}_leftover", table.name);
             let column = table.columns[0].name.clone();
-            table.indexes.push(Index {
+            table.indexes.push(TableIndex {
                 name,
                 columns: vec![(column, false)],
                 unique: false,
@@ -1375,8 +1498,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "statistics target",
         effect: Effect::DumpOnly,
-        apply: |rng, m, _| {
-            let (t, c) = some_column(rng, m);
+        apply: |p, m, _| {
+            let (t, c) = p.column(m);
             let table = &mut m.tables[t];
             let statement = format!(
                 "ALTER TABLE {} ALTER COLUMN {} SET STATISTICS 500;",
@@ -1389,8 +1512,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "replica identity",
         effect: Effect::DumpOnly,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             let table = &mut m.tables[t];
             let statement = format!("ALTER TABLE {} REPLICA IDENTITY FULL;", table.name);
             table.dump_only.push(statement);
@@ -1400,8 +1523,8 @@ static MUTATIONS: &[Mutation] = &[
     Mutation {
         name: "CLUSTER ON",
         effect: Effect::DumpOnly,
-        apply: |rng, m, _| {
-            let t = some_table(rng, m);
+        apply: |p, m, _| {
+            let t = p.table(m);
             let table = &mut m.tables[t];
             let statement = format!("ALTER TABLE {0} CLUSTER ON {0}_pkey;", table.name);
             table.dump_only.push(statement);

@@ -8,33 +8,11 @@ use generators::legacy::{self, History, LegacyCase, MigrationShape, Mutation};
 use generators::model::{Column, Constraint, ConstraintKind, EnumType, Index, Schema, Table};
 use generators::rows::{self, Row};
 use proptest::prelude::*;
+use proptest::sample::Index as Pick;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, TestRunner};
 
 // ---------------------------------------------------------------- schemas
-
-/// A small deterministic random source, so that a schema is a function of
-/// one u64 (the schemas need not shrink: the cases drawn from them do).
-struct Dice(u64);
-
-impl Dice {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut x = self.0;
-        x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        x ^ (x >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.next() % 100 < percent
-    }
-    fn of<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
 
 const TABLES: &[&str] = &["jobs", "user", "order", "Accounts", "chats", "items"];
 const COLUMNS: &[&str] = &[
@@ -79,208 +57,315 @@ const TYPES: &[&str] = &[
     "empty_enum",
 ];
 
-/// A random schema: tables named after key words and mixed case, columns
-/// of many types, primary keys filled by sequences or not, unique
-/// constraints and indexes, foreign keys to earlier tables or to itself.
-fn schema_from(seed: u64) -> Schema {
-    let mut d = Dice(seed);
-    let enums = vec![
-        EnumType {
-            name: "mood".into(),
-            labels: vec!["happy".into(), "it's".into()],
-        },
-        EnumType {
-            name: "Status".into(),
-            labels: vec!["On".into()],
-        },
-        EnumType {
-            name: "empty_enum".into(),
-            labels: vec![],
-        },
-    ];
-    let mut tables: Vec<Table> = Vec::new();
-    let count = d.below(TABLES.len() + 1);
-    for name in &TABLES[..count] {
-        let mut t = Table {
-            name: (*name).to_owned(),
-            columns: Vec::new(),
-            indexes: Vec::new(),
-            constraints: Vec::new(),
-        };
-        let (id_ty, id_default, id_generated) = match d.below(5) {
-            0 => (
-                "bigint",
-                Some(format!("nextval('{name}_id_seq'::regclass)")),
-                false,
-            ),
-            1 => ("integer", None, true),
-            2 => ("uuid", Some("gen_random_uuid()".to_owned()), false),
-            3 => ("integer", None, false),
-            _ => ("text", None, false),
-        };
-        t.columns.push(Column {
-            name: "id".into(),
-            ty: id_ty.into(),
-            not_null: true,
-            default: id_default,
-            generated: id_generated,
-        });
-        if d.chance(85) {
-            t.constraints.push(Constraint {
-                name: format!("{name}_pkey"),
-                kind: ConstraintKind::PrimaryKey {
-                    columns: vec!["id".into()],
-                },
-            });
-            t.indexes.push(Index {
-                name: format!("{name}_pkey"),
-                columns: vec!["id".into()],
-                unique: true,
-                constraint: true,
-            });
-        }
-        for column in COLUMNS {
-            if !d.chance(35) {
-                continue;
-            }
-            let parents: Vec<&Table> = tables
-                .iter()
-                .filter(|p| {
-                    p.constraints
-                        .iter()
-                        .any(|c| matches!(c.kind, ConstraintKind::PrimaryKey { .. }))
-                })
-                .collect();
-            let refers = column.ends_with("_id") && d.chance(70);
-            let parent = if refers && d.chance(20) {
-                Some((t.name.clone(), t.columns[0].ty.clone()))
-            } else if refers && !parents.is_empty() {
-                let p = parents[d.below(parents.len())];
-                Some((p.name.clone(), p.columns[0].ty.clone()))
-            } else {
-                None
-            };
-            let ty = match &parent {
-                Some((_, ty)) => ty.clone(),
-                None => d.of(TYPES).to_owned(),
-            };
-            let default = match d.below(6) {
-                0 => Some("0".to_owned()),
-                1 => Some(format!("nextval('{name}_{column}_seq'::regclass)")),
-                _ => None,
-            };
-            t.columns.push(Column {
-                name: (*column).to_owned(),
-                ty,
-                not_null: d.chance(50),
-                default,
-                generated: d.chance(5),
-            });
-            if let Some((parent, _)) = parent {
-                t.constraints.push(Constraint {
-                    name: format!("{name}_{column}_fkey"),
-                    kind: ConstraintKind::ForeignKey {
-                        columns: vec![(*column).to_owned()],
-                        table: parent,
-                        references: vec!["id".into()],
-                    },
-                });
-            }
-        }
-        let names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
-        for i in 0..d.below(3) {
-            let first = names[d.below(names.len())].clone();
-            let second = names[d.below(names.len())].clone();
-            let mut columns = vec![first];
-            if d.chance(40) && !columns.contains(&second) {
-                columns.push(second);
-            }
-            if d.chance(10) {
-                columns.clear(); // an expression index
-            }
-            t.indexes.push(Index {
-                name: format!("idx_{name}_{i}"),
-                columns,
-                unique: d.chance(30),
-                constraint: false,
-            });
-        }
-        if d.chance(40) {
-            let column = names[d.below(names.len())].clone();
-            t.constraints.push(Constraint {
-                name: format!("{name}_{column}_key"),
-                kind: ConstraintKind::Unique {
-                    columns: vec![column.clone()],
-                },
-            });
-            t.indexes.push(Index {
-                name: format!("{name}_{column}_key"),
-                columns: vec![column],
-                unique: true,
-                constraint: true,
-            });
-        }
-        if d.chance(30) {
-            t.constraints.push(Constraint {
-                name: format!("{name}_check"),
-                kind: ConstraintKind::Other,
-            });
-        }
-        tables.push(t);
-    }
-    Schema { tables, enums }
+/// The choices behind one candidate column of a table (one per name in
+/// `COLUMNS`), resolved against the tables before it.
+#[derive(Clone, Debug)]
+struct ColumnShape {
+    present: bool,
+    /// A `*_id` column refers to a key: its own table's, or a parent's.
+    refers: bool,
+    to_itself: bool,
+    parent: Pick,
+    ty: &'static str,
+    /// 0: `0`, 1: a sequence's `nextval`, else none.
+    default: u8,
+    not_null: bool,
+    generated: bool,
 }
 
-/// A history whose schema grows a table prefix at a time towards the
-/// schema of `seed` (foreign keys only point back, so every prefix holds).
-fn history_from(seed: u64) -> History {
-    let last = schema_from(seed);
-    let mut d = Dice(!seed);
-    let n = d.below(4);
-    // Tables arrive one group per version; before the last version they
-    // lack their non-key constraints, which the last one adds (so some
-    // constraints were added after their table, as droppable ones are).
-    let schemas = (0..=n)
-        .map(|k| {
-            let mut tables = last.tables[..(last.tables.len() * k).div_ceil(n.max(1))].to_vec();
-            if k < n {
-                for table in &mut tables {
-                    table
-                        .constraints
-                        .retain(|c| matches!(c.kind, ConstraintKind::PrimaryKey { .. }));
-                }
-            }
-            Schema {
-                tables,
-                enums: last.enums.clone(),
-            }
+fn column_shape() -> impl Strategy<Value = ColumnShape> {
+    (
+        prop::bool::weighted(0.35),
+        prop::bool::weighted(0.7),
+        prop::bool::weighted(0.2),
+        any::<Pick>(),
+        prop::sample::select(TYPES),
+        0..6u8,
+        prop::bool::weighted(0.5),
+        prop::bool::weighted(0.05),
+    )
+        .prop_map(
+            |(present, refers, to_itself, parent, ty, default, not_null, generated)| ColumnShape {
+                present,
+                refers,
+                to_itself,
+                parent,
+                ty,
+                default,
+                not_null,
+                generated,
+            },
+        )
+}
+
+/// An index on one or two columns, or on an expression.
+#[derive(Clone, Debug)]
+struct IndexShape {
+    first: Pick,
+    second: Option<Pick>,
+    expression: bool,
+    unique: bool,
+}
+
+fn index_shape() -> impl Strategy<Value = IndexShape> {
+    (
+        any::<Pick>(),
+        prop::option::weighted(0.4, any::<Pick>()),
+        prop::bool::weighted(0.1),
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(|(first, second, expression, unique)| IndexShape {
+            first,
+            second,
+            expression,
+            unique,
         })
-        .collect();
-    let migrations = (0..n)
-        .map(|_| MigrationShape {
-            statements: d.below(5),
-            can_stop_midway: d.chance(50),
-        })
-        .collect();
-    History {
-        schemas,
-        migrations,
-        restores_missing: true,
+}
+
+#[derive(Clone, Debug)]
+struct TableShape {
+    /// How `id` is typed and filled (see `table`).
+    id: u8,
+    primary_key: bool,
+    columns: Vec<ColumnShape>,
+    indexes: Vec<IndexShape>,
+    unique: Option<Pick>,
+    check: bool,
+}
+
+fn table_shape() -> impl Strategy<Value = TableShape> {
+    (
+        0..5u8,
+        prop::bool::weighted(0.85),
+        prop::collection::vec(column_shape(), COLUMNS.len()),
+        prop::collection::vec(index_shape(), 0..3),
+        prop::option::weighted(0.4, any::<Pick>()),
+        prop::bool::weighted(0.3),
+    )
+        .prop_map(
+            |(id, primary_key, columns, indexes, unique, check)| TableShape {
+                id,
+                primary_key,
+                columns,
+                indexes,
+                unique,
+                check,
+            },
+        )
+}
+
+/// The table `name` of `shape`, its foreign keys pointing to itself or to
+/// one of `tables` (the tables before it) that has a primary key.
+fn table(name: &str, shape: &TableShape, tables: &[Table]) -> Table {
+    let mut t = Table {
+        name: name.to_owned(),
+        columns: Vec::new(),
+        indexes: Vec::new(),
+        constraints: Vec::new(),
+    };
+    let (id_ty, id_default, id_generated) = match shape.id {
+        0 => (
+            "bigint",
+            Some(format!("nextval('{name}_id_seq'::regclass)")),
+            false,
+        ),
+        1 => ("integer", None, true),
+        2 => ("uuid", Some("gen_random_uuid()".to_owned()), false),
+        3 => ("integer", None, false),
+        _ => ("text", None, false),
+    };
+    t.columns.push(Column {
+        name: "id".into(),
+        ty: id_ty.into(),
+        not_null: true,
+        default: id_default,
+        generated: id_generated,
+    });
+    if shape.primary_key {
+        t.constraints.push(Constraint {
+            name: format!("{name}_pkey"),
+            kind: ConstraintKind::PrimaryKey {
+                columns: vec!["id".into()],
+            },
+        });
+        t.indexes.push(Index {
+            name: format!("{name}_pkey"),
+            columns: vec!["id".into()],
+            unique: true,
+            constraint: true,
+        });
     }
+    let parents: Vec<&Table> = tables
+        .iter()
+        .filter(|p| {
+            p.constraints
+                .iter()
+                .any(|c| matches!(c.kind, ConstraintKind::PrimaryKey { .. }))
+        })
+        .collect();
+    for (column, c) in COLUMNS.iter().zip(&shape.columns) {
+        if !c.present {
+            continue;
+        }
+        let refers = column.ends_with("_id") && c.refers;
+        let parent = if refers && c.to_itself {
+            Some((t.name.clone(), t.columns[0].ty.clone()))
+        } else if refers && !parents.is_empty() {
+            let p = parents[c.parent.index(parents.len())];
+            Some((p.name.clone(), p.columns[0].ty.clone()))
+        } else {
+            None
+        };
+        let ty = match &parent {
+            Some((_, ty)) => ty.clone(),
+            None => c.ty.to_owned(),
+        };
+        let default = match c.default {
+            0 => Some("0".to_owned()),
+            1 => Some(format!("nextval('{name}_{column}_seq'::regclass)")),
+            _ => None,
+        };
+        t.columns.push(Column {
+            name: (*column).to_owned(),
+            ty,
+            not_null: c.not_null,
+            default,
+            generated: c.generated,
+        });
+        if let Some((parent, _)) = parent {
+            t.constraints.push(Constraint {
+                name: format!("{name}_{column}_fkey"),
+                kind: ConstraintKind::ForeignKey {
+                    columns: vec![(*column).to_owned()],
+                    table: parent,
+                    references: vec!["id".into()],
+                },
+            });
+        }
+    }
+    let names: Vec<String> = t.columns.iter().map(|c| c.name.clone()).collect();
+    let pick = |i: &Pick| names[i.index(names.len())].clone();
+    for (i, index) in shape.indexes.iter().enumerate() {
+        let mut columns = vec![pick(&index.first)];
+        if let Some(second) = index.second.as_ref().map(pick)
+            && !columns.contains(&second)
+        {
+            columns.push(second);
+        }
+        if index.expression {
+            columns.clear();
+        }
+        t.indexes.push(Index {
+            name: format!("idx_{name}_{i}"),
+            columns,
+            unique: index.unique,
+            constraint: false,
+        });
+    }
+    if let Some(unique) = &shape.unique {
+        let column = pick(unique);
+        t.constraints.push(Constraint {
+            name: format!("{name}_{column}_key"),
+            kind: ConstraintKind::Unique {
+                columns: vec![column.clone()],
+            },
+        });
+        t.indexes.push(Index {
+            name: format!("{name}_{column}_key"),
+            columns: vec![column],
+            unique: true,
+            constraint: true,
+        });
+    }
+    if shape.check {
+        t.constraints.push(Constraint {
+            name: format!("{name}_check"),
+            kind: ConstraintKind::Other,
+        });
+    }
+    t
+}
+
+/// Random schemas: tables named after key words and mixed case, columns
+/// of many types, primary keys filled by sequences or not, unique
+/// constraints and indexes, foreign keys to earlier tables or to itself.
+fn schemas() -> impl Strategy<Value = Schema> {
+    prop::collection::vec(table_shape(), 0..=TABLES.len()).prop_map(|shapes| {
+        let enums = vec![
+            EnumType {
+                name: "mood".into(),
+                labels: vec!["happy".into(), "it's".into()],
+            },
+            EnumType {
+                name: "Status".into(),
+                labels: vec!["On".into()],
+            },
+            EnumType {
+                name: "empty_enum".into(),
+                labels: vec![],
+            },
+        ];
+        let mut tables: Vec<Table> = Vec::new();
+        for (name, shape) in TABLES.iter().zip(&shapes) {
+            let t = table(name, shape, &tables);
+            tables.push(t);
+        }
+        Schema { tables, enums }
+    })
+}
+
+/// Histories whose schema grows a table prefix at a time towards a random
+/// schema (foreign keys only point back, so every prefix holds), with up
+/// to three migrations of up to four statements.
+fn histories() -> impl Strategy<Value = History> {
+    (
+        schemas(),
+        prop::collection::vec((0..5usize, any::<bool>()), 0..4),
+    )
+        .prop_map(|(last, shapes)| {
+            let n = shapes.len();
+            // Tables arrive one group per version; before the last version
+            // they lack their non-key constraints, which the last one adds
+            // (so some constraints were added after their table, as
+            // droppable ones are).
+            let schemas = (0..=n)
+                .map(|k| {
+                    let mut tables =
+                        last.tables[..(last.tables.len() * k).div_ceil(n.max(1))].to_vec();
+                    if k < n {
+                        for table in &mut tables {
+                            table
+                                .constraints
+                                .retain(|c| matches!(c.kind, ConstraintKind::PrimaryKey { .. }));
+                        }
+                    }
+                    Schema {
+                        tables,
+                        enums: last.enums.clone(),
+                    }
+                })
+                .collect();
+            let migrations = shapes
+                .into_iter()
+                .map(|(statements, can_stop_midway)| MigrationShape {
+                    statements,
+                    can_stop_midway,
+                })
+                .collect();
+            History {
+                schemas,
+                migrations,
+                restores_missing: true,
+            }
+        })
 }
 
 fn history_and_case() -> impl Strategy<Value = (History, LegacyCase)> {
-    any::<u64>().prop_flat_map(|seed| {
-        let history = history_from(seed);
-        (Just(history.clone()), legacy::cases(&history))
-    })
+    histories().prop_flat_map(|history| (Just(history.clone()), legacy::cases(&history)))
 }
 
 fn schema_and_rows() -> impl Strategy<Value = (Schema, Vec<Row>)> {
-    any::<u64>().prop_flat_map(|seed| {
-        let schema = schema_from(seed);
-        (Just(schema.clone()), rows::rows(&schema))
-    })
+    schemas().prop_flat_map(|schema| (Just(schema.clone()), rows::rows(&schema)))
 }
 
 // ---------------------------------------------------------------- checks
@@ -593,9 +678,8 @@ proptest! {
 fn rows_of_a_case_fit_the_schema_after_its_changes() {
     let mut runner = TestRunner::deterministic();
     let mut with_rows = 0;
-    for seed in 0..300u64 {
-        let history = history_from(seed);
-        let case = legacy::cases(&history)
+    for _ in 0..300 {
+        let (history, case) = history_and_case()
             .new_tree(&mut runner)
             .expect("a tree")
             .current();
@@ -1064,8 +1148,8 @@ fn every_kind_of_change_is_drawn() {
     let mut runner = TestRunner::deterministic();
     let mut kinds = HashSet::new();
     let (mut cases, mut unchanged, mut midway) = (0, 0, 0);
-    for seed in 0..400u64 {
-        let history = history_from(seed);
+    for _ in 0..400 {
+        let history = histories().new_tree(&mut runner).expect("a tree").current();
         let strategy = legacy::cases(&history);
         for _ in 0..5 {
             let case = strategy.new_tree(&mut runner).expect("a tree").current();

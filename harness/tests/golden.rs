@@ -1,11 +1,13 @@
 //! Every report format, rendered from one fixed report and compared with
-//! the files in `tests/golden/`: what a user's CI sees must not change by
-//! accident. After an intended change: `MIGCHECK_BLESS=1 cargo test -p
-//! harness --test golden`, and review the diff.
+//! the files in `tests/golden/` (`expect_file!`): what a user's CI sees
+//! must not change by accident. After an intended change:
+//! `UPDATE_EXPECT=1 cargo test -p migcheck --test golden`, and review the
+//! diff.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use expect_test::expect_file;
 use migcheck::finding::{Check, Finding, Kind, Severity};
 use migcheck::report::{OutputFormat, Report, ScenarioResult};
 use migcheck::sandbox::Strategy;
@@ -87,19 +89,11 @@ fn report() -> Report {
     }
 }
 
+/// Compares the report rendered as `format` with `golden/<file>`, next to
+/// this file.
 fn check(format: OutputFormat, file: &str) {
     let actual = report().render(format, false, false);
-    let path = Path::new("tests/golden").join(file);
-    if std::env::var_os("MIGCHECK_BLESS").is_some() {
-        std::fs::write(&path, &actual).expect("write golden file");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        actual == expected,
-        "{} is stale; if the change is intended, run MIGCHECK_BLESS=1 cargo test -p migcheck --test golden and review the diff.\nactual:\n{actual}",
-        path.display()
-    );
+    expect_file![Path::new("golden").join(file)].assert_eq(&actual);
 }
 
 #[test]

@@ -1,17 +1,20 @@
 //! `lint`: static analysis of migration sets, as tables of SQL files and the
 //! findings they must produce, rendered `kind file:line:column message`
-//! (one per line), or `error ...` when lint refuses the set.
+//! (one per line), or `error ...` when lint refuses the set, in `expect!`
+//! snapshots: after an intended change, `UPDATE_EXPECT=1 cargo test -p
+//! migcheck --test lint` rewrites them; review the diff.
 
 use std::path::{Path, PathBuf};
 
+use expect_test::{Expect, expect};
 use migcheck::finding::Kind;
 use migcheck::lint::lint;
 use migcheck::migrations::{Format, MigrationSet};
 use migcheck::scenario::Scenario;
 
 /// Writes `files` into a fresh directory, lints it, and compares the
-/// rendered findings with `expected` (lines compared trimmed).
-fn check(files: &[(&str, &str)], expected: &str) {
+/// rendered findings with `expected`.
+fn check(files: &[(&str, &str)], expected: Expect) {
     let dir = tempfile::Builder::new()
         .prefix("migcheck-test-")
         .tempdir()
@@ -25,7 +28,7 @@ fn check(files: &[(&str, &str)], expected: &str) {
             .iter()
             .map(|f| {
                 format!(
-                    "{} {}:{}:{} {}",
+                    "{} {}:{}:{} {}\n",
                     f.kind,
                     f.migration.as_deref().unwrap_or("?"),
                     f.line.unwrap_or(0),
@@ -33,20 +36,10 @@ fn check(files: &[(&str, &str)], expected: &str) {
                     f.message
                 )
             })
-            .collect::<Vec<_>>()
-            .join("\n"),
-        Err(e) => format!("error {e}").replace(&format!("{}/", dir.path().display()), ""),
+            .collect(),
+        Err(e) => format!("error {e}\n").replace(&format!("{}/", dir.path().display()), ""),
     };
-    let expected = expected
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n");
-    assert!(
-        actual == expected,
-        "lint found something else than expected.\n--- expected\n{expected}\n--- actual\n{actual}\n---\nIf the actual output is right, paste it into the test."
-    );
+    expected.assert_eq(&actual);
 }
 
 /// The files of a bundled scenario's migration set.
@@ -86,9 +79,11 @@ fn borrowed(files: &[(String, String)]) -> Vec<(&str, &str)> {
 fn lint_bundled_jobs_scenarios() {
     check(
         &borrowed(&scenario("err/jobs-before-chat-id")),
-        "index-before-column 002_jobs.sql:12:54 column jobs.chat_id is only created conditionally at 002_jobs.sql:7:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it",
+        expect![[r#"
+            index-before-column 002_jobs.sql:12:54 column jobs.chat_id is only created conditionally at 002_jobs.sql:7:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+        "#]],
     );
-    check(&borrowed(&scenario("ok/jobs-before-chat-id")), "");
+    check(&borrowed(&scenario("ok/jobs-before-chat-id")), expect![""]);
 }
 
 #[test]
@@ -178,22 +173,27 @@ fn lint_create_table_if_not_exists() {
                 "ALTER TABLE t ADD COLUMN IF NOT EXISTS b int;\nCREATE INDEX IF NOT EXISTS t_b2 ON t (b);\n",
             ),
         ],
-        "index-before-column 001_t.sql:7:42 column t.b is only created conditionally at 001_t.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when t already exists); add it with `ALTER TABLE t ADD COLUMN IF NOT EXISTS b ...` before using it",
+        expect![[r#"
+            index-before-column 001_t.sql:7:42 column t.b is only created conditionally at 001_t.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when t already exists); add it with `ALTER TABLE t ADD COLUMN IF NOT EXISTS b ...` before using it
+        "#]],
     );
     // A plain CREATE TABLE makes every column certain (and warns about
     // the rerun); a later CREATE TABLE IF NOT EXISTS then does nothing.
     check(
         &[
-            ("001_t.sql", "CREATE TABLE t (id int, a int);\nCREATE INDEX IF NOT EXISTS t_a ON t (a);\n"),
+            (
+                "001_t.sql",
+                "CREATE TABLE t (id int, a int);\nCREATE INDEX IF NOT EXISTS t_a ON t (a);\n",
+            ),
             (
                 "002_t.sql",
                 "CREATE TABLE IF NOT EXISTS t (id int, a int, c int);\nCREATE INDEX IF NOT EXISTS t_c ON t (c);\n",
             ),
         ],
-        "
-        non-idempotent-statement 001_t.sql:1:1 CREATE TABLE t fails with \"relation already exists\" when it runs again; write CREATE TABLE IF NOT EXISTS
-        index-before-column 002_t.sql:2:38 column t.c is never created: t already exists (created at 001_t.sql:1:1), so the CREATE TABLE at 002_t.sql:1:1 does nothing
-        ",
+        expect![[r#"
+            non-idempotent-statement 001_t.sql:1:1 CREATE TABLE t fails with "relation already exists" when it runs again; write CREATE TABLE IF NOT EXISTS
+            index-before-column 002_t.sql:2:38 column t.c is never created: t already exists (created at 001_t.sql:1:1), so the CREATE TABLE at 002_t.sql:1:1 does nothing
+        "#]],
     );
     // Dropped first: the CREATE TABLE IF NOT EXISTS surely creates it.
     check(
@@ -201,7 +201,7 @@ fn lint_create_table_if_not_exists() {
             "001_t.sql",
             "DROP TABLE IF EXISTS t;\nCREATE TABLE IF NOT EXISTS t (id int, b int);\nCREATE INDEX IF NOT EXISTS t_b ON t (b);\n",
         )],
-        "",
+        expect![""],
     );
     // Schemas are kept apart; tables the set never creates are not judged.
     check(
@@ -209,7 +209,9 @@ fn lint_create_table_if_not_exists() {
             "001_t.sql",
             "CREATE TABLE IF NOT EXISTS app.t (id int, b int);\nCREATE INDEX IF NOT EXISTS t_b ON t (b);\nCREATE INDEX IF NOT EXISTS legacy_x ON legacy (x);\nCREATE INDEX IF NOT EXISTS t_b2 ON app.t (b);\n",
         )],
-        "index-before-column 001_t.sql:4:43 column app.t.b is only created conditionally at 001_t.sql:1:43 (CREATE TABLE IF NOT EXISTS does nothing when app.t already exists); add it with `ALTER TABLE app.t ADD COLUMN IF NOT EXISTS b ...` before using it",
+        expect![[r#"
+            index-before-column 001_t.sql:4:43 column app.t.b is only created conditionally at 001_t.sql:1:43 (CREATE TABLE IF NOT EXISTS does nothing when app.t already exists); add it with `ALTER TABLE app.t ADD COLUMN IF NOT EXISTS b ...` before using it
+        "#]],
     );
 }
 
@@ -237,30 +239,33 @@ fn lint_every_kind_of_reference() {
         "COMMENT ON COLUMN jobs.user_id IS 'fine';",
     ];
     check(
-        &[("001_tables.sql", create), ("002_uses.sql", &uses.join("\n"))],
-        "
-        index-before-column 002_uses.sql:1:58 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:2:41 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:3:55 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        non-idempotent-statement 002_uses.sql:4:1 ADD CONSTRAINT u fails with \"already exists\" when it runs again, and has no IF NOT EXISTS; drop it first with DROP CONSTRAINT IF EXISTS, or add it in a DO block that checks pg_constraint
-        index-before-column 002_uses.sql:4:52 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        non-idempotent-statement 002_uses.sql:5:1 ADD CONSTRAINT c fails with \"already exists\" when it runs again, and has no IF NOT EXISTS; drop it first with DROP CONSTRAINT IF EXISTS, or add it in a DO block that checks pg_constraint
-        index-before-column 002_uses.sql:5:42 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        non-idempotent-statement 002_uses.sql:6:1 ADD CONSTRAINT f fails with \"already exists\" when it runs again, and has no IF NOT EXISTS; drop it first with DROP CONSTRAINT IF EXISTS, or add it in a DO block that checks pg_constraint
-        index-before-column 002_uses.sql:6:48 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        non-idempotent-statement 002_uses.sql:7:1 ADD CONSTRAINT g fails with \"already exists\" when it runs again, and has no IF NOT EXISTS; drop it first with DROP CONSTRAINT IF EXISTS, or add it in a DO block that checks pg_constraint
-        index-before-column 002_uses.sql:7:70 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:8:31 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:9:42 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:10:72 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:11:46 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:12:70 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:13:24 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:14:17 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:15:35 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:16:28 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_uses.sql:17:24 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        ",
+        &[
+            ("001_tables.sql", create),
+            ("002_uses.sql", &uses.join("\n")),
+        ],
+        expect![[r#"
+            index-before-column 002_uses.sql:1:58 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:2:41 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:3:55 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            non-idempotent-statement 002_uses.sql:4:1 ADD CONSTRAINT u fails with "already exists" when it runs again, and has no IF NOT EXISTS; drop it first with DROP CONSTRAINT IF EXISTS, or add it in a DO block that checks pg_constraint
+            index-before-column 002_uses.sql:4:52 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            non-idempotent-statement 002_uses.sql:5:1 ADD CONSTRAINT c fails with "already exists" when it runs again, and has no IF NOT EXISTS; drop it first with DROP CONSTRAINT IF EXISTS, or add it in a DO block that checks pg_constraint
+            index-before-column 002_uses.sql:5:42 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            non-idempotent-statement 002_uses.sql:6:1 ADD CONSTRAINT f fails with "already exists" when it runs again, and has no IF NOT EXISTS; drop it first with DROP CONSTRAINT IF EXISTS, or add it in a DO block that checks pg_constraint
+            index-before-column 002_uses.sql:6:48 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            non-idempotent-statement 002_uses.sql:7:1 ADD CONSTRAINT g fails with "already exists" when it runs again, and has no IF NOT EXISTS; drop it first with DROP CONSTRAINT IF EXISTS, or add it in a DO block that checks pg_constraint
+            index-before-column 002_uses.sql:7:70 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:8:31 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:9:42 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:10:72 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:11:46 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:12:70 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:13:24 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:14:17 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:15:35 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:16:28 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_uses.sql:17:24 column jobs.chat_id is only created conditionally at 001_tables.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+        "#]],
     );
 }
 
@@ -278,28 +283,33 @@ fn lint_do_blocks() {
                 "CREATE INDEX IF NOT EXISTS idx_invoices_tenant ON invoices (tenant_id);\nCREATE INDEX IF NOT EXISTS idx_invoices_note ON invoices (note);\n",
             ),
         ],
-        "index-before-column 002_index.sql:2:59 column invoices.note is only created conditionally at 001_invoices.sql:8:13 (the IF at 001_invoices.sql:3:5 creates invoices only when it does not exist yet); add it with `ALTER TABLE invoices ADD COLUMN IF NOT EXISTS note ...` before using it",
+        expect![[r#"
+            index-before-column 002_index.sql:2:59 column invoices.note is only created conditionally at 001_invoices.sql:8:13 (the IF at 001_invoices.sql:3:5 creates invoices only when it does not exist yet); add it with `ALTER TABLE invoices ADD COLUMN IF NOT EXISTS note ...` before using it
+        "#]],
     );
     // A column added under a condition that is not about it; the index is
     // inside a DO block too, and is located there.
     check(
         &[
-            ("001_jobs.sql", "CREATE TABLE IF NOT EXISTS jobs (id bigserial PRIMARY KEY);\n"),
+            (
+                "001_jobs.sql",
+                "CREATE TABLE IF NOT EXISTS jobs (id bigserial PRIMARY KEY);\n",
+            ),
             (
                 "002_chat.sql",
                 "DO $$\nBEGIN\n    IF current_setting('app.chats', true) = 'on' THEN\n        ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id bigint;\n    END IF;\n    CREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n    EXECUTE 'COMMENT ON COLUMN jobs.chat_id IS ''chat''';\nEND\n$$;\n",
             ),
         ],
-        "
-        index-before-column 002_chat.sql:6:55 column jobs.chat_id is only added conditionally at 002_chat.sql:4:51 (inside the IF at 002_chat.sql:3:5); add it unconditionally with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        index-before-column 002_chat.sql:7:37 column jobs.chat_id is only added conditionally at 002_chat.sql:4:51 (inside the IF at 002_chat.sql:3:5); add it unconditionally with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
-        ",
+        expect![[r#"
+            index-before-column 002_chat.sql:6:55 column jobs.chat_id is only added conditionally at 002_chat.sql:4:51 (inside the IF at 002_chat.sql:3:5); add it unconditionally with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            index-before-column 002_chat.sql:7:37 column jobs.chat_id is only added conditionally at 002_chat.sql:4:51 (inside the IF at 002_chat.sql:3:5); add it unconditionally with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+        "#]],
     );
     // Statements later in the branch that created the table run only where
     // it did: the bundled invoices sets (the index inside the branch is a
     // divergence, found by running them, not a missing column).
-    check(&borrowed(&scenario("err/invoices-do-block")), "");
-    check(&borrowed(&scenario("ok/invoices-do-block")), "");
+    check(&borrowed(&scenario("err/invoices-do-block")), expect![""]);
+    check(&borrowed(&scenario("ok/invoices-do-block")), expect![""]);
     // A table created under a condition that is not about it, then used
     // after the block.
     check(
@@ -307,10 +317,10 @@ fn lint_do_blocks() {
             "001_audit.sql",
             "DO $$\nBEGIN\n    IF current_setting('app.audit', true) = 'on' THEN\n        CREATE TABLE audit (id bigint PRIMARY KEY, at timestamptz NOT NULL);\n    END IF;\nEND\n$$;\nCREATE INDEX IF NOT EXISTS audit_at ON audit (at);\n",
         )],
-        "
-        non-idempotent-statement 001_audit.sql:4:9 CREATE TABLE audit fails with \"relation already exists\" when it runs again; write CREATE TABLE IF NOT EXISTS
-        index-before-column 001_audit.sql:8:47 column audit.at is only created conditionally at 001_audit.sql:4:52 (the IF at 001_audit.sql:3:5 may skip creating audit)
-        ",
+        expect![[r#"
+            non-idempotent-statement 001_audit.sql:4:9 CREATE TABLE audit fails with "relation already exists" when it runs again; write CREATE TABLE IF NOT EXISTS
+            index-before-column 001_audit.sql:8:47 column audit.at is only created conditionally at 001_audit.sql:4:52 (the IF at 001_audit.sql:3:5 may skip creating audit)
+        "#]],
     );
     // Guards that make the column certain: a check for the column itself,
     // the ELSE of a check that it exists, an EXCEPTION clause.
@@ -330,7 +340,7 @@ fn lint_do_blocks() {
                 ),
                 ("002_chat.sql", &chat),
             ],
-            "",
+            expect![""],
         );
     }
 }
@@ -359,24 +369,24 @@ fn lint_statements_that_fail_the_second_time() {
     ];
     check(
         &[("001_bad.sql", &bad.join("\n"))],
-        "
-        non-idempotent-statement 001_bad.sql:1:1 CREATE TABLE a fails with \"relation already exists\" when it runs again; write CREATE TABLE IF NOT EXISTS
-        non-idempotent-statement 001_bad.sql:2:1 CREATE INDEX a_id fails with \"relation already exists\" when it runs again; write CREATE INDEX IF NOT EXISTS
-        non-idempotent-statement 001_bad.sql:3:1 CREATE INDEX without a name creates one more identical index every time it runs; name it and write CREATE INDEX IF NOT EXISTS
-        non-idempotent-statement 001_bad.sql:4:1 CREATE SEQUENCE s fails with \"relation already exists\" when it runs again; write CREATE SEQUENCE IF NOT EXISTS
-        non-idempotent-statement 001_bad.sql:5:1 CREATE SCHEMA app fails with \"schema already exists\" when it runs again; write CREATE SCHEMA IF NOT EXISTS
-        non-idempotent-statement 001_bad.sql:6:1 CREATE VIEW v fails with \"relation already exists\" when it runs again; write CREATE OR REPLACE VIEW
-        non-idempotent-statement 001_bad.sql:7:1 CREATE TYPE mood fails with \"type already exists\" when it runs again, and has no IF NOT EXISTS; create it in a DO block that checks pg_type first or catches duplicate_object
-        non-idempotent-statement 001_bad.sql:8:1 CREATE FUNCTION f fails with \"already exists\" when it runs again; write CREATE OR REPLACE FUNCTION
-        non-idempotent-statement 001_bad.sql:9:1 CREATE EXTENSION pgcrypto fails with \"extension already exists\" when it runs again; write CREATE EXTENSION IF NOT EXISTS
-        non-idempotent-statement 001_bad.sql:10:1 ADD COLUMN b fails with \"column already exists\" when it runs again; write ADD COLUMN IF NOT EXISTS
-        non-idempotent-statement 001_bad.sql:11:1 ADD CONSTRAINT a_b fails with \"already exists\" when it runs again, and has no IF NOT EXISTS; drop it first with DROP CONSTRAINT IF EXISTS, or add it in a DO block that checks pg_constraint
-        non-idempotent-statement 001_bad.sql:12:1 renaming column a.b to c fails when it runs again, because column a.b no longer exists; rename in a DO block that checks the catalog first
-        non-idempotent-statement 001_bad.sql:13:1 renaming table a to a2 fails when it runs again, because table a no longer exists; rename in a DO block that checks the catalog first
-        non-idempotent-statement 001_bad.sql:14:1 DROP COLUMN c fails with \"does not exist\" when it runs again; write DROP COLUMN IF EXISTS
-        non-idempotent-statement 001_bad.sql:15:1 DROP TABLE a2 fails with \"does not exist\" when it runs again; write DROP TABLE IF EXISTS
-        non-idempotent-statement 001_bad.sql:16:1 ALTER TYPE mood ADD VALUE 'ok' fails with \"already exists\" when it runs again; write ADD VALUE IF NOT EXISTS
-        ",
+        expect![[r#"
+            non-idempotent-statement 001_bad.sql:1:1 CREATE TABLE a fails with "relation already exists" when it runs again; write CREATE TABLE IF NOT EXISTS
+            non-idempotent-statement 001_bad.sql:2:1 CREATE INDEX a_id fails with "relation already exists" when it runs again; write CREATE INDEX IF NOT EXISTS
+            non-idempotent-statement 001_bad.sql:3:1 CREATE INDEX without a name creates one more identical index every time it runs; name it and write CREATE INDEX IF NOT EXISTS
+            non-idempotent-statement 001_bad.sql:4:1 CREATE SEQUENCE s fails with "relation already exists" when it runs again; write CREATE SEQUENCE IF NOT EXISTS
+            non-idempotent-statement 001_bad.sql:5:1 CREATE SCHEMA app fails with "schema already exists" when it runs again; write CREATE SCHEMA IF NOT EXISTS
+            non-idempotent-statement 001_bad.sql:6:1 CREATE VIEW v fails with "relation already exists" when it runs again; write CREATE OR REPLACE VIEW
+            non-idempotent-statement 001_bad.sql:7:1 CREATE TYPE mood fails with "type already exists" when it runs again, and has no IF NOT EXISTS; create it in a DO block that checks pg_type first or catches duplicate_object
+            non-idempotent-statement 001_bad.sql:8:1 CREATE FUNCTION f fails with "already exists" when it runs again; write CREATE OR REPLACE FUNCTION
+            non-idempotent-statement 001_bad.sql:9:1 CREATE EXTENSION pgcrypto fails with "extension already exists" when it runs again; write CREATE EXTENSION IF NOT EXISTS
+            non-idempotent-statement 001_bad.sql:10:1 ADD COLUMN b fails with "column already exists" when it runs again; write ADD COLUMN IF NOT EXISTS
+            non-idempotent-statement 001_bad.sql:11:1 ADD CONSTRAINT a_b fails with "already exists" when it runs again, and has no IF NOT EXISTS; drop it first with DROP CONSTRAINT IF EXISTS, or add it in a DO block that checks pg_constraint
+            non-idempotent-statement 001_bad.sql:12:1 renaming column a.b to c fails when it runs again, because column a.b no longer exists; rename in a DO block that checks the catalog first
+            non-idempotent-statement 001_bad.sql:13:1 renaming table a to a2 fails when it runs again, because table a no longer exists; rename in a DO block that checks the catalog first
+            non-idempotent-statement 001_bad.sql:14:1 DROP COLUMN c fails with "does not exist" when it runs again; write DROP COLUMN IF EXISTS
+            non-idempotent-statement 001_bad.sql:15:1 DROP TABLE a2 fails with "does not exist" when it runs again; write DROP TABLE IF EXISTS
+            non-idempotent-statement 001_bad.sql:16:1 ALTER TYPE mood ADD VALUE 'ok' fails with "already exists" when it runs again; write ADD VALUE IF NOT EXISTS
+        "#]],
     );
     let good = [
         "CREATE TABLE IF NOT EXISTS a (id int PRIMARY KEY);",
@@ -399,20 +409,24 @@ fn lint_statements_that_fail_the_second_time() {
         "ALTER TYPE mood ADD VALUE IF NOT EXISTS 'ok';",
         "DROP TABLE IF EXISTS a2;",
     ];
-    check(&[("001_good.sql", &good.join("\n"))], "");
+    check(&[("001_good.sql", &good.join("\n"))], expect![""]);
     // Unguarded inside a DO block: located at the inner statement.
     check(
         &[(
             "001_type.sql",
             "DO $$\nBEGIN\n    CREATE TYPE mood AS ENUM ('sad');\nEND\n$$;\n",
         )],
-        "non-idempotent-statement 001_type.sql:3:5 CREATE TYPE mood fails with \"type already exists\" when it runs again, and has no IF NOT EXISTS; create it in a DO block that checks pg_type first or catches duplicate_object",
+        expect![[r#"
+            non-idempotent-statement 001_type.sql:3:5 CREATE TYPE mood fails with "type already exists" when it runs again, and has no IF NOT EXISTS; create it in a DO block that checks pg_type first or catches duplicate_object
+        "#]],
     );
     check(
         &borrowed(&scenario("err/add-column-twice")),
-        "non-idempotent-statement 002_account_email.sql:3:1 ADD COLUMN email fails with \"column already exists\" when it runs again; write ADD COLUMN IF NOT EXISTS",
+        expect![[r#"
+            non-idempotent-statement 002_account_email.sql:3:1 ADD COLUMN email fails with "column already exists" when it runs again; write ADD COLUMN IF NOT EXISTS
+        "#]],
     );
-    check(&borrowed(&scenario("ok/add-column-twice")), "");
+    check(&borrowed(&scenario("ok/add-column-twice")), expect![""]);
 }
 
 // --- tx-incompatible ---------------------------------------------------------
@@ -425,11 +439,11 @@ fn lint_statements_that_refuse_a_transaction() {
             "1_index.up.sql",
             "CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\nVACUUM t;\nANALYZE t;\nDROP INDEX CONCURRENTLY IF EXISTS t_id;\n",
         )],
-        "
-        tx-incompatible 1_index.up.sql:2:1 CREATE INDEX CONCURRENTLY cannot run inside a transaction block, and 1_index.up.sql runs in one; move it into a migration of its own that the runner applies without a transaction
-        tx-incompatible 1_index.up.sql:3:1 VACUUM cannot run inside a transaction block, and 1_index.up.sql runs in one; move it into a migration of its own that the runner applies without a transaction
-        tx-incompatible 1_index.up.sql:5:1 DROP INDEX CONCURRENTLY cannot run inside a transaction block, and 1_index.up.sql runs in one; move it into a migration of its own that the runner applies without a transaction
-        ",
+        expect![[r#"
+            tx-incompatible 1_index.up.sql:2:1 CREATE INDEX CONCURRENTLY cannot run inside a transaction block, and 1_index.up.sql runs in one; move it into a migration of its own that the runner applies without a transaction
+            tx-incompatible 1_index.up.sql:3:1 VACUUM cannot run inside a transaction block, and 1_index.up.sql runs in one; move it into a migration of its own that the runner applies without a transaction
+            tx-incompatible 1_index.up.sql:5:1 DROP INDEX CONCURRENTLY cannot run inside a transaction block, and 1_index.up.sql runs in one; move it into a migration of its own that the runner applies without a transaction
+        "#]],
     );
     // A plain file holding such a statement runs without a transaction,
     // the way psql runs it (`Migration::transaction` is false).
@@ -438,7 +452,7 @@ fn lint_statements_that_refuse_a_transaction() {
             "001_index.sql",
             "CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\n",
         )],
-        "",
+        expect![""],
     );
     // The layout says no transaction (sqlx's marker).
     check(
@@ -452,7 +466,7 @@ fn lint_statements_that_refuse_a_transaction() {
                 "-- no-transaction\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\n",
             ),
         ],
-        "",
+        expect![""],
     );
     // A file with its own BEGIN/COMMIT: only what is between them counts.
     check(
@@ -460,7 +474,9 @@ fn lint_statements_that_refuse_a_transaction() {
             "001_t.sql",
             "BEGIN;\nCREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY);\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_a ON t (id);\nCOMMIT;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS t_b ON t (id);\n",
         )],
-        "tx-incompatible 001_t.sql:3:1 CREATE INDEX CONCURRENTLY cannot run inside a transaction block, and 001_t.sql runs in one; move it into a migration of its own that the runner applies without a transaction",
+        expect![[r#"
+            tx-incompatible 001_t.sql:3:1 CREATE INDEX CONCURRENTLY cannot run inside a transaction block, and 001_t.sql runs in one; move it into a migration of its own that the runner applies without a transaction
+        "#]],
     );
     // A DO block always runs in a transaction.
     check(
@@ -474,7 +490,9 @@ fn lint_statements_that_refuse_a_transaction() {
                 "-- no-transaction\nDO $$\nBEGIN\n    CREATE INDEX CONCURRENTLY IF NOT EXISTS t_id ON t (id);\nEND\n$$;\n",
             ),
         ],
-        "tx-incompatible 002_t.sql:4:5 CREATE INDEX CONCURRENTLY cannot run inside a DO block, whose body always runs in a transaction; move it out of the DO block into a migration that runs without a transaction",
+        expect![[r#"
+            tx-incompatible 002_t.sql:4:5 CREATE INDEX CONCURRENTLY cannot run inside a DO block, whose body always runs in a transaction; move it out of the DO block into a migration that runs without a transaction
+        "#]],
     );
 }
 
@@ -489,7 +507,9 @@ fn lint_new_enum_values_used_in_the_same_transaction() {
                 "ALTER TYPE state ADD VALUE IF NOT EXISTS 'done';\nUPDATE jobs SET state = 'done' WHERE id < 0;\n",
             ),
         ],
-        "tx-incompatible 002_done.sql:2:25 'done' is added to type state at 002_done.sql:1:1 in the same transaction; PostgreSQL refuses to use a new enum value before the transaction that added it commits (\"unsafe use of new value\"); use it in a later migration",
+        expect![[r#"
+            tx-incompatible 002_done.sql:2:25 'done' is added to type state at 002_done.sql:1:1 in the same transaction; PostgreSQL refuses to use a new enum value before the transaction that added it commits ("unsafe use of new value"); use it in a later migration
+        "#]],
     );
     check(
         &[
@@ -503,7 +523,7 @@ fn lint_new_enum_values_used_in_the_same_transaction() {
                 "UPDATE jobs SET state = 'done' WHERE id < 0;\n",
             ),
         ],
-        "",
+        expect![""],
     );
 }
 
@@ -517,7 +537,7 @@ fn lint_suppression_comments() {
             "001_a.sql",
             "-- migcheck:ignore non-idempotent-statement the runner tracks versions\n-- (and has since 2019)\nCREATE TABLE a (id int);\nCREATE INDEX a_id ON a (id); -- migcheck:ignore non-idempotent-statement tracked runner\n-- migcheck:ignore non-idempotent-statement tracked runner\nDO $$\nBEGIN\n    CREATE TYPE mood AS ENUM ('sad');\nEND\n$$;\n",
         )],
-        "",
+        expect![""],
     );
     // Another kind, a blank line in between, or a directive above another
     // statement of the same DO block do not suppress.
@@ -526,11 +546,11 @@ fn lint_suppression_comments() {
             "001_a.sql",
             "-- migcheck:ignore tx-incompatible not this kind\nCREATE TABLE a (id int);\n-- migcheck:ignore non-idempotent-statement too far away\n\nCREATE TABLE b (id int);\nDO $$\nBEGIN\n    -- migcheck:ignore non-idempotent-statement only this one\n    CREATE TYPE mood AS ENUM ('sad');\n    CREATE TYPE colour AS ENUM ('red');\nEND\n$$;\n",
         )],
-        "
-        non-idempotent-statement 001_a.sql:2:1 CREATE TABLE a fails with \"relation already exists\" when it runs again; write CREATE TABLE IF NOT EXISTS
-        non-idempotent-statement 001_a.sql:5:1 CREATE TABLE b fails with \"relation already exists\" when it runs again; write CREATE TABLE IF NOT EXISTS
-        non-idempotent-statement 001_a.sql:10:5 CREATE TYPE colour fails with \"type already exists\" when it runs again, and has no IF NOT EXISTS; create it in a DO block that checks pg_type first or catches duplicate_object
-        ",
+        expect![[r#"
+            non-idempotent-statement 001_a.sql:2:1 CREATE TABLE a fails with "relation already exists" when it runs again; write CREATE TABLE IF NOT EXISTS
+            non-idempotent-statement 001_a.sql:5:1 CREATE TABLE b fails with "relation already exists" when it runs again; write CREATE TABLE IF NOT EXISTS
+            non-idempotent-statement 001_a.sql:10:5 CREATE TYPE colour fails with "type already exists" when it runs again, and has no IF NOT EXISTS; create it in a DO block that checks pg_type first or catches duplicate_object
+        "#]],
     );
     check(
         &borrowed(&[
@@ -546,7 +566,7 @@ fn lint_suppression_comments() {
                 ),
             ),
         ]),
-        "",
+        expect![""],
     );
 }
 
@@ -557,17 +577,23 @@ fn lint_malformed_suppressions_are_errors() {
             "001_a.sql",
             "SELECT 1;\n-- migcheck:ignore index-before-column\nCREATE INDEX IF NOT EXISTS i ON t (c);\n",
         )],
-        "error 001_a.sql:2: `-- migcheck:ignore index-before-column` needs a reason after the kind, so that the next reader knows why",
+        expect![[r#"
+            error 001_a.sql:2: `-- migcheck:ignore index-before-column` needs a reason after the kind, so that the next reader knows why
+        "#]],
     );
     check(
         &[(
             "001_a.sql",
             "CREATE TABLE IF NOT EXISTS t (c int); -- migcheck:ignore rerun-failed old runner\n",
         )],
-        "error 001_a.sql:1: `-- migcheck:ignore rerun-failed`: lint has no finding kind `rerun-failed`; it reports index-before-column, non-idempotent-statement, tx-incompatible",
+        expect![[r#"
+            error 001_a.sql:1: `-- migcheck:ignore rerun-failed`: lint has no finding kind `rerun-failed`; it reports index-before-column, non-idempotent-statement, tx-incompatible
+        "#]],
     );
     check(
         &[("001_a.sql", "--migcheck:ignore\nSELECT 1;\n")],
-        "error 001_a.sql:1: `-- migcheck:ignore` needs a kind and a reason, like `-- migcheck:ignore non-idempotent-statement the runner tracks versions`",
+        expect![[r#"
+            error 001_a.sql:1: `-- migcheck:ignore` needs a kind and a reason, like `-- migcheck:ignore non-idempotent-statement the runner tracks versions`
+        "#]],
     );
 }

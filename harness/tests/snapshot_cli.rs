@@ -4,21 +4,16 @@
 //! rendered diff against a golden file; no password ever printed; nothing
 //! left behind.
 //!
-//! Golden files live in `tests/fixtures/snapshot/`; run with
-//! `MIGCHECK_BLESS=1` to rewrite them after an intended change.
+//! Golden files live in `tests/fixtures/snapshot/` (`expect_file!`); after
+//! an intended change, `UPDATE_EXPECT=1 cargo test -p migcheck --test
+//! snapshot_cli` rewrites them; review the diff.
 
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use expect_test::expect_file;
 use migcheck::postgres::{PgSpec, Server};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("harness lives in the workspace")
-        .to_path_buf()
-}
 
 /// A private temp directory the server's unprivileged user can traverse.
 fn private_tmp() -> tempfile::TempDir {
@@ -74,26 +69,6 @@ fn write(dir: &Path, files: &[(&str, &str)]) {
     }
 }
 
-/// Compares `actual` with the golden file `name`, or rewrites it under
-/// `MIGCHECK_BLESS=1`.
-fn golden(name: &str, actual: &str) {
-    let path = workspace()
-        .join("harness/tests/fixtures/snapshot")
-        .join(name);
-    if std::env::var_os("MIGCHECK_BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(&path, actual).expect("write golden");
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_default();
-    assert_eq!(
-        actual,
-        expected,
-        "\n{} is stale; if the new output is right, run with MIGCHECK_BLESS=1.\n--- actual:\n{actual}",
-        path.display()
-    );
-}
-
 const FRESH: &str = "CREATE TABLE invoices (id bigint PRIMARY KEY, tenant_id int NOT NULL,
     status text DEFAULT 'open');
 CREATE INDEX idx_invoices_tenant_status ON invoices (tenant_id, status);
@@ -117,7 +92,7 @@ fn diff_of_two_migration_directories_is_grouped_by_object() {
     );
     let output = migcheck(dir.path(), &["diff", "fresh", "upgraded"]);
     assert_code(&output, 1);
-    golden("diff.txt", &text(&output.stdout));
+    expect_file!["fixtures/snapshot/diff.txt"].assert_eq(&text(&output.stdout));
 
     let output = migcheck(
         dir.path(),
@@ -176,7 +151,7 @@ fn a_saved_snapshot_compares_equal_to_its_directory() {
 
     let output = migcheck(dir.path(), &["snapshot", "--migrations", "fresh"]);
     assert_code(&output, 0);
-    golden("snapshot.txt", &text(&output.stdout));
+    expect_file!["fixtures/snapshot/snapshot.txt"].assert_eq(&text(&output.stdout));
 }
 
 #[test]

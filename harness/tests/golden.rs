@@ -1,7 +1,7 @@
 //! Every report format, rendered from one fixed report and compared with
 //! the files in `tests/golden/`: what a user's CI sees must not change by
 //! accident. After an intended change: `MIGCHECK_BLESS=1 cargo test -p
-//! harness --test golden`, and review the diff.
+//! migcheck --test golden`, and review the diff.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -100,6 +100,11 @@ fn check(format: OutputFormat, file: &str) {
         "{} is stale; if the change is intended, run MIGCHECK_BLESS=1 cargo test -p migcheck --test golden and review the diff.\nactual:\n{actual}",
         path.display()
     );
+}
+
+#[test]
+fn json() {
+    check(OutputFormat::Json, "report.json");
 }
 
 #[test]

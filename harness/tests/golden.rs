@@ -97,6 +97,11 @@ fn check(format: OutputFormat, file: &str) {
 }
 
 #[test]
+fn json() {
+    check(OutputFormat::Json, "report.json");
+}
+
+#[test]
 fn junit() {
     check(OutputFormat::Junit, "report.junit.xml");
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use migcheck::fuzz::{self, Options, Shard};
+use migcheck::pipeline;
 use migcheck::sandbox::{SandboxChoice, Timeouts};
 
 fn options(cases: u64, jobs: usize, sandbox: SandboxChoice) -> Options {
@@ -29,6 +30,7 @@ fn options(cases: u64, jobs: usize, sandbox: SandboxChoice) -> Options {
 fn fuzz_throughput(c: &mut Criterion) {
     let scenario = benches::billing_history();
     let server = benches::local_server();
+    let runtime = benches::runtime();
     let mut group = c.benchmark_group("fuzz-12-migrations");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
@@ -40,12 +42,14 @@ fn fuzz_throughput(c: &mut Criterion) {
     ];
     for (name, cases, jobs, sandbox) in runs {
         let options = options(cases, jobs, sandbox);
+        let prepared = pipeline::prepare(&scenario, &[], sandbox).expect("the set loads");
         group.throughput(Throughput::Elements(cases));
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 (0..iters)
                     .map(|_| {
-                        let fuzzed = fuzz::run(&server, &scenario, &options).expect("fuzz runs");
+                        let fuzzed =
+                            fuzz::run(&server, &runtime, &prepared, &options).expect("fuzz runs");
                         assert_eq!(fuzzed.cases, cases);
                         fuzzed.cases_took
                     })
@@ -56,6 +60,8 @@ fn fuzz_throughput(c: &mut Criterion) {
     // The naive baseline: a new cluster for each case (started from the
     // cached initdb copy, the fastest this backend can).
     let one = options(1, 1, SandboxChoice::Transaction);
+    let prepared =
+        pipeline::prepare(&scenario, &[], SandboxChoice::Transaction).expect("the set loads");
     group.throughput(Throughput::Elements(1));
     group.bench_function("cluster-per-case", |b| {
         b.iter_custom(|iters| {
@@ -63,7 +69,7 @@ fn fuzz_throughput(c: &mut Criterion) {
                 .map(|_| {
                     let started = Instant::now();
                     let server = benches::local_server();
-                    let fuzzed = fuzz::run(&server, &scenario, &one).expect("fuzz runs");
+                    let fuzzed = fuzz::run(&server, &runtime, &prepared, &one).expect("fuzz runs");
                     assert_eq!(fuzzed.cases, 1);
                     // The start, and the case; not the history or shrinking.
                     let start = started.elapsed() - fuzzed.elapsed;

@@ -13,10 +13,7 @@ pub fn local_server() -> Server {
 /// The runtime migcheck's async functions run on, as `migcheck` runs
 /// them: one thread.
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
+    migcheck::runtime().expect("a tokio runtime")
 }
 
 /// `scenarios/ok/billing-history`: 12 golang-migrate migrations with

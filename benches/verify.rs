@@ -6,8 +6,8 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use migcheck::finding::Check;
-use migcheck::sandbox::SandboxChoice;
-use migcheck::verify;
+use migcheck::pipeline;
+use migcheck::sandbox::{SandboxChoice, Timeouts};
 
 fn verify_twelve_migrations(c: &mut Criterion) {
     let scenario = benches::billing_history();
@@ -18,11 +18,12 @@ fn verify_twelve_migrations(c: &mut Criterion) {
     group.bench_function("billing-history-12-migrations", |b| {
         b.iter(|| {
             let result = runtime
-                .block_on(verify::run_scenario(
+                .block_on(pipeline::run_scenario(
                     &server,
                     &scenario,
                     &Check::ALL,
                     SandboxChoice::Auto,
+                    Timeouts::default(),
                 ))
                 .expect("verify runs");
             assert!(

@@ -35,8 +35,5 @@ impl SharedServer {
 
 /// A current-thread runtime for one trial.
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a tokio runtime")
+    migcheck::runtime().expect("a tokio runtime")
 }

@@ -242,10 +242,7 @@ pub fn capture(
     } else {
         None
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(CaptureError::Runtime)?;
+    let runtime = crate::runtime().map_err(CaptureError::Runtime)?;
     let mut files = Vec::new();
     for source in sources {
         let file = match source {

@@ -15,10 +15,12 @@ pub mod error;
 pub mod finding;
 pub mod fuzz;
 pub mod guard;
+pub mod judge;
 pub mod keep;
 pub mod lint;
 pub mod migrations;
 pub mod observe;
+pub mod pipeline;
 pub mod postgres;
 pub mod report;
 pub mod runner;
@@ -30,3 +32,11 @@ pub mod suite;
 pub mod verify;
 
 pub use error::Error;
+
+/// The async runtime migcheck's work runs on: one thread, the work being
+/// mostly waiting on servers. Every runtime is built here.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}

@@ -485,7 +485,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             scenario.format = migrations_format;
             let started = std::time::Instant::now();
             let report = Report {
-                scenarios: vec![verify::lint_only(&scenario)?],
+                scenarios: vec![migcheck::pipeline::lint(&scenario)?],
                 postgres: Vec::new(),
                 backend: "none".into(),
                 duration: started.elapsed(),
@@ -550,7 +550,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     let report = verify::run(&scenarios, &options)?;
     // Also where a machine-readable report on stdout would hide it.
     for s in &report.scenarios {
-        for note in s.notes.iter().filter(|n| n.starts_with("kept: ")) {
+        for note in s.kept.iter().flat_map(|k| k.notes()) {
             eprintln!("migcheck: {}: {note}", s.id);
         }
     }

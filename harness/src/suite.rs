@@ -26,7 +26,6 @@ use crate::finding::{Check, Finding};
 use crate::postgres::{PgSpec, Server};
 use crate::sandbox::{SandboxChoice, Timeouts};
 use crate::scenario::Scenario;
-use crate::verify;
 
 /// Runs the scenarios under `dir` as trials, with the arguments `cargo
 /// test` passed, and returns the exit code for `main`.
@@ -160,12 +159,9 @@ fn trial(
         layout(scenario)?;
     }
     let server = server.get()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let runtime = crate::runtime().map_err(|e| format!("cannot start the async runtime: {e}"))?;
     let result = runtime
-        .block_on(verify::run_scenario_with(
+        .block_on(crate::pipeline::run_scenario(
             server,
             scenario,
             &[check],

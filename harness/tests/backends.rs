@@ -412,10 +412,7 @@ const PASSWORD: &str = "pw-s3cret-migcheck";
 impl Existing {
     fn start() -> Existing {
         let server = Server::start(&PgSpec::Local { bindir: None }, None).expect("a local server");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
+        let runtime = migcheck::runtime().expect("runtime");
         let hba = server.data_dir().expect("local").join("pg_hba.conf");
         std::fs::write(
             &hba,

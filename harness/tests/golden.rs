@@ -73,6 +73,7 @@ fn report() -> Report {
         notes: vec!["faults: 2 injected paths".into()],
         opt_outs: Vec::new(),
         migrations: migrations.clone(),
+        kept: None,
     };
     let fine = ScenarioResult {
         id: "ok/fine".into(),

@@ -321,6 +321,7 @@ fn a_report_with_every_kind_validates() {
                 opt_out("not-atomic", Check::Faults),
             ],
             migrations: None,
+            kept: None,
         }],
         postgres: vec!["15.18".into()],
         backend: "none".into(),

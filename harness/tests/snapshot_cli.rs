@@ -203,10 +203,7 @@ fn bad_input_exits_2_with_what_to_do() {
 #[test]
 fn dsn_is_read_only_and_its_password_never_shown() {
     let server = Server::start(&PgSpec::Local { bindir: None }, None).expect("a local server");
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = migcheck::runtime().expect("runtime");
     runtime.block_on(async {
         let admin = server.connect("postgres").await.expect("connect");
         admin

@@ -151,10 +151,7 @@ pub fn run(options: &Options) -> Result<BenchReport, BenchError> {
         [] => vec![None],
         majors => majors.iter().copied().map(Some).collect(),
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(BenchError::Runtime)?;
+    let runtime = crate::runtime().map_err(BenchError::Runtime)?;
     let mut runs = Vec::new();
     let mut loads = Vec::new();
     let mut postgres = Vec::new();

@@ -3,7 +3,8 @@
 
 use crate::finding::{Finding, Kind, Severity};
 use crate::observe::Observation;
-use crate::schema::{self, Change};
+use crate::runner::ApplyError;
+use crate::schema::{self, Change, Snapshot};
 
 pub(super) fn check(observation: &Observation, may_keep: &[String]) -> Vec<Finding> {
     let Some(fresh) = &observation.fresh.snapshot else {
@@ -11,44 +12,63 @@ pub(super) fn check(observation: &Observation, may_keep: &[String]) -> Vec<Findi
     };
     let mut findings = Vec::new();
     for legacy in &observation.legacy {
-        let state = Some(legacy.state.clone());
-        if let Some(error) = legacy.outcome.errors.first() {
+        let upgraded = match (legacy.outcome.errors.first(), &legacy.outcome.snapshot) {
+            (Some(error), _) => Err(error),
+            (None, Some(snapshot)) => Ok(snapshot),
+            (None, None) => continue,
+        };
+        let from = format!("legacy state \"{}\"", legacy.state);
+        let excused = |change: &Change| kept_on_purpose(change, may_keep);
+        if let Some(finding) = upgrade(fresh, &from, upgraded, excused) {
             findings.push(Finding {
-                legacy_state: state,
-                ..super::failed(Kind::LegacyApplyFailed, error)
+                legacy_state: Some(legacy.state.clone()),
+                ..finding
             });
-            continue;
         }
-        let Some(upgraded) = &legacy.outcome.snapshot else {
-            continue;
-        };
-        let mut diff = schema::diff(fresh, upgraded);
-        diff.retain(|change| !kept_on_purpose(change, may_keep));
-        if diff.is_empty() {
-            continue;
-        }
-        let side = format!("after upgrading from legacy state \"{}\"", legacy.state);
-        let (severity, what) = if diff.is_minor() {
-            (Severity::Warning, "differs only in column order from")
-        } else {
-            (Severity::Error, "ends with a different schema than")
-        };
-        findings.push(Finding {
-            severity,
-            legacy_state: state,
-            diff: Some(diff.render("after a fresh install", &side)),
-            ..Finding::new(
-                Kind::DivergesFromFresh,
-                format!(
-                    "upgrading from legacy state \"{}\" {what} a fresh install ({} difference{})",
-                    legacy.state,
-                    diff.changes.len(),
-                    if diff.changes.len() == 1 { "" } else { "s" }
-                ),
-            )
-        });
     }
     findings
+}
+
+/// The judgement of one upgrade from a state (`from`, e.g. `legacy state
+/// "old jobs"`): the set failed there (`legacy-apply-failed`), or ended with
+/// another schema than a fresh install (`diverges-from-fresh`, a warning
+/// when only the column order differs), apart from the differences the
+/// state itself `excused`. The fuzzer judges its cases with it too.
+pub(crate) fn upgrade(
+    fresh: &Snapshot,
+    from: &str,
+    upgraded: Result<&Snapshot, &ApplyError>,
+    excused: impl Fn(&Change) -> bool,
+) -> Option<Finding> {
+    let upgraded = match upgraded {
+        Ok(snapshot) => snapshot,
+        Err(error) => return Some(super::failed(Kind::LegacyApplyFailed, error)),
+    };
+    let mut diff = schema::diff(fresh, upgraded);
+    diff.retain(|change| !excused(change));
+    if diff.is_empty() {
+        return None;
+    }
+    let (severity, what) = if diff.is_minor() {
+        (Severity::Warning, "differs only in column order from")
+    } else {
+        (Severity::Error, "ends with a different schema than")
+    };
+    Some(Finding {
+        severity,
+        diff: Some(diff.render(
+            "after a fresh install",
+            &format!("after upgrading from {from}"),
+        )),
+        ..Finding::new(
+            Kind::DivergesFromFresh,
+            format!(
+                "upgrading from {from} {what} a fresh install ({} difference{})",
+                diff.changes.len(),
+                if diff.changes.len() == 1 { "" } else { "s" }
+            ),
+        )
+    })
 }
 
 /// An object only the upgraded side has, and the scenario says legacy

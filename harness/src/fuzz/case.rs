@@ -5,12 +5,13 @@
 
 use generators::legacy::{LegacyCase, Mutation};
 
-use crate::finding::{Finding, Kind};
+use crate::checks::converge;
+use crate::finding::{Finding, Severity};
 use crate::migrations::MigrationSet;
 use crate::observe::ObserveError;
 use crate::runner::Runner;
 use crate::sandbox::{Sandbox, SandboxError, Sandboxes};
-use crate::schema::{self, Change, Snapshot};
+use crate::schema::{Change, Snapshot};
 
 /// What every case runs against.
 pub struct Target<'a> {
@@ -103,31 +104,26 @@ async fn build_and_apply(
         }
     }
     let failed = sandbox.apply(target.runner, &target.set.migrations).await?;
-    if let Some(error) = failed {
-        let finding = crate::checks::failed(Kind::LegacyApplyFailed, &error);
-        return Ok(Verdict::Fail(Box::new(Failure { finding, applied })));
-    }
-    let upgraded = sandbox.snapshot().await?;
-    if upgraded.fingerprint() == target.fingerprint {
-        return Ok(Verdict::Pass);
-    }
-    let mut diff = schema::diff(target.fresh, &upgraded);
-    diff.retain(|change| !excused(change, &case.mutations));
-    if diff.is_empty() || diff.is_minor() {
-        return Ok(Verdict::Pass);
-    }
-    let finding = Finding {
-        diff: Some(diff.render("after a fresh install", "after upgrading from this state")),
-        ..Finding::new(
-            Kind::DivergesFromFresh,
-            format!(
-                "upgrading from this state ends with a different schema than a fresh install ({} difference{})",
-                diff.changes.len(),
-                if diff.changes.len() == 1 { "" } else { "s" }
-            ),
-        )
+    let snapshot;
+    let upgraded = match &failed {
+        Some(error) => Err(error),
+        None => {
+            snapshot = sandbox.snapshot().await?;
+            if snapshot.fingerprint() == target.fingerprint {
+                return Ok(Verdict::Pass);
+            }
+            Ok(&snapshot)
+        }
     };
-    Ok(Verdict::Fail(Box::new(Failure { finding, applied })))
+    // What a state lacks must come back; what it added or changed by hand
+    // an upgrade keeps. Only an error fails the case.
+    let excused = |change: &Change| excused(change, &case.mutations);
+    match converge::upgrade(target.fresh, "this state", upgraded, excused) {
+        Some(finding) if finding.severity == Severity::Error => {
+            Ok(Verdict::Fail(Box::new(Failure { finding, applied })))
+        }
+        _ => Ok(Verdict::Pass),
+    }
 }
 
 /// A difference the state's own changes explain: a set is expected to

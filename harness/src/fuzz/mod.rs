@@ -26,10 +26,11 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::finding::{Check, Finding, Kind};
 use crate::migrations::MigrationSet;
+use crate::pipeline::{self, Prepared};
 use crate::postgres::Server;
 use crate::report::ScenarioResult;
 use crate::runner::Runner;
-use crate::sandbox::{self, SandboxChoice, Sandboxes, Timeouts};
+use crate::sandbox::{SandboxChoice, Sandboxes, Timeouts};
 use crate::scenario::Scenario;
 use case::{Verdict, Worker};
 
@@ -141,51 +142,37 @@ pub fn matrix(
     options: &Options,
 ) -> Result<crate::report::Report, crate::Error> {
     let started = Instant::now();
-    let majors: Vec<Option<u32>> = match versions {
-        [] => vec![None],
-        majors => majors.iter().copied().map(Some).collect(),
-    };
+    let prepared = pipeline::prepare(scenario, &[], options.sandbox)?;
+    let runtime = crate::runtime().map_err(crate::Error::Runtime)?;
     let mut report = crate::report::Report {
         scenarios: Vec::new(),
         postgres: Vec::new(),
         backend: String::new(),
         duration: Duration::ZERO,
     };
-    for major in majors {
-        let server = Server::start(pg, major)?;
-        let fuzzed = run(&server, scenario, options)?;
+    pipeline::for_each_major(pg, versions, |server| {
+        let fuzzed = run(&server, &runtime, &prepared, options)?;
         report.scenarios.push(fuzzed.result);
         report.postgres.push(server.version().to_string());
         report.backend = format!("{} {}", server.backend(), server.location());
-    }
+        Ok(())
+    })?;
     report.duration = started.elapsed();
     Ok(report)
 }
 
-/// Fuzzes `scenario`'s migration set on `server`.
+/// Fuzzes the prepared set on `server`.
 pub fn run(
     server: &Server,
-    scenario: &Scenario,
+    runtime: &tokio::runtime::Runtime,
+    prepared: &Prepared,
     options: &Options,
 ) -> Result<Fuzzed, crate::Error> {
+    let (scenario, set, choice) = (&prepared.scenario, &prepared.set, &prepared.sandbox);
     let in_scenario = |source| crate::Error::Scenario {
         id: scenario.id.clone(),
         source: Box::new(source),
     };
-    let set = MigrationSet::load(&scenario.migrations, scenario.format)
-        .map_err(|e| in_scenario(e.into()))?;
-    for migration in &set.migrations {
-        crate::guard::check(&migration.up).map_err(|e| in_scenario(e.into()))?;
-    }
-    let statements = set
-        .migrations
-        .iter()
-        .flat_map(|m| m.up.statements.iter().map(|s| (m.name.as_str(), s)));
-    let choice = sandbox::choose(options.sandbox, statements).map_err(|e| in_scenario(e.into()))?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(crate::Error::Runtime)?;
     let mut workers: Vec<Worker> = (0..options.jobs.max(1))
         .map(|_| Worker::new(Sandboxes::new(server, choice.strategy, options.timeouts)))
         .collect();
@@ -194,7 +181,7 @@ pub fn run(
         tx: scenario.tx,
     };
     let started = Instant::now();
-    let fuzzed = runtime.block_on(fuzz(&mut workers, &set, runner, options));
+    let fuzzed = runtime.block_on(fuzz(&mut workers, set, runner, options));
     // The sandbox databases go even when fuzzing failed.
     let mut shut = Ok(());
     for worker in workers {
@@ -254,13 +241,14 @@ pub fn run(
             title: scenario.title.clone(),
             postgres: version,
             sandbox: Some(choice.strategy),
-            sandbox_reason: choice.reason,
+            sandbox_reason: choice.reason.clone(),
             checks: vec![Check::Converge],
             cases: cases as usize,
             findings,
             notes,
             opt_outs: Vec::new(),
             migrations: Some(scenario.migrations.clone()),
+            kept: None,
         },
         found,
         cases,

@@ -156,10 +156,7 @@ fn percent(n: usize, of: usize) -> String {
 /// Runs the self-test on `server`.
 pub fn run(server: &Server, options: &Options) -> Result<SelfTest, crate::Error> {
     let started = Instant::now();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(crate::Error::Runtime)?;
+    let runtime = crate::runtime().map_err(crate::Error::Runtime)?;
     let strategy = history::plans();
     let mut trials = Vec::new();
     for i in 0..options.histories {
@@ -220,15 +217,18 @@ fn trial(
         .into_iter()
         .filter(|c| *c != Check::Merge)
         .collect();
-    let verified = runtime.block_on(crate::verify::run_scenario(
+    let verified = runtime.block_on(crate::pipeline::run_scenario(
         server,
         &scenario,
         &checks,
         SandboxChoice::Auto,
+        Timeouts::default(),
     ))?;
+    let prepared = crate::pipeline::prepare(&scenario, &[], SandboxChoice::Auto)?;
     let fuzzed = super::run(
         server,
-        &scenario,
+        runtime,
+        &prepared,
         &FuzzOptions {
             cases: Some(options.cases),
             time: None,

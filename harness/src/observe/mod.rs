@@ -25,6 +25,9 @@ use outcome::{apply, read};
 #[derive(Debug, Clone)]
 pub struct LegacyOutcome {
     pub state: String,
+    /// The state's index in the scenario's `legacy`; `None` for "deployed
+    /// at <version>".
+    pub index: Option<usize>,
     pub outcome: Outcome,
 }
 
@@ -91,7 +94,7 @@ pub async fn observe(
     let wants_legacy = checks.contains(&Check::Converge) || checks.contains(&Check::Expect);
     // When the fresh install fails there is nothing to converge to.
     if wants_legacy && fresh.errors.is_empty() {
-        for state in &scenario.legacy {
+        for (index, state) in scenario.legacy.iter().enumerate() {
             cases += 1;
             let outcome = match from_legacy(sandboxes, runner, set, state).await {
                 Ok(outcome) => outcome,
@@ -102,6 +105,7 @@ pub async fn observe(
             };
             legacy.push(LegacyOutcome {
                 state: state.name.clone(),
+                index: Some(index),
                 outcome,
             });
         }
@@ -275,6 +279,7 @@ async fn from_every_version(
         sandboxes.close(sandbox).await?;
         outcomes.push(LegacyOutcome {
             state: deployed_at(&all[k - 1]),
+            index: None,
             outcome: outcome?,
         });
     }

@@ -238,10 +238,7 @@ impl Drop for RemoteGuard {
 /// runtime, or be the signal handler), giving up after `STOP_GRACE` each.
 fn remove_remotes(remotes: Vec<Remote>) {
     let removal = std::thread::spawn(move || {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
+        let Ok(runtime) = crate::runtime() else {
             return;
         };
         runtime.block_on(async {

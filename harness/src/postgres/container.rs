@@ -278,14 +278,11 @@ impl Drop for Container {
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, PostgresError> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| PostgresError::Container {
-            image: String::new(),
-            action: "start a runtime for",
-            message: error.to_string(),
-        })
+    crate::runtime().map_err(|error| PostgresError::Container {
+        image: String::new(),
+        action: "start a runtime for",
+        message: error.to_string(),
+    })
 }
 
 /// A client of the Docker engine (`DOCKER_HOST` or the local socket) that

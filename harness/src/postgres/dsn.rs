@@ -114,13 +114,10 @@ impl Existing {
     /// database that holds tables (unless `allow_tables`). Blocking; must
     /// not be called inside a tokio runtime.
     pub fn check(dsn: &Dsn, allow_tables: bool) -> Result<Existing, PostgresError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| PostgresError::Dsn {
-                dsn: dsn.to_string(),
-                problem: format!("cannot start a runtime: {error}"),
-            })?;
+        let runtime = crate::runtime().map_err(|error| PostgresError::Dsn {
+            dsn: dsn.to_string(),
+            problem: format!("cannot start a runtime: {error}"),
+        })?;
         runtime.block_on(Existing::check_async(dsn, allow_tables))
     }
 

@@ -237,9 +237,7 @@ impl Server {
     /// `server_version` (its first word: Debian appends the package) and
     /// the major from `server_version_num`.
     fn ask_version(&self) -> Result<(String, u32), PostgresError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let runtime = crate::runtime()
             .map_err(|error| PostgresError::io("start a runtime for", "the server", error))?;
         runtime.block_on(async {
             let client = self.connect(&self.admin_database()).await?;
@@ -514,9 +512,7 @@ fn auto_backend(major: Option<u32>) -> Result<(), PostgresError> {
     let mut decided = DECIDED.lock().unwrap_or_else(|p| p.into_inner());
     let image = container::image_for(None, major);
     let probe = || -> Result<(), PostgresError> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let runtime = crate::runtime()
             .map_err(|error| PostgresError::io("start a runtime for", "Docker", error))?;
         let present = runtime.block_on(async {
             let docker = container::reachable().await?;

@@ -85,7 +85,7 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
                 o.reason
             );
         }
-        for note in &s.notes {
+        for note in &s.all_notes() {
             let _ = writeln!(out, "  {} {note}", p.dim("note:"));
         }
         for f in &s.findings {

@@ -21,7 +21,7 @@ pub(super) fn render(report: &Report) -> String {
                 "checks": s.checks,
                 "cases": s.cases,
                 "ok": s.ok(),
-                "notes": s.notes,
+                "notes": s.all_notes(),
                 "opt_outs": s.opt_outs,
             })
         })

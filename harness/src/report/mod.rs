@@ -13,7 +13,7 @@ mod sarif;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::finding::{Check, Finding};
+use crate::finding::{Check, Finding, Kind};
 use crate::sandbox::Strategy;
 
 /// `--format`.
@@ -54,6 +54,42 @@ pub struct ScenarioResult {
     /// The scenario's migration directory, so that reports can name a
     /// finding's file (`migration` is the file's name inside it).
     pub migrations: Option<PathBuf>,
+    /// The database of its failing case, kept with `--keep-failed`.
+    pub kept: Option<Kept>,
+}
+
+/// `--keep-failed`: the database of a scenario's failing case, on a server
+/// left running after migcheck exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kept {
+    /// The failing finding's kind and the legacy state it names.
+    pub kind: Kind,
+    pub legacy_state: Option<String>,
+    /// A `psql` command that connects to the database.
+    pub connect: String,
+    /// The command that removes the server, once it is left running.
+    pub remove: Option<String>,
+}
+
+impl Kept {
+    /// What the reports say about it, as notes.
+    pub fn notes(&self) -> Vec<String> {
+        let state = self
+            .legacy_state
+            .as_ref()
+            .map(|s| format!(" from legacy state \"{s}\""))
+            .unwrap_or_default();
+        let mut notes = vec![format!(
+            "kept: the database of this failing case ({}{state}): {}",
+            self.kind, self.connect
+        )];
+        if let Some(remove) = &self.remove {
+            notes.push(format!(
+                "kept: the server stays up; remove it with: {remove}"
+            ));
+        }
+        notes
+    }
 }
 
 /// A scenario's exemption (`irreversible:` or `not_atomic:`), listed in
@@ -70,6 +106,12 @@ pub struct OptOutNote {
 impl ScenarioResult {
     pub fn ok(&self) -> bool {
         !self.findings.iter().any(Finding::fails_run)
+    }
+
+    /// The notes, then what `--keep-failed` kept.
+    pub fn all_notes(&self) -> Vec<String> {
+        let kept = self.kept.iter().flat_map(Kept::notes);
+        self.notes.iter().cloned().chain(kept).collect()
     }
 }
 

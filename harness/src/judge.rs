@@ -1,0 +1,255 @@
+//! Judge: the last step of the pipeline, pure. From what `prepare` found
+//! and `observe` saw to a scenario's result: the checks' findings, lint's
+//! findings with the verdict of the state each predicts, statements the
+//! server cancelled as `timeout`s, findings settled against what the
+//! scenario pins, and the notes of what the checks did. Every finding is
+//! made here or in `checks/`.
+
+use crate::checks;
+use crate::finding::{Check, Finding, Kind};
+use crate::lint::Prediction;
+use crate::migrations::MigrationSet;
+use crate::observe::Observation;
+use crate::observe::faults::Interruption;
+use crate::observe::rollback::Down;
+use crate::pipeline::Prepared;
+use crate::report::{OptOutNote, ScenarioResult};
+use crate::runner::ApplyError;
+use crate::sandbox::Timeouts;
+use crate::scenario::{ExpectedFinding, Scenario};
+
+/// The result of `prepared` as `observation` shows it, on a server of
+/// version `postgres`.
+pub fn judge(
+    prepared: &Prepared,
+    observation: &Observation,
+    timeouts: Timeouts,
+    postgres: &str,
+) -> ScenarioResult {
+    let (scenario, checks) = (&prepared.scenario, &prepared.checks);
+    let linted = prepared.linted.iter().map(|(linted, state)| {
+        let mut finding = linted.finding.clone();
+        if let (Some(prediction), Some(state)) = (&linted.prediction, state) {
+            let verdict = Verdict::of(*state, observation);
+            finding.message.push_str(&format!(
+                "; {}",
+                verdict.describe(prediction, &prepared.set)
+            ));
+        }
+        finding
+    });
+    let lint_findings: Vec<Finding> = match checks.contains(&Check::Lint) {
+        true => linted.collect(),
+        false => Vec::new(),
+    };
+    let mut findings: Vec<Finding> = checks
+        .iter()
+        .flat_map(|check| checks::run(*check, observation, scenario))
+        .chain(lint_findings)
+        .collect();
+    mark_timeouts(&mut findings, timeouts);
+    settle(&mut findings, &scenario.expect_findings, checks);
+    for finding in &mut findings {
+        finding.scenario = scenario.id.clone();
+        finding.postgres = postgres.to_string();
+    }
+    ScenarioResult {
+        id: scenario.id.clone(),
+        title: scenario.title.clone(),
+        postgres: postgres.to_string(),
+        sandbox: Some(prepared.sandbox.strategy),
+        sandbox_reason: prepared.sandbox.reason.clone(),
+        checks: checks.clone(),
+        cases: observation.cases,
+        findings,
+        notes: notes(observation),
+        opt_outs: opt_outs(scenario),
+        migrations: Some(scenario.migrations.clone()),
+        kept: None,
+    }
+}
+
+/// Whether the set failed from the state a lint finding predicts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict<'o> {
+    /// The set failed there, at this statement.
+    Confirmed(&'o ApplyError),
+    /// The set applied there.
+    NotReproduced,
+    /// The state could not be built (the column is part of a key).
+    NotBuilt,
+}
+
+impl<'o> Verdict<'o> {
+    /// The verdict of the legacy state at `index` of the scenario.
+    pub fn of(index: usize, observation: &'o Observation) -> Verdict<'o> {
+        let outcome = observation.legacy.iter().find(|l| l.index == Some(index));
+        match outcome.map(|l| l.outcome.errors.first()) {
+            Some(Some(error)) => Verdict::Confirmed(error),
+            Some(None) => Verdict::NotReproduced,
+            None => Verdict::NotBuilt,
+        }
+    }
+
+    fn describe(&self, prediction: &Prediction, set: &MigrationSet) -> String {
+        let (table, column) = (&prediction.table, &prediction.column);
+        match self {
+            Verdict::Confirmed(error) => format!(
+                "confirmed: from a database where {table} lacks {column}, {}:{} fails: {} (SQLSTATE {})",
+                error.migration,
+                error.line,
+                error.message,
+                error.sqlstate.as_deref().unwrap_or("-")
+            ),
+            Verdict::NotReproduced => format!(
+                "not reproduced: the set applies from a database where {table} lacks {column}"
+            ),
+            Verdict::NotBuilt => format!(
+                "not reproduced: a database where {table} lacks {column} could not be built from {}",
+                set.migrations[prediction.migration].name
+            ),
+        }
+    }
+}
+
+/// A statement the server cancelled for running or waiting too long is a
+/// `timeout` finding, whichever check saw it fail (it keeps that check).
+fn mark_timeouts(findings: &mut [Finding], timeouts: Timeouts) {
+    for finding in findings {
+        let limit = match finding.sqlstate.as_deref() {
+            Some("57014") if finding.message.contains("statement timeout") => {
+                format!(
+                    "statement_timeout {} ms; raise it with --statement-timeout",
+                    timeouts.statement.as_millis()
+                )
+            }
+            Some("55P03") if finding.message.contains("lock timeout") => {
+                format!(
+                    "lock_timeout {} ms; raise it with --lock-timeout",
+                    timeouts.lock.as_millis()
+                )
+            }
+            _ => continue,
+        };
+        finding.kind = Kind::Timeout;
+        finding.message.push_str(&format!(" ({limit})"));
+    }
+}
+
+/// Marks the findings a scenario pins as expected, and adds an
+/// `expected-not-found` finding for each pinned one (of a check that ran)
+/// that did not happen.
+pub(crate) fn settle(findings: &mut Vec<Finding>, expected: &[ExpectedFinding], checks: &[Check]) {
+    for finding in findings.iter_mut() {
+        finding.expected = expected.iter().any(|e| e.matches(finding));
+    }
+    for pinned in expected {
+        let ran = pinned.kind.check().is_none_or(|c| checks.contains(&c));
+        if ran && !findings.iter().any(|f| pinned.matches(f)) {
+            let mut at = String::new();
+            if let Some(m) = &pinned.migration {
+                at = format!(" in {m}");
+                if let Some(line) = pinned.line {
+                    at.push_str(&format!(":{line}"));
+                }
+            }
+            if let Some(state) = &pinned.legacy_state {
+                at.push_str(&format!(" from legacy state \"{state}\""));
+            }
+            findings.push(Finding {
+                check: pinned.kind.check(),
+                ..Finding::new(
+                    Kind::ExpectedNotFound,
+                    format!(
+                        "the scenario expects a {} finding{at}, but none happened; if the bug is fixed, move the scenario to ok/ and drop expect_findings",
+                        pinned.kind
+                    ),
+                )
+            });
+        }
+    }
+}
+
+/// What the rollback and faults checks did, or could not do.
+fn notes(observation: &Observation) -> Vec<String> {
+    let mut notes = Vec::new();
+    if let Some(rollback) = &observation.rollback {
+        let missing: Vec<&str> = rollback
+            .steps
+            .iter()
+            .filter(|s| matches!(s.down, Down::Missing))
+            .map(|s| s.migration.as_str())
+            .collect();
+        let ran = rollback
+            .steps
+            .iter()
+            .filter(|s| matches!(s.down, Down::Ran { .. }))
+            .count();
+        if !rollback.steps.is_empty() && missing.len() == rollback.steps.len() {
+            notes.push(
+                "rollback: no downs: the set has no down migrations, so nothing was rolled back (rows were still checked after each up)"
+                    .to_string(),
+            );
+        } else {
+            let mut note = format!(
+                "rollback: {ran} migration{} rolled back and applied again",
+                plural(ran)
+            );
+            if !missing.is_empty() {
+                note.push_str(&format!("; no down for {}", missing.join(", ")));
+            }
+            notes.push(note);
+        }
+        notes.extend(rollback.notes.iter().map(|n| format!("rollback: {n}")));
+        if let Some(why) = &rollback.stopped {
+            notes.push(format!("rollback: stopped early: {why}"));
+        }
+    }
+    if let Some(faults) = &observation.faults {
+        let count = |how| faults.paths.iter().filter(|p| p.how == how).count();
+        let (errors, cancels, kills) = (
+            count(Interruption::Error),
+            count(Interruption::Cancel),
+            count(Interruption::Terminate),
+        );
+        let mut note = format!(
+            "faults: {} injected path{} ({errors} failed statement{}, {cancels} cancelled, {kills} killed connection{}), {} deploy{} after them",
+            faults.paths.len(),
+            plural(faults.paths.len()),
+            plural(errors),
+            plural(kills),
+            faults.recoveries,
+            plural(faults.recoveries)
+        );
+        if let Some(why) = &faults.recovery_skipped {
+            note.push_str(&format!(
+                "; no deploy after an interruption was judged: {why}"
+            ));
+        }
+        notes.push(note);
+    }
+    notes
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// The scenario's exemptions, listed whichever checks ran.
+fn opt_outs(scenario: &Scenario) -> Vec<OptOutNote> {
+    let lists = [
+        ("irreversible", Check::Rollback, &scenario.irreversible),
+        ("not-atomic", Check::Faults, &scenario.not_atomic),
+    ];
+    lists
+        .into_iter()
+        .flat_map(|(kind, check, list)| {
+            list.iter().map(move |o| OptOutNote {
+                kind,
+                check,
+                migration: o.migration.clone(),
+                reason: o.reason.clone(),
+            })
+        })
+        .collect()
+}

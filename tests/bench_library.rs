@@ -28,7 +28,7 @@ fn large_table(thresholds: Thresholds, load: bool) -> bench::BenchReport {
         thresholds,
         psql: None,
     };
-    bench::run(&options).expect("bench runs on the bundled scenario")
+    migcheck::pipeline::bench(&options).expect("bench runs on the bundled scenario")
 }
 
 fn run<'r>(report: &'r bench::BenchReport, migration: &str, rows: u64) -> &'r Run {

@@ -13,9 +13,12 @@ use std::path::{Path, PathBuf};
 use tokio_postgres::Client;
 
 use crate::migrations::{Format, MigrationSet};
+use crate::pipeline;
 use crate::postgres::{PgSpec, Server};
 use crate::runner::Runner;
+use crate::sandbox::SandboxChoice;
 use crate::sandbox::{Sandboxes, Strategy, db_message};
+use crate::scenario::Scenario;
 use crate::schema::{self, Diff, Snapshot};
 
 /// Something to take a snapshot of.
@@ -218,6 +221,8 @@ pub enum CaptureError {
     Schema(#[from] schema::SchemaError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Prepare(Box<crate::Error>),
 }
 
 /// Where servers for migration directories come from (`--pg`, `--pg-version`).
@@ -234,23 +239,35 @@ pub fn capture(
     sources: &[Source],
     options: &ServerOptions,
 ) -> Result<Vec<SnapshotFile>, CaptureError> {
-    let needs_server = sources
+    // Directories are loaded and guarded like every set, before a server
+    // starts.
+    let sets = sources
         .iter()
-        .any(|s| matches!(s, Source::Migrations { .. }));
-    let server = if needs_server {
-        Some(Server::start(&options.pg, options.pg_version)?)
-    } else {
-        None
+        .map(|source| match source {
+            Source::Migrations { dir, format } => {
+                let scenario = Scenario::ad_hoc(dir, *format);
+                let prepared = pipeline::prepare(&scenario, &[], SandboxChoice::Template)
+                    .map_err(|e| CaptureError::Prepare(Box::new(e)))?;
+                Ok(Some(prepared.set))
+            }
+            Source::Dsn(_) | Source::File(_) => Ok(None),
+        })
+        .collect::<Result<Vec<_>, CaptureError>>()?;
+    let server = match sets.iter().any(Option::is_some) {
+        true => Some(Server::start(&options.pg, options.pg_version)?),
+        false => None,
     };
     let runtime = crate::runtime().map_err(CaptureError::Runtime)?;
     let mut files = Vec::new();
-    for source in sources {
-        let file = match source {
-            Source::File(path) => SnapshotFile::read(path)?,
-            Source::Dsn(dsn) => runtime.block_on(from_dsn(dsn))?,
-            Source::Migrations { dir, format } => {
-                let server = server.as_ref().expect("started above for directories");
-                runtime.block_on(from_migrations(server, dir, *format))?
+    for (source, set) in sources.iter().zip(&sets) {
+        let file = match (source, set, &server) {
+            (Source::Migrations { dir, .. }, Some(set), Some(server)) => {
+                runtime.block_on(from_migrations(server, dir, set))?
+            }
+            (Source::Dsn(dsn), _, _) => runtime.block_on(from_dsn(dsn))?,
+            (Source::File(path), _, _) => SnapshotFile::read(path)?,
+            (Source::Migrations { .. }, _, _) => {
+                unreachable!("loaded, and a server started, above")
             }
         };
         files.push(file);
@@ -337,9 +354,8 @@ fn version_number(server_version: &str) -> String {
 async fn from_migrations(
     server: &Server,
     dir: &Path,
-    format: Format,
+    set: &MigrationSet,
 ) -> Result<SnapshotFile, CaptureError> {
-    let set = MigrationSet::load(dir, format)?;
     let mut sandboxes = Sandboxes::new(
         server,
         Strategy::Template,

@@ -10,6 +10,7 @@ pub mod bench;
 pub mod capture;
 pub mod changes;
 pub mod checks;
+pub mod cli;
 pub mod data;
 pub mod error;
 pub mod finding;

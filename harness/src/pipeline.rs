@@ -10,14 +10,14 @@
 //!    (`observe`). No judgement.
 //! 3. `judge`: pure, from the observation to findings.
 //!
-//! [`for_each_major`] starts one server per asked major version; a
-//! command runs its async work on one `crate::runtime()`.
+//! `postgres::for_each_major` starts one server per asked major version;
+//! a command runs its async work on one `crate::runtime()`.
 
 use crate::finding::Check;
 use crate::lint::{self, Linted};
 use crate::migrations::{MigrationSet, MigrationsError, Script};
 use crate::observe::{self, Observation};
-use crate::postgres::{PgSpec, Server};
+use crate::postgres::Server;
 use crate::report::ScenarioResult;
 use crate::runner::{RunnerMode, VERSION_TABLE};
 use crate::sandbox::{self, Choice, SandboxChoice, Sandboxes, Timeouts};
@@ -228,26 +228,15 @@ pub async fn run_scenario(
     ))
 }
 
-/// Starts a server of each of `majors` (the backend's default when empty),
-/// one after the other, and hands it to `each`, which stops it by dropping
-/// it (or keeps it, see `Server::keep`).
-pub fn for_each_major<T>(
-    pg: &PgSpec,
-    majors: &[u32],
-    mut each: impl FnMut(Server) -> Result<T, crate::Error>,
-) -> Result<Vec<T>, crate::Error> {
-    let majors: Vec<Option<u32>> = match majors {
-        [] => vec![None],
-        majors => majors.iter().copied().map(Some).collect(),
-    };
-    let mut results = Vec::new();
-    for major in majors {
-        // Started outside any runtime: the container backend blocks on
-        // one of its own.
-        let server = Server::start(pg, major)?;
-        results.push(each(server)?);
-    }
-    Ok(results)
+/// `migcheck bench`: the set loaded and guarded like any other, measured
+/// on each asked major, and judged by `checks::bench`.
+pub fn bench(options: &crate::bench::Options) -> Result<crate::bench::BenchReport, crate::Error> {
+    let scenario = Scenario::ad_hoc(&options.migrations, options.format);
+    let prepared = prepare(&scenario, &[], SandboxChoice::Template)?;
+    let mut report = crate::bench::run(&prepared.set, options)?;
+    report.findings =
+        crate::checks::bench::findings(&report.set, &report.runs, &options.thresholds);
+    Ok(report)
 }
 
 /// `migcheck lint`: the static checks alone, without a server.

@@ -306,6 +306,35 @@ struct LegacyFile {
 }
 
 impl Scenario {
+    /// The scenario of a bare migration directory (`check`, `lint`, `fuzz`,
+    /// `bench`, `snapshot`): every default, named after the directory.
+    pub fn ad_hoc(migrations: &Path, format: Format) -> Scenario {
+        let id = migrations
+            .canonicalize()
+            .ok()
+            .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| migrations.display().to_string());
+        Scenario {
+            title: id.clone(),
+            id,
+            file: None,
+            migrations: migrations.to_path_buf(),
+            format,
+            runner: RunnerMode::RerunAll,
+            tx: TxMode::PerFile,
+            legacy: Vec::new(),
+            expect: Expectations::default(),
+            expect_findings: Vec::new(),
+            may_keep: Vec::new(),
+            history: true,
+            merge: None,
+            ignore: Vec::new(),
+            irreversible: Vec::new(),
+            not_atomic: Vec::new(),
+            seed: Vec::new(),
+        }
+    }
+
     /// Reads a scenario file; `id` names it in reports.
     pub fn load(path: &Path, id: String) -> Result<Scenario, ScenarioError> {
         let file: ScenarioFile = from_yaml(path, &read(path)?)?;

@@ -6,8 +6,8 @@
 use std::time::Instant;
 
 use crate::finding::Check;
-use crate::pipeline::{self, for_each_major};
-use crate::postgres::PgSpec;
+use crate::pipeline;
+use crate::postgres::{PgSpec, for_each_major};
 use crate::report::{Kept, Report, ScenarioResult};
 use crate::sandbox::{SandboxChoice, Timeouts};
 use crate::scenario::Scenario;
@@ -67,7 +67,7 @@ pub fn run(scenarios: &[Scenario], options: &Options) -> Result<Report, crate::E
             backends.push(backend);
         }
         if !options.keep_failed {
-            return Ok(());
+            return Ok::<_, crate::Error>(());
         }
         let first = results.len() - scenarios.len();
         let mut kept = false;

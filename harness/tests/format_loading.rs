@@ -49,7 +49,8 @@ fn check(case: &str, expected: Expect) {
             }
             rendered
         }
-        Err(e) => format!("error: {e}\n").replace(&format!("{}/", fixtures().display()), ""),
+        Err(e) => format!("error: {}\n", migcheck::error::report(&e))
+            .replace(&format!("{}/", fixtures().display()), ""),
     };
     expected.assert_eq(&actual);
 }

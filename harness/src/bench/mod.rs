@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::migrations::{Format, MigrationSet};
-use crate::postgres::{PgSpec, Server};
+use crate::postgres::{PgSpec, Server, for_each_major};
 use crate::runner::{Runner, RunnerMode, TxMode};
 use crate::sandbox::{Sandboxes, Strategy};
 
@@ -121,10 +121,10 @@ pub struct LoadRun {
     pub tables: Vec<Loaded>,
 }
 
-/// Runs the bench on every asked major, one after the other.
-pub fn run(options: &Options) -> Result<BenchReport, BenchError> {
+/// Runs the bench of `set` on every asked major, one after the other.
+/// The report's findings are `checks::bench`'s to make.
+pub fn run(set: &MigrationSet, options: &Options) -> Result<BenchReport, BenchError> {
     let started = Instant::now();
-    let set = MigrationSet::load(&options.migrations, options.format)?;
     let from = match &options.bench_from {
         None => set.migrations.len().saturating_sub(1),
         Some(version) => set
@@ -147,23 +147,15 @@ pub fn run(options: &Options) -> Result<BenchReport, BenchError> {
             "--rows: give at least one size, e.g. 10k,100k".into(),
         ));
     }
-    let majors: Vec<Option<u32>> = match options.pg_versions.as_slice() {
-        [] => vec![None],
-        majors => majors.iter().copied().map(Some).collect(),
-    };
     let runtime = crate::runtime().map_err(BenchError::Runtime)?;
     let mut runs = Vec::new();
     let mut loads = Vec::new();
-    let mut postgres = Vec::new();
-    for major in majors {
-        // Outside the runtime: the container backend blocks on its own.
-        let server = Server::start(&options.pg, major)?;
+    let postgres = for_each_major(&options.pg, &options.pg_versions, |server| {
         runtime.block_on(on_server(
-            &server, &set, from, options, &mut runs, &mut loads,
+            &server, set, from, options, &mut runs, &mut loads,
         ))?;
-        postgres.push(server.version().to_owned());
-    }
-    let findings = scaling::findings(&set_id(&options.migrations), &runs, &options.thresholds);
+        Ok::<_, BenchError>(server.version().to_owned())
+    })?;
     Ok(BenchReport {
         set: set_id(&options.migrations),
         postgres,
@@ -172,7 +164,7 @@ pub fn run(options: &Options) -> Result<BenchReport, BenchError> {
         loads,
         statements: scaling::series(&runs),
         runs,
-        findings,
+        findings: Vec::new(),
         thresholds: options.thresholds.clone(),
         duration: started.elapsed(),
     })
@@ -323,61 +315,6 @@ async fn prepared(
     Ok(Prepared { sandbox, loaded })
 }
 
-/// Parses a row count: `10000`, `10k`, `1M`, `1_000_000`.
-pub fn parse_count(text: &str) -> Result<u64, String> {
-    let t = text.trim().replace('_', "");
-    let (digits, factor) = match t.chars().last() {
-        Some('k' | 'K') => (&t[..t.len() - 1], 1_000),
-        Some('m' | 'M') => (&t[..t.len() - 1], 1_000_000),
-        _ => (t.as_str(), 1),
-    };
-    digits
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| (n * factor as f64).round() as u64)
-        .ok_or_else(|| format!("`{text}` is not a row count; write e.g. 10000, 10k or 1M"))
-}
-
-/// Parses a size in bytes: `0`, `512kB`, `8MB`, `1GB` (powers of 1024).
-pub fn parse_bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let factor: u64 = match t[split..].to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1 << 10,
-        "m" | "mb" => 1 << 20,
-        "g" | "gb" => 1 << 30,
-        _ => return Err(format!("`{text}` is not a size; write e.g. 0, 512kB, 8MB")),
-    };
-    t[..split]
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| (n * factor as f64) as u64)
-        .ok_or_else(|| format!("`{text}` is not a size; write e.g. 0, 512kB, 8MB"))
-}
-
-/// Parses a duration: `2s`, `500ms`, `1.5s`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, unit) = if let Some(n) = t.strip_suffix("ms") {
-        (n, 0.001)
-    } else if let Some(n) = t.strip_suffix('s') {
-        (n, 1.0)
-    } else {
-        (t, 1.0)
-    };
-    number
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| Duration::from_secs_f64(n * unit))
-        .ok_or_else(|| format!("`{text}` is not a duration; write e.g. 2s or 500ms"))
-}
-
 pub(crate) fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
 }
@@ -386,24 +323,5 @@ pub(crate) fn ms_opt<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result
     match d {
         Some(d) => ms(d, s),
         None => s.serialize_none(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_counts_sizes_and_durations() {
-        assert_eq!(parse_count("10k"), Ok(10_000));
-        assert_eq!(parse_count("1M"), Ok(1_000_000));
-        assert_eq!(parse_count("2_500"), Ok(2_500));
-        assert!(parse_count("many").is_err());
-        assert_eq!(parse_bytes("8MB"), Ok(8 << 20));
-        assert_eq!(parse_bytes("0"), Ok(0));
-        assert!(parse_bytes("8 parsecs").is_err());
-        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert!(parse_duration("soon").is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! Checks: pure functions from observations to findings. They run nothing
 //! and read nothing; everything they judge is in an `Observation`.
 
+pub(crate) mod bench;
 pub(crate) mod converge;
 mod expect;
 mod faults;

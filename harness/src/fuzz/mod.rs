@@ -150,12 +150,12 @@ pub fn matrix(
         backend: String::new(),
         duration: Duration::ZERO,
     };
-    pipeline::for_each_major(pg, versions, |server| {
+    crate::postgres::for_each_major(pg, versions, |server| {
         let fuzzed = run(&server, &runtime, &prepared, options)?;
         report.scenarios.push(fuzzed.result);
         report.postgres.push(server.version().to_string());
         report.backend = format!("{} {}", server.backend(), server.location());
-        Ok(())
+        Ok::<_, crate::Error>(())
     })?;
     report.duration = started.elapsed();
     Ok(report)

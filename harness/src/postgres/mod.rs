@@ -551,6 +551,28 @@ fn shell_quote(word: &str) -> String {
     }
 }
 
+/// Starts a server of each of `majors` (the backend's default when empty),
+/// one after the other, and hands it to `each`, which stops it by dropping
+/// it (or keeps it, see `Server::keep`).
+pub fn for_each_major<T, E: From<PostgresError>>(
+    pg: &PgSpec,
+    majors: &[u32],
+    mut each: impl FnMut(Server) -> Result<T, E>,
+) -> Result<Vec<T>, E> {
+    let majors: Vec<Option<u32>> = match majors {
+        [] => vec![None],
+        majors => majors.iter().copied().map(Some).collect(),
+    };
+    let mut results = Vec::new();
+    for major in majors {
+        // Started outside any runtime: the container backend blocks on
+        // one of its own.
+        let server = Server::start(pg, major)?;
+        results.push(each(server)?);
+    }
+    Ok(results)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,15 +8,16 @@
 use crate::finding::{Finding, Kind};
 use crate::migrations::MigrationSet;
 use crate::postgres::Server;
+use crate::runner::Timeouts;
 use crate::runner::{Nesting, Runner};
-use crate::sandbox::Timeouts;
 use crate::scenario::Scenario;
 
 #[derive(Debug, thiserror::Error)]
-#[error("--keep-failed: cannot build the database of {scenario}: {message}")]
+#[error("--keep-failed: cannot build the database of {scenario}")]
 pub struct KeepError {
     pub scenario: String,
-    pub message: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
 /// Builds the kept database of `finding` and returns its name.
@@ -26,12 +27,12 @@ pub async fn keep_case(
     finding: &Finding,
     timeouts: Timeouts,
 ) -> Result<String, KeepError> {
-    let fail = |message: String| KeepError {
+    let fail = |source: Box<dyn std::error::Error + Send + Sync>| KeepError {
         scenario: scenario.id.clone(),
-        message,
+        source,
     };
-    let set = MigrationSet::load(&scenario.migrations, scenario.format)
-        .map_err(|e| fail(crate::error::report(&e)))?;
+    let set =
+        MigrationSet::load(&scenario.migrations, scenario.format).map_err(|e| fail(e.into()))?;
     let slug: String = scenario
         .id
         .chars()
@@ -48,12 +49,13 @@ pub async fn keep_case(
     let admin = server
         .connect(&server.admin_database())
         .await
-        .map_err(|e| fail(crate::error::report(&e)))?;
+        .map_err(|e| fail(e.into()))?;
     let guard = server.guard_database(&name);
     let sql = |e: tokio_postgres::Error| {
         fail(
             e.as_db_error()
-                .map_or_else(|| e.to_string(), |db| db.message().to_owned()),
+                .map_or_else(|| e.to_string(), |db| db.message().to_owned())
+                .into(),
         )
     };
     admin
@@ -65,7 +67,7 @@ pub async fn keep_case(
     let (client, _task) = server
         .connect_config(config, &name)
         .await
-        .map_err(|e| fail(crate::error::report(&e)))?;
+        .map_err(|e| fail(e.into()))?;
     let runner = Runner {
         mode: scenario.runner,
         tx: scenario.tx,
@@ -77,12 +79,10 @@ pub async fn keep_case(
         .and_then(|name| scenario.legacy.iter().find(|l| &l.name == name));
     if let Some(state) = state {
         if let Some(version) = &state.upto {
-            let n = set
-                .prefix_len(version)
-                .map_err(|e| fail(crate::error::report(&e)))?;
+            let n = set.prefix_len(version).map_err(|e| fail(e.into()))?;
             apply(&set.migrations[..n])
                 .await
-                .map_err(|e| fail(crate::error::report(&e)))?;
+                .map_err(|e| fail(e.into()))?;
         }
         if let Some(script) = &state.sql {
             // As the converge check does: the state's statements, in order.
@@ -97,9 +97,7 @@ pub async fn keep_case(
     };
     for _ in 0..runs {
         // A failing migration is what is being kept: its error is expected.
-        apply(&set.migrations)
-            .await
-            .map_err(|e| fail(crate::error::report(&e)))?;
+        apply(&set.migrations).await.map_err(|e| fail(e.into()))?;
     }
     if let Some(guard) = guard {
         guard.disarm();

@@ -16,7 +16,6 @@ pub mod error;
 pub mod finding;
 pub mod fuzz;
 pub mod guard;
-pub mod judge;
 pub mod keep;
 pub mod lint;
 pub mod migrations;

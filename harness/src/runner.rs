@@ -8,7 +8,6 @@ use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::error::SqlState;
 
 use crate::migrations::{Migration, Script, Statement};
-use crate::sandbox::Timeouts;
 
 /// How the application applies the set (`--runner`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
@@ -46,6 +45,46 @@ pub(crate) enum Nesting {
 
 /// The table a `tracked` runner records applied versions in.
 pub const VERSION_TABLE: &str = "migcheck_migrations";
+
+/// `statement_timeout` and `lock_timeout` of sandbox sessions: a migration
+/// that sleeps or waits on a lock forever is cancelled by the server, which
+/// the checks report as a `timeout` finding, and the run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub statement: std::time::Duration,
+    pub lock: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    /// Generous for the few rows of a check, short enough for a CI job.
+    fn default() -> Self {
+        Timeouts {
+            statement: std::time::Duration::from_secs(60),
+            lock: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+impl Timeouts {
+    /// As libpq `options`; 0 ms would mean "no limit", so at least 1 ms.
+    pub(crate) fn options(&self) -> String {
+        format!(
+            "-c statement_timeout={} -c lock_timeout={}",
+            self.statement.as_millis().max(1),
+            self.lock.as_millis().max(1)
+        )
+    }
+
+    /// A client-side limit on each statement, for migrations that turn the
+    /// server's `statement_timeout` off themselves: twice the statement
+    /// timeout and a second, so it never fires while the server's own
+    /// limit is in force.
+    pub(crate) fn backstop(&self) -> std::time::Duration {
+        self.statement
+            .saturating_mul(2)
+            .saturating_add(std::time::Duration::from_secs(1))
+    }
+}
 
 /// A statement the server rejected: material for a finding, not an `Err`.
 #[derive(Debug, Clone, PartialEq, Eq)]

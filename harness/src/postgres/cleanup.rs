@@ -178,16 +178,24 @@ pub fn stop_all() {
     }
 }
 
-/// Something migcheck created outside this machine's processes and files.
-pub(crate) enum Remote {
-    /// A container on the Docker engine.
-    Container { id: String },
-    /// A `migcheck_*` database on an existing server; `config` reaches its
-    /// administrative database.
-    Database {
-        config: Box<tokio_postgres::Config>,
-        name: String,
-    },
+/// Something migcheck created outside this machine's processes and files
+/// (a container, a database on an existing server), with how to remove
+/// it: the backend that made it says, so that cleanup knows no backend.
+pub(crate) struct Remote {
+    remove: Box<dyn FnOnce() -> RemoveFuture + Send>,
+}
+
+type RemoveFuture = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+impl Remote {
+    pub fn new<F>(remove: impl FnOnce() -> F + Send + 'static) -> Remote
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        Remote {
+            remove: Box::new(move || Box::pin(remove())),
+        }
+    }
 }
 
 static REMOTES: Mutex<Vec<(u64, Remote)>> = Mutex::new(Vec::new());
@@ -243,18 +251,7 @@ fn remove_remotes(remotes: Vec<Remote>) {
         };
         runtime.block_on(async {
             for remote in remotes {
-                let removal = async {
-                    match remote {
-                        Remote::Container { id } => {
-                            if let Ok(docker) = super::container::reachable().await {
-                                super::container::remove(&docker, &id).await;
-                            }
-                        }
-                        Remote::Database { config, name } => {
-                            super::dsn::drop_database(&config, &name).await;
-                        }
-                    }
-                };
+                let removal = (remote.remove)();
                 let _ = tokio::time::timeout(STOP_GRACE * 4, removal).await;
             }
         });

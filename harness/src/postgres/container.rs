@@ -133,9 +133,12 @@ impl Container {
             action: "start",
             message: error.to_string(),
         })?;
-        let guard = RemoteGuard::register(Remote::Container {
-            id: inner.id().to_owned(),
-        });
+        let id = inner.id().to_owned();
+        let guard = RemoteGuard::register(Remote::new(move || async move {
+            if let Ok(docker) = reachable().await {
+                remove(&docker, &id).await;
+            }
+        }));
         let address = inner
             .get_host()
             .and_then(|host| Ok((host, inner.get_host_port_ipv4(PORT)?)));

@@ -304,12 +304,13 @@ impl Server {
     /// Ctrl-C; drop the guard once the database is dropped.
     pub(crate) fn guard_database(&self, name: &str) -> Option<DatabaseGuard> {
         self.shared().then(|| {
-            DatabaseGuard(Some(cleanup::RemoteGuard::register(
-                cleanup::Remote::Database {
-                    config: Box::new(self.config(&self.admin_database())),
-                    name: name.to_owned(),
+            let config = self.config(&self.admin_database());
+            let name = name.to_owned();
+            DatabaseGuard(Some(cleanup::RemoteGuard::register(cleanup::Remote::new(
+                move || async move {
+                    dsn::drop_database(&config, &name).await;
                 },
-            )))
+            ))))
         })
     }
 

@@ -1,10 +1,11 @@
-//! Judge: the last step of the pipeline, pure. From what `prepare` found
+//! Step 3 of the pipeline, pure. From what `prepare` found
 //! and `observe` saw to a scenario's result: the checks' findings, lint's
 //! findings with the verdict of the state each predicts, statements the
 //! server cancelled as `timeout`s, findings settled against what the
 //! scenario pins, and the notes of what the checks did. Every finding is
 //! made here or in `checks/`.
 
+use super::prepare::Prepared;
 use crate::checks;
 use crate::finding::{Check, Finding, Kind};
 use crate::lint::Prediction;
@@ -12,7 +13,6 @@ use crate::migrations::MigrationSet;
 use crate::observe::Observation;
 use crate::observe::faults::Interruption;
 use crate::observe::rollback::Down;
-use crate::pipeline::Prepared;
 use crate::report::{OptOutNote, ScenarioResult};
 use crate::runner::ApplyError;
 use crate::sandbox::Timeouts;

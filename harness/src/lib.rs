@@ -1,25 +1,28 @@
 //! migcheck: proves that PostgreSQL migrations are safe to run on the
 //! databases that really exist, not only on an empty one.
 //!
-//! The modules follow the nouns of the product: `postgres` (servers),
-//! `sandbox`, `migrations`, `runner`, `schema` (snapshot, diff), `data`,
-//! `observe`, `checks`, `finding`, `scenario`, `report`, and `verify`,
-//! which ties them together.
+//! The modules follow the nouns of the product; ARCHITECTURE.md walks
+//! through them. The public ones are the API: the command line (`cli`),
+//! regression suites (`suite`), the pipeline and its drivers (`pipeline`,
+//! `verify`, `fuzz`, `bench`), what they take and give (`scenario`,
+//! `report`, `finding`, `error`), and the parts the benches and
+//! integration tests drive on their own (`postgres`, `sandbox`, `runner`,
+//! `migrations`, `schema`, `lint`). The rest is internal.
 
 pub mod bench;
-pub mod capture;
-pub mod changes;
-pub mod checks;
+mod capture;
+mod changes;
+mod checks;
 pub mod cli;
-pub mod data;
+mod data;
 pub mod error;
 pub mod finding;
 pub mod fuzz;
-pub mod guard;
-pub mod keep;
-pub mod lint;
+mod guard;
+mod keep;
+mod lint;
 pub mod migrations;
-pub mod observe;
+mod observe;
 pub mod pipeline;
 pub mod postgres;
 pub mod report;
@@ -32,6 +35,7 @@ pub mod suite;
 pub mod verify;
 
 pub use error::Error;
+pub use lint::{LintError, lint};
 
 /// The async runtime migcheck's work runs on: one thread, the work being
 /// mostly waiting on servers. Every runtime is built here.

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use crate::finding::{Check, Finding, Kind};
 use crate::migrations::{Format, MigrationsError, Script};
 use crate::runner::{RunnerMode, TxMode};
+use crate::schema::ObjectKind;
 
 /// A scenario ready to run.
 #[derive(Debug, Clone)]
@@ -32,9 +33,8 @@ pub struct Scenario {
     pub legacy: Vec<LegacyState>,
     pub expect: Expectations,
     pub expect_findings: Vec<ExpectedFinding>,
-    /// Objects an upgraded database may keep that a fresh one lacks
-    /// ("table legacy_audit", "column jobs.old_flag", "index idx_old").
-    pub may_keep: Vec<String>,
+    /// Objects an upgraded database may keep that a fresh one lacks.
+    pub may_keep: Vec<MayKeep>,
     /// Also upgrade from every earlier version of the set (default on).
     pub history: bool,
     /// Two groups of migrations merged from different branches, for the
@@ -119,17 +119,130 @@ pub struct LegacyState {
     pub predicted: bool,
 }
 
+/// An object that databases upgraded from a legacy state may keep and a
+/// fresh install lacks (`may_keep:`), written `<kind> <name>`: "table
+/// legacy_audit" (with its columns, constraints, indexes, triggers and
+/// owned sequences), "column jobs.old_flag", "index idx_old". Read when
+/// the scenario is, so a typo is an error with its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MayKeep {
+    pub kind: ObjectKind,
+    /// Schema-qualified, as snapshots name objects: `public.legacy_audit`,
+    /// `public.jobs.old_flag`.
+    pub name: String,
+}
+
+impl<'de> Deserialize<'de> for MayKeep {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(Parse(MayKeep::parse))
+    }
+}
+
+impl MayKeep {
+    fn parse(text: &str) -> Result<MayKeep, String> {
+        let text = text.trim();
+        // Kinds of two words ("materialized view") first.
+        let mut kinds = ObjectKind::ALL;
+        kinds.sort_by_key(|k| std::cmp::Reverse(k.as_str().len()));
+        let parsed = kinds.into_iter().find_map(|kind| {
+            let name = text.strip_prefix(kind.as_str())?.strip_prefix(' ')?.trim();
+            (!name.is_empty() && !name.contains(char::is_whitespace)).then_some((kind, name))
+        });
+        let Some((kind, name)) = parsed else {
+            let kinds: Vec<&str> = ObjectKind::ALL.iter().map(|k| k.as_str()).collect();
+            return Err(format!(
+                "`{text}` is not `<kind> <name>`, e.g. `table legacy_audit` or `column jobs.old_flag`; kinds: {}",
+                kinds.join(", ")
+            ));
+        };
+        // A column is table.column, schema-qualified when it has two dots.
+        let qualified = match kind {
+            ObjectKind::Column if name.matches('.').count() > 1 => name.to_owned(),
+            ObjectKind::Column => format!("public.{name}"),
+            _ if name.contains('.') => name.to_owned(),
+            _ => format!("public.{name}"),
+        };
+        Ok(MayKeep {
+            kind,
+            name: qualified,
+        })
+    }
+}
+
 /// What the application needs at the end (`expect:` or `--expect FILE`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Expectations {
     #[serde(default)]
     pub tables: Vec<String>,
-    /// "table.column" or "table.column type", e.g. "jobs.chat_id bigint".
     #[serde(default)]
-    pub columns: Vec<String>,
+    pub columns: Vec<ExpectedColumn>,
     #[serde(default)]
     pub indexes: Vec<String>,
+}
+
+/// A column the application needs: "table.column" or "table.column
+/// type", e.g. "jobs.chat_id bigint".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpectedColumn {
+    pub table: String,
+    pub column: String,
+    /// As a person writes it; compared with the catalog's spelling.
+    pub type_name: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ExpectedColumn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(Parse(ExpectedColumn::parse))
+    }
+}
+
+impl ExpectedColumn {
+    fn parse(text: &str) -> Result<ExpectedColumn, String> {
+        let spec = text.trim();
+        let (path, type_name) = match spec.split_once(char::is_whitespace) {
+            Some((path, ty)) => (path, Some(ty.trim().to_owned())),
+            None => (spec, None),
+        };
+        match path.rsplit_once('.') {
+            Some((table, column)) if !table.is_empty() && !column.is_empty() => {
+                Ok(ExpectedColumn {
+                    table: table.to_owned(),
+                    column: column.to_owned(),
+                    type_name,
+                })
+            }
+            _ => Err(format!(
+                "expected column `{spec}` is not written as table.column, e.g. `jobs.chat_id` or `jobs.chat_id bigint`"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for ExpectedColumn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.table, self.column)?;
+        match &self.type_name {
+            Some(ty) => write!(f, " {ty}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Reads a value written as a string with `parse`, so that the YAML
+/// parser places a bad one at its own line and column.
+struct Parse<T>(fn(&str) -> Result<T, String>);
+
+impl<T> serde::de::Visitor<'_> for Parse<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<T, E> {
+        (self.0)(text).map_err(E::custom)
+    }
 }
 
 /// A finding a scenario pins: every field given must match.
@@ -267,7 +380,7 @@ struct ScenarioFile {
     #[serde(default)]
     expect_findings: Vec<ExpectedFinding>,
     #[serde(default)]
-    may_keep: Vec<String>,
+    may_keep: Vec<MayKeep>,
     #[serde(default = "yes")]
     history: bool,
     #[serde(default)]
@@ -564,5 +677,41 @@ mod tests {
             "migrations: m\nlegacy:\n  - name: a\n",
             "DIR/s.yaml: legacy state `a` needs `sql`, `file` or `upto`",
         );
+        check(
+            "migrations: m\nmay_keep: [materialized view report_cache, column app.jobs.flag]\n",
+            "ok s legacy=0 expect_findings=0",
+        );
+        check(
+            "migrations: m\nmay_keep:\n  - table legacy_audit\n  - tabel legacy\n",
+            "DIR/s.yaml: line 4, column 5: may_keep[1]: `tabel legacy` is not `<kind> <name>`, e.g. `table legacy_audit` or `column jobs.old_flag`; kinds: schema, extension, table, column, constraint, index, sequence, view, materialized view, enum, domain, composite type, function, procedure, trigger, policy, collation",
+        );
+        check(
+            "migrations: m\nexpect:\n  columns: [jobs.chat_id bigint, chat_id]\n",
+            "DIR/s.yaml: line 3, column 34: expect.columns[1]: expected column `chat_id` is not written as table.column, e.g. `jobs.chat_id` or `jobs.chat_id bigint`",
+        );
+    }
+
+    #[test]
+    fn kept_objects_are_qualified_like_snapshot_keys() {
+        let parsed = |text: &str| {
+            let kept = MayKeep::parse(text).expect("parses");
+            format!("{} {}", kept.kind, kept.name)
+        };
+        assert_eq!(parsed("table legacy_audit"), "table public.legacy_audit");
+        assert_eq!(parsed("table app.audit"), "table app.audit");
+        assert_eq!(
+            parsed("column jobs.old_flag"),
+            "column public.jobs.old_flag"
+        );
+        assert_eq!(
+            parsed("column app.jobs.old_flag"),
+            "column app.jobs.old_flag"
+        );
+        assert_eq!(
+            parsed("materialized view totals"),
+            "materialized view public.totals"
+        );
+        assert!(MayKeep::parse("table").is_err());
+        assert!(MayKeep::parse("table a b").is_err());
     }
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use expect_test::{Expect, expect};
 use migcheck::finding::Kind;
-use migcheck::lint::lint;
+use migcheck::lint;
 use migcheck::migrations::{Format, MigrationSet};
 use migcheck::scenario::Scenario;
 

@@ -4,9 +4,10 @@
 use crate::finding::{Finding, Kind, Severity};
 use crate::observe::Observation;
 use crate::runner::ApplyError;
-use crate::schema::{self, Change, Snapshot};
+use crate::scenario::MayKeep;
+use crate::schema::{self, Change, ObjectKind, Snapshot};
 
-pub(super) fn check(observation: &Observation, may_keep: &[String]) -> Vec<Finding> {
+pub(super) fn check(observation: &Observation, may_keep: &[MayKeep]) -> Vec<Finding> {
     let Some(fresh) = &observation.fresh.snapshot else {
         return Vec::new();
     };
@@ -75,28 +76,20 @@ pub(crate) fn upgrade(
 /// databases may keep: named itself ("index idx_old", "column
 /// jobs.old_flag"), or part of a kept table (its columns, constraints,
 /// triggers, indexes and owned sequences come with "table legacy_audit").
-fn kept_on_purpose(change: &Change, may_keep: &[String]) -> bool {
+fn kept_on_purpose(change: &Change, may_keep: &[MayKeep]) -> bool {
     let Change::OnlyRight { key, object } = change else {
         return false;
     };
     may_keep.iter().any(|allowed| {
-        let Some((kind, name)) = allowed.trim().split_once(' ') else {
-            return false;
-        };
-        let name = name.trim();
-        let qualified = if name.contains('.') && kind != "column" || name.matches('.').count() > 1 {
-            name.to_string()
-        } else {
-            format!("public.{name}")
-        };
-        if *key == format!("{kind} {qualified}") {
+        let name = &allowed.name;
+        if *key == format!("{} {name}", allowed.kind) {
             return true;
         }
-        kind == "table"
-            && (object.name.starts_with(&format!("{qualified}."))
-                || object.attr("table") == Some(qualified.as_str())
+        allowed.kind == ObjectKind::Table
+            && (object.name.starts_with(&format!("{name}."))
+                || object.attr("table") == Some(name.as_str())
                 || object
                     .attr("owned_by")
-                    .is_some_and(|o| o.starts_with(&format!("{qualified}."))))
+                    .is_some_and(|o| o.starts_with(&format!("{name}."))))
     })
 }

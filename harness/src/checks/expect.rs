@@ -38,18 +38,9 @@ fn missing(snapshot: &Snapshot, expect: &Expectations) -> Vec<String> {
             missing.push(format!("table {table} is missing"));
         }
     }
-    for spec in &expect.columns {
-        let (path, wanted_type) = match spec.trim().split_once(char::is_whitespace) {
-            Some((path, ty)) => (path, Some(ty.trim())),
-            None => (spec.trim(), None),
-        };
-        let Some((table, column)) = path.rsplit_once('.') else {
-            missing.push(format!(
-                "expected column `{spec}` is not written as table.column"
-            ));
-            continue;
-        };
-        match (snapshot.column(table, column), wanted_type) {
+    for wanted in &expect.columns {
+        let (table, column) = (&wanted.table, &wanted.column);
+        match (snapshot.column(table, column), &wanted.type_name) {
             (None, _) => missing.push(format!("column {table}.{column} is missing")),
             (Some(found), Some(wanted)) => {
                 let actual = found.attrs.get("type").map(String::as_str).unwrap_or("");

@@ -253,3 +253,198 @@ fn opt_outs(scenario: &Scenario) -> Vec<OptOutNote> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use expect_test::{Expect, expect};
+
+    use super::*;
+    use crate::observe::{LegacyOutcome, Outcome};
+    use crate::pipeline::prepare;
+    use crate::sandbox::SandboxChoice;
+    use crate::schema::Snapshot;
+
+    /// `001_jobs.sql`: a column only a new table gets, and an index on it.
+    const JOBS: &str = "CREATE TABLE IF NOT EXISTS jobs (id bigint PRIMARY KEY, chat_id bigint);\nCREATE INDEX IF NOT EXISTS jobs_chat ON jobs (chat_id);\n";
+
+    fn applied() -> Outcome {
+        Outcome {
+            errors: Vec::new(),
+            snapshot: Some(Snapshot::default()),
+            data: Some(Default::default()),
+        }
+    }
+
+    fn failed(message: &str, sqlstate: &str) -> Outcome {
+        Outcome {
+            errors: vec![ApplyError {
+                migration: "001_jobs.sql".into(),
+                statement: 2,
+                line: 2,
+                column: 1,
+                sqlstate: Some(sqlstate.into()),
+                message: message.into(),
+            }],
+            snapshot: None,
+            data: None,
+        }
+    }
+
+    /// Judges the `JOBS` set, prepared with `checks` and pinning
+    /// `expect_findings` (YAML), from a fresh install with outcome `fresh`
+    /// and, for the legacy state lint predicts, `predicted` (`None`: it
+    /// could not be built). The only caller of `judge`.
+    fn check(
+        checks: &[Check],
+        expect_findings: &str,
+        fresh: Outcome,
+        predicted: Option<Outcome>,
+        expected: Expect,
+    ) {
+        let dir = tempfile::Builder::new()
+            .prefix("migcheck-test-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::write(dir.path().join("001_jobs.sql"), JOBS).expect("write");
+        let mut scenario = Scenario::ad_hoc(dir.path(), crate::migrations::Format::Auto);
+        scenario.expect_findings =
+            crate::scenario::from_yaml(dir.path(), expect_findings).expect("pinned findings");
+        let prepared = prepare(&scenario, checks, SandboxChoice::Auto).expect("prepares");
+        let legacy = prepared
+            .linted
+            .iter()
+            .filter_map(|(_, state)| *state)
+            .zip(predicted)
+            .map(|(index, outcome)| LegacyOutcome {
+                state: prepared.scenario.legacy[index].name.clone(),
+                index: Some(index),
+                outcome,
+            })
+            .collect();
+        let observation = Observation {
+            fresh,
+            rerun: None,
+            legacy,
+            merge: None,
+            rollback: None,
+            faults: None,
+            cases: 1,
+        };
+        let result = judge(&prepared, &observation, Timeouts::default(), "15.18");
+        let actual: String = result
+            .findings
+            .iter()
+            .map(|f| {
+                let state = f.legacy_state.as_deref().unwrap_or("-");
+                let expected = if f.expected { " (expected)" } else { "" };
+                format!(
+                    "{} {:?}{expected} [{state}]: {}\n",
+                    f.kind, f.severity, f.message
+                )
+            })
+            .collect();
+        expected.assert_eq(&actual);
+    }
+
+    const LINT_AND_CONVERGE: &[Check] = &[Check::Lint, Check::Converge];
+
+    #[test]
+    fn a_prediction_is_confirmed_by_the_failure_it_predicts() {
+        check(
+            LINT_AND_CONVERGE,
+            "[]",
+            applied(),
+            Some(failed("column \"chat_id\" does not exist", "42703")),
+            expect![[r#"
+                legacy-apply-failed Error [jobs without chat_id (predicted by lint)]: column "chat_id" does not exist
+                index-before-column Error [-]: column jobs.chat_id is only created conditionally at 001_jobs.sql:1:57 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it; confirmed: from a database where jobs lacks chat_id, 001_jobs.sql:2 fails: column "chat_id" does not exist (SQLSTATE 42703)
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_prediction_that_applies_or_cannot_be_built_is_not_reproduced() {
+        check(
+            LINT_AND_CONVERGE,
+            "[]",
+            applied(),
+            Some(applied()),
+            expect![[r#"
+                index-before-column Error [-]: column jobs.chat_id is only created conditionally at 001_jobs.sql:1:57 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it; not reproduced: the set applies from a database where jobs lacks chat_id
+            "#]],
+        );
+        check(
+            LINT_AND_CONVERGE,
+            "[]",
+            applied(),
+            None,
+            expect![[r#"
+                index-before-column Error [-]: column jobs.chat_id is only created conditionally at 001_jobs.sql:1:57 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it; not reproduced: a database where jobs lacks chat_id could not be built from 001_jobs.sql
+            "#]],
+        );
+        // Without converge, nothing was tried: no verdict.
+        check(
+            &[Check::Lint],
+            "[]",
+            applied(),
+            None,
+            expect![[r#"
+                index-before-column Error [-]: column jobs.chat_id is only created conditionally at 001_jobs.sql:1:57 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_cancelled_statement_is_a_timeout_of_its_check() {
+        check(
+            &[Check::Fresh],
+            "[]",
+            failed("canceling statement due to statement timeout", "57014"),
+            None,
+            expect![[r#"
+                timeout Error [-]: canceling statement due to statement timeout (statement_timeout 60000 ms; raise it with --statement-timeout)
+            "#]],
+        );
+        check(
+            &[Check::Fresh],
+            "[]",
+            failed("canceling statement due to lock timeout", "55P03"),
+            None,
+            expect![[r#"
+                timeout Error [-]: canceling statement due to lock timeout (lock_timeout 10000 ms; raise it with --lock-timeout)
+            "#]],
+        );
+    }
+
+    #[test]
+    fn pinned_findings_are_expected_and_missing_ones_are_findings() {
+        // Pinned and found: expected, so it does not fail the run.
+        check(
+            &[Check::Fresh],
+            "[{kind: apply-failed, migration: 001_jobs.sql, line: 2}]",
+            failed("relation \"jobs\" does not exist", "42P01"),
+            None,
+            expect![[r#"
+                apply-failed Error (expected) [-]: relation "jobs" does not exist
+            "#]],
+        );
+        // Pinned, of a check that ran, and not found.
+        check(
+            &[Check::Fresh],
+            "[{kind: apply-failed, migration: 001_jobs.sql, line: 2}]",
+            applied(),
+            None,
+            expect![[r#"
+                expected-not-found Error [-]: the scenario expects a apply-failed finding in 001_jobs.sql:2, but none happened; if the bug is fixed, move the scenario to ok/ and drop expect_findings
+            "#]],
+        );
+        // Pinned to a check that did not run: nothing to say.
+        check(
+            &[Check::Fresh],
+            "[{kind: down-failed}]",
+            applied(),
+            None,
+            expect![[""]],
+        );
+    }
+}

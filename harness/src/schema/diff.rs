@@ -478,3 +478,362 @@ fn line_diff(left: &str, right: &str) -> Vec<String> {
     }
     lines
 }
+
+#[cfg(test)]
+mod tests {
+    //! `diff` on hand-built snapshots: the changes it finds, one per line,
+    //! then what `Diff::render` shows a person. After an intended change,
+    //! `UPDATE_EXPECT=1 cargo test -p migcheck --lib schema::diff` rewrites
+    //! the snapshots; review the diff.
+
+    use expect_test::{Expect, expect};
+
+    use super::*;
+
+    /// An object from its key (`"column public.jobs.id"`) and attributes.
+    fn object(key: &str, attrs: &[(&str, &str)]) -> Object {
+        let (kind, name) = ObjectKind::ALL
+            .into_iter()
+            .find_map(|kind| Some((kind, key.strip_prefix(kind.as_str())?.strip_prefix(' ')?)))
+            .unwrap_or_else(|| panic!("`{key}` does not start with an object kind"));
+        Object {
+            kind,
+            name: name.to_owned(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    fn snapshot(objects: &[Object]) -> Snapshot {
+        Snapshot {
+            objects: objects.iter().map(|o| (o.key(), o.clone())).collect(),
+        }
+    }
+
+    /// The only caller of `diff` here: the changes, whether the whole diff
+    /// is minor, and the rendering.
+    fn check(left: &[Object], right: &[Object], expected: Expect) {
+        let diff = diff(&snapshot(left), &snapshot(right));
+        assert!(
+            diff.changes.windows(2).all(|w| w[0].key() <= w[1].key()),
+            "changes must be sorted by key: {:#?}",
+            diff.changes
+        );
+        let value = |v: &Option<String>| match v {
+            Some(v) => v.replace('\n', "\\n"),
+            None => "(unset)".to_owned(),
+        };
+        let mut actual = String::new();
+        for change in &diff.changes {
+            let line = match change {
+                Change::OnlyLeft { key, .. } => format!("only-left {key}"),
+                Change::OnlyRight { key, .. } => format!("only-right {key}"),
+                Change::Differs {
+                    key,
+                    attr,
+                    left,
+                    right,
+                } => format!("differs {key} {attr}: {} | {}", value(left), value(right)),
+                Change::ColumnOrder {
+                    key,
+                    table,
+                    left,
+                    right,
+                } => format!(
+                    "column-order {key} ({table}): {} | {}",
+                    left.join(", "),
+                    right.join(", ")
+                ),
+            };
+            let minor = if change.is_minor() { " (minor)" } else { "" };
+            actual.push_str(&format!("{line}{minor}\n"));
+        }
+        actual.push_str(&format!(
+            "empty: {}, minor: {}\n--\n",
+            diff.is_empty(),
+            diff.is_minor()
+        ));
+        actual.push_str(&diff.render("on the left", "on the right"));
+        expected.assert_eq(&actual);
+    }
+
+    fn table(name: &str, columns: &str) -> Object {
+        object(
+            &format!("table {name}"),
+            &[("columns", columns), ("kind", "ordinary")],
+        )
+    }
+
+    fn column(name: &str, ty: &str) -> Object {
+        object(
+            &format!("column {name}"),
+            &[("not_null", "false"), ("type", ty)],
+        )
+    }
+
+    #[test]
+    fn equal_snapshots_have_no_changes() {
+        let objects = [
+            table("public.jobs", "id"),
+            column("public.jobs.id", "bigint"),
+        ];
+        check(
+            &objects,
+            &objects,
+            expect![[r#"
+                empty: true, minor: false
+                --
+            "#]],
+        );
+        check(
+            &[],
+            &[],
+            expect![[r#"
+                empty: true, minor: false
+                --
+            "#]],
+        );
+    }
+
+    #[test]
+    fn only_left() {
+        check(
+            &[
+                object("enum public.mood", &[("labels", "sad, happy")]),
+                object(
+                    "function public.touch()",
+                    &[("definition", "BEGIN\n  NEW.at = now();\nEND")],
+                ),
+            ],
+            &[],
+            expect![[r#"
+                only-left enum public.mood
+                only-left function public.touch()
+                empty: false, minor: false
+                --
+                enum public.mood (sad, happy): exists on the left, missing on the right
+                function public.touch(): exists on the left, missing on the right
+            "#]],
+        );
+    }
+
+    #[test]
+    fn only_right() {
+        check(
+            &[table("public.jobs", "id, chat_id")],
+            &[
+                table("public.jobs", "id, chat_id"),
+                object(
+                    "index public.idx_jobs_chat_id",
+                    &[
+                        (
+                            "definition",
+                            "CREATE UNIQUE INDEX idx_jobs_chat_id ON public.jobs USING btree (chat_id)",
+                        ),
+                        ("table", "public.jobs"),
+                    ],
+                ),
+                object(
+                    "constraint public.jobs.jobs_chat_id_check",
+                    &[("definition", "CHECK ((chat_id > 0))")],
+                ),
+                object("schema app", &[]),
+            ],
+            expect![[r#"
+                only-right constraint public.jobs.jobs_chat_id_check
+                only-right index public.idx_jobs_chat_id
+                only-right schema app
+                empty: false, minor: false
+                --
+                constraint public.jobs.jobs_chat_id_check (CHECK ((chat_id > 0))): missing on the left, exists on the right
+                index public.idx_jobs_chat_id unique on jobs (chat_id): missing on the left, exists on the right
+                schema app: missing on the left, exists on the right
+            "#]],
+        );
+    }
+
+    #[test]
+    fn differing_attributes() {
+        // Set on both sides, set on one side only, and the attributes
+        // whose values read as words.
+        check(
+            &[
+                object(
+                    "column public.jobs.chat_id",
+                    &[("not_null", "true"), ("type", "bigint")],
+                ),
+                object("index public.i", &[("valid", "true")]),
+                object("trigger public.jobs.touch", &[("enabled", "enabled")]),
+            ],
+            &[
+                object(
+                    "column public.jobs.chat_id",
+                    &[("default", "0"), ("not_null", "false"), ("type", "integer")],
+                ),
+                object("index public.i", &[("valid", "false")]),
+                object("trigger public.jobs.touch", &[("enabled", "disabled")]),
+            ],
+            expect![[r#"
+                differs column public.jobs.chat_id default: (unset) | 0
+                differs column public.jobs.chat_id not_null: true | false
+                differs column public.jobs.chat_id type: bigint | integer
+                differs index public.i valid: true | false
+                differs trigger public.jobs.touch enabled: enabled | disabled
+                empty: false, minor: false
+                --
+                column public.jobs.chat_id:
+                  no default on the left, default 0 on the right
+                  NOT NULL on the left, nullable on the right
+                  type bigint on the left, type integer on the right
+                index public.i: valid on the left, INVALID on the right
+                trigger public.jobs.touch: enabled on the left, disabled on the right
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_multi_line_attribute_shows_a_line_diff() {
+        let body = |n: &str| format!("BEGIN\n  a;\n  b;\n  c;\n  d;\n  RETURN {n};\nEND");
+        check(
+            &[object("function public.f()", &[("definition", &body("1"))])],
+            &[object("function public.f()", &[("definition", &body("2"))])],
+            expect![[r#"
+                differs function public.f() definition: BEGIN\n  a;\n  b;\n  c;\n  d;\n  RETURN 1;\nEND | BEGIN\n  a;\n  b;\n  c;\n  d;\n  RETURN 2;\nEND
+                empty: false, minor: false
+                --
+                function public.f(): definition differs (- on the left, + on the right):
+                    ...
+                      c;
+                      d;
+                  -   RETURN 1;
+                  +   RETURN 2;
+                    END
+            "#]],
+        );
+    }
+
+    #[test]
+    fn column_order_only_is_minor() {
+        check(
+            &[table("public.jobs", "id, a, b")],
+            &[table("public.jobs", "id, b, a")],
+            expect![[r#"
+                column-order table public.jobs (public.jobs): id, a, b | id, b, a (minor)
+                empty: false, minor: true
+                --
+                table public.jobs: columns in order (id, a, b) on the left, (id, b, a) on the right (minor)
+            "#]],
+        );
+        // Quoted names are split where quote_ident put them, and shown
+        // quoted again.
+        check(
+            &[table("public.t", r#"id, "Weird, name", "say ""hi""""#)],
+            &[table("public.t", r#""say ""hi""", id, "Weird, name""#)],
+            expect![[r#"
+                column-order table public.t (public.t): id, Weird, name, say "hi" | say "hi", id, Weird, name (minor)
+                empty: false, minor: true
+                --
+                table public.t: columns in order (id, "Weird, name", "say ""hi""") on the left, ("say ""hi""", id, "Weird, name") on the right (minor)
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_column_added_at_the_end_is_not_a_column_order_change() {
+        check(
+            &[
+                table("public.jobs", "id, a"),
+                column("public.jobs.id", "bigint"),
+            ],
+            &[
+                table("public.jobs", "id, a, b"),
+                column("public.jobs.id", "bigint"),
+                column("public.jobs.b", "text"),
+            ],
+            expect![[r#"
+                only-right column public.jobs.b
+                empty: false, minor: false
+                --
+                column public.jobs.b (text): missing on the left, exists on the right
+            "#]],
+        );
+        // Nor is one added in the middle, or one dropped: the columns both
+        // sides have keep their order.
+        check(
+            &[table("public.jobs", "id, a, c")],
+            &[table("public.jobs", "id, b, c")],
+            expect![[r#"
+                empty: true, minor: false
+                --
+            "#]],
+        );
+        // But an added column and a reordering are both reported.
+        check(
+            &[table("public.jobs", "id, a, b")],
+            &[table("public.jobs", "id, b, a, c")],
+            expect![[r#"
+                column-order table public.jobs (public.jobs): id, a, b | id, b, a, c (minor)
+                empty: false, minor: true
+                --
+                table public.jobs: columns in order (id, a, b) on the left, (id, b, a, c) on the right (minor)
+            "#]],
+        );
+    }
+
+    #[test]
+    fn changes_group_per_object() {
+        // Changes to one object are one entry; a table that one side alone
+        // has folds in its columns, constraints, indexes and triggers, but
+        // not another table's index or the other side's objects.
+        check(
+            &[
+                table("public.jobs", "id, chat_id"),
+                column("public.jobs.id", "bigint"),
+                column("public.jobs.chat_id", "bigint"),
+                object(
+                    "constraint public.jobs.jobs_pkey",
+                    &[("definition", "PRIMARY KEY (id)")],
+                ),
+                object("index public.jobs_pkey", &[("table", "public.jobs")]),
+                object("index public.jobs_chat", &[("table", "public.jobs")]),
+                object("trigger public.jobs.touch", &[]),
+                table("public.users", "id, name"),
+                column("public.users.name", "text"),
+                object("index public.jobs2_x", &[("table", "public.jobs2")]),
+            ],
+            &[
+                table("public.users", "name, id"),
+                object(
+                    "column public.users.name",
+                    &[("not_null", "true"), ("type", "varchar(40)")],
+                ),
+                object("index public.jobs_old", &[("table", "public.jobs")]),
+            ],
+            expect![[r#"
+                only-left column public.jobs.chat_id
+                only-left column public.jobs.id
+                differs column public.users.name not_null: false | true
+                differs column public.users.name type: text | varchar(40)
+                only-left constraint public.jobs.jobs_pkey
+                only-left index public.jobs2_x
+                only-left index public.jobs_chat
+                only-right index public.jobs_old
+                only-left index public.jobs_pkey
+                only-left table public.jobs
+                column-order table public.users (public.users): id, name | name, id (minor)
+                only-left trigger public.jobs.touch
+                empty: false, minor: false
+                --
+                column public.users.name:
+                  nullable on the left, NOT NULL on the right
+                  type text on the left, type varchar(40) on the right
+                index public.jobs2_x: exists on the left, missing on the right
+                index public.jobs_old: missing on the left, exists on the right
+                table public.jobs (id, chat_id) with 1 constraint, 2 indexes, 1 trigger: exists on the left, missing on the right
+                table public.users: columns in order (id, name) on the left, (name, id) on the right (minor)
+            "#]],
+        );
+    }
+}

@@ -395,12 +395,18 @@ fn mutation(choice: Choice, kind: usize, seed: u64, next_extra: &mut usize) -> O
     let pick_table = || types::choose(seed, original.tables.iter().map(|t| (t.name.clone(), t)));
     match kind {
         0 => {
-            // NOT NULL columns belong to the table's first version (as lint
-            // assumes too): a later one needs a default or a backfill on a
-            // populated table, and comes with an ALTER of its own. Nullable
-            // ones are those an old table may lack.
+            // What an old table may lack (as lint takes it too): nullable
+            // columns, and NOT NULL ones with a default, which is how a NOT
+            // NULL column gets added to a populated table. Key, identity
+            // and serial columns, and NOT NULL ones without a default (they
+            // would need a backfill), belong to the table's first version.
             let droppable = |t: &Table, c: &Column| {
-                !c.generated && !c.not_null && !primary_key(t).contains(&c.name.as_str())
+                let serial = c
+                    .default
+                    .as_deref()
+                    .is_some_and(|d| d.starts_with("nextval("));
+                let later = !c.not_null || (c.default.is_some() && !serial);
+                !c.generated && later && !primary_key(t).contains(&c.name.as_str())
             };
             let (t, c) = pick_column(original, seed, droppable)?;
             let table = current.table(&t.name)?;

@@ -50,6 +50,9 @@ pub enum Kind {
     TableRewrite,
     /// Bench: a statement held ACCESS EXCLUSIVE longer than the budget.
     LongExclusiveLock,
+    /// A migration's up script differs from what was deployed before
+    /// (git history).
+    EditedAfterRelease,
 }
 
 impl Kind {
@@ -75,6 +78,7 @@ impl Kind {
             Kind::Timeout => "timeout",
             Kind::TableRewrite => "table-rewrite",
             Kind::LongExclusiveLock => "long-exclusive-lock",
+            Kind::EditedAfterRelease => "edited-after-release",
         }
     }
 
@@ -84,7 +88,9 @@ impl Kind {
         match self {
             Kind::ApplyFailed => Some(Check::Fresh),
             Kind::RerunFailed | Kind::RerunChanged => Some(Check::Rerun),
-            Kind::LegacyApplyFailed | Kind::DivergesFromFresh => Some(Check::Converge),
+            Kind::LegacyApplyFailed | Kind::DivergesFromFresh | Kind::EditedAfterRelease => {
+                Some(Check::Converge)
+            }
             Kind::MissingExpected => Some(Check::Expect),
             Kind::IndexBeforeColumn | Kind::NonIdempotentStatement | Kind::TxIncompatible => {
                 Some(Check::Lint)

@@ -10,7 +10,7 @@ use crate::migrations::MigrationSet;
 use crate::postgres::Server;
 use crate::runner::Timeouts;
 use crate::runner::{Nesting, Runner};
-use crate::scenario::Scenario;
+use crate::scenario::{Deployed, Scenario};
 
 #[derive(Debug, thiserror::Error)]
 #[error("--keep-failed: cannot build the database of {scenario}")]
@@ -20,7 +20,9 @@ pub struct KeepError {
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
 
-/// Builds the kept database of `finding` and returns its name.
+/// Builds the kept database of `finding` and returns its name; `scenario`
+/// is the prepared one, with the legacy states the run added (lint's
+/// predictions, versions from git).
 pub async fn keep_case(
     server: &Server,
     scenario: &Scenario,
@@ -78,6 +80,9 @@ pub async fn keep_case(
         .as_ref()
         .and_then(|name| scenario.legacy.iter().find(|l| &l.name == name));
     if let Some(state) = state {
+        if let Some(Deployed::Set(old)) = &state.deployed {
+            apply(&old.migrations).await.map_err(|e| fail(e.into()))?;
+        }
         if let Some(version) = &state.upto {
             let n = set.prefix_len(version).map_err(|e| fail(e.into()))?;
             apply(&set.migrations[..n])

@@ -11,13 +11,13 @@
 
 pub mod bench;
 mod capture;
-mod changes;
 mod checks;
 pub mod cli;
 mod data;
 pub mod error;
 pub mod finding;
 pub mod fuzz;
+mod git;
 mod guard;
 mod keep;
 mod lint;

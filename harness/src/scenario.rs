@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::finding::{Check, Finding, Kind};
-use crate::migrations::{Format, MigrationsError, Script};
+use crate::migrations::{Format, MigrationSet, MigrationsError, Script};
 use crate::runner::{RunnerMode, TxMode};
 use crate::schema::ObjectKind;
 
@@ -37,6 +37,12 @@ pub struct Scenario {
     pub may_keep: Vec<MayKeep>,
     /// Also upgrade from every earlier version of the set (default on).
     pub history: bool,
+    /// Also upgrade from at most this many past versions of the set found
+    /// in git (newest first; 0: none).
+    pub git_history: usize,
+    /// `--changed-since REV`: the set as it is at the merge base with REV
+    /// is deployed first, and today's on top.
+    pub base: Option<String>,
     /// Two groups of migrations merged from different branches, for the
     /// merge-order check.
     pub merge: Option<MergeGroups>,
@@ -110,13 +116,40 @@ pub struct LegacyState {
     pub name: String,
     /// The set applied up to and including this version first.
     pub upto: Option<String>,
+    /// Or an earlier version of the set applied first, as the runner
+    /// would: the set as it was deployed.
+    pub deployed: Option<Deployed>,
     /// SQL run after that (or on an empty database).
     pub sql: Option<Script>,
     /// Where the SQL came from, for error messages.
     pub origin: String,
-    /// Built from a lint finding to confirm it: skipped, not an error, when
-    /// it cannot be built.
-    pub predicted: bool,
+    pub source: Source,
+}
+
+/// Past versions of a set from git checked by default (`git_history:`).
+pub const GIT_HISTORY: usize = 50;
+
+/// An earlier version of the set: a directory holding it (`migrations:`
+/// of a legacy state, relative to the scenario), read by the pipeline in
+/// the set's format.
+#[derive(Debug, Clone)]
+pub enum Deployed {
+    Dir(PathBuf),
+    Set(Box<MigrationSet>),
+}
+
+/// Where a legacy state comes from, which decides what a state that cannot
+/// be built means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The scenario or `--legacy`: it must build, else the run stops.
+    Written,
+    /// Lint's prediction, built to confirm a finding: when it cannot be
+    /// built, the finding says "not reproduced".
+    Predicted,
+    /// A past version of the set from git: when it no longer applies (on
+    /// this server, with today's parser), a note says so.
+    Git,
 }
 
 /// An object that databases upgraded from a legacy state may keep and a
@@ -384,6 +417,8 @@ struct ScenarioFile {
     #[serde(default = "yes")]
     history: bool,
     #[serde(default)]
+    git_history: Option<usize>,
+    #[serde(default)]
     merge: Option<MergeGroups>,
     #[serde(default)]
     ignore: Vec<Ignore>,
@@ -413,6 +448,8 @@ struct LegacyFile {
     #[serde(default)]
     upto: Option<String>,
     #[serde(default)]
+    migrations: Option<PathBuf>,
+    #[serde(default)]
     sql: Option<String>,
     #[serde(default)]
     file: Option<PathBuf>,
@@ -440,6 +477,8 @@ impl Scenario {
             expect_findings: Vec::new(),
             may_keep: Vec::new(),
             history: true,
+            git_history: GIT_HISTORY,
+            base: None,
             merge: None,
             ignore: Vec::new(),
             irreversible: Vec::new(),
@@ -517,14 +556,22 @@ impl Scenario {
                     let origin = file.display().to_string();
                     (Some(parse_legacy(path, &origin, read(&file)?)?), origin)
                 }
-                (None, None) if state.upto.is_some() => (None, path.display().to_string()),
+                (None, None) if state.upto.is_some() || state.migrations.is_some() => {
+                    (None, path.display().to_string())
+                }
                 (None, None) => {
                     return Err(invalid(format!(
-                        "legacy state `{}` needs `sql`, `file` or `upto`",
+                        "legacy state `{}` needs `sql`, `file`, `upto` or `migrations`",
                         state.name
                     )));
                 }
             };
+            if state.upto.is_some() && state.migrations.is_some() {
+                return Err(invalid(format!(
+                    "legacy state `{}` has both `upto` and `migrations`; give one: the set up to a version, or an earlier version of the set",
+                    state.name
+                )));
+            }
             if legacy.iter().any(|l: &LegacyState| l.name == state.name) {
                 return Err(invalid(format!(
                     "two legacy states are named `{}`",
@@ -534,9 +581,10 @@ impl Scenario {
             legacy.push(LegacyState {
                 name: state.name,
                 upto: state.upto,
+                deployed: state.migrations.map(|dir| Deployed::Dir(base.join(dir))),
                 sql,
                 origin,
-                predicted: false,
+                source: Source::Written,
             });
         }
         Ok(Scenario {
@@ -552,6 +600,8 @@ impl Scenario {
             expect_findings: file.expect_findings,
             may_keep: file.may_keep,
             history: file.history,
+            git_history: file.git_history.unwrap_or(GIT_HISTORY),
+            base: None,
             merge: file.merge,
             ignore: file.ignore,
             irreversible: file.irreversible,

@@ -48,18 +48,19 @@ pub fn run(scenarios: &[Scenario], options: &Options) -> Result<Report, crate::E
         });
     }
     for_each_major(&options.pg, &options.pg_versions, |server| {
+        let mut prepareds = Vec::new();
         for scenario in scenarios {
             if let Some(progress) = options.progress {
                 let what = format!("{} (postgres {})", scenario.id, server.version());
                 progress(results.len() + 1, total, &what);
             }
-            results.push(runtime.block_on(pipeline::run_scenario(
-                &server,
-                scenario,
-                &options.checks,
-                options.sandbox,
-                options.timeouts,
-            ))?);
+            let prepared = pipeline::prepare(scenario, &options.checks, options.sandbox)?;
+            let observation =
+                runtime.block_on(pipeline::observe(&server, &prepared, options.timeouts))?;
+            let result =
+                pipeline::judge(&prepared, &observation, options.timeouts, server.version());
+            results.push(result);
+            prepareds.push(prepared);
         }
         postgres.push(server.version().to_string());
         let backend = format!("{} {}", server.backend(), server.location());
@@ -71,14 +72,14 @@ pub fn run(scenarios: &[Scenario], options: &Options) -> Result<Report, crate::E
         }
         let first = results.len() - scenarios.len();
         let mut kept = false;
-        for (scenario, result) in scenarios.iter().zip(&mut results[first..]) {
+        for (prepared, result) in prepareds.iter().zip(&mut results[first..]) {
             let Some(finding) = result.findings.iter().find(|f| f.fails_run()) else {
                 continue;
             };
             let finding = finding.clone();
             let database = runtime.block_on(crate::keep::keep_case(
                 &server,
-                scenario,
+                &prepared.scenario,
                 &finding,
                 options.timeouts,
             ))?;

@@ -3,6 +3,7 @@
 
 pub(crate) mod bench;
 pub(crate) mod converge;
+pub(crate) mod edited;
 mod expect;
 mod faults;
 mod fresh;

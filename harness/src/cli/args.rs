@@ -55,9 +55,15 @@ pub struct VerifyArgs {
     #[arg(default_value = "scenarios")]
     pub paths: Vec<PathBuf>,
     /// Run only the scenarios whose file or migrations changed since this
-    /// git revision, with the merge-order check for what the branch added.
+    /// git revision: each upgrades from the set as it is at the merge base
+    /// with REV, and checks the branch's migrations in both merge orders.
     #[arg(long, value_name = "REV")]
     pub changed_since: Option<String>,
+    /// Upgrade from at most N past versions of each set found in its git
+    /// history (newest first; 0: none), instead of each scenario's
+    /// `git_history:` (default 50).
+    #[arg(long, value_name = "N")]
+    pub git_history: Option<usize>,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -92,8 +98,14 @@ pub struct CheckArgs {
     /// Do not upgrade from every earlier version of the set.
     #[arg(long)]
     pub no_history: bool,
-    /// Check the migrations added since this git revision (the branch)
-    /// against those the revision added since the merge base, in both orders.
+    /// Upgrade from at most N past versions of the set found in its git
+    /// history: versions where a migration was since edited, renamed or
+    /// removed (newest first; 0: none).
+    #[arg(long, value_name = "N", default_value_t = crate::scenario::GIT_HISTORY)]
+    pub git_history: usize,
+    /// Upgrade from the set as it is at the merge base with this git
+    /// revision (e.g. origin/main), and check the migrations added since
+    /// (the branch) against those the revision added since, in both orders.
     #[arg(long, value_name = "REV")]
     pub changed_since: Option<String>,
     #[command(flatten)]

@@ -92,9 +92,14 @@ fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
         scenarios.extend(Scenario::discover(path)?);
     }
     if let Some(rev) = args.changed_since {
-        scenarios = crate::changes::select(&rev, scenarios)?;
+        scenarios = crate::git::changes::select(&rev, scenarios)?;
         if scenarios.is_empty() {
             eprintln!("migcheck: no scenario changed since {rev}");
+        }
+    }
+    if let Some(n) = args.git_history {
+        for scenario in &mut scenarios {
+            scenario.git_history = n;
         }
     }
     run_scenarios(&scenarios, Check::ALL.to_vec(), &args.run)
@@ -107,9 +112,11 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
     scenario.tx = args.runner.tx;
     scenario.format = args.set.migrations_format;
     scenario.history = !args.no_history;
+    scenario.git_history = args.git_history;
     if let Some(rev) = args.changed_since {
         let set = MigrationSet::load(&scenario.migrations, scenario.format)?;
-        scenario.merge = Some(crate::changes::merge_groups(&rev, &set)?);
+        scenario.merge = Some(crate::git::changes::merge_groups(&rev, &set)?);
+        scenario.base = Some(rev);
     }
     run_scenarios(&[scenario], args.checks, &args.run)
 }
@@ -382,9 +389,10 @@ fn ad_hoc(
                     .file_stem()
                     .map_or_else(String::new, |s| s.to_string_lossy().into_owned()),
                 upto: None,
+                deployed: None,
                 sql: Some(Script::read(path)?),
                 origin: path.display().to_string(),
-                predicted: false,
+                source: scenario::Source::Written,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

@@ -46,11 +46,15 @@
 //!   may already exist, that is, unless `t` was created by a plain
 //!   `CREATE TABLE` earlier in the set (then the statement does nothing at
 //!   all) or dropped earlier (then it surely creates `t`). Which columns an
-//!   old `t` lacks cannot be known from the SQL; lint assumes that columns
-//!   declared `NOT NULL`, `PRIMARY KEY`, serial or identity belong to the
-//!   table's first version (a later one would need a default or a backfill
-//!   on a populated table, and is usually added with its own `ALTER`), and
-//!   that nullable columns may have been added since;
+//!   old `t` lacks cannot be known from the SQL; lint takes columns
+//!   declared `PRIMARY KEY`, serial, identity, or `NOT NULL` without a
+//!   default to belong to the table's first version (a later one would
+//!   need a backfill on a populated table), and nullable columns to be
+//!   ones that may have been added since. A `NOT NULL` column with a
+//!   default may have been added since too (that is how one is added to a
+//!   populated table), but only a run can tell: a finding about one is a
+//!   warning that names the assumption, and an error once `check` or
+//!   `verify` confirm it from the state it predicts;
 //! - `CREATE TABLE` or `ADD COLUMN` in a DO block under a condition that is
 //!   not about that object (`IF current_setting(...)`, a loop, a CASE, an
 //!   exception handler): the branch may not run at all.
@@ -112,7 +116,13 @@ enum Created {
 enum Col {
     Must,
     /// Only may exist; the note completes "column t.c ..." in a finding.
-    May(String, Option<Branch>),
+    May {
+        note: String,
+        branch: Option<Branch>,
+        /// Only lint's assumption says it may be missing (a NOT NULL
+        /// column with a default, of a table that may be older).
+        assumed: bool,
+    },
 }
 
 /// The DO-block branch a conditional creation happened in: later
@@ -381,16 +391,30 @@ impl Columns<'_> {
                             "CREATE TABLE IF NOT EXISTS does nothing when {table} already exists"
                         ),
                     };
-                    for (name, at, original) in &made {
-                        if *original || primary_key.contains(name) {
-                            columns.insert(name.clone(), Col::Must);
-                        } else {
-                            let note = format!(
-                                "is only created conditionally at {} ({why}); add it with `ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} ...` before using it",
-                                self.place(unit, *at)
-                            );
-                            may(&mut columns, name, note, Branch::of(unit));
-                        }
+                    for (name, at, version) in &made {
+                        let assumed = match version {
+                            _ if primary_key.contains(name) => {
+                                columns.insert(name.clone(), Col::Must);
+                                continue;
+                            }
+                            Version::First => {
+                                columns.insert(name.clone(), Col::Must);
+                                continue;
+                            }
+                            Version::Assumed => true,
+                            Version::Later => false,
+                        };
+                        let why = match assumed {
+                            true => format!(
+                                "{why}, and an older {table} lacks it if it was added after the table's first version, as NOT NULL columns with a default can be"
+                            ),
+                            false => why.clone(),
+                        };
+                        let note = format!(
+                            "is only created conditionally at {} ({why}); add it with `ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} ...` before using it",
+                            self.place(unit, *at)
+                        );
+                        may_be(&mut columns, name, note, Branch::of(unit), assumed);
                     }
                     Created::Maybe
                 }
@@ -495,7 +519,12 @@ impl Columns<'_> {
             }
             Some(note) => {
                 if state.columns.contains_key(&cmd.name) {
-                    state.columns.insert(cmd.name.clone(), Col::May(note, None));
+                    let may = Col::May {
+                        note,
+                        branch: None,
+                        assumed: false,
+                    };
+                    state.columns.insert(cmd.name.clone(), may);
                 }
             }
         }
@@ -716,9 +745,15 @@ impl Columns<'_> {
     /// Reports a reference at byte `at` of the unit's text to a column that
     /// only may exist.
     fn refer(&mut self, i: usize, unit: &Unit, table: &Table, column: &str, at: usize) {
-        let Some(Col::May(note, branch)) = self.column(table, column) else {
+        let Some(Col::May {
+            note,
+            branch,
+            assumed,
+        }) = self.column(table, column)
+        else {
             return;
         };
+        let assumed = *assumed;
         if branch.as_ref().is_some_and(|b| b.contains(unit)) {
             return;
         }
@@ -730,6 +765,7 @@ impl Columns<'_> {
                 offset: unit.base + at,
                 message,
                 missing: Some((table.clone(), column.to_string())),
+                assumed,
             });
         }
     }
@@ -744,22 +780,43 @@ impl Columns<'_> {
 
 /// Marks a column as only maybe existing, unless it surely exists.
 fn may(columns: &mut HashMap<String, Col>, name: &str, note: String, branch: Option<Branch>) {
+    may_be(columns, name, note, branch, false);
+}
+
+fn may_be(
+    columns: &mut HashMap<String, Col>,
+    name: &str,
+    note: String,
+    branch: Option<Branch>,
+    assumed: bool,
+) {
     if !matches!(columns.get(name), Some(Col::Must)) {
-        columns.insert(name.to_string(), Col::May(note, branch));
+        let may = Col::May {
+            note,
+            branch,
+            assumed,
+        };
+        columns.insert(name.to_string(), may);
     }
 }
 
-/// Whether a column of a table that may already exist is taken to be part
-/// of the table's first version: NOT NULL (a later NOT NULL column needs a
-/// default or a backfill), primary key, identity or serial. Nullable
-/// columns are the ones that get added since.
-///
-/// NOT NULL columns with a default count as first-version too, although
-/// `ADD COLUMN placed_at timestamptz NOT NULL DEFAULT now()` is a common
-/// later addition: the bundled corpus runs the same set as a fixed
-/// scenario (no old table) and a failing one (an old table without
-/// `placed_at`), and only a run against the old state can tell them apart.
-fn first_version(c: &ColumnDef) -> bool {
+/// Whether a column of a table that may already exist belongs to the
+/// table's first version.
+enum Version {
+    /// Primary key, identity, serial, or NOT NULL without a default: a
+    /// later one would need a backfill on a populated table.
+    First,
+    /// NOT NULL with a default: `ADD COLUMN placed_at timestamptz NOT
+    /// NULL DEFAULT now()` is how such a column gets added to a populated
+    /// table, so an older table may lack it; but only a run from that
+    /// older table can tell, so a finding that rests on it is a warning
+    /// until a run confirms it.
+    Assumed,
+    /// Nullable: the columns that get added since.
+    Later,
+}
+
+fn first_version(c: &ColumnDef) -> Version {
     let has = |kind: ConstrType| constraints(&c.constraints).any(|k| k.contype == kind as i32);
     let serial = c.type_name.as_ref().is_some_and(|t| {
         strings(&t.names).last().is_some_and(|n| {
@@ -769,11 +826,17 @@ fn first_version(c: &ColumnDef) -> bool {
             )
         })
     });
-    c.is_not_null
-        || has(ConstrType::ConstrNotnull)
-        || has(ConstrType::ConstrPrimary)
-        || has(ConstrType::ConstrIdentity)
-        || serial
+    let not_null = c.is_not_null || has(ConstrType::ConstrNotnull);
+    let default = has(ConstrType::ConstrDefault) || c.raw_default.is_some();
+    if has(ConstrType::ConstrPrimary) || has(ConstrType::ConstrIdentity) || serial {
+        Version::First
+    } else if not_null && default {
+        Version::Assumed
+    } else if not_null {
+        Version::First
+    } else {
+        Version::Later
+    }
 }
 
 fn constraints(nodes: &[Node]) -> impl Iterator<Item = &Constraint> {

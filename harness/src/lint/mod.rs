@@ -119,6 +119,7 @@ pub fn lint_with_predictions(set: &MigrationSet) -> Result<Vec<Linted>, LintErro
         let severity = match hit.kind {
             // Matters only to runners that execute every file again.
             Kind::NonIdempotentStatement => Severity::Warning,
+            _ if hit.assumed => Severity::Warning,
             _ => Severity::Error,
         };
         let finding = Finding {
@@ -134,6 +135,7 @@ pub fn lint_with_predictions(set: &MigrationSet) -> Result<Vec<Linted>, LintErro
             table: table.name,
             column,
             migration: unit.migration,
+            assumed: hit.assumed,
         });
         findings.push((
             unit.migration,
@@ -191,6 +193,9 @@ pub(crate) struct Hit {
     /// For `index-before-column`: the table and the column that may be
     /// missing, so the state can be built and the finding confirmed.
     pub missing: Option<(Table, String)>,
+    /// Only lint's assumption says the column may be missing: a warning
+    /// until a run confirms it.
+    pub assumed: bool,
 }
 
 /// A finding, and for `index-before-column` the state it predicts fails.
@@ -208,6 +213,9 @@ pub struct Prediction {
     pub table: String,
     pub column: String,
     pub migration: usize,
+    /// The prediction rests on lint's assumption only: its finding is a
+    /// warning until the state it predicts fails.
+    pub assumed: bool,
 }
 
 /// The units of the whole set, in execution order: every statement of every

@@ -87,6 +87,7 @@ pub(super) fn non_idempotent(units: &[Unit], hits: &mut Vec<Hit>) {
             offset: unit.base,
             message,
             missing: None,
+            assumed: false,
         }));
     }
 }
@@ -541,6 +542,7 @@ pub(super) fn tx_incompatible(set: &MigrationSet, units: &[Unit], hits: &mut Vec
                         offset: unit.base,
                         message,
                         missing: None,
+                        assumed: false,
                     });
                 }
             }
@@ -564,6 +566,7 @@ pub(super) fn tx_incompatible(set: &MigrationSet, units: &[Unit], hits: &mut Vec
                         migration.name
                     ),
                     missing: None,
+            assumed: false,
                 });
             }
             if let NodeEnum::AlterEnumStmt(s) = &unit.node

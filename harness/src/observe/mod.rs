@@ -18,7 +18,7 @@ use crate::finding::Check;
 use crate::migrations::{Migration, MigrationSet};
 use crate::runner::{Runner, RunnerMode, TxMode};
 use crate::sandbox::Sandboxes;
-use crate::scenario::{LegacyState, MergeGroups, Scenario};
+use crate::scenario::{Deployed, LegacyState, MergeGroups, Scenario, Source};
 pub use outcome::{ObserveError, Outcome};
 use outcome::{apply, read};
 
@@ -50,6 +50,8 @@ pub struct Observation {
     pub faults: Option<faults::FaultsObservation>,
     /// Sandboxes used, for the report's case count.
     pub cases: usize,
+    /// Legacy states that could not be built and were left out, and why.
+    pub skipped: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +93,7 @@ pub async fn observe(
     sandboxes.close(sandbox).await?;
 
     let mut legacy = Vec::new();
+    let mut skipped = Vec::new();
     let wants_legacy = checks.contains(&Check::Converge) || checks.contains(&Check::Expect);
     // When the fresh install fails there is nothing to converge to.
     if wants_legacy && fresh.errors.is_empty() {
@@ -100,7 +103,20 @@ pub async fn observe(
                 Ok(outcome) => outcome,
                 // A state lint predicted may not be buildable (the column is
                 // part of a key); the lint finding then says "not reproduced".
-                Err(ObserveError::Legacy { .. }) if state.predicted => continue,
+                Err(ObserveError::Legacy { .. }) if state.source == Source::Predicted => continue,
+                // A version from git that no longer applies (on this
+                // server, say) shows nothing about today's set.
+                Err(ObserveError::Legacy { error, .. }) if state.source == Source::Git => {
+                    skipped.push(format!(
+                        "git history: {} skipped: that version does not apply here: {}:{}: {} (SQLSTATE {})",
+                        state.name,
+                        error.migration,
+                        error.line,
+                        error.message,
+                        error.sqlstate.as_deref().unwrap_or("-")
+                    ));
+                    continue;
+                }
                 Err(e) => return Err(e),
             };
             legacy.push(LegacyOutcome {
@@ -174,6 +190,7 @@ pub async fn observe(
         rollback,
         faults,
         cases,
+        skipped,
     })
 }
 
@@ -211,16 +228,20 @@ async fn from_legacy(
         origin: state.origin.clone(),
         error: Box::new(error),
     };
-    let prefix = match &state.upto {
-        Some(version) => set
-            .prefix_len(version)
-            .map_err(|source| ObserveError::Upto {
-                state: state.name.clone(),
-                source,
-            })?,
-        None => 0,
+    let first: &[Migration] = match (&state.deployed, &state.upto) {
+        (Some(Deployed::Set(old)), _) => &old.migrations,
+        (_, Some(version)) => {
+            let k = set
+                .prefix_len(version)
+                .map_err(|source| ObserveError::Upto {
+                    state: state.name.clone(),
+                    source,
+                })?;
+            &set.migrations[..k]
+        }
+        _ => &[],
     };
-    let sandbox = match sandboxes.fork_at(runner, &set.migrations[..prefix]).await? {
+    let sandbox = match sandboxes.fork_at(runner, first).await? {
         Ok(sandbox) => sandbox,
         Err(error) => return Err(failed(error)),
     };

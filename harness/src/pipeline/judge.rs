@@ -7,7 +7,7 @@
 
 use super::prepare::Prepared;
 use crate::checks;
-use crate::finding::{Check, Finding, Kind};
+use crate::finding::{Check, Finding, Kind, Severity};
 use crate::lint::Prediction;
 use crate::migrations::MigrationSet;
 use crate::observe::Observation;
@@ -31,6 +31,10 @@ pub fn judge(
         let mut finding = linted.finding.clone();
         if let (Some(prediction), Some(state)) = (&linted.prediction, state) {
             let verdict = Verdict::of(*state, observation);
+            // A finding that rested on lint's assumption has evidence now.
+            if prediction.assumed && matches!(verdict, Verdict::Confirmed(_)) {
+                finding.severity = Severity::Error;
+            }
             finding.message.push_str(&format!(
                 "; {}",
                 verdict.describe(prediction, &prepared.set)
@@ -42,9 +46,14 @@ pub fn judge(
         true => linted.collect(),
         false => Vec::new(),
     };
+    let edited = match checks.contains(&Check::Converge) {
+        true => checks::edited::findings(&prepared.edits, &prepared.set, scenario.runner),
+        false => Vec::new(),
+    };
     let mut findings: Vec<Finding> = checks
         .iter()
         .flat_map(|check| checks::run(*check, observation, scenario))
+        .chain(edited)
         .chain(lint_findings)
         .collect();
     mark_timeouts(&mut findings, timeouts);
@@ -62,7 +71,11 @@ pub fn judge(
         checks: checks.clone(),
         cases: observation.cases,
         findings,
-        notes: notes(observation),
+        notes: notes(observation)
+            .into_iter()
+            .chain(prepared.notes.iter().cloned())
+            .chain(observation.skipped.iter().cloned())
+            .collect(),
         opt_outs: opt_outs(scenario),
         migrations: Some(scenario.migrations.clone()),
         kept: None,
@@ -329,6 +342,7 @@ mod tests {
             rollback: None,
             faults: None,
             cases: 1,
+            skipped: Vec::new(),
         };
         let result = judge(&prepared, &observation, Timeouts::default(), "15.18");
         let actual: String = result

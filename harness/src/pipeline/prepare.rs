@@ -1,11 +1,12 @@
 //! Step 1 of the pipeline: everything known before a server runs.
 
 use crate::finding::Check;
+use crate::git::{self, past::Edit};
 use crate::lint::{self, Linted};
 use crate::migrations::{MigrationSet, MigrationsError, Script};
 use crate::runner::{RunnerMode, VERSION_TABLE};
 use crate::sandbox::{self, Choice, SandboxChoice};
-use crate::scenario::{LegacyState, Scenario};
+use crate::scenario::{Deployed, LegacyState, Scenario, Source};
 
 /// A scenario ready to observe: everything known before a server runs.
 #[derive(Debug, Clone)]
@@ -18,6 +19,10 @@ pub struct Prepared {
     pub linted: Vec<(Linted, Option<usize>)>,
     pub sandbox: Choice,
     pub checks: Vec<Check>,
+    /// Migrations edited since a version of the set was deployed (git).
+    pub edits: Vec<Edit>,
+    /// What was prepared or skipped, for the report (git history).
+    pub notes: Vec<String>,
 }
 
 /// Loads, guards, validates and lints `scenario`, and chooses its
@@ -34,18 +39,21 @@ pub fn prepare(
     };
     let set = MigrationSet::load(&scenario.migrations, scenario.format)
         .map_err(|e| in_scenario(e.into()))?;
+    let mut scenario = scenario.clone();
+    let (edits, notes) = past_versions(&mut scenario, &set, checks).map_err(|e| in_scenario(e))?;
     // Before anything runs: statements that would act outside migcheck's
     // own databases.
     let scripts = set
         .migrations
         .iter()
         .flat_map(|m| std::iter::once(&m.up).chain(&m.down))
+        .chain(deployed_ups(&scenario))
         .chain(scenario.legacy.iter().filter_map(|l| l.sql.as_ref()))
         .chain(scenario.seed.iter().map(|s| &s.sql));
     for script in scripts {
         crate::guard::check(script).map_err(|e| in_scenario(e.into()))?;
     }
-    validate_names(scenario, &set).map_err(in_scenario)?;
+    validate_names(&scenario, &set).map_err(in_scenario)?;
 
     // Lint is cheap and static; converge needs its predictions even when
     // its findings are not asked for.
@@ -58,7 +66,6 @@ pub fn prepare(
     linted.retain(|l| !scenario.ignore.iter().any(|i| i.matches(&l.finding)));
     // The states lint predicts will fail are upgraded from too, so the
     // converge check covers them even when no scenario wrote them.
-    let mut scenario = scenario.clone();
     let mut keyed = Vec::new();
     for l in linted {
         let state = match (&l.prediction, checks.contains(&Check::Converge)) {
@@ -79,10 +86,14 @@ pub fn prepare(
         keyed.push((l, state));
     }
 
-    let statements = set
-        .migrations
-        .iter()
-        .flat_map(|m| m.up.statements.iter().map(|s| (m.name.as_str(), s)))
+    let ups = set.migrations.iter().map(|m| &m.up);
+    let statements = ups
+        .chain(deployed_ups(&scenario))
+        .flat_map(|up| {
+            up.statements
+                .iter()
+                .map(move |s| (up.path.to_str().unwrap_or_default(), s))
+        })
         .chain(scenario.legacy.iter().flat_map(|l| {
             l.sql
                 .iter()
@@ -95,6 +106,84 @@ pub fn prepare(
         linted: keyed,
         sandbox,
         checks: checks.to_vec(),
+        edits,
+        notes,
+    })
+}
+
+/// The earlier versions of the set a scenario deploys first: the
+/// directories its legacy states name, read in the set's format; the set
+/// at the merge base of `--changed-since`; and, for the checks that
+/// upgrade, the versions found in git. Returns the migrations edited since
+/// they were deployed, and notes.
+fn past_versions(
+    scenario: &mut Scenario,
+    set: &MigrationSet,
+    checks: &[Check],
+) -> Result<(Vec<Edit>, Vec<String>), crate::Error> {
+    for state in &mut scenario.legacy {
+        if let Some(Deployed::Dir(dir)) = &state.deployed {
+            let old = MigrationSet::load(dir, set.format)?;
+            state.deployed = Some(Deployed::Set(Box::new(old)));
+        }
+    }
+    let upgrades = checks.contains(&Check::Converge) || checks.contains(&Check::Expect);
+    if !upgrades {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let mut states = Vec::new();
+    if let Some(rev) = &scenario.base {
+        let base = git::past::at_merge_base(set, rev)?;
+        states.push(git_state(base));
+    }
+    let past = match scenario.git_history {
+        0 => git::past::Past::default(),
+        limit => git::past::read(set, limit),
+    };
+    // The base is one of them, under the name a pull request knows.
+    let versions = past.versions.into_iter().filter(|v| {
+        !states.iter().any(|s| match &s.deployed {
+            Some(Deployed::Set(base)) => git::past::same_ups(base, &v.set),
+            _ => false,
+        })
+    });
+    let versions: Vec<_> = versions.collect();
+    let mut notes = past.notes;
+    if !versions.is_empty() {
+        let names: Vec<&str> = versions.iter().map(|v| v.name.as_str()).collect();
+        notes.push(format!(
+            "git history: {} commit{} of the set read; upgraded from {} past version{} where it was not a prefix of today's: {}",
+            past.commits,
+            if past.commits == 1 { "" } else { "s" },
+            names.len(),
+            if names.len() == 1 { "" } else { "s" },
+            names.join("; ")
+        ));
+    }
+    states.extend(versions.into_iter().map(git_state));
+    // First: a pull request's base is the state every deploy starts from.
+    states.retain(|s| !scenario.legacy.iter().any(|w| w.name == s.name));
+    states.append(&mut scenario.legacy);
+    scenario.legacy = states;
+    Ok((past.edits, notes))
+}
+
+fn git_state(past: git::past::PastVersion) -> LegacyState {
+    LegacyState {
+        name: past.name,
+        upto: None,
+        deployed: Some(Deployed::Set(Box::new(past.set))),
+        sql: None,
+        origin: format!("git history ({})", past.commit.short()),
+        source: Source::Git,
+    }
+}
+
+/// The up scripts of the earlier versions the scenario deploys.
+fn deployed_ups(scenario: &Scenario) -> impl Iterator<Item = &Script> {
+    scenario.legacy.iter().flat_map(|l| match &l.deployed {
+        Some(Deployed::Set(set)) => set.migrations.iter().map(|m| &m.up).collect(),
+        _ => Vec::new(),
     })
 }
 
@@ -162,8 +251,9 @@ fn predicted_state(
     Ok(LegacyState {
         name,
         upto: Some(migration.version.clone()),
+        deployed: None,
         sql: Some(Script::parse(std::path::Path::new(&origin), sql)?),
         origin,
-        predicted: true,
+        source: Source::Predicted,
     })
 }

@@ -133,5 +133,8 @@ fn describe(kind: Kind) -> &'static str {
         Kind::Timeout => "A statement exceeded the statement or lock timeout",
         Kind::TableRewrite => "A statement rewrites a large table",
         Kind::LongExclusiveLock => "A statement holds ACCESS EXCLUSIVE longer than the budget",
+        Kind::EditedAfterRelease => {
+            "A migration was edited after a version of the set was deployed"
+        }
     }
 }

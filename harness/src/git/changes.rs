@@ -1,8 +1,7 @@
-//! Changes: which migrations a branch adds, asked of git
-//! (`--changed-since REV`), for the merge-order check. Reads only.
+//! Which migrations a branch adds (`--changed-since REV`), for the
+//! merge-order check, and which scenarios it touches. Reads only.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::migrations::MigrationSet;
 use crate::scenario::{MergeGroups, Scenario};
@@ -74,7 +73,8 @@ pub fn touched(rev: &str, path: &Path) -> Result<bool, crate::Error> {
 }
 
 /// `verify --changed-since REV`: the scenarios whose file or migration
-/// directory the branch touched, each with the merge-order check set up
+/// directory the branch touched; those whose migrations it touched upgrade
+/// from the set at the merge base with REV and get the merge-order check
 /// for the migrations the branch added (unless the scenario names its own).
 pub fn select(rev: &str, scenarios: Vec<Scenario>) -> Result<Vec<Scenario>, crate::Error> {
     let mut selected = Vec::new();
@@ -86,6 +86,11 @@ pub fn select(rev: &str, scenarios: Vec<Scenario>) -> Result<Vec<Scenario>, crat
         let migrations = touched(rev, &scenario.migrations)?;
         if !file && !migrations {
             continue;
+        }
+        if migrations {
+            // Databases deployed from `rev` hold its set: the branch's
+            // upgrades from it.
+            scenario.base = Some(rev.to_owned());
         }
         if migrations && scenario.merge.is_none() {
             let set = MigrationSet::load(&scenario.migrations, scenario.format)?;
@@ -114,24 +119,7 @@ fn named(set: &MigrationSet, files: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// `git` in `dir`, its output's lines; a failure is a `--changed-since` error.
 fn git(dir: &Path, args: &[&str]) -> Result<Vec<String>, crate::Error> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .map_err(|e| crate::Error::Changes(format!("cannot run git: {e}; is git installed?")))?;
-    if !output.status.success() {
-        return Err(crate::Error::Changes(format!(
-            "`git {}` in {} failed: {}",
-            args.join(" "),
-            dir.display(),
-            String::from_utf8_lossy(&output.stderr).trim()
-        )));
-    }
-    Ok(String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
+    super::lines(dir, args).map_err(|e| crate::Error::Changes(e.to_string()))
 }

@@ -29,8 +29,6 @@ pub enum Error {
     UnknownOptOutMigration { name: String, known: String },
     #[error("--changed-since: {0}")]
     Changes(String),
-    #[error("--changed-since")]
-    Git(#[from] crate::git::GitError),
     #[error("{0}")]
     Suite(String),
     /// `fuzz`: writing what it found, or its self-test's files.

@@ -124,6 +124,10 @@ pub struct LegacyState {
     /// Where the SQL came from, for error messages.
     pub origin: String,
     pub source: Source,
+    /// What the state assumes and nothing shows (lint's prediction about a
+    /// NOT NULL column with a default): findings from it are warnings
+    /// that say so.
+    pub premise: Option<String>,
 }
 
 /// Past versions of a set from git checked by default (`git_history:`).
@@ -585,6 +589,7 @@ impl Scenario {
                 sql,
                 origin,
                 source: Source::Written,
+                premise: None,
             });
         }
         Ok(Scenario {
@@ -693,11 +698,11 @@ mod tests {
         );
         check(
             "migrations: m\nlegasy: []\n",
-            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`",
+            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`",
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",
-            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `index-before-column`, `non-idempotent-statement`, `tx-incompatible`, `merge-order-dependent`, `down-failed`, `down-not-inverse`, `reup-failed`, `data-lost`, `partial-apply`, `invalid-leftover`, `expected-not-found`, `timeout`, `table-rewrite`, `long-exclusive-lock`",
+            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `index-before-column`, `non-idempotent-statement`, `tx-incompatible`, `merge-order-dependent`, `down-failed`, `down-not-inverse`, `reup-failed`, `data-lost`, `partial-apply`, `invalid-leftover`, `expected-not-found`, `timeout`, `table-rewrite`, `long-exclusive-lock`, `edited-after-release`",
         );
         check(
             "migrations: m\nlegacy:\n  - name: a\n    sql: CREATE TABLE (;\n",
@@ -725,7 +730,7 @@ mod tests {
         );
         check(
             "migrations: m\nlegacy:\n  - name: a\n",
-            "DIR/s.yaml: legacy state `a` needs `sql`, `file` or `upto`",
+            "DIR/s.yaml: legacy state `a` needs `sql`, `file`, `upto` or `migrations`",
         );
         check(
             "migrations: m\nmay_keep: [materialized view report_cache, column app.jobs.flag]\n",

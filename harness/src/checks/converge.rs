@@ -4,10 +4,10 @@
 use crate::finding::{Finding, Kind, Severity};
 use crate::observe::Observation;
 use crate::runner::ApplyError;
-use crate::scenario::MayKeep;
+use crate::scenario::{MayKeep, Scenario};
 use crate::schema::{self, Change, ObjectKind, Snapshot};
 
-pub(super) fn check(observation: &Observation, may_keep: &[MayKeep]) -> Vec<Finding> {
+pub(super) fn check(observation: &Observation, scenario: &Scenario) -> Vec<Finding> {
     let Some(fresh) = &observation.fresh.snapshot else {
         return Vec::new();
     };
@@ -19,13 +19,25 @@ pub(super) fn check(observation: &Observation, may_keep: &[MayKeep]) -> Vec<Find
             (None, None) => continue,
         };
         let from = format!("legacy state \"{}\"", legacy.state);
-        let excused = |change: &Change| kept_on_purpose(change, may_keep);
-        if let Some(finding) = upgrade(fresh, &from, upgraded, excused) {
-            findings.push(Finding {
-                legacy_state: Some(legacy.state.clone()),
-                ..finding
-            });
+        let excused = |change: &Change| kept_on_purpose(change, &scenario.may_keep);
+        let Some(mut finding) = upgrade(fresh, &from, upgraded, excused) else {
+            continue;
+        };
+        // A state nothing shows exists: a warning that says what it assumes.
+        let premise = legacy
+            .index
+            .and_then(|i| scenario.legacy.get(i))
+            .and_then(|s| s.premise.as_ref());
+        if let Some(premise) = premise {
+            finding.severity = Severity::Warning;
+            finding.message.push_str(&format!(
+                " (if a database is in that state: it assumes {premise})"
+            ));
         }
+        findings.push(Finding {
+            legacy_state: Some(legacy.state.clone()),
+            ..finding
+        });
     }
     findings
 }

@@ -393,6 +393,7 @@ fn ad_hoc(
                 sql: Some(Script::read(path)?),
                 origin: path.display().to_string(),
                 source: scenario::Source::Written,
+                premise: None,
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;

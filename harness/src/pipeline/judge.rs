@@ -16,7 +16,7 @@ use crate::observe::rollback::Down;
 use crate::report::{OptOutNote, ScenarioResult};
 use crate::runner::ApplyError;
 use crate::sandbox::Timeouts;
-use crate::scenario::{ExpectedFinding, Scenario};
+use crate::scenario::{ExpectedFinding, Scenario, Source};
 
 /// The result of `prepared` as `observation` shows it, on a server of
 /// version `postgres`.
@@ -31,14 +31,21 @@ pub fn judge(
         let mut finding = linted.finding.clone();
         if let (Some(prediction), Some(state)) = (&linted.prediction, state) {
             let verdict = Verdict::of(*state, observation);
-            // A finding that rested on lint's assumption has evidence now.
-            if prediction.assumed && matches!(verdict, Verdict::Confirmed(_)) {
-                finding.severity = Severity::Error;
-            }
             finding.message.push_str(&format!(
                 "; {}",
                 verdict.describe(prediction, &prepared.set)
             ));
+            // A finding that rests on lint's assumption is an error once a
+            // state that exists fails where it predicts.
+            if prediction.assumed
+                && let Verdict::Confirmed(error) = verdict
+                && let Some(witness) = witness(error, scenario, observation)
+            {
+                finding.severity = Severity::Error;
+                finding
+                    .message
+                    .push_str(&format!("; legacy state \"{witness}\" fails there too"));
+            }
         }
         finding
     });
@@ -108,7 +115,13 @@ impl<'o> Verdict<'o> {
         let (table, column) = (&prediction.table, &prediction.column);
         match self {
             Verdict::Confirmed(error) => format!(
-                "confirmed: from a database where {table} lacks {column}, {}:{} fails: {} (SQLSTATE {})",
+                "{}: from a database where {table} lacks {column}, {}:{} fails: {} (SQLSTATE {})",
+                // Reproduced from an assumed state is not yet evidence.
+                if prediction.assumed {
+                    "reproduced"
+                } else {
+                    "confirmed"
+                },
                 error.migration,
                 error.line,
                 error.message,
@@ -123,6 +136,30 @@ impl<'o> Verdict<'o> {
             ),
         }
     }
+}
+
+/// A legacy state that is not lint's prediction (the scenario's, git's, an
+/// earlier version of the set) whose upgrade fails at the statement that
+/// `predicted` failed at.
+fn witness<'o>(
+    predicted: &ApplyError,
+    scenario: &Scenario,
+    observation: &'o Observation,
+) -> Option<&'o str> {
+    observation
+        .legacy
+        .iter()
+        .filter(|l| {
+            l.index
+                .and_then(|i| scenario.legacy.get(i))
+                .is_none_or(|s| s.source != Source::Predicted)
+        })
+        .find(|l| {
+            l.outcome.errors.first().is_some_and(|e| {
+                e.migration == predicted.migration && e.statement == predicted.statement
+            })
+        })
+        .map(|l| l.state.as_str())
 }
 
 /// A statement the server cancelled for running or waiting too long is a

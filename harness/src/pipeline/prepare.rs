@@ -133,7 +133,8 @@ fn past_versions(
     }
     let mut states = Vec::new();
     if let Some(rev) = &scenario.base {
-        let base = git::past::at_merge_base(set, rev)?;
+        let base =
+            git::past::at_merge_base(set, rev).map_err(|e| crate::Error::Changes(e.to_string()))?;
         states.push(git_state(base));
     }
     let past = match scenario.git_history {
@@ -176,6 +177,7 @@ fn git_state(past: git::past::PastVersion) -> LegacyState {
         sql: None,
         origin: format!("git history ({})", past.commit.short()),
         source: Source::Git,
+        premise: None,
     }
 }
 
@@ -253,6 +255,13 @@ fn predicted_state(
         upto: Some(migration.version.clone()),
         deployed: None,
         sql: Some(Script::parse(std::path::Path::new(&origin), sql)?),
+        premise: prediction.assumed.then(|| {
+            format!(
+                "that {table}.{column}, NOT NULL with a default, was added after the first version of {table}",
+                table = prediction.table,
+                column = prediction.column
+            )
+        }),
         origin,
         source: Source::Predicted,
     })

@@ -1,0 +1,7 @@
+CREATE TABLE IF NOT EXISTS orders (
+    id          bigserial PRIMARY KEY,
+    customer_id bigint NOT NULL,
+    total_cents bigint NOT NULL,
+    currency    text NOT NULL DEFAULT 'EUR'
+);
+CREATE INDEX IF NOT EXISTS idx_orders_currency ON orders (currency);

@@ -156,12 +156,13 @@ fn an_edited_migration_fails_on_the_databases_deployed_before_the_edit() {
     let (code, notes, findings) = check(&repo.migrations(), &["--checks", "converge"]);
     assert_eq!(code, 1, "{findings:?}");
     // Lint's assumption (a NOT NULL column with a default may be newer
-    // than its table) predicts the same, and git confirms it.
+    // than its table) predicts the same: a warning, as only git has
+    // evidence.
     assert_eq!(
         findings,
         [
             format!("legacy-apply-failed error [{deployed}] 001_orders.sql:7"),
-            "legacy-apply-failed error [orders without currency (predicted by lint)] 001_orders.sql:7".to_owned(),
+            "legacy-apply-failed warning [orders without currency (predicted by lint)] 001_orders.sql:7".to_owned(),
             "edited-after-release warning [-] 001_orders.sql:4".to_owned(),
         ]
     );
@@ -191,7 +192,7 @@ fn an_edited_migration_fails_on_the_databases_deployed_before_the_edit() {
             format!(
                 "legacy-apply-failed error [deployed at HEAD~1 ({v1} (2024-01-01, orders))] 001_orders.sql:7"
             ),
-            "legacy-apply-failed error [orders without currency (predicted by lint)] 001_orders.sql:7".to_owned(),
+            "legacy-apply-failed warning [orders without currency (predicted by lint)] 001_orders.sql:7".to_owned(),
         ]
     );
 
@@ -359,8 +360,38 @@ fn runners_that_keep_checksums_refuse_an_edited_migration() {
         findings,
         [
             format!("diverges-from-fresh error [deployed at {v1} (2024-01-01, orders)] -:-"),
-            "legacy-apply-failed error [orders without currency (predicted by lint)] 20240101000000_orders.sql:7".to_owned(),
+            "legacy-apply-failed warning [orders without currency (predicted by lint)] 20240101000000_orders.sql:7".to_owned(),
             "edited-after-release error [-] 20240101000000_orders.sql:4".to_owned(),
         ]
+    );
+}
+
+#[test]
+fn an_edit_of_spaces_and_comments_matters_only_to_checksums() {
+    let tmp = private_tmp();
+    let mut repo = Repo::new(tmp.path());
+    repo.commit("orders", &[("20240101000000_orders.sql", Some(ORDERS))]);
+    let reformatted = format!(
+        "-- The orders of customers.\n{}",
+        ORDERS.replace("    ", "\t")
+    );
+    repo.commit("tabs", &[("20240101000000_orders.sql", Some(&reformatted))]);
+    let (code, _, findings) = check(&repo.migrations(), &["--checks", "converge"]);
+    assert_eq!((code, findings.len()), (0, 0), "{findings:?}");
+    let (code, _, findings) = check(
+        &repo.migrations(),
+        &[
+            "--migrations-format",
+            "sqlx",
+            "--runner",
+            "tracked",
+            "--checks",
+            "converge",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        findings,
+        ["edited-after-release error [-] 20240101000000_orders.sql:1"]
     );
 }

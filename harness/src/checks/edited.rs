@@ -13,8 +13,13 @@ use crate::migrations::{Format, MigrationSet};
 use crate::runner::RunnerMode;
 
 pub(crate) fn findings(edits: &[Edit], set: &MigrationSet, runner: RunnerMode) -> Vec<Finding> {
+    let checksums =
+        runner == RunnerMode::Tracked && matches!(set.format, Format::Sqlx | Format::Flyway);
     edits
         .iter()
+        // An edit of spaces and comments changes nothing a database gets;
+        // only a runner that keeps checksums cares.
+        .filter(|edit| edit.statements_changed || checksums)
         .map(|edit| {
             let version = set
                 .migrations
@@ -23,6 +28,15 @@ pub(crate) fn findings(edits: &[Edit], set: &MigrationSet, runner: RunnerMode) -
                 .map_or("", |m| m.version.as_str());
             let deployed = edit.deployed.describe();
             let (severity, what) = consequence(set.format, runner, version, &deployed);
+            let change = match edit.old.trim_end() == edit.new.trim_end() {
+                true => format!("line {} changed in whitespace only", edit.line),
+                false => format!(
+                    "line {} was `{}`, is `{}`",
+                    edit.line,
+                    edit.old.trim_end(),
+                    edit.new.trim_end()
+                ),
+            };
             Finding {
                 severity,
                 diff: Some(edit.hunk.clone()),
@@ -32,11 +46,8 @@ pub(crate) fn findings(edits: &[Edit], set: &MigrationSet, runner: RunnerMode) -
                 ..Finding::new(
                     Kind::EditedAfterRelease,
                     format!(
-                        "{} was edited after it was deployed at {deployed}: line {} was `{}`, is `{}`; {what}",
+                        "{} was edited after it was deployed at {deployed}: {change}; {what}",
                         edit.migration,
-                        edit.line,
-                        edit.old.trim_end(),
-                        edit.new.trim_end(),
                     ),
                 )
             }

@@ -64,6 +64,9 @@ pub struct Edit {
     pub new: String,
     /// The lines that differ, as `- old` and `+ new` lines.
     pub hunk: String,
+    /// Whether what runs changed: the statements, spaces and comments
+    /// aside (a runner that keeps checksums refuses any edit).
+    pub statements_changed: bool,
     /// The newest commit at which the set held the old content.
     pub deployed: Commit,
 }
@@ -375,7 +378,10 @@ impl History {
             .prefix("migcheck-past-")
             .tempdir()
             .map_err(|e| format!("cannot create a temp directory: {e}"))?;
-        let blobs: Vec<&str> = files.values().map(String::as_str).collect();
+        // Downs run in no deploy: left out, a broken one does not keep the
+        // version from loading.
+        let files: Vec<(&String, &String)> = files.iter().filter(|(p, _)| !is_down(p)).collect();
+        let blobs: Vec<&str> = files.iter().map(|(_, b)| b.as_str()).collect();
         let contents = self.cat(&blobs).map_err(|e| e.to_string())?;
         for ((path, _), content) in files.iter().zip(contents) {
             let file = dir.path().join(path);
@@ -475,6 +481,7 @@ impl History {
                 old: before,
                 new: after,
                 hunk: hunk(&old, &migration.up.sql),
+                statements_changed: statements(&old) != statements(&migration.up.sql),
                 deployed: log[at].commit.clone(),
             });
         }
@@ -512,8 +519,15 @@ fn is_prefix(files: &Files, today: &Files, ups: &[String]) -> bool {
 fn may_be_up(path: &str) -> bool {
     let name = path.rsplit('/').next().unwrap_or(path);
     let sql = name.ends_with(".sql") || name == "metadata.toml" || name.ends_with(".sql.conf");
-    let down = name == "down.sql" || name.ends_with(".down.sql") || name.starts_with('U');
-    sql && !down
+    sql && !is_down(path)
+}
+
+/// A down script of a layout that keeps downs in files of their own.
+fn is_down(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name == "down.sql"
+        || name.ends_with(".down.sql")
+        || (name.starts_with('U') && name.contains("__"))
 }
 
 /// Whether two versions of a set run the same up scripts.
@@ -546,6 +560,13 @@ fn first_difference(old: &str, new: &str) -> (usize, String, String) {
             }
         }
     }
+}
+
+/// A script as the parser sees it, printed back: whitespace and comments
+/// gone, everything that runs kept. `None` when it does not parse (then
+/// any edit counts).
+fn statements(sql: &str) -> Option<String> {
+    pg_query::parse(sql).ok()?.deparse().ok()
 }
 
 /// The lines between the common start and the common end of `old` and

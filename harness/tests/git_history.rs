@@ -395,3 +395,73 @@ fn an_edit_of_spaces_and_comments_matters_only_to_checksums() {
         ["edited-after-release error [-] 20240101000000_orders.sql:1"]
     );
 }
+
+#[test]
+fn fuzz_starts_from_past_versions_and_emits_them_pinned_by_content() {
+    let tmp = private_tmp();
+    let mut repo = Repo::new(tmp.path());
+    let v1 = repo.commit("orders", &[("001_orders.sql", Some(ORDERS))]);
+    repo.commit(
+        "orders have a currency",
+        &[("001_orders.sql", Some(ORDERS_WITH_CURRENCY))],
+    );
+    let emit = tmp.path().join("found");
+    let (migrations, emit_arg) = (
+        repo.migrations().to_string_lossy().into_owned(),
+        emit.to_string_lossy().into_owned(),
+    );
+    let run = private_tmp();
+    let fuzzed = migcheck(
+        run.path(),
+        &[
+            "fuzz",
+            "--migrations",
+            &migrations,
+            "--cases",
+            "20",
+            "--seed",
+            "1",
+            "--emit",
+            &emit_arg,
+        ],
+    )
+    .output()
+    .expect("fuzz runs");
+    assert_eq!(
+        fuzzed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&fuzzed.stdout)
+    );
+    let file = emit.join(format!("fuzz-legacy-apply-failed-{v1}.yaml"));
+    let text = std::fs::read_to_string(&file).expect("the emitted scenario");
+    assert!(
+        text.contains(&format!(
+            "migrations: fuzz-legacy-apply-failed-{v1}-deployed"
+        )),
+        "{text}"
+    );
+    // The pinned version is the file as it was, history or not.
+    let pinned = emit.join(format!(
+        "fuzz-legacy-apply-failed-{v1}-deployed/001_orders.sql"
+    ));
+    assert_eq!(std::fs::read_to_string(pinned).expect("pinned"), ORDERS);
+    let file = file.to_string_lossy().into_owned();
+    let verified = migcheck(run.path(), &["verify", &file, "--format", "json"])
+        .output()
+        .expect("verify runs");
+    assert_eq!(verified.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&verified.stdout).expect("JSON");
+    let reproduced = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .any(|f| {
+            f["kind"] == "legacy-apply-failed"
+                && f["legacy_state"] == format!("deployed at {v1} (2024-01-01, orders)").as_str()
+                && f["line"] == 7
+        });
+    assert!(reproduced, "{report:#}");
+    drop(fuzzed);
+    assert_nothing_left(run.path());
+}

@@ -78,6 +78,39 @@ impl<'s> Worker<'s> {
         self.sandboxes.close(sandbox).await?;
         verdict
     }
+
+    /// A past version of the set deployed, and the set applied on top,
+    /// judged like a case: the error finding, if any. `None` too when the
+    /// past version no longer applies.
+    pub async fn run_deployed(
+        &mut self,
+        target: &Target<'_>,
+        past: &MigrationSet,
+    ) -> Result<Option<Finding>, ObserveError> {
+        let Ok(sandbox) = self
+            .sandboxes
+            .fork_at(target.runner, &past.migrations)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let judged = async {
+            let failed = sandbox.apply(target.runner, &target.set.migrations).await?;
+            let snapshot;
+            let upgraded = match &failed {
+                Some(error) => Err(error),
+                None => {
+                    snapshot = sandbox.snapshot().await?;
+                    Ok(&snapshot)
+                }
+            };
+            let finding = converge::upgrade(target.fresh, "this state", upgraded, |_| false);
+            Ok::<_, ObserveError>(finding.filter(|f| f.severity == Severity::Error))
+        }
+        .await;
+        self.sandboxes.close(sandbox).await?;
+        judged
+    }
 }
 
 async fn build_and_apply(

@@ -86,6 +86,7 @@ impl History {
         State {
             name: case.describe(&self.names),
             upto: case.upto.checked_sub(1).map(|k| self.versions[k].clone()),
+            deployed: None,
             sql: failure.applied.clone(),
             may_keep,
         }

@@ -25,6 +25,7 @@ use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::finding::{Check, Finding, Kind};
+use crate::git::{self, past::PastVersion};
 use crate::migrations::MigrationSet;
 use crate::pipeline::{self, Prepared};
 use crate::postgres::Server;
@@ -102,8 +103,10 @@ pub struct Progress {
 #[derive(Debug, Clone)]
 pub struct Found {
     pub finding: Finding,
-    /// The first case (of the sequence) that showed it.
+    /// The first case (of the sequence) that showed it; for a past version
+    /// from git, its commit instead.
     pub case: u64,
+    pub commit: Option<String>,
     /// Cases that showed it.
     pub occurrences: u64,
     pub state: State,
@@ -113,10 +116,12 @@ pub struct Found {
 
 /// A legacy state as a scenario writes it: the set applied up to a
 /// version, then SQL.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct State {
     pub name: String,
     pub upto: Option<String>,
+    /// Or a past version of the set from git, deployed first.
+    pub deployed: Option<Box<MigrationSet>>,
     pub sql: Vec<String>,
     /// Objects the state added by hand, which an upgraded database keeps.
     pub may_keep: Vec<String>,
@@ -181,7 +186,11 @@ pub fn run(
         tx: scenario.tx,
     };
     let started = Instant::now();
-    let fuzzed = runtime.block_on(fuzz(&mut workers, set, runner, options));
+    let past = match scenario.git_history {
+        0 => Default::default(),
+        limit => git::past::read(set, limit),
+    };
+    let fuzzed = runtime.block_on(fuzz(&mut workers, set, &past.versions, runner, options));
     // The sandbox databases go even when fuzzing failed.
     let mut shut = Ok(());
     for worker in workers {
@@ -220,11 +229,14 @@ pub fn run(
         for found in found.iter_mut() {
             let path = emit::write(dir, &scenario.migrations, &scenario, found, options.seed)
                 .map_err(|e| in_scenario(crate::Error::Fuzz(e)))?;
+            let from = match &found.commit {
+                Some(commit) => format!("the set at commit {commit}"),
+                None => format!("case {}", found.case),
+            };
             notes.push(format!(
-                "fuzz: {} reproduces the {} of case {}",
+                "fuzz: {} reproduces the {} of {from}",
                 path.display(),
                 found.finding.kind,
-                found.case
             ));
             found.emitted = Some(path);
         }
@@ -274,6 +286,7 @@ struct Outcome {
 async fn fuzz(
     workers: &mut [Worker<'_>],
     set: &MigrationSet,
+    past: &[PastVersion],
     runner: Runner,
     options: &Options,
 ) -> Result<Outcome, crate::observe::ObserveError> {
@@ -320,7 +333,33 @@ async fn fuzz(
     // that the result does not depend on which worker saw what first.
     let mut firsts: Vec<(u64, u64, Finding)> = failing.into_values().collect();
     firsts.sort_by_key(|(i, _, _)| *i);
+    // The set's own past versions from git first: states that exist.
     let mut found: Vec<Found> = Vec::new();
+    for version in past {
+        let Some(mut finding) = workers[0].run_deployed(&target, &version.set).await? else {
+            continue;
+        };
+        finding.legacy_state = Some(version.name.clone());
+        if !found
+            .iter()
+            .any(|f| dedup_key(&f.finding) == dedup_key(&finding))
+        {
+            found.push(Found {
+                finding,
+                case: 0,
+                commit: Some(version.commit.short().to_owned()),
+                occurrences: 1,
+                state: State {
+                    name: version.name.clone(),
+                    upto: None,
+                    deployed: Some(Box::new(version.set.clone())),
+                    sql: Vec::new(),
+                    may_keep: Vec::new(),
+                },
+                emitted: None,
+            });
+        }
+    }
     for (i, occurrences, finding) in firsts {
         let tree = case_value(&strategy, options.seed, i);
         let Some((value, failure, steps)) =
@@ -341,6 +380,7 @@ async fn fuzz(
         found.push(Found {
             finding,
             case: i,
+            commit: None,
             occurrences,
             state,
             emitted: None,

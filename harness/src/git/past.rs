@@ -397,13 +397,10 @@ impl History {
         // The set lives on in memory; its files' names stay those of the
         // directory it was read from today.
         set.dir = self.dir.clone();
+        let rebase = |path: &Path| self.dir.join(path.strip_prefix(dir.path()).unwrap_or(path));
         for migration in &mut set.migrations {
-            migration.path = self.dir.join(
-                migration
-                    .path
-                    .strip_prefix(dir.path())
-                    .unwrap_or(&migration.path),
-            );
+            migration.path = rebase(&migration.path);
+            migration.up.path = rebase(&migration.up.path);
         }
         Ok(set)
     }

@@ -99,6 +99,18 @@ ALTER TABLE orders ADD COLUMN IF NOT EXISTS currency text NOT NULL DEFAULT 'EUR'
 CREATE INDEX IF NOT EXISTS idx_orders_currency ON orders (currency);
 ";
 
+/// The incident's repository: `file` released without currency (the
+/// commit returned), then edited to add it with an index on it.
+fn edited(parent: &Path, file: &str) -> (Repo, String) {
+    let mut repo = Repo::new(parent);
+    let v1 = repo.commit("orders", &[(file, Some(ORDERS))]);
+    repo.commit(
+        "orders have a currency",
+        &[(file, Some(ORDERS_WITH_CURRENCY))],
+    );
+    (repo, v1)
+}
+
 /// Runs `migcheck check` on the repository's set with `args` and returns
 /// the exit code and the JSON report's scenario (its notes) and findings,
 /// one line each: `kind severity [legacy state] file:line`.
@@ -144,12 +156,7 @@ fn check(dir: &Path, args: &[&str]) -> (i32, Vec<String>, Vec<String>) {
 #[test]
 fn an_edited_migration_fails_on_the_databases_deployed_before_the_edit() {
     let tmp = private_tmp();
-    let mut repo = Repo::new(tmp.path());
-    let v1 = repo.commit("orders", &[("001_orders.sql", Some(ORDERS))]);
-    repo.commit(
-        "orders have a currency",
-        &[("001_orders.sql", Some(ORDERS_WITH_CURRENCY))],
-    );
+    let (mut repo, v1) = edited(tmp.path(), "001_orders.sql");
     let deployed = format!("deployed at {v1} (2024-01-01, orders)");
 
     // A plain check finds the commit in history.
@@ -294,12 +301,7 @@ fn renamed_and_removed_migrations_are_past_versions() {
 #[test]
 fn a_shallow_clone_and_a_directory_outside_git_say_what_was_skipped() {
     let tmp = private_tmp();
-    let mut repo = Repo::new(tmp.path());
-    repo.commit("orders", &[("001_orders.sql", Some(ORDERS))]);
-    repo.commit(
-        "orders have a currency",
-        &[("001_orders.sql", Some(ORDERS_WITH_CURRENCY))],
-    );
+    let (repo, _) = edited(tmp.path(), "001_orders.sql");
     let shallow = tmp.path().join("shallow");
     let source = format!("file://{}", repo.root.display());
     let cloned = Command::new("git")
@@ -336,12 +338,7 @@ fn a_shallow_clone_and_a_directory_outside_git_say_what_was_skipped() {
 #[test]
 fn runners_that_keep_checksums_refuse_an_edited_migration() {
     let tmp = private_tmp();
-    let mut repo = Repo::new(tmp.path());
-    let v1 = repo.commit("orders", &[("20240101000000_orders.sql", Some(ORDERS))]);
-    repo.commit(
-        "orders have a currency",
-        &[("20240101000000_orders.sql", Some(ORDERS_WITH_CURRENCY))],
-    );
+    let (repo, v1) = edited(tmp.path(), "20240101000000_orders.sql");
     let (code, _, findings) = check(
         &repo.migrations(),
         &[
@@ -399,12 +396,7 @@ fn an_edit_of_spaces_and_comments_matters_only_to_checksums() {
 #[test]
 fn fuzz_starts_from_past_versions_and_emits_them_pinned_by_content() {
     let tmp = private_tmp();
-    let mut repo = Repo::new(tmp.path());
-    let v1 = repo.commit("orders", &[("001_orders.sql", Some(ORDERS))]);
-    repo.commit(
-        "orders have a currency",
-        &[("001_orders.sql", Some(ORDERS_WITH_CURRENCY))],
-    );
+    let (repo, v1) = edited(tmp.path(), "001_orders.sql");
     let emit = tmp.path().join("found");
     let (migrations, emit_arg) = (
         repo.migrations().to_string_lossy().into_owned(),

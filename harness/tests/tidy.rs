@@ -105,6 +105,14 @@ fn used(text: &str, prefix: &str, names: &BTreeSet<String>) -> BTreeSet<String> 
     found
 }
 
+fn assert_no_circle(deps: &BTreeMap<String, BTreeSet<String>>, what: &str) {
+    let circle = circles(deps);
+    assert!(
+        circle.is_empty(),
+        "{what} import each other in a circle: {circle:?} (imports: {deps:?})"
+    );
+}
+
 /// The members of `deps` (an import graph) that reach themselves.
 fn circles(deps: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> {
     deps.keys()
@@ -219,11 +227,7 @@ fn no_module_imports_a_module_that_imports_it() {
             (name.clone(), uses)
         })
         .collect();
-    let circle = circles(&deps);
-    assert!(
-        circle.is_empty(),
-        "these modules import each other in a circle: {circle:?} (imports: {deps:?})"
-    );
+    assert_no_circle(&deps, "these modules");
     // Between the children of each directory module.
     for (module, path) in modules.iter().filter(|(_, p)| p.is_dir()) {
         let children: BTreeMap<String, PathBuf> = entries(path)
@@ -241,11 +245,7 @@ fn no_module_imports_a_module_that_imports_it() {
                 (name.clone(), uses)
             })
             .collect();
-        let circle = circles(&deps);
-        assert!(
-            circle.is_empty(),
-            "submodules of `{module}` import each other in a circle: {circle:?} (imports: {deps:?})"
-        );
+        assert_no_circle(&deps, &format!("submodules of `{module}`"));
     }
 }
 

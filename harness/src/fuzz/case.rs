@@ -94,20 +94,7 @@ impl<'s> Worker<'s> {
         else {
             return Ok(None);
         };
-        let judged = async {
-            let failed = sandbox.apply(target.runner, &target.set.migrations).await?;
-            let snapshot;
-            let upgraded = match &failed {
-                Some(error) => Err(error),
-                None => {
-                    snapshot = sandbox.snapshot().await?;
-                    Ok(&snapshot)
-                }
-            };
-            let finding = converge::upgrade(target.fresh, "this state", upgraded, |_| false);
-            Ok::<_, ObserveError>(finding.filter(|f| f.severity == Severity::Error))
-        }
-        .await;
+        let judged = upgrade(&sandbox, target, |_| false).await;
         self.sandboxes.close(sandbox).await?;
         judged
     }
@@ -136,6 +123,23 @@ async fn build_and_apply(
             applied.push(statement);
         }
     }
+    // What a state lacks must come back; what it added or changed by hand
+    // an upgrade keeps.
+    let excused = |change: &Change| excused(change, &case.mutations);
+    Ok(match upgrade(sandbox, target, excused).await? {
+        Some(finding) => Verdict::Fail(Box::new(Failure { finding, applied })),
+        None => Verdict::Pass,
+    })
+}
+
+/// The set applied on top of what `sandbox` holds, judged like the
+/// converge check judges an upgrade (apart from what `excused` explains):
+/// the error finding, if any.
+async fn upgrade(
+    sandbox: &Sandbox,
+    target: &Target<'_>,
+    excused: impl Fn(&Change) -> bool,
+) -> Result<Option<Finding>, ObserveError> {
     let failed = sandbox.apply(target.runner, &target.set.migrations).await?;
     let snapshot;
     let upgraded = match &failed {
@@ -143,20 +147,13 @@ async fn build_and_apply(
         None => {
             snapshot = sandbox.snapshot().await?;
             if snapshot.fingerprint() == target.fingerprint {
-                return Ok(Verdict::Pass);
+                return Ok(None);
             }
             Ok(&snapshot)
         }
     };
-    // What a state lacks must come back; what it added or changed by hand
-    // an upgrade keeps. Only an error fails the case.
-    let excused = |change: &Change| excused(change, &case.mutations);
-    match converge::upgrade(target.fresh, "this state", upgraded, excused) {
-        Some(finding) if finding.severity == Severity::Error => {
-            Ok(Verdict::Fail(Box::new(Failure { finding, applied })))
-        }
-        _ => Ok(Verdict::Pass),
-    }
+    let finding = converge::upgrade(target.fresh, "this state", upgraded, excused);
+    Ok(finding.filter(|f| f.severity == Severity::Error))
 }
 
 /// A difference the state's own changes explain: a set is expected to

@@ -240,36 +240,24 @@ impl Sandbox {
     /// Marks the current state as `name`, to [`Sandbox::rewind`] to; does
     /// nothing where the sandbox cannot rewind.
     pub async fn mark(&self, name: &str) -> Result<(), tokio_postgres::Error> {
-        match self.rewinds() {
-            true => {
-                self.client()
-                    .batch_execute(&format!("SAVEPOINT {name}"))
-                    .await
-            }
-            false => Ok(()),
-        }
+        self.savepoint(&format!("SAVEPOINT {name}")).await
     }
 
     /// Back to the state marked `name`, which stays marked.
     pub async fn rewind(&self, name: &str) -> Result<(), tokio_postgres::Error> {
-        match self.rewinds() {
-            true => {
-                self.client()
-                    .batch_execute(&format!("ROLLBACK TO SAVEPOINT {name}"))
-                    .await
-            }
-            false => Ok(()),
-        }
+        self.savepoint(&format!("ROLLBACK TO SAVEPOINT {name}"))
+            .await
     }
 
     /// Forgets the mark `name`, keeping what was done since.
     pub async fn release(&self, name: &str) -> Result<(), tokio_postgres::Error> {
+        self.savepoint(&format!("RELEASE SAVEPOINT {name}")).await
+    }
+
+    /// Runs a savepoint command where the sandbox can rewind.
+    async fn savepoint(&self, sql: &str) -> Result<(), tokio_postgres::Error> {
         match self.rewinds() {
-            true => {
-                self.client()
-                    .batch_execute(&format!("RELEASE SAVEPOINT {name}"))
-                    .await
-            }
+            true => self.client().batch_execute(sql).await,
             false => Ok(()),
         }
     }

@@ -11,7 +11,8 @@ use crate::scenario::{Deployed, LegacyState, Scenario, Source};
 /// A scenario ready to observe: everything known before a server runs.
 #[derive(Debug, Clone)]
 pub struct Prepared {
-    /// The scenario, with the legacy states lint predicts added.
+    /// The scenario, with the past versions from git and the states lint
+    /// predicts added as legacy states.
     pub scenario: Scenario,
     pub set: MigrationSet,
     /// Lint's findings that the scenario does not `ignore`, each with the
@@ -25,9 +26,12 @@ pub struct Prepared {
     pub notes: Vec<String>,
 }
 
-/// Loads, guards, validates and lints `scenario`, and chooses its
-/// sandbox. `checks` decide what is prepared: lint runs for `lint`, and for
-/// `converge`, which upgrades from the states lint predicts.
+/// Loads, guards, validates and lints `scenario`, adds the earlier
+/// versions of the set it deploys first (pinned ones, `--changed-since`'s
+/// base, past versions from git), and chooses its sandbox. `checks` decide
+/// what is prepared: lint runs for `lint`, and for `converge`, which
+/// upgrades from the states lint predicts; git is read for `converge` and
+/// `expect`.
 pub fn prepare(
     scenario: &Scenario,
     checks: &[Check],

@@ -188,7 +188,7 @@ pub fn run(
     let started = Instant::now();
     let past = match scenario.git_history {
         0 => Default::default(),
-        limit => git::past::read(set, limit),
+        limit => git::past::read(set, limit, scenario.base.as_deref()),
     };
     let fuzzed = runtime.block_on(fuzz(&mut workers, set, &past.versions, runner, options));
     // The sandbox databases go even when fuzzing failed.

@@ -85,11 +85,14 @@ pub struct Past {
 }
 
 /// Reads the past versions of `set` (at most `limit`, newest first) from
-/// the git history of its directory. Not being in git, or a shallow clone,
-/// is a note, not an error: history is evidence when there is some.
-pub fn read(set: &MigrationSet, limit: usize) -> Past {
+/// the git history of its directory: HEAD's first-parent line, or, given
+/// the `--changed-since` revision `base`, the line up to its merge base
+/// with HEAD (a branch's own commits were deployed nowhere the base was;
+/// the merge-order check judges them). Not being in git, or a shallow
+/// clone, is a note, not an error: history is evidence when there is some.
+pub fn read(set: &MigrationSet, limit: usize, base: Option<&str>) -> Past {
     match History::open(&set.dir) {
-        Ok(Some(history)) => history.past(set, limit).unwrap_or_else(|e| Past {
+        Ok(Some(history)) => history.past(set, limit, base).unwrap_or_else(|e| Past {
             notes: vec![format!("git history: not read: {e}")],
             ..Past::default()
         }),
@@ -171,7 +174,7 @@ impl History {
         }))
     }
 
-    fn past(&self, set: &MigrationSet, limit: usize) -> Result<Past, GitError> {
+    fn past(&self, set: &MigrationSet, limit: usize, base: Option<&str>) -> Result<Past, GitError> {
         let mut past = Past::default();
         if lines(&self.root, &["rev-parse", "--is-shallow-repository"])? == ["true"] {
             past.notes.push(
@@ -185,7 +188,14 @@ impl History {
             .iter()
             .map(|m| self.relative(&m.up.path))
             .collect();
-        let log = self.log()?;
+        let tip = match base {
+            Some(rev) => lines(&self.root, &["merge-base", "HEAD", rev])?
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| "HEAD".to_owned()),
+            None => "HEAD".to_owned(),
+        };
+        let log = self.log(&tip)?;
         past.commits = log.len();
 
         // The set at each commit, replayed from the log; the commits where
@@ -277,9 +287,9 @@ impl History {
             .replace('\\', "/")
     }
 
-    /// The commits of HEAD's first-parent line that touch the directory,
+    /// The commits of `tip`'s first-parent line that touch the directory,
     /// oldest first, with what each changed in it.
-    fn log(&self) -> Result<Vec<LogEntry>, GitError> {
+    fn log(&self, tip: &str) -> Result<Vec<LogEntry>, GitError> {
         let dir = if self.prefix.is_empty() {
             ".".to_owned()
         } else {
@@ -296,6 +306,7 @@ impl History {
                 "--no-renames",
                 "--no-abbrev",
                 "--format=%x01%H%x00%cs%x00%s",
+                tip,
                 "--",
                 &dir,
             ],

@@ -143,7 +143,7 @@ fn past_versions(
     }
     let past = match scenario.git_history {
         0 => git::past::Past::default(),
-        limit => git::past::read(set, limit),
+        limit => git::past::read(set, limit, scenario.base.as_deref()),
     };
     // The base is one of them, under the name a pull request knows.
     let versions = past.versions.into_iter().filter(|v| {

@@ -7,6 +7,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     payload    jsonb NOT NULL DEFAULT '{}',
     chat_id    bigint
 );
+ALTER TABLE jobs ADD COLUMN IF NOT EXISTS payload jsonb NOT NULL DEFAULT '{}';
 ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id bigint;
 
 CREATE INDEX IF NOT EXISTS idx_jobs_user_id ON jobs (user_id);

@@ -47,20 +47,23 @@ pub fn run(scenarios: &[Scenario], options: &Options) -> Result<Report, crate::E
             duration: started.elapsed(),
         });
     }
+    // Once for every major, and before a server starts: a scenario that
+    // cannot run costs no server.
+    let prepareds = scenarios
+        .iter()
+        .map(|scenario| pipeline::prepare(scenario, &options.checks, options.sandbox))
+        .collect::<Result<Vec<_>, _>>()?;
     for_each_major(&options.pg, &options.pg_versions, |server| {
-        let mut prepareds = Vec::new();
-        for scenario in scenarios {
+        for prepared in &prepareds {
             if let Some(progress) = options.progress {
-                let what = format!("{} (postgres {})", scenario.id, server.version());
+                let what = format!("{} (postgres {})", prepared.scenario.id, server.version());
                 progress(results.len() + 1, total, &what);
             }
-            let prepared = pipeline::prepare(scenario, &options.checks, options.sandbox)?;
             let observation =
-                runtime.block_on(pipeline::observe(&server, &prepared, options.timeouts))?;
+                runtime.block_on(pipeline::observe(&server, prepared, options.timeouts))?;
             let result =
-                pipeline::judge(&prepared, &observation, options.timeouts, server.version());
+                pipeline::judge(prepared, &observation, options.timeouts, server.version());
             results.push(result);
-            prepareds.push(prepared);
         }
         postgres.push(server.version().to_string());
         let backend = format!("{} {}", server.backend(), server.location());

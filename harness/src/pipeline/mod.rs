@@ -2,10 +2,12 @@
 //! command takes (verify, check, the suite, fuzz, bench, snapshot and diff,
 //! the self-test).
 //!
-//! 1. [`prepare`]: load the set, refuse what acts outside migcheck's own
-//!    databases (`guard`), check that the versions and names the scenario
-//!    uses exist, lint (with the states its findings predict, added as
-//!    legacy states), and choose the sandbox. No server.
+//! 1. [`prepare`]: load the set, add the earlier versions it is deployed
+//!    from first (pinned, `--changed-since`'s base, git history), refuse
+//!    what acts outside migcheck's own databases (`guard`), check that the
+//!    versions and names the scenario uses exist, lint (with the states
+//!    its findings predict, added as legacy states), and choose the
+//!    sandbox. No server.
 //! 2. [`observe`]: run what the checks need in sandboxes on a server
 //!    (`observe`). No judgement.
 //! 3. `judge`: pure, from the observation to findings.

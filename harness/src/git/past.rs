@@ -224,7 +224,20 @@ impl History {
         self.edits(set, &ups, &today, &log, &changes, &mut past)?;
 
         let mut seen: Vec<Vec<(String, String)>> = Vec::new();
+        let mut read: Vec<Files> = Vec::new();
         for (index, files) in candidates.into_iter().rev() {
+            // Commits that changed nothing a migration is read from (a
+            // README, a down) since a version already read give that
+            // version again: no need to read and parse it twice.
+            let ups_of: Files = files
+                .iter()
+                .filter(|(path, _)| may_be_up(path))
+                .map(|(p, b)| (p.clone(), b.clone()))
+                .collect();
+            if read.contains(&ups_of) {
+                continue;
+            }
+            read.push(ups_of);
             if past.versions.len() >= limit {
                 past.notes.push(format!(
                     "git history: only the newest {limit} past versions of the set were checked (--git-history, `git_history:`)"

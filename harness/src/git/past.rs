@@ -28,7 +28,20 @@ pub struct Commit {
     pub subject: String,
 }
 
+/// How git prints a `Commit` for `Commit::parse`: sha, date, subject.
+const COMMIT_FORMAT: &str = "%H%x00%cs%x00%s";
+
 impl Commit {
+    fn parse(line: &str) -> Commit {
+        let mut fields = line.split('\0').map(str::to_owned);
+        let mut next = || fields.next().unwrap_or_default();
+        Commit {
+            sha: next(),
+            date: next(),
+            subject: next(),
+        }
+    }
+
     pub fn short(&self) -> &str {
         &self.sha[..self.sha.len().min(12)]
     }
@@ -318,7 +331,7 @@ impl History {
                 "--raw",
                 "--no-renames",
                 "--no-abbrev",
-                "--format=%x01%H%x00%cs%x00%s",
+                &format!("--format=%x01{COMMIT_FORMAT}"),
                 tip,
                 "--",
                 &dir,
@@ -338,13 +351,7 @@ impl History {
         let mut log = Vec::new();
         for record in text.split('\u{1}').filter(|r| !r.trim().is_empty()) {
             let mut lines = record.lines();
-            let header = lines.next().unwrap_or_default();
-            let mut fields = header.split('\0');
-            let commit = Commit {
-                sha: fields.next().unwrap_or_default().to_owned(),
-                date: fields.next().unwrap_or_default().to_owned(),
-                subject: fields.next().unwrap_or_default().to_owned(),
-            };
+            let commit = Commit::parse(lines.next().unwrap_or_default());
             // `:100644 100644 <old> <new> M\t<path>`
             let changes = lines
                 .filter_map(|line| {
@@ -385,14 +392,9 @@ impl History {
     }
 
     fn commit(&self, rev: &str) -> Result<Commit, GitError> {
-        let out = lines(&self.root, &["show", "-s", "--format=%H%x00%cs%x00%s", rev])?;
-        let line = out.into_iter().next().unwrap_or_default();
-        let mut fields = line.split('\0');
-        Ok(Commit {
-            sha: fields.next().unwrap_or_default().to_owned(),
-            date: fields.next().unwrap_or_default().to_owned(),
-            subject: fields.next().unwrap_or_default().to_owned(),
-        })
+        let format = format!("--format={COMMIT_FORMAT}");
+        let out = lines(&self.root, &["show", "-s", &format, rev])?;
+        Ok(Commit::parse(&out.into_iter().next().unwrap_or_default()))
     }
 
     /// The set made of `files` (written to a private temp directory, read

@@ -27,6 +27,8 @@ pub enum Error {
     UnknownBranchMigration { name: String, known: String },
     #[error("irreversible/not_atomic: no migration named `{name}`; the set has: {known}")]
     UnknownOptOutMigration { name: String, known: String },
+    #[error("locks: no migration named `{name}`; the set has: {known}")]
+    UnknownLocksMigration { name: String, known: String },
     #[error("--changed-since: {0}")]
     Changes(String),
     #[error("{0}")]

@@ -46,10 +46,27 @@ pub enum Kind {
     /// A statement ran longer than `statement_timeout` or waited longer
     /// than `lock_timeout`; migcheck cancelled it and went on.
     Timeout,
-    /// Bench: a statement rewrote a table over the size threshold.
+    /// A statement rewrote a table (or an index) that holds data: bench,
+    /// over the size threshold; `locks`, any table that existed before.
     TableRewrite,
-    /// Bench: a statement held ACCESS EXCLUSIVE longer than the budget.
+    /// Bench: a statement held ACCESS EXCLUSIVE longer than the budget;
+    /// `locks`: ACCESS EXCLUSIVE on an existing table stayed held while a
+    /// later statement of the transaction read or wrote rows.
     LongExclusiveLock,
+    /// `locks`: `CREATE INDEX` without `CONCURRENTLY` on an existing table.
+    BlockingIndexBuild,
+    /// `locks`: a new UNIQUE, PRIMARY KEY or EXCLUDE constraint built its
+    /// index under the table's lock.
+    BlockingConstraintIndex,
+    /// `locks`: a constraint or NOT NULL was validated (the table was
+    /// scanned) under a lock that blocks writes.
+    BlockingValidation,
+    /// `locks`: a lock that blocks reads or writes of an existing table,
+    /// taken before the migration set its own `lock_timeout`.
+    MissingLockTimeout,
+    /// `locks`: a new foreign key whose referencing columns no index leads
+    /// with.
+    UnindexedForeignKey,
     /// A migration's up script differs from what was deployed before
     /// (git history).
     EditedAfterRelease,
@@ -78,6 +95,11 @@ impl Kind {
             Kind::Timeout => "timeout",
             Kind::TableRewrite => "table-rewrite",
             Kind::LongExclusiveLock => "long-exclusive-lock",
+            Kind::BlockingIndexBuild => "blocking-index-build",
+            Kind::BlockingConstraintIndex => "blocking-constraint-index",
+            Kind::BlockingValidation => "blocking-validation",
+            Kind::MissingLockTimeout => "missing-lock-timeout",
+            Kind::UnindexedForeignKey => "unindexed-foreign-key",
             Kind::EditedAfterRelease => "edited-after-release",
         }
     }
@@ -100,12 +122,17 @@ impl Kind {
                 Some(Check::Rollback)
             }
             Kind::PartialApply | Kind::InvalidLeftover => Some(Check::Faults),
-            // Made by `verify` itself, and by `bench`, which has no checks;
-            // a timeout keeps the check it happened in.
-            Kind::ExpectedNotFound
-            | Kind::Timeout
-            | Kind::TableRewrite
-            | Kind::LongExclusiveLock => None,
+            // `bench` makes the first two too, and sets no check on them.
+            Kind::TableRewrite
+            | Kind::LongExclusiveLock
+            | Kind::BlockingIndexBuild
+            | Kind::BlockingConstraintIndex
+            | Kind::BlockingValidation
+            | Kind::MissingLockTimeout
+            | Kind::UnindexedForeignKey => Some(Check::Locks),
+            // Made by `verify` itself; a timeout keeps the check it
+            // happened in.
+            Kind::ExpectedNotFound | Kind::Timeout => None,
         }
     }
 }
@@ -132,12 +159,15 @@ pub enum Check {
     Rollback,
     /// A fault injected at every statement boundary of every migration.
     Faults,
+    /// What the migrations under test lock, rewrite and validate on the
+    /// tables that existed before them.
+    Locks,
 }
 
 impl Check {
     /// Every check (`merge` does nothing unless a scenario names the
     /// groups of a merge).
-    pub const ALL: [Check; 8] = [
+    pub const ALL: [Check; 9] = [
         Check::Fresh,
         Check::Rerun,
         Check::Converge,
@@ -146,6 +176,7 @@ impl Check {
         Check::Lint,
         Check::Rollback,
         Check::Faults,
+        Check::Locks,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -158,6 +189,7 @@ impl Check {
             Check::Merge => "merge",
             Check::Rollback => "rollback",
             Check::Faults => "faults",
+            Check::Locks => "locks",
         }
     }
 }
@@ -176,7 +208,7 @@ impl std::str::FromStr for Check {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown check `{s}`: this build has fresh, rerun, converge, expect, merge, lint, rollback and faults")
+                format!("unknown check `{s}`: this build has fresh, rerun, converge, expect, merge, lint, rollback, faults and locks")
             })
     }
 }

@@ -32,6 +32,7 @@ pub mod scenario;
 pub mod schema;
 mod sql;
 pub mod suite;
+mod suppress;
 pub mod verify;
 
 pub use error::Error;

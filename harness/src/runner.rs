@@ -245,9 +245,7 @@ impl Session<'_> {
             source,
         };
         self.client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version text PRIMARY KEY, name text NOT NULL)"
-            ))
+            .batch_execute(&version_table_sql())
             .await
             .map_err(connection)?;
         let rows = self
@@ -390,7 +388,15 @@ impl Session<'_> {
     }
 }
 
-fn record_sql(migration: &Migration) -> String {
+/// Creates the version table if it is missing.
+pub(crate) fn version_table_sql() -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version text PRIMARY KEY, name text NOT NULL)"
+    )
+}
+
+/// Records `migration` in the version table, as a tracked runner does.
+pub(crate) fn record_sql(migration: &Migration) -> String {
     format!(
         "INSERT INTO {VERSION_TABLE} (version, name) VALUES ({}, {})",
         crate::sql::literal(&migration.version),

@@ -349,6 +349,11 @@ impl<'s> Sandboxes<'s> {
         self.strategy
     }
 
+    /// The limits every sandbox session runs under.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
     /// The server, for extra connections to a sandbox's database (the
     /// faults check's blocker and watcher).
     pub fn server(&self) -> &'s Server {

@@ -57,6 +57,35 @@ pub struct Scenario {
     /// SQL run before a migration in the rollback check, so that its rows
     /// are there to lose (besides the rows migcheck generates).
     pub seed: Vec<Seed>,
+    /// The migrations the `locks` check observes.
+    pub locks: LocksScope,
+    /// `--project-rows N`: lock findings estimate how long their lock
+    /// would be held at N rows, from a growth measured at two sizes.
+    pub project_rows: Option<u64>,
+}
+
+/// Which migrations the `locks` check observes (`locks:`, `--locks`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum LocksScope {
+    /// Those a branch adds or changes (`--changed-since`), else the last:
+    /// what the next deploy runs.
+    #[default]
+    UnderTest,
+    /// Every migration of the set: an audit of its whole history.
+    All,
+    /// These migrations, by name as findings report them, or version.
+    Named(Vec<String>),
+}
+
+/// `locks:` as written: `all`, or a list of migrations.
+#[derive(Deserialize)]
+#[serde(
+    untagged,
+    expecting = "`all` or a list of migrations (names or versions)"
+)]
+enum LocksFile {
+    Word(String),
+    Names(Vec<String>),
 }
 
 /// A migration exempted from a check, with the reason every report lists.
@@ -77,8 +106,9 @@ pub struct Seed {
     pub origin: String,
 }
 
-/// A lint finding a scenario accepts (`ignore:`): every given field must
-/// match, and the reason is mandatory, so every exception is explained.
+/// A lint or locks finding a scenario accepts (`ignore:`): every given
+/// field must match, and the reason is mandatory, so every exception is
+/// explained.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Ignore {
@@ -432,6 +462,8 @@ struct ScenarioFile {
     not_atomic: Vec<OptOut>,
     #[serde(default)]
     seed: Vec<SeedFile>,
+    #[serde(default)]
+    locks: Option<LocksFile>,
 }
 
 #[derive(Deserialize)]
@@ -488,6 +520,8 @@ impl Scenario {
             irreversible: Vec::new(),
             not_atomic: Vec::new(),
             seed: Vec::new(),
+            locks: LocksScope::UnderTest,
+            project_rows: None,
         }
     }
 
@@ -506,12 +540,12 @@ impl Scenario {
         if let Some(ignore) = file
             .ignore
             .iter()
-            .find(|i| i.kind.check() != Some(Check::Lint))
+            .find(|i| !matches!(i.kind.check(), Some(Check::Lint | Check::Locks)))
         {
             return Err(ScenarioError::Invalid {
                 path: path.to_path_buf(),
                 message: format!(
-                    "ignore: `{}` is not a lint finding; only index-before-column, non-idempotent-statement and tx-incompatible can be ignored (pin other findings with expect_findings)",
+                    "ignore: `{}` is not a lint or locks finding; only those can be ignored (pin other findings with expect_findings)",
                     ignore.kind
                 ),
             });
@@ -533,6 +567,21 @@ impl Scenario {
                 )));
             }
         }
+        let locks = match file.locks {
+            None => LocksScope::UnderTest,
+            Some(LocksFile::Word(word)) if word == "all" => LocksScope::All,
+            Some(LocksFile::Word(word)) => {
+                return Err(invalid(format!(
+                    "locks: `{word}` is not `all`; give `all` or a list of migrations, like `locks: [003_add_index.sql]`"
+                )));
+            }
+            Some(LocksFile::Names(names)) if names.is_empty() => {
+                return Err(invalid(
+                    "locks: the list is empty; name the migrations under test, or leave `locks:` out for the last one".into(),
+                ));
+            }
+            Some(LocksFile::Names(names)) => LocksScope::Named(names),
+        };
         let mut seed = Vec::new();
         for entry in file.seed {
             let origin = format!("{} (seed before `{}`)", path.display(), entry.before);
@@ -612,6 +661,8 @@ impl Scenario {
             irreversible: file.irreversible,
             not_atomic: file.not_atomic,
             seed,
+            locks,
+            project_rows: None,
         })
     }
 
@@ -698,7 +749,7 @@ mod tests {
         );
         check(
             "migrations: m\nlegasy: []\n",
-            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`",
+            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`, `locks`",
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",
@@ -718,7 +769,7 @@ mod tests {
         );
         check(
             "migrations: m\nignore:\n  - kind: apply-failed\n    reason: x\n",
-            "DIR/s.yaml: ignore: `apply-failed` is not a lint finding; only index-before-column, non-idempotent-statement and tx-incompatible can be ignored (pin other findings with expect_findings)",
+            "DIR/s.yaml: ignore: `apply-failed` is not a lint or locks finding; only those can be ignored (pin other findings with expect_findings)",
         );
         check(
             "migrations: m\nirreversible:\n  - migration: 2_drop.sql\n    reason: ''\n",

@@ -248,14 +248,19 @@ async fn own_locks(client: &Client) -> Result<Vec<Lock>, BenchError> {
     Ok(locks)
 }
 
-/// A second connection reading another backend's locks until stopped.
-struct Sampler {
+/// A second connection reading another backend's locks until stopped
+/// (also the `locks` check's, for statements outside a transaction).
+pub(crate) struct Sampler {
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<BTreeMap<Lock, (Instant, Instant)>>,
 }
 
 impl Sampler {
-    async fn start(server: &Server, database: &str, pid: i32) -> Result<Sampler, BenchError> {
+    pub(crate) async fn start(
+        server: &Server,
+        database: &str,
+        pid: i32,
+    ) -> Result<Sampler, BenchError> {
         let client = server.connect(database).await?;
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
@@ -280,7 +285,7 @@ impl Sampler {
         Ok(Sampler { stop, task })
     }
 
-    async fn stop(self) -> BTreeMap<Lock, (Instant, Instant)> {
+    pub(crate) async fn stop(self) -> BTreeMap<Lock, (Instant, Instant)> {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await.unwrap_or_default()
     }

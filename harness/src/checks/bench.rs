@@ -27,6 +27,8 @@ pub(crate) fn findings(set: &str, runs: &[Run], thresholds: &Thresholds) -> Vec<
             statement: Some(series.statement),
             line: Some(series.line),
             column: Some(1),
+            // Bench has no checks; `Kind::check` names the `locks` check.
+            check: None,
             ..Finding::new(Kind::TableRewrite, "")
         };
         // The largest rewrite over the threshold.
@@ -58,7 +60,6 @@ pub(crate) fn findings(set: &str, runs: &[Run], thresholds: &Thresholds) -> Vec<
         if longest > thresholds.lock_budget {
             findings.push(Finding {
                 kind: Kind::LongExclusiveLock,
-                check: Kind::LongExclusiveLock.check(),
                 message: format!(
                     "holds ACCESS EXCLUSIVE for {:.0} ms at {rows} rows (budget {:.0} ms): reads and writes of the table wait that long",
                     longest.as_secs_f64() * 1e3,
@@ -73,8 +74,7 @@ pub(crate) fn findings(set: &str, runs: &[Run], thresholds: &Thresholds) -> Vec<
             if projected > thresholds.lock_budget {
                 findings.push(Finding {
                     kind: Kind::LongExclusiveLock,
-                    check: Kind::LongExclusiveLock.check(),
-                    severity: Severity::Warning,
+                        severity: Severity::Warning,
                     message: format!(
                         "holds ACCESS EXCLUSIVE for a time {} in the rows ({:.0} ms at {rows}); at {} rows that is about {:.1} s (budget {:.1} s)",
                         series.growth.as_str(),

@@ -7,6 +7,7 @@ pub(crate) mod edited;
 mod expect;
 mod faults;
 mod fresh;
+mod locks;
 mod merge;
 mod rerun;
 mod rollback;
@@ -27,6 +28,7 @@ pub fn run(check: Check, observation: &Observation, scenario: &Scenario) -> Vec<
         Check::Merge => merge::check(observation),
         Check::Rollback => rollback::check(observation),
         Check::Faults => faults::check(observation),
+        Check::Locks => locks::check(observation),
         // Lint reads the migrations, not an observation: see `lint`.
         Check::Lint => Vec::new(),
     }

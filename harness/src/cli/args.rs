@@ -65,7 +65,46 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "N")]
     pub git_history: Option<usize>,
     #[command(flatten)]
+    pub locks: LocksArgs,
+    #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// The `locks` check's scope and projection.
+#[derive(Args)]
+pub struct LocksArgs {
+    /// Which migrations the `locks` check observes: `under-test` (those
+    /// the branch adds or changes with --changed-since, else the last one;
+    /// a scenario's `locks:` list otherwise) or `all` (an audit of the
+    /// whole history).
+    #[arg(long, value_enum, value_name = "SCOPE")]
+    pub locks: Option<LocksFlag>,
+    /// Estimate how long each lock the `locks` check reports would be held
+    /// on a table of N rows, from the statement measured at two sizes.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub project_rows: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LocksFlag {
+    UnderTest,
+    All,
+}
+
+impl LocksArgs {
+    /// Sets what was given on `scenario`; a scenario's own `locks:` list
+    /// stands unless `--locks` is given.
+    pub fn apply(&self, scenario: &mut crate::scenario::Scenario) {
+        use crate::scenario::LocksScope;
+        match self.locks {
+            Some(LocksFlag::All) => scenario.locks = LocksScope::All,
+            Some(LocksFlag::UnderTest) => scenario.locks = LocksScope::UnderTest,
+            None => {}
+        }
+        if self.project_rows.is_some() {
+            scenario.project_rows = self.project_rows;
+        }
+    }
 }
 
 #[derive(Args)]
@@ -90,7 +129,7 @@ pub struct CheckArgs {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "fresh,rerun,converge,expect,merge,lint,rollback,faults"
+        default_value = "fresh,rerun,converge,expect,merge,lint,rollback,faults,locks"
     )]
     pub checks: Vec<Check>,
     #[command(flatten)]
@@ -108,6 +147,8 @@ pub struct CheckArgs {
     /// (the branch) against those the revision added since, in both orders.
     #[arg(long, value_name = "REV")]
     pub changed_since: Option<String>,
+    #[command(flatten)]
+    pub locks: LocksArgs,
     #[command(flatten)]
     pub run: RunArgs,
 }

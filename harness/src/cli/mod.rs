@@ -102,6 +102,9 @@ fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
             scenario.git_history = n;
         }
     }
+    for scenario in &mut scenarios {
+        args.locks.apply(scenario);
+    }
     run_scenarios(&scenarios, Check::ALL.to_vec(), &args.run)
 }
 
@@ -118,6 +121,7 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         scenario.merge = Some(crate::git::changes::merge_groups(&rev, &set)?);
         scenario.base = Some(rev);
     }
+    args.locks.apply(&mut scenario);
     run_scenarios(&[scenario], args.checks, &args.run)
 }
 

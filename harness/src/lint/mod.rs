@@ -24,7 +24,8 @@
 //!
 //! ## Suppression
 //!
-//! A comment `-- migcheck:ignore <kind> <reason>` on a line of a statement,
+//! A comment `-- migcheck:ignore <kind> <reason>` (or `-- migcheck: ignore
+//! <kind>: <reason>`, read by `crate::suppress`) on a line of a statement,
 //! or on the comment lines directly above it (no blank line between),
 //! suppresses findings of that kind for that statement. For a statement
 //! inside a DO block, the comment may also be above the DO block. The
@@ -45,33 +46,21 @@ mod columns;
 mod plpgsql;
 mod statements;
 
-use std::path::PathBuf;
-
 use pg_query::NodeEnum;
 use pg_query::protobuf::{Node, RangeVar};
 use serde_json::Value;
 
 use crate::finding::{Finding, Kind, Severity};
 use crate::migrations::{Migration, MigrationSet, Statement, TxNeed};
+use crate::suppress::{self, Directive};
 
 /// Why lint could not judge the set.
 #[derive(Debug, thiserror::Error)]
 pub enum LintError {
-    /// A `-- migcheck:ignore` comment that is malformed.
-    #[error("{}:{line}: {message}", path.display())]
-    Suppression {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    /// A `-- migcheck: ignore` comment that is malformed.
+    #[error(transparent)]
+    Suppression(#[from] suppress::SuppressionError),
 }
-
-/// The kinds lint produces, in the order the docs list them.
-const KINDS: [Kind; 3] = [
-    Kind::IndexBeforeColumn,
-    Kind::NonIdempotentStatement,
-    Kind::TxIncompatible,
-];
 
 /// Lints `set`: findings ordered by migration, line, column and kind.
 pub fn lint(set: &MigrationSet) -> Result<Vec<Finding>, LintError> {
@@ -89,7 +78,7 @@ pub fn lint_with_predictions(set: &MigrationSet) -> Result<Vec<Linted>, LintErro
     let directives = set
         .migrations
         .iter()
-        .map(directives)
+        .map(suppress::directives)
         .collect::<Result<Vec<_>, _>>()?;
     let units = units(set);
     let mut hits = Vec::new();
@@ -262,54 +251,6 @@ pub(crate) fn parse_one(sql: &str) -> Option<NodeEnum> {
 // ---------------------------------------------------------------------------
 // Suppression
 
-/// A valid `-- migcheck:ignore <kind> <reason>` comment.
-struct Directive {
-    line: usize,
-    kind: Kind,
-}
-
-const DIRECTIVE: &str = "migcheck:ignore";
-
-/// The directives of a migration's file, or the first malformed one.
-fn directives(migration: &Migration) -> Result<Vec<Directive>, LintError> {
-    let mut found = Vec::new();
-    for (i, line) in migration.up.sql.lines().enumerate() {
-        let error = |message: String| LintError::Suppression {
-            path: migration.path.clone(),
-            line: i + 1,
-            message,
-        };
-        // Every `--` on the line, since an earlier one may be inside a
-        // string literal.
-        let Some(rest) = line.match_indices("--").find_map(|(at, _)| {
-            let comment = line[at..].trim_start_matches('-').trim_start();
-            let rest = comment.strip_prefix(DIRECTIVE)?;
-            (rest.is_empty() || rest.starts_with(char::is_whitespace)).then_some(rest)
-        }) else {
-            continue;
-        };
-        let mut words = rest.split_whitespace();
-        let Some(kind) = words.next() else {
-            return Err(error(format!(
-                "`-- {DIRECTIVE}` needs a kind and a reason, like `-- {DIRECTIVE} non-idempotent-statement the runner tracks versions`"
-            )));
-        };
-        let Some(kind) = KINDS.into_iter().find(|k| k.as_str() == kind) else {
-            let known = KINDS.map(Kind::as_str).join(", ");
-            return Err(error(format!(
-                "`-- {DIRECTIVE} {kind}`: lint has no finding kind `{kind}`; it reports {known}"
-            )));
-        };
-        if words.next().is_none() {
-            return Err(error(format!(
-                "`-- {DIRECTIVE} {kind}` needs a reason after the kind, so that the next reader knows why"
-            )));
-        }
-        found.push(Directive { line: i + 1, kind });
-    }
-    Ok(found)
-}
-
 /// Whether a directive for `kind` is attached to the unit: on one of its
 /// lines or directly above it, or, inside a DO block, on the DO block's first
 /// line or directly above it. Not anywhere in the DO block: a directive
@@ -329,24 +270,9 @@ fn suppressed(
         let outer: &Statement = &script.statements[unit.statement - 1];
         attached.push((outer.line, outer.line));
     }
-    directives.iter().filter(|d| d.kind == kind).any(|d| {
-        attached.iter().any(|&(first, last)| {
-            (first..=last).contains(&d.line) || comments_above(lines, first).contains(&d.line)
-        })
-    })
-}
-
-/// The run of `--` comment lines directly above 1-based line `line`.
-fn comments_above(lines: &[&str], line: usize) -> std::ops::Range<usize> {
-    let mut top = line;
-    while top > 1
-        && lines
-            .get(top - 2)
-            .is_some_and(|l| l.trim_start().starts_with("--"))
-    {
-        top -= 1;
-    }
-    top..line
+    attached
+        .iter()
+        .any(|&(first, last)| suppress::attached(directives, lines, kind, first, last).is_some())
 }
 
 // ---------------------------------------------------------------------------

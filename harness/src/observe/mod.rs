@@ -6,10 +6,12 @@
 //! The stages: this module (fresh, rerun, legacy states, history, merge
 //! orders), `rollback` (each migration's up, down and up again over seeded
 //! rows, `seed`) and `faults` (an interruption at every statement); each
-//! records `Outcome`s (`outcome`). Stages import `outcome`, never this
+//! records `Outcome`s (`outcome`); `locks` (what the migrations under
+//! test lock, rewrite and validate on tables that hold rows). Stages import `outcome`, never this
 //! module or each other.
 
 pub mod faults;
+pub mod locks;
 mod outcome;
 pub mod rollback;
 mod seed;
@@ -48,6 +50,8 @@ pub struct Observation {
     pub rollback: Option<rollback::RollbackObservation>,
     /// A fault at every statement boundary (`faults`).
     pub faults: Option<faults::FaultsObservation>,
+    /// The migrations under test, statement by statement (`locks`).
+    pub locks: Option<locks::LocksObservation>,
     /// Sandboxes used, for the report's case count.
     pub cases: usize,
     /// Legacy states that could not be built and were left out, and why.
@@ -63,12 +67,14 @@ pub struct MergeOutcome {
 
 /// Runs what `checks` need: the fresh install always; the rerun for
 /// `rerun`; every legacy state, and every earlier version when
-/// `scenario.history` is on, for `converge` and `expect`.
+/// `scenario.history` is on, for `converge` and `expect`; the migrations
+/// at `under_test` for `locks`.
 pub async fn observe(
     sandboxes: &mut Sandboxes<'_>,
     scenario: &Scenario,
     set: &MigrationSet,
     checks: &[Check],
+    under_test: &[usize],
 ) -> Result<Observation, ObserveError> {
     let runner = Runner {
         mode: scenario.runner,
@@ -182,6 +188,14 @@ pub async fn observe(
         }
         false => None,
     };
+    let locks = match checks.contains(&Check::Locks) && applies {
+        true => {
+            let locks = locks::observe(sandboxes, scenario, set, under_test).await?;
+            cases += locks.cases;
+            Some(locks)
+        }
+        false => None,
+    };
     Ok(Observation {
         fresh,
         rerun,
@@ -189,6 +203,7 @@ pub async fn observe(
         merge,
         rollback,
         faults,
+        locks,
         cases,
         skipped,
     })

@@ -29,6 +29,8 @@ pub enum ObserveError {
     Schema(#[from] schema::SchemaError),
     #[error("reading table data failed: {}", crate::sandbox::db_message(.0))]
     Data(#[from] tokio_postgres::Error),
+    #[error("locks: reading the state after a statement failed: {0}")]
+    State(String),
     #[error("legacy state `{state}`")]
     Upto {
         state: String,

@@ -63,6 +63,7 @@ pub fn judge(
         .chain(edited)
         .chain(lint_findings)
         .collect();
+    let suppressed = suppress_locks(&mut findings, prepared);
     mark_timeouts(&mut findings, timeouts);
     settle(&mut findings, &scenario.expect_findings, checks);
     for finding in &mut findings {
@@ -83,7 +84,7 @@ pub fn judge(
             .chain(prepared.notes.iter().cloned())
             .chain(observation.skipped.iter().cloned())
             .collect(),
-        opt_outs: opt_outs(scenario),
+        opt_outs: opt_outs(scenario).into_iter().chain(suppressed).collect(),
         migrations: Some(scenario.migrations.clone()),
         kept: None,
     }
@@ -299,9 +300,72 @@ fn opt_outs(scenario: &Scenario) -> Vec<OptOutNote> {
                 check,
                 migration: o.migration.clone(),
                 reason: o.reason.clone(),
+                finding: None,
             })
         })
+        .chain(scenario.ignore.iter().map(|i| OptOutNote {
+            kind: "ignore",
+            check: i.kind.check().unwrap_or(Check::Lint),
+            migration: match (&i.migration, i.line) {
+                (Some(m), Some(line)) => format!("{m}:{line}"),
+                (Some(m), None) => m.clone(),
+                (None, _) => "*".to_string(),
+            },
+            reason: i.reason.clone(),
+            finding: Some(i.kind),
+        }))
         .collect()
+}
+
+/// Drops the `locks` findings the scenario's `ignore:` or a migration's
+/// inline `-- migcheck: ignore` accepts; returns the inline ones used,
+/// for the report. (Lint's are dropped by lint and `prepare`.)
+fn suppress_locks(findings: &mut Vec<Finding>, prepared: &Prepared) -> Vec<OptOutNote> {
+    let mut used = Vec::new();
+    findings.retain(|finding| {
+        if finding.check != Some(Check::Locks) {
+            return true;
+        }
+        if prepared.scenario.ignore.iter().any(|i| i.matches(finding)) {
+            return false;
+        }
+        let Some(directive) = inline_directive(finding, &prepared.set) else {
+            return true;
+        };
+        let note = OptOutNote {
+            kind: "ignore",
+            check: Check::Locks,
+            migration: format!(
+                "{}:{}",
+                finding.migration.as_deref().unwrap_or_default(),
+                directive.line
+            ),
+            reason: directive.reason,
+            finding: Some(finding.kind),
+        };
+        if !used.contains(&note) {
+            used.push(note);
+        }
+        false
+    });
+    used
+}
+
+/// The inline directive attached to a finding's statement, if any.
+fn inline_directive(finding: &Finding, set: &MigrationSet) -> Option<crate::suppress::Directive> {
+    let migration = set
+        .migrations
+        .iter()
+        .find(|m| finding.migration.as_ref() == Some(&m.name))?;
+    let statement = migration.up.statements.get(finding.statement? - 1)?;
+    // Validated in `prepare`: a malformed directive stopped the run there.
+    let directives = crate::suppress::directives(migration).ok()?;
+    let lines: Vec<&str> = migration.up.sql.lines().collect();
+    let last = migration
+        .up
+        .line_column(statement.offset + statement.sql.len())
+        .0;
+    crate::suppress::attached(&directives, &lines, finding.kind, statement.line, last).cloned()
 }
 
 #[cfg(test)]
@@ -378,6 +442,7 @@ mod tests {
             merge: None,
             rollback: None,
             faults: None,
+            locks: None,
             cases: 1,
             skipped: Vec::new(),
         };

@@ -47,6 +47,7 @@ pub async fn observe(
         &prepared.scenario,
         &prepared.set,
         &prepared.checks,
+        &prepared.under_test,
     )
     .await;
     let shut = sandboxes.shutdown().await;

@@ -6,7 +6,7 @@ use crate::lint::{self, Linted};
 use crate::migrations::{MigrationSet, MigrationsError, Script};
 use crate::runner::{RunnerMode, VERSION_TABLE};
 use crate::sandbox::{self, Choice, SandboxChoice};
-use crate::scenario::{Deployed, LegacyState, Scenario, Source};
+use crate::scenario::{Deployed, LegacyState, LocksScope, Scenario, Source};
 
 /// A scenario ready to observe: everything known before a server runs.
 #[derive(Debug, Clone)]
@@ -20,6 +20,9 @@ pub struct Prepared {
     pub linted: Vec<(Linted, Option<usize>)>,
     pub sandbox: Choice,
     pub checks: Vec<Check>,
+    /// The migrations the `locks` check observes (indexes into the set):
+    /// see [`under_test`].
+    pub under_test: Vec<usize>,
     /// Migrations edited since a version of the set was deployed (git).
     pub edits: Vec<Edit>,
     /// What was prepared or skipped, for the report (git history).
@@ -58,6 +61,17 @@ pub fn prepare(
         crate::guard::check(script).map_err(|e| in_scenario(e.into()))?;
     }
     validate_names(&scenario, &set).map_err(in_scenario)?;
+    // A malformed inline directive stops the run, whichever check reads it.
+    if checks.contains(&Check::Locks) {
+        for migration in &set.migrations {
+            crate::suppress::directives(migration)
+                .map_err(|e| in_scenario(lint::LintError::from(e).into()))?;
+        }
+    }
+    let under_test = match checks.contains(&Check::Locks) {
+        true => under_test(&scenario, &set).map_err(in_scenario)?,
+        false => Vec::new(),
+    };
 
     // Lint is cheap and static; converge needs its predictions even when
     // its findings are not asked for.
@@ -110,6 +124,7 @@ pub fn prepare(
         linted: keyed,
         sandbox,
         checks: checks.to_vec(),
+        under_test,
         edits,
         notes,
     })
@@ -225,6 +240,43 @@ fn validate_names(scenario: &Scenario, set: &MigrationSet) -> Result<(), crate::
         }
     }
     Ok(())
+}
+
+/// The migrations under test, which `locks` observes: those the scenario
+/// names (`locks:`), every one (`--locks all`), or those a branch adds or
+/// changes since the merge base of `--changed-since`, else the last: what
+/// the next deploy runs. A lock taken years ago harms nobody today.
+fn under_test(scenario: &Scenario, set: &MigrationSet) -> Result<Vec<usize>, crate::Error> {
+    let all = &set.migrations;
+    match &scenario.locks {
+        LocksScope::All => Ok((0..all.len()).collect()),
+        LocksScope::Named(names) => names
+            .iter()
+            .map(|name| match all.iter().position(|m| &m.name == name) {
+                Some(i) => Ok(i),
+                None => set.prefix_len(name).map(|k| k - 1).map_err(|_| {
+                    crate::Error::UnknownLocksMigration {
+                        name: name.clone(),
+                        known: set.names(),
+                    }
+                }),
+            })
+            .collect(),
+        LocksScope::UnderTest => match &scenario.base {
+            Some(rev) => {
+                let base = git::past::at_merge_base(set, rev)
+                    .map_err(|e| crate::Error::Changes(e.to_string()))?;
+                let deployed = |m: &crate::migrations::Migration| {
+                    base.set
+                        .migrations
+                        .iter()
+                        .any(|b| b.name == m.name && b.up.sql == m.up.sql)
+                };
+                Ok((0..all.len()).filter(|&i| !deployed(&all[i])).collect())
+            }
+            None => Ok(all.len().checked_sub(1).into_iter().collect()),
+        },
+    }
 }
 
 /// The legacy state a lint prediction describes: the set up to the

@@ -76,11 +76,14 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
             .collect();
         let _ = writeln!(out, "  {}", checks.join("  "));
         for o in &s.opt_outs {
+            let what = match o.finding {
+                Some(kind) => format!("{} {kind}", o.kind),
+                None => o.kind.to_string(),
+            };
             let _ = writeln!(
                 out,
-                "  {} {} {}: {}",
+                "  {} {what} {}: {}",
                 p.yellow("opt-out:"),
-                o.kind,
                 o.migration,
                 o.reason
             );

@@ -92,15 +92,20 @@ impl Kept {
     }
 }
 
-/// A scenario's exemption (`irreversible:` or `not_atomic:`), listed in
-/// every report so that no exception goes unseen.
+/// A scenario's exemption (`irreversible:`, `not_atomic:`, `ignore:`) or
+/// a migration's inline `-- migcheck: ignore`, listed in every report so
+/// that no exception goes unseen.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OptOutNote {
-    /// `irreversible` or `not-atomic`.
+    /// `irreversible`, `not-atomic` or `ignore`.
     pub kind: &'static str,
     pub check: Check,
+    /// The migration (`*` for an `ignore:` without one); for an inline
+    /// directive, `<migration>:<line>` of the comment.
     pub migration: String,
     pub reason: String,
+    /// The finding kind an `ignore` accepts; null for the others.
+    pub finding: Option<crate::finding::Kind>,
 }
 
 impl ScenarioResult {

@@ -131,8 +131,23 @@ fn describe(kind: Kind) -> &'static str {
         Kind::InvalidLeftover => "An INVALID index or NOT VALID constraint remains at the end",
         Kind::ExpectedNotFound => "A finding the scenario pins did not happen",
         Kind::Timeout => "A statement exceeded the statement or lock timeout",
-        Kind::TableRewrite => "A statement rewrites a large table",
-        Kind::LongExclusiveLock => "A statement holds ACCESS EXCLUSIVE longer than the budget",
+        Kind::TableRewrite => "A statement rewrites a table that holds data",
+        Kind::LongExclusiveLock => {
+            "ACCESS EXCLUSIVE is held too long: over the budget, or while later statements work on rows"
+        }
+        Kind::BlockingIndexBuild => {
+            "CREATE INDEX without CONCURRENTLY blocks writes to an existing table"
+        }
+        Kind::BlockingConstraintIndex => {
+            "A new UNIQUE, PRIMARY KEY or EXCLUDE constraint builds its index under the table lock"
+        }
+        Kind::BlockingValidation => {
+            "A constraint or NOT NULL is validated under a lock that blocks writes"
+        }
+        Kind::MissingLockTimeout => {
+            "A lock that blocks reads or writes is taken without the migration's own lock_timeout"
+        }
+        Kind::UnindexedForeignKey => "A foreign key has no index on its referencing columns",
         Kind::EditedAfterRelease => {
             "A migration was edited after a version of the set was deployed"
         }

@@ -1,0 +1,6 @@
+SET LOCAL lock_timeout = '5s';
+CREATE TABLE IF NOT EXISTS order_notes (
+    id bigint PRIMARY KEY,
+    order_id bigint NOT NULL REFERENCES orders (id),
+    body text
+);

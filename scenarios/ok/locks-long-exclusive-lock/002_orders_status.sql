@@ -1,0 +1,2 @@
+SET LOCAL lock_timeout = '5s';
+ALTER TABLE orders ADD COLUMN IF NOT EXISTS status text;

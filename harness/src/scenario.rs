@@ -753,7 +753,7 @@ mod tests {
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",
-            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `index-before-column`, `non-idempotent-statement`, `tx-incompatible`, `merge-order-dependent`, `down-failed`, `down-not-inverse`, `reup-failed`, `data-lost`, `partial-apply`, `invalid-leftover`, `expected-not-found`, `timeout`, `table-rewrite`, `long-exclusive-lock`, `edited-after-release`",
+            "DIR/s.yaml: line 3, column 11: expect_findings[0].kind: unknown variant `wrong-kind`, expected one of `apply-failed`, `rerun-failed`, `rerun-changed`, `legacy-apply-failed`, `diverges-from-fresh`, `missing-expected`, `index-before-column`, `non-idempotent-statement`, `tx-incompatible`, `merge-order-dependent`, `down-failed`, `down-not-inverse`, `reup-failed`, `data-lost`, `partial-apply`, `invalid-leftover`, `expected-not-found`, `timeout`, `table-rewrite`, `long-exclusive-lock`, `blocking-index-build`, `blocking-constraint-index`, `blocking-validation`, `missing-lock-timeout`, `unindexed-foreign-key`, `edited-after-release`",
         );
         check(
             "migrations: m\nlegacy:\n  - name: a\n    sql: CREATE TABLE (;\n",

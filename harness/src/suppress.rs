@@ -142,7 +142,7 @@ mod tests {
             version: "1".into(),
             name: "1_a.sql".into(),
             path: path.clone(),
-            up: Script::parse(&path, sql.to_string()).unwrap(),
+            up: Script::parse(&path, sql.to_string()).expect("parses"),
             down: None,
             transaction: true,
         }
@@ -163,7 +163,7 @@ mod tests {
         let found = directives(&migration(
             "-- migcheck:ignore non-idempotent-statement tracked\n-- migcheck: ignore blocking-index-build: 40 rows\nCREATE INDEX i ON t (a);\n",
         ))
-        .unwrap();
+        .expect("valid directives");
         assert_eq!(
             found,
             vec![
@@ -186,7 +186,11 @@ mod tests {
 
     #[test]
     fn malformed_directives_are_errors() {
-        let error = |sql: &str| directives(&migration(sql)).unwrap_err().to_string();
+        let error = |sql: &str| {
+            directives(&migration(sql))
+                .expect_err("malformed")
+                .to_string()
+        };
         assert_eq!(
             error("SELECT 1; -- migcheck: ignore blocking-index-build:\n"),
             "1_a.sql:1: `-- migcheck: ignore blocking-index-build` needs a reason after the kind, so that the next reader knows why, like `-- migcheck: ignore blocking-index-build: the table holds 40 rows`"

@@ -304,6 +304,7 @@ fn a_report_with_every_kind_validates() {
         check,
         migration: "001_init.sql".into(),
         reason: "on purpose".into(),
+        finding: (kind == "ignore").then_some(Kind::BlockingIndexBuild),
     };
     let report = Report {
         scenarios: vec![ScenarioResult {
@@ -319,6 +320,7 @@ fn a_report_with_every_kind_validates() {
             opt_outs: vec![
                 opt_out("irreversible", Check::Rollback),
                 opt_out("not-atomic", Check::Faults),
+                opt_out("ignore", Check::Locks),
             ],
             migrations: None,
             kept: None,

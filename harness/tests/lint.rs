@@ -587,7 +587,7 @@ fn lint_malformed_suppressions_are_errors() {
             "SELECT 1;\n-- migcheck:ignore index-before-column\nCREATE INDEX IF NOT EXISTS i ON t (c);\n",
         )],
         expect![[r#"
-            error 001_a.sql:2: `-- migcheck:ignore index-before-column` needs a reason after the kind, so that the next reader knows why
+            error 001_a.sql:2: `-- migcheck: ignore index-before-column` needs a reason after the kind, so that the next reader knows why, like `-- migcheck: ignore blocking-index-build: the table holds 40 rows`
         "#]],
     );
     check(
@@ -596,13 +596,13 @@ fn lint_malformed_suppressions_are_errors() {
             "CREATE TABLE IF NOT EXISTS t (c int); -- migcheck:ignore rerun-failed old runner\n",
         )],
         expect![[r#"
-            error 001_a.sql:1: `-- migcheck:ignore rerun-failed`: lint has no finding kind `rerun-failed`; it reports index-before-column, non-idempotent-statement, tx-incompatible
+            error 001_a.sql:1: `-- migcheck: ignore rerun-failed`: only lint and locks findings can be ignored here (index-before-column, non-idempotent-statement, tx-incompatible, table-rewrite, long-exclusive-lock, blocking-index-build, blocking-constraint-index, blocking-validation, missing-lock-timeout, unindexed-foreign-key); write it like `-- migcheck: ignore blocking-index-build: the table holds 40 rows`
         "#]],
     );
     check(
         &[("001_a.sql", "--migcheck:ignore\nSELECT 1;\n")],
         expect![[r#"
-            error 001_a.sql:1: `-- migcheck:ignore` needs a kind and a reason, like `-- migcheck:ignore non-idempotent-statement the runner tracks versions`
+            error 001_a.sql:1: `-- migcheck: ignore` needs a kind and a reason, like `-- migcheck: ignore blocking-index-build: the table holds 40 rows`
         "#]],
     );
 }

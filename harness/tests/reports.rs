@@ -94,7 +94,7 @@ fn one_run_writes_junit_sarif_markdown_and_github_annotations() {
         root.attribute("tests"),
         Some(cases.len().to_string().as_str())
     );
-    assert_eq!(cases.len(), 16, "8 checks × 2 scenarios:\n{xml}");
+    assert_eq!(cases.len(), 18, "9 checks × 2 scenarios:\n{xml}");
     let failures: Vec<_> = cases
         .iter()
         .filter_map(|c| {

@@ -88,6 +88,25 @@ pub fn growth(points: &[(u64, f64)]) -> Growth {
     }
 }
 
+/// The time in milliseconds at `rows` rows, extrapolated from `points`
+/// (by rows) with the growth measured between its ends: a constant stays,
+/// a linear one scales with the rows, a superlinear one with its measured
+/// slope. `None` when the growth could not be told.
+pub fn project(points: &[(u64, f64)], rows: u64) -> Option<f64> {
+    let (first, last) = (points.first()?, points.last()?);
+    let scale = rows as f64 / last.0.max(1) as f64;
+    match growth(points) {
+        Growth::Unknown => None,
+        Growth::Constant => Some(last.1),
+        Growth::Linear => Some(last.1 * scale),
+        Growth::Superlinear => {
+            let slope = (last.1.max(2.0) / first.1.max(2.0)).ln()
+                / (last.0 as f64 / first.0.max(1) as f64).ln();
+            Some(last.1 * scale.powf(slope))
+        }
+    }
+}
+
 /// The runs grouped per server and statement, in the order they ran.
 pub fn series(runs: &[Run]) -> Vec<Series> {
     let mut all: Vec<Series> = Vec::new();
@@ -164,5 +183,17 @@ mod tests {
         check(&[(10_000, 0.1), (1_000_000, 0.3)], Growth::Constant);
         check(&[(10_000, 10.0)], Growth::Unknown);
         check(&[(10_000, 10.0), (20_000, 20.0)], Growth::Unknown);
+    }
+
+    #[test]
+    fn projections_follow_the_growth() {
+        let linear = [(1_000, 10.0), (10_000, 100.0)];
+        assert_eq!(project(&linear, 1_000_000), Some(10_000.0));
+        let constant = [(1_000, 1.0), (10_000, 1.1)];
+        assert_eq!(project(&constant, 1_000_000), Some(1.1));
+        let squared = [(1_000, 10.0), (10_000, 1_000.0)];
+        let at = project(&squared, 100_000).expect("superlinear");
+        assert!((at - 100_000.0).abs() < 1.0, "{at}");
+        assert_eq!(project(&[(1_000, 10.0)], 1_000_000), None);
     }
 }

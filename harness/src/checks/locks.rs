@@ -6,11 +6,13 @@
 //! traffic (no `lock_timeout` of its own, a foreign key without an index).
 //! Each message names the lock, what it blocks, and the safe pattern.
 
+use crate::bench::scaling;
 use crate::finding::{Finding, Kind, Severity};
 use crate::observe::Observation;
 use crate::observe::locks::{Held, MigrationLocks, Mode, NewIndex, StatementLocks, Validation};
 
-pub(super) fn check(observation: &Observation) -> Vec<Finding> {
+/// `rows`: `--project-rows`, the table size errors estimate their lock at.
+pub(super) fn check(observation: &Observation, rows: Option<u64>) -> Vec<Finding> {
     let Some(locks) = &observation.locks else {
         return Vec::new();
     };
@@ -19,6 +21,11 @@ pub(super) fn check(observation: &Observation) -> Vec<Finding> {
     let mut seen: Vec<(Kind, String, usize, String)> = Vec::new();
     for observed in &locks.migrations {
         for (kind, statement, subject, mut finding) in migration(observed) {
+            if let (Some(rows), Severity::Error) = (rows, finding.severity) {
+                finding
+                    .message
+                    .push_str(&projection(observed, statement, rows));
+            }
             let key = (kind, observed.migration.clone(), statement, subject);
             if seen.contains(&key) {
                 continue;
@@ -184,6 +191,39 @@ fn migration(observed: &MigrationLocks) -> Vec<(Kind, usize, String, Finding)> {
         ));
     }
     found
+}
+
+/// "; at N rows: about ..." from the statement's measured times.
+fn projection(observed: &MigrationLocks, statement: usize, rows: u64) -> String {
+    let Some(measured) = observed.measured.iter().find(|m| m.statement == statement) else {
+        return format!("; at {rows} rows: not measured (see the notes)");
+    };
+    let points: Vec<String> = measured
+        .points
+        .iter()
+        .map(|(n, ms)| format!("{ms:.1} ms at {n} rows"))
+        .collect();
+    let growth = scaling::growth(&measured.points);
+    match scaling::project(&measured.points, rows) {
+        Some(ms) => format!(
+            "; at {rows} rows the statement, and so its lock, would last about {} (bench: {}, growth {})",
+            human_ms(ms),
+            points.join(", "),
+            growth.as_str()
+        ),
+        None => format!(
+            "; at {rows} rows: no estimate, the growth could not be told ({})",
+            points.join(", ")
+        ),
+    }
+}
+
+fn human_ms(ms: f64) -> String {
+    match ms {
+        ms if ms >= 60_000.0 => format!("{:.1} min", ms / 60_000.0),
+        ms if ms >= 1_000.0 => format!("{:.1} s", ms / 1_000.0),
+        ms => format!("{ms:.0} ms"),
+    }
 }
 
 fn warning(finding: Finding) -> Finding {

@@ -28,7 +28,7 @@ pub fn run(check: Check, observation: &Observation, scenario: &Scenario) -> Vec<
         Check::Merge => merge::check(observation),
         Check::Rollback => rollback::check(observation),
         Check::Faults => faults::check(observation),
-        Check::Locks => locks::check(observation),
+        Check::Locks => locks::check(observation, scenario.project_rows),
         // Lint reads the migrations, not an observation: see `lint`.
         Check::Lint => Vec::new(),
     }

@@ -169,7 +169,22 @@ pub struct MigrationLocks {
     pub seeded: Vec<String>,
     pub statements: Vec<StatementLocks>,
     pub unindexed: Vec<UnindexedForeignKey>,
+    /// With `--project-rows`: each statement measured as bench measures
+    /// it, on tables loaded with [`PROJECTION_SIZES`] rows.
+    pub measured: Vec<Measured>,
 }
+
+/// One statement's wall time at each measured size.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Measured {
+    pub statement: usize,
+    /// (rows, milliseconds), by rows.
+    pub points: Vec<(u64, f64)>,
+}
+
+/// The table sizes `--project-rows` measures at: enough to tell a
+/// constant from a linear growth, small enough for a pull request.
+pub const PROJECTION_SIZES: [u64; 2] = [1_000, 10_000];
 
 #[derive(Debug, Clone, Default)]
 pub struct LocksObservation {
@@ -230,6 +245,9 @@ async fn observe_in(
     let result = path.walk(&mut observation).await;
     sandboxes.close(sandbox).await?;
     result?;
+    if let Some(rows) = scenario.project_rows {
+        project(sandboxes, runner, set, rows, &mut observation).await?;
+    }
     // Legacy states a person wrote exist; lint's predictions are
     // assumptions, and past versions from git are prefixes of the path
     // or judged by converge.
@@ -261,6 +279,99 @@ async fn observe_in(
         result?;
     }
     Ok(observation)
+}
+
+/// `--project-rows`: measures the statements of each migration that
+/// blocks something, on the upgrade path, at [`PROJECTION_SIZES`] rows
+/// in every table, as bench does (each statement in a transaction of its
+/// own). A migration that cannot be measured gets a note instead.
+async fn project(
+    sandboxes: &mut Sandboxes<'_>,
+    runner: Runner,
+    set: &MigrationSet,
+    rows: u64,
+    observation: &mut LocksObservation,
+) -> Result<(), ObserveError> {
+    let all = &set.migrations;
+    for observed in observation.migrations.iter_mut() {
+        let blocks = observed.statements.iter().any(|s| {
+            s.held
+                .iter()
+                .any(|h| h.mode.blocks_writes() && h.since == s.statement)
+        });
+        let Some(k) = all.iter().position(|m| m.name == observed.migration) else {
+            continue;
+        };
+        if !blocks {
+            continue;
+        }
+        let mut measured: Vec<Measured> = Vec::new();
+        for size in PROJECTION_SIZES {
+            observation.cases += 1;
+            let sandbox = sandboxes.open().await?;
+            let result = measure(sandboxes.server(), &sandbox, runner, all, k, size).await;
+            sandboxes.close(sandbox).await?;
+            match result {
+                Ok(times) => {
+                    for (statement, ms) in times {
+                        match measured.iter_mut().find(|m| m.statement == statement) {
+                            Some(m) => m.points.push((size, ms)),
+                            None => measured.push(Measured {
+                                statement,
+                                points: vec![(size, ms)],
+                            }),
+                        }
+                    }
+                }
+                Err(why) => {
+                    observation.notes.push(format!(
+                        "locks: --project-rows {rows}: {} could not be measured at {size} rows: {why}",
+                        observed.migration
+                    ));
+                    measured.clear();
+                    break;
+                }
+            }
+        }
+        observed.measured = measured;
+    }
+    Ok(())
+}
+
+/// Each statement's wall time (ms) of migration `k`, on the set before it
+/// with `rows` rows in every table.
+async fn measure(
+    server: &crate::postgres::Server,
+    sandbox: &Sandbox,
+    runner: Runner,
+    all: &[Migration],
+    k: usize,
+    rows: u64,
+) -> Result<Vec<(usize, f64)>, String> {
+    let failed = |e: &dyn std::fmt::Display| e.to_string();
+    if let Some(error) = sandbox
+        .apply(runner, &all[..k])
+        .await
+        .map_err(|e| failed(&e))?
+    {
+        return Err(format!(
+            "{}:{}: {}",
+            error.migration, error.line, error.message
+        ));
+    }
+    let client = sandbox.client();
+    crate::bench::data::load(client, rows, 1)
+        .await
+        .map_err(|e| failed(&e))?;
+    let database = sandbox.database().unwrap_or_default();
+    let mut times = Vec::new();
+    for (i, statement) in all[k].up.statements.iter().enumerate() {
+        let m = crate::bench::measure::statement(server, database, client, statement, false)
+            .await
+            .map_err(|e| failed(&e))?;
+        times.push((i + 1, m.wall.as_secs_f64() * 1e3));
+    }
+    Ok(times)
 }
 
 /// What a legacy state applies before its SQL.
@@ -413,6 +524,7 @@ impl Path<'_, '_> {
             seeded,
             statements: Vec::new(),
             unindexed: Vec::new(),
+            measured: Vec::new(),
         };
         let in_transaction = migration.transaction && self.runner.tx != TxMode::PerStatement;
         let mut prev = base.clone();

@@ -224,6 +224,23 @@ pub(crate) fn settle(findings: &mut Vec<Finding>, expected: &[ExpectedFinding], 
 /// What the rollback and faults checks did, or could not do.
 fn notes(observation: &Observation) -> Vec<String> {
     let mut notes = Vec::new();
+    if let Some(locks) = &observation.locks {
+        let observed: Vec<&str> = locks
+            .migrations
+            .iter()
+            .filter(|m| m.legacy.is_none())
+            .map(|m| m.migration.as_str())
+            .collect();
+        if !observed.is_empty() {
+            notes.push(format!(
+                "locks: observed {} ({} sandbox{}), with rows in every table",
+                observed.join(", "),
+                locks.cases,
+                if locks.cases == 1 { "" } else { "es" }
+            ));
+        }
+        notes.extend(locks.notes.iter().cloned());
+    }
     if let Some(rollback) = &observation.rollback {
         let missing: Vec<&str> = rollback
             .steps

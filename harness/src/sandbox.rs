@@ -492,6 +492,12 @@ impl<'s> Sandboxes<'s> {
         })
     }
 
+    /// Whether [`Sandboxes::fork_at`] of `prefix` is a clone of a kept
+    /// template (template strategy), not a build.
+    pub fn keeps(&self, runner: Runner, prefix: &[Migration]) -> bool {
+        prefix.is_empty() || self.kept.contains_key(&prefix_key(runner, prefix))
+    }
+
     /// A sandbox holding `prefix` applied the way `runner` deploys it, one
     /// version after the other; `Ok(Err(_))` when a migration of the prefix
     /// fails. Each prefix is built once: the template strategy clones a

@@ -213,9 +213,11 @@ fn trial(
         .map_err(|e| crate::Error::Fuzz(format!("cannot create a temp directory: {e}")))?;
     let file = write(dir.path(), rendered).map_err(crate::Error::Fuzz)?;
     let scenario = Scenario::discover(&file)?.remove(0);
+    // The planted bugs are upgrade bugs; what a set locks is another
+    // question, which the generated sets do not pose.
     let checks: Vec<Check> = Check::ALL
         .into_iter()
-        .filter(|c| *c != Check::Merge)
+        .filter(|c| !matches!(c, Check::Merge | Check::Locks))
         .collect();
     let verified = runtime.block_on(crate::pipeline::run_scenario(
         server,

@@ -22,7 +22,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use tokio_postgres::Client;
 
-use super::outcome::ObserveError;
+use super::outcome::{ObserveError, put_legacy_sql};
 use super::seed;
 use crate::bench::measure::Sampler;
 use crate::migrations::{Migration, MigrationSet, Statement, TxNeed};
@@ -207,19 +207,24 @@ pub async fn observe(
     if under_test.is_empty() {
         return Ok(LocksObservation::default());
     }
+    // The converge check's sandboxes keep a template per prefix of the
+    // set: a clone of one is the upgrade path's start.
     if sandboxes.strategy() == Strategy::Template {
-        return observe_in(sandboxes, scenario, set, under_test).await;
+        return observe_in(sandboxes, true, scenario, set, under_test).await;
     }
     let mut own = Sandboxes::new(sandboxes.server(), Strategy::Template, sandboxes.timeouts());
-    let observed = observe_in(&mut own, scenario, set, under_test).await;
+    let observed = observe_in(&mut own, false, scenario, set, under_test).await;
     let shut = own.shutdown().await;
     let observed = observed?;
     shut?;
     Ok(observed)
 }
 
+/// `fork`: start the upgrade path from a prefix `sandboxes` keeps, when
+/// it keeps the one before the first migration under test.
 async fn observe_in(
     sandboxes: &mut Sandboxes<'_>,
+    fork: bool,
     scenario: &Scenario,
     set: &MigrationSet,
     under_test: &[usize],
@@ -232,13 +237,29 @@ async fn observe_in(
         cases: 1,
         ..Default::default()
     };
-    let sandbox = sandboxes.open().await?;
+    let earliest = under_test.iter().copied().min().unwrap_or(0);
+    let start = match fork && sandboxes.keeps(runner, &set.migrations[..earliest]) {
+        true => earliest,
+        false => 0,
+    };
+    let sandbox = match sandboxes.fork_at(runner, &set.migrations[..start]).await? {
+        Ok(sandbox) => sandbox,
+        // The fresh install applied: this prefix does too, but say so.
+        Err(error) => {
+            observation.notes.push(format!(
+                "locks: {}:{} failed ({}), so nothing was observed",
+                error.migration, error.line, error.message
+            ));
+            return Ok(observation);
+        }
+    };
     let path = Path {
         sandbox: &sandbox,
         sandboxes,
         runner,
         set,
         under_test,
+        start,
         legacy: None,
         recorded: Vec::new(),
     };
@@ -271,6 +292,7 @@ async fn observe_in(
             runner,
             set,
             under_test,
+            start: 0,
             legacy: Some(&state.name),
             recorded,
         };
@@ -392,35 +414,21 @@ async fn from_state(
     state: &LegacyState,
     observation: &mut LocksObservation,
 ) -> Result<Option<Sandbox>, ObserveError> {
+    // One database and one application start: no prefix is kept for
+    // forks, as `converge` keeps them.
+    let sandbox = sandboxes.open().await?;
     let first = first(set, state).unwrap_or(&[]);
-    let Ok(sandbox) = sandboxes.fork_at(runner, first).await? else {
+    let mut built = sandbox.apply(runner, first).await?.is_none();
+    if built {
+        built = put_legacy_sql(&sandbox, state).await?.is_none();
+    }
+    if !built {
+        sandboxes.close(sandbox).await?;
         observation.notes.push(format!(
             "locks: legacy state `{}` could not be built; its upgrade was not observed",
             state.name
         ));
         return Ok(None);
-    };
-    if let Some(script) = &state.sql {
-        let by_hand = Runner {
-            mode: RunnerMode::RerunAll,
-            tx: TxMode::PerFile,
-        };
-        let migration = Migration {
-            version: String::new(),
-            name: format!("legacy state `{}`", state.name),
-            path: state.origin.clone().into(),
-            up: script.clone(),
-            down: None,
-            transaction: script.fits_in_transaction(),
-        };
-        if sandbox.apply(by_hand, &[migration]).await?.is_some() {
-            sandboxes.close(sandbox).await?;
-            observation.notes.push(format!(
-                "locks: legacy state `{}` could not be built; its upgrade was not observed",
-                state.name
-            ));
-            return Ok(None);
-        }
     }
     Ok(Some(sandbox))
 }
@@ -433,6 +441,8 @@ struct Path<'p, 's> {
     runner: Runner,
     set: &'p MigrationSet,
     under_test: &'p [usize],
+    /// Migrations before this index are applied already.
+    start: usize,
     legacy: Option<&'p str>,
     /// Versions a tracked runner finds recorded already.
     recorded: Vec<String>,
@@ -449,7 +459,7 @@ impl Path<'_, '_> {
     async fn walk(&self, observation: &mut LocksObservation) -> Result<(), ObserveError> {
         let all = &self.set.migrations;
         let last = self.under_test.iter().copied().max().unwrap_or(0);
-        for (k, migration) in all.iter().enumerate().take(last + 1) {
+        for (k, migration) in all.iter().enumerate().take(last + 1).skip(self.start) {
             let skipped = self.runner.mode == RunnerMode::Tracked
                 && self.recorded.contains(&migration.version);
             if !self.under_test.contains(&k) || skipped {
@@ -517,7 +527,8 @@ impl Path<'_, '_> {
         // An earlier deploy's `SET lock_timeout` does not carry over: each
         // deploy is a new session. migcheck's own limit is the default.
         client.batch_execute("RESET lock_timeout").await?;
-        let base = State::read(client).await?;
+        let query = State::prepare(client).await?;
+        let base = State::read(client, &query).await?;
         let mut observed = MigrationLocks {
             migration: migration.name.clone(),
             legacy: self.legacy.map(str::to_string),
@@ -538,7 +549,7 @@ impl Path<'_, '_> {
             let number = index + 1;
             let run = match (in_transaction, statement.outside_transaction()) {
                 (true, _) => self.exec(statement).await.map(|()| None),
-                (false, true) => self.sampled(statement).await.map(Some),
+                (false, true) => self.sampled(statement, &query).await.map(Some),
                 (false, false) => {
                     // Autocommit: the statement's own transaction, read
                     // before it commits.
@@ -559,13 +570,13 @@ impl Path<'_, '_> {
                         client.batch_execute("ROLLBACK").await?;
                     }
                     failure = Some(format!(
-                        "{}:{} fails on the database with generated rows: {message}",
+                        "{}:{} failed: {message}",
                         migration.name, statement.line
                     ));
                     break;
                 }
             };
-            let mut after = State::read(client).await?;
+            let mut after = State::read(client, &query).await?;
             if let Some(locks) = &sampled {
                 after.locks = locks.clone();
             }
@@ -610,7 +621,11 @@ impl Path<'_, '_> {
     }
 
     /// A statement outside a transaction, its locks sampled as bench does.
-    async fn sampled(&self, statement: &Statement) -> Result<Vec<Lock>, String> {
+    async fn sampled(
+        &self,
+        statement: &Statement,
+        query: &tokio_postgres::Statement,
+    ) -> Result<Vec<Lock>, String> {
         let client = self.sandbox.client();
         let database = self.sandbox.database().unwrap_or_default();
         let pid: i32 = client
@@ -624,7 +639,10 @@ impl Path<'_, '_> {
         let result = self.exec(statement).await;
         let seen = sampler.stop().await;
         result?;
-        let oids = State::read(client).await.map_err(|e| e.to_string())?.rels;
+        let oids = State::read(client, query)
+            .await
+            .map_err(|e| e.to_string())?
+            .rels;
         Ok(seen
             .into_keys()
             .filter_map(|lock| {
@@ -761,8 +779,17 @@ const STATE: &str = "
                   WHERE name = 'lock_timeout'))::text";
 
 impl State {
-    async fn read(client: &Client) -> Result<State, ObserveError> {
-        let text: String = client.query_one(STATE, &[]).await?.get(0);
+    /// The state query, prepared once per migration: it runs after every
+    /// statement, and planning it costs twice what running it does.
+    async fn prepare(client: &Client) -> Result<tokio_postgres::Statement, ObserveError> {
+        Ok(client.prepare(STATE).await?)
+    }
+
+    async fn read(
+        client: &Client,
+        query: &tokio_postgres::Statement,
+    ) -> Result<State, ObserveError> {
+        let text: String = client.query_one(query, &[]).await?.get(0);
         serde_json::from_str(&text).map_err(|e| ObserveError::State(e.to_string()))
     }
 

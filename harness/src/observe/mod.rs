@@ -18,11 +18,11 @@ mod seed;
 
 use crate::finding::Check;
 use crate::migrations::{Migration, MigrationSet};
-use crate::runner::{Runner, RunnerMode, TxMode};
+use crate::runner::{Runner, RunnerMode};
 use crate::sandbox::Sandboxes;
 use crate::scenario::{Deployed, LegacyState, MergeGroups, Scenario, Source};
 pub use outcome::{ObserveError, Outcome};
-use outcome::{apply, read};
+use outcome::{apply, put_legacy_sql, read};
 
 #[derive(Debug, Clone)]
 pub struct LegacyOutcome {
@@ -261,23 +261,8 @@ async fn from_legacy(
         Err(error) => return Err(failed(error)),
     };
     let result = async {
-        if let Some(script) = &state.sql {
-            let migration = Migration {
-                version: String::new(),
-                name: format!("legacy state `{}`", state.name),
-                path: state.origin.clone().into(),
-                up: script.clone(),
-                down: None,
-                transaction: script.fits_in_transaction(),
-            };
-            // Legacy SQL is put in place by hand, not by the application's runner.
-            let by_hand = Runner {
-                mode: RunnerMode::RerunAll,
-                tx: TxMode::PerFile,
-            };
-            if let Some(error) = sandbox.apply(by_hand, &[migration]).await? {
-                return Err(failed(error));
-            }
+        if let Some(error) = put_legacy_sql(&sandbox, state).await? {
+            return Err(failed(error));
         }
         apply(&sandbox, runner, &set.migrations).await
     }

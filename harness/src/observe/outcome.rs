@@ -3,8 +3,9 @@
 
 use crate::data::TableData;
 use crate::migrations::Migration;
-use crate::runner::{self, ApplyError, Runner};
+use crate::runner::{self, ApplyError, Runner, RunnerMode, TxMode};
 use crate::sandbox::{Sandbox, SandboxError};
+use crate::scenario::LegacyState;
 use crate::schema::{self, Snapshot};
 
 /// The state after one application of the set.
@@ -53,6 +54,30 @@ pub enum ObserveError {
         origin: String,
         error: Box<ApplyError>,
     },
+}
+
+/// Puts a legacy state's SQL in place on `sandbox` by hand, as a person
+/// would (one file, as psql runs it), not with the application's runner.
+pub(super) async fn put_legacy_sql(
+    sandbox: &Sandbox,
+    state: &LegacyState,
+) -> Result<Option<ApplyError>, ObserveError> {
+    let Some(script) = &state.sql else {
+        return Ok(None);
+    };
+    let migration = Migration {
+        version: String::new(),
+        name: format!("legacy state `{}`", state.name),
+        path: state.origin.clone().into(),
+        up: script.clone(),
+        down: None,
+        transaction: script.fits_in_transaction(),
+    };
+    let by_hand = Runner {
+        mode: RunnerMode::RerunAll,
+        tx: TxMode::PerFile,
+    };
+    Ok(sandbox.apply(by_hand, &[migration]).await?)
 }
 
 pub(super) async fn apply(

@@ -65,7 +65,13 @@ fn migration(observed: &MigrationLocks) -> Vec<(Kind, usize, String, Finding)> {
     let mut long_held: Vec<String> = Vec::new();
     for s in &observed.statements {
         let head = head(&s.sql);
+        // The table of each finding of this statement (in the order of
+        // `found`): a lock held from earlier is said there, not in a
+        // second finding.
+        let mut judged: Vec<&str> = Vec::new();
+        let first = found.len();
         for table in s.rewritten.iter().filter(|_| !s.truncate) {
+            judged.push(table);
             let mode = mode_on(s, table);
             let message = format!(
                 "`{head}` rewrites {table} (its storage is replaced) under {}, which blocks {} on {table} until the transaction ends; {}",
@@ -83,6 +89,7 @@ fn migration(observed: &MigrationLocks) -> Vec<(Kind, usize, String, Finding)> {
         for index in &s.new_indexes {
             let mode = mode_on(s, &index.table);
             if let Some(finding) = new_index(index, mode, &head) {
+                judged.push(&index.table);
                 let (kind, message) = finding;
                 found.push((kind, s.statement, index.index.clone(), at(kind, s, message)));
             }
@@ -90,6 +97,7 @@ fn migration(observed: &MigrationLocks) -> Vec<(Kind, usize, String, Finding)> {
         for (index, table) in &s.rebuilt {
             let mode = mode_on(s, table);
             if mode.blocks_writes() {
+                judged.push(table);
                 let message = format!(
                     "`{head}` rebuilds index {index} under {} on {table}, which blocks {} on {table} while it builds; use REINDEX INDEX CONCURRENTLY {index} outside a transaction",
                     mode.as_sql(),
@@ -108,13 +116,26 @@ fn migration(observed: &MigrationLocks) -> Vec<(Kind, usize, String, Finding)> {
             let Some(held) = held.filter(|h| h.mode.blocks_writes()) else {
                 continue;
             };
-            let message = validation(&head, table, what, held, line_of(held.since), s.statement);
+            judged.push(table);
+            let message = validation(&head, table, what, held);
             found.push((
                 Kind::BlockingValidation,
                 s.statement,
                 table.clone(),
                 at(Kind::BlockingValidation, s, message),
             ));
+        }
+        // One table per finding, pushed together.
+        for ((_, _, _, finding), table) in found[first..].iter_mut().zip(&judged) {
+            let held = s.held.iter().find(|h| h.relation == *table);
+            if let Some(held) = held.filter(|h| h.since < s.statement) {
+                finding.message.push_str(&format!(
+                    "; the {} on {} was taken at line {} and is still held: commit before this statement",
+                    held.mode.as_sql(),
+                    held.relation,
+                    line_of(held.since)
+                ));
+            }
         }
         // ACCESS EXCLUSIVE from an earlier statement, while this one works
         // on rows: every query on the table waits for all of it.
@@ -129,7 +150,7 @@ fn migration(observed: &MigrationLocks) -> Vec<(Kind, usize, String, Finding)> {
             .filter(|h| h.mode == Mode::AccessExclusive && h.since < s.statement)
         {
             let Some(worked) = works else { break };
-            if long_held.contains(&held.relation) {
+            if long_held.contains(&held.relation) || judged.contains(&held.relation.as_str()) {
                 continue;
             }
             long_held.push(held.relation.clone());
@@ -309,14 +330,7 @@ fn new_index(index: &NewIndex, mode: Mode, head: &str) -> Option<(Kind, String)>
     }
 }
 
-fn validation(
-    head: &str,
-    table: &str,
-    what: &Validation,
-    held: &Held,
-    since_line: usize,
-    statement: usize,
-) -> String {
+fn validation(head: &str, table: &str, what: &Validation, held: &Held) -> String {
     let (checked, fix) = match what {
         Validation::Check(name) | Validation::ForeignKey(name) => (
             format!(
@@ -337,16 +351,126 @@ fn validation(
             ),
         ),
     };
-    let earlier = match held.since < statement {
-        true => format!(
-            "; the {} was taken at line {since_line} and is still held, so commit before validating",
-            held.mode.as_sql()
-        ),
-        false => String::new(),
-    };
     format!(
-        "`{head}` checks {checked} by scanning {table} under {} on {table}, which blocks {} on {table} for the whole scan; {fix}{earlier}",
+        "`{head}` checks {checked} by scanning {table} under {} on {table}, which blocks {} on {table} for the whole scan; {fix}",
         held.mode.as_sql(),
         held.mode.blocks()
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::observe::locks::{Held, MigrationLocks, NewIndex, StatementLocks};
+
+    fn statement(n: usize, sql: &str, held: Vec<Held>) -> StatementLocks {
+        StatementLocks {
+            statement: n,
+            line: n,
+            column: 1,
+            sql: sql.into(),
+            sampled: false,
+            truncate: false,
+            held,
+            rewritten: Vec::new(),
+            rebuilt: Vec::new(),
+            new_indexes: Vec::new(),
+            validated: Vec::new(),
+            rows: Vec::new(),
+            own_lock_timeout: false,
+        }
+    }
+
+    fn held(mode: Mode, since: usize) -> Vec<Held> {
+        vec![Held {
+            relation: "jobs".into(),
+            mode,
+            since,
+        }]
+    }
+
+    fn kinds(statements: Vec<StatementLocks>) -> Vec<(Kind, usize, String)> {
+        let observed = MigrationLocks {
+            migration: "002_jobs.sql".into(),
+            legacy: None,
+            seeded: Vec::new(),
+            statements,
+            unindexed: Vec::new(),
+            measured: Vec::new(),
+        };
+        migration(&observed)
+            .into_iter()
+            .map(|(kind, n, _, f)| (kind, n, f.message))
+            .collect()
+    }
+
+    #[test]
+    fn an_index_built_under_a_held_exclusive_lock_is_one_finding_that_says_so() {
+        let mut build = statement(
+            2,
+            "CREATE INDEX jobs_chat ON jobs (chat_id)",
+            held(Mode::AccessExclusive, 1),
+        );
+        build.new_indexes = vec![NewIndex {
+            index: "jobs_chat".into(),
+            table: "jobs".into(),
+            constraint: None,
+        }];
+        build.rows = vec!["jobs".into()];
+        let found = kinds(vec![
+            statement(
+                1,
+                "ALTER TABLE jobs ADD COLUMN chat_id bigint",
+                held(Mode::AccessExclusive, 1),
+            ),
+            build,
+        ]);
+        let summary: Vec<(Kind, usize)> = found.iter().map(|(k, n, _)| (*k, *n)).collect();
+        assert_eq!(
+            summary,
+            [(Kind::MissingLockTimeout, 1), (Kind::BlockingIndexBuild, 2)]
+        );
+        assert!(
+            found[1].2.ends_with(
+                "; the ACCESS EXCLUSIVE on jobs was taken at line 1 and is still held: commit before this statement"
+            ),
+            "{}",
+            found[1].2
+        );
+    }
+
+    #[test]
+    fn row_work_under_a_held_exclusive_lock_is_reported_once_per_table() {
+        let mut update = |n| {
+            let mut s = statement(
+                n,
+                "UPDATE jobs SET chat_id = 0",
+                held(Mode::AccessExclusive, 1),
+            );
+            s.own_lock_timeout = true;
+            s.rows = vec!["jobs".into()];
+            s
+        };
+        let mut first = statement(
+            1,
+            "ALTER TABLE jobs ADD COLUMN chat_id bigint",
+            held(Mode::AccessExclusive, 1),
+        );
+        first.own_lock_timeout = true;
+        let found = kinds(vec![first, update(2), update(3)]);
+        let summary: Vec<(Kind, usize)> = found.iter().map(|(k, n, _)| (*k, *n)).collect();
+        assert_eq!(summary, [(Kind::LongExclusiveLock, 2)]);
+    }
+
+    #[test]
+    fn a_weak_lock_needs_no_timeout_and_a_share_lock_blocks_writes_only() {
+        let found = kinds(vec![statement(
+            1,
+            "ALTER TABLE jobs VALIDATE CONSTRAINT c",
+            held(Mode::ShareUpdateExclusive, 1),
+        )]);
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(Mode::Share.blocks(), "writes");
+        assert_eq!(Mode::AccessExclusive.blocks(), "reads and writes");
+    }
 }

@@ -859,12 +859,14 @@ fn compare(
         .filter(|(_, table)| !rewritten.contains(table))
         .map(|(r, table)| (r.name.clone(), name(table)))
         .collect();
+    // An index rebuilt by a rewrite (ALTER COLUMN TYPE) comes back under
+    // its old name with a new oid: part of the rewrite, not new.
     let new_indexes = after
         .rels
         .iter()
-        .filter(|r| prev.rel(r.oid).is_none())
+        .filter(|r| prev.rel(r.oid).is_none() && !prev.rels.iter().any(|p| p.name == r.name))
         .filter_map(|r| Some((r, r.table?)))
-        .filter(|(_, table)| existing(*table).is_some())
+        .filter(|(_, table)| existing(*table).is_some() && !rewritten.contains(table))
         .map(|(r, table)| NewIndex {
             index: r.name.clone(),
             table: name(table),

@@ -188,13 +188,20 @@ pub async fn observe(
         }
         false => None,
     };
-    let locks = match checks.contains(&Check::Locks) && applies {
-        true => {
+    let locks = match (checks.contains(&Check::Locks), applies) {
+        (true, true) => {
             let locks = locks::observe(sandboxes, scenario, set, under_test).await?;
             cases += locks.cases;
             Some(locks)
         }
-        false => None,
+        // Said, since `--checks locks` alone shows no fresh finding.
+        (true, false) => Some(locks::LocksObservation {
+            notes: vec![
+                "locks: nothing observed: the fresh install fails (see the fresh check)".into(),
+            ],
+            ..Default::default()
+        }),
+        (false, _) => None,
     };
     Ok(Observation {
         fresh,

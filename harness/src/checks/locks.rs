@@ -441,7 +441,7 @@ mod tests {
 
     #[test]
     fn row_work_under_a_held_exclusive_lock_is_reported_once_per_table() {
-        let mut update = |n| {
+        let update = |n| {
             let mut s = statement(
                 n,
                 "UPDATE jobs SET chat_id = 0",

@@ -362,3 +362,33 @@ fn a_scenario_names_its_migrations_under_test() {
     std::fs::remove_dir_all(&dir).expect("file");
     assert_nothing_left(tmp.path());
 }
+
+#[test]
+fn a_migration_the_generated_rows_do_not_fit_is_applied_without_them() {
+    // The generated names are not 'x': 002 fails on them, is applied on
+    // the emptied tables, and 003 is still observed.
+    let files = [
+        ("001_init.sql", INIT),
+        (
+            "002_only_x.sql",
+            "SET LOCAL lock_timeout = '5s';\nALTER TABLE customers ADD CONSTRAINT only_x CHECK (name = 'x');\n",
+        ),
+        ("003_index.sql", INDEX_ON_OLD),
+    ];
+    let (code, report) = check(&files, &["--locks", "all"]);
+    let found = findings(&report);
+    assert_eq!(code, 1, "{report:#}");
+    assert!(
+        found.contains(&finding("blocking-index-build", "003_index.sql", 2)),
+        "{found:?}"
+    );
+    let notes = report["scenarios"][0]["notes"].to_string();
+    assert!(
+        notes.contains("002_only_x.sql:2 failed: check constraint"),
+        "{notes}"
+    );
+    assert!(
+        notes.contains("it was applied without the generated rows"),
+        "{notes}"
+    );
+}

@@ -5,10 +5,11 @@
 //!
 //! The stages: this module (fresh, rerun, legacy states, history, merge
 //! orders), `rollback` (each migration's up, down and up again over seeded
-//! rows, `seed`) and `faults` (an interruption at every statement); each
-//! records `Outcome`s (`outcome`); `locks` (what the migrations under
-//! test lock, rewrite and validate on tables that hold rows). Stages import `outcome`, never this
-//! module or each other.
+//! rows, `seed`), `faults` (an interruption at every statement) and
+//! `locks` (what the migrations under test lock, rewrite and validate on
+//! tables that hold rows, also over `seed` rows); each records `Outcome`s
+//! (`outcome`) or observations of its own. Stages import `outcome` and
+//! `seed`, never this module or each other.
 
 pub mod faults;
 pub mod locks;

@@ -221,7 +221,7 @@ pub(crate) fn settle(findings: &mut Vec<Finding>, expected: &[ExpectedFinding], 
     }
 }
 
-/// What the rollback and faults checks did, or could not do.
+/// What the locks, rollback and faults checks did, or could not do.
 fn notes(observation: &Observation) -> Vec<String> {
     let mut notes = Vec::new();
     if let Some(locks) = &observation.locks {

@@ -540,7 +540,7 @@ impl Scenario {
         if let Some(ignore) = file
             .ignore
             .iter()
-            .find(|i| !matches!(i.kind.check(), Some(Check::Lint | Check::Locks)))
+            .find(|i| !crate::suppress::SUPPRESSIBLE.contains(&i.kind))
         {
             return Err(ScenarioError::Invalid {
                 path: path.to_path_buf(),

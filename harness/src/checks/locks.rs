@@ -21,16 +21,16 @@ pub(super) fn check(observation: &Observation, rows: Option<u64>) -> Vec<Finding
     let mut seen: Vec<(Kind, String, usize, String)> = Vec::new();
     for observed in &locks.migrations {
         for (kind, statement, subject, mut finding) in migration(observed) {
-            if let (Some(rows), Severity::Error) = (rows, finding.severity) {
-                finding
-                    .message
-                    .push_str(&projection(observed, statement, rows));
-            }
             let key = (kind, observed.migration.clone(), statement, subject);
             if seen.contains(&key) {
                 continue;
             }
             seen.push(key);
+            if let (Some(rows), Severity::Error) = (rows, finding.severity) {
+                finding
+                    .message
+                    .push_str(&projection(observed, statement, rows));
+            }
             if let Some(state) = &observed.legacy {
                 finding
                     .message

@@ -24,7 +24,7 @@ use tokio_postgres::Client;
 
 use super::outcome::{ObserveError, put_legacy_sql};
 use super::seed;
-use crate::bench::measure::Sampler;
+use crate::bench::measure::{Lock as SampledLock, Sampler};
 use crate::migrations::{Migration, MigrationSet, Statement, TxNeed};
 use crate::runner::{self, Runner, RunnerMode, TxMode};
 use crate::sandbox::{Sandbox, Sandboxes, Strategy};
@@ -601,7 +601,7 @@ impl Path<'_, '_> {
             let number = index + 1;
             let run = match (in_transaction, statement.outside_transaction()) {
                 (true, _) => self.exec(statement).await.map(|()| None),
-                (false, true) => self.sampled(statement, &query).await.map(Some),
+                (false, true) => self.sampled(statement).await.map(Some),
                 (false, false) => {
                     // Autocommit: the statement's own transaction, read
                     // before it commits.
@@ -629,8 +629,8 @@ impl Path<'_, '_> {
                 }
             };
             let mut after = State::read(client, &query).await?;
-            if let Some(locks) = &sampled {
-                after.locks = locks.clone();
+            if let Some(seen) = &sampled {
+                after.locks = after.locks_named(seen);
             }
             if !in_transaction && !statement.outside_transaction() {
                 client.batch_execute("COMMIT").await?;
@@ -672,12 +672,9 @@ impl Path<'_, '_> {
             .map_err(|e| crate::sandbox::db_message(&e))
     }
 
-    /// A statement outside a transaction, its locks sampled as bench does.
-    async fn sampled(
-        &self,
-        statement: &Statement,
-        query: &tokio_postgres::Statement,
-    ) -> Result<Vec<Lock>, String> {
+    /// A statement outside a transaction, its locks sampled as bench does
+    /// (by relation name).
+    async fn sampled(&self, statement: &Statement) -> Result<Vec<SampledLock>, String> {
         let client = self.sandbox.client();
         let database = self.sandbox.database().unwrap_or_default();
         let pid: i32 = client
@@ -691,20 +688,7 @@ impl Path<'_, '_> {
         let result = self.exec(statement).await;
         let seen = sampler.stop().await;
         result?;
-        let oids = State::read(client, query)
-            .await
-            .map_err(|e| e.to_string())?
-            .rels;
-        Ok(seen
-            .into_keys()
-            .filter_map(|lock| {
-                let oid = oids.iter().find(|r| r.name == lock.relation)?.oid;
-                Some(Lock {
-                    oid,
-                    mode: Mode::parse(&lock.mode)?,
-                })
-            })
-            .collect())
+        Ok(seen.into_keys().collect())
     }
 }
 
@@ -843,6 +827,18 @@ impl State {
     ) -> Result<State, ObserveError> {
         let text: String = client.query_one(query, &[]).await?.get(0);
         serde_json::from_str(&text).map_err(|e| ObserveError::State(e.to_string()))
+    }
+
+    /// Sampled locks, by the oid of the relation of that name here.
+    fn locks_named(&self, seen: &[SampledLock]) -> Vec<Lock> {
+        seen.iter()
+            .filter_map(|lock| {
+                Some(Lock {
+                    oid: self.rels.iter().find(|r| r.name == lock.relation)?.oid,
+                    mode: Mode::parse(&lock.mode)?,
+                })
+            })
+            .collect()
     }
 
     fn rel(&self, oid: u32) -> Option<&Rel> {

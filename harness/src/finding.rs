@@ -149,6 +149,9 @@ impl std::fmt::Display for Kind {
 pub enum Check {
     Fresh,
     Rerun,
+    /// Each migration's body run again right after itself, bypassing a
+    /// tracked runner's version table (opt-in: warnings).
+    RerunBodies,
     Converge,
     Expect,
     /// Static analysis, without a server.
@@ -167,6 +170,9 @@ pub enum Check {
 impl Check {
     /// Every check (`merge` does nothing unless a scenario names the
     /// groups of a merge).
+    /// Checks run only when named in `--checks`.
+    pub const OPT_IN: [Check; 1] = [Check::RerunBodies];
+
     pub const ALL: [Check; 9] = [
         Check::Fresh,
         Check::Rerun,
@@ -183,6 +189,7 @@ impl Check {
         match self {
             Check::Fresh => "fresh",
             Check::Rerun => "rerun",
+            Check::RerunBodies => "rerun-bodies",
             Check::Converge => "converge",
             Check::Expect => "expect",
             Check::Lint => "lint",
@@ -206,9 +213,10 @@ impl std::str::FromStr for Check {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Check::ALL
             .into_iter()
+            .chain(Check::OPT_IN)
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown check `{s}`: this build has fresh, rerun, converge, expect, merge, lint, rollback, faults and locks")
+                format!("unknown check `{s}`: this build has fresh, rerun, converge, expect, merge, lint, rollback, faults and locks, and rerun-bodies on request")
             })
     }
 }

@@ -20,6 +20,16 @@ pub enum RunnerMode {
     Tracked,
 }
 
+impl RunnerMode {
+    /// As on the command line and in scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            RunnerMode::RerunAll => "rerun-all",
+            RunnerMode::Tracked => "tracked",
+        }
+    }
+}
+
 /// Transaction boundaries the runner uses for transactional migrations
 /// (`--tx`). Migrations the format marks as non-transactional always run
 /// statement by statement.

@@ -213,6 +213,52 @@ impl Sandbox {
             .await
     }
 
+    /// Opens a trial: what runs until [`Sandbox::end_trial`] is undone
+    /// then. A savepoint where the sandbox rewinds, a transaction of its
+    /// own where it does not; `false` (nothing opened) when `migration`
+    /// cannot run inside one on this sandbox.
+    pub async fn begin_trial(
+        &self,
+        migration: &Migration,
+        runner: Runner,
+    ) -> Result<bool, tokio_postgres::Error> {
+        if self.rewinds() {
+            self.mark("migcheck_trial").await?;
+            return Ok(true);
+        }
+        if !migration.transaction || runner.tx == crate::runner::TxMode::PerStatement {
+            return Ok(false);
+        }
+        self.client().batch_execute("BEGIN").await?;
+        Ok(true)
+    }
+
+    /// Each migration's body once more inside the trial (savepoints
+    /// stand for the runner's transactions).
+    pub async fn reexecute_in_trial(
+        &self,
+        runner: Runner,
+        migrations: &[Migration],
+    ) -> Result<Vec<ApplyError>, RunnerError> {
+        runner
+            .reexecute_each(
+                self.client(),
+                migrations,
+                Nesting::InTransaction,
+                self.timeouts,
+            )
+            .await
+    }
+
+    /// Undoes everything since [`Sandbox::begin_trial`].
+    pub async fn end_trial(&self) -> Result<(), tokio_postgres::Error> {
+        if self.rewinds() {
+            self.rewind("migcheck_trial").await?;
+            return self.release("migcheck_trial").await;
+        }
+        self.client().batch_execute("ROLLBACK").await
+    }
+
     /// Runs `sql`; inside a transaction under a savepoint, so that a
     /// statement the server rejects leaves nothing and the sandbox goes
     /// on. `Err` only when the connection is gone.

@@ -28,7 +28,10 @@ pub struct Scenario {
     pub file: Option<PathBuf>,
     pub migrations: PathBuf,
     pub format: Format,
+    /// The runner mode in effect; see `runner_from`.
     pub runner: RunnerMode,
+    /// Whether `runner` was asked for or follows the set's format.
+    pub runner_from: RunnerFrom,
     pub tx: TxMode,
     pub legacy: Vec<LegacyState>,
     pub expect: Expectations,
@@ -62,6 +65,17 @@ pub struct Scenario {
     /// `--project-rows N`: lock findings estimate how long their lock
     /// would be held at N rows, from a growth measured at two sizes.
     pub project_rows: Option<u64>,
+}
+
+/// Where a scenario's runner mode comes from, for the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunnerFrom {
+    /// Not asked for, and the set not read yet: `follow_format` decides.
+    Unresolved,
+    /// `--runner` or the scenario's `runner:`.
+    Given,
+    /// The default of the set's format: its tool's runner.
+    Format(Format),
 }
 
 /// Which migrations the `locks` check observes (`locks:`, `--locks`).
@@ -246,6 +260,13 @@ pub struct Expectations {
     pub columns: Vec<ExpectedColumn>,
     #[serde(default)]
     pub indexes: Vec<String>,
+}
+
+impl Expectations {
+    /// Nothing expected: the `expect` check has nothing to look for.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty() && self.columns.is_empty() && self.indexes.is_empty()
+    }
 }
 
 /// A column the application needs: "table.column" or "table.column
@@ -437,7 +458,7 @@ struct ScenarioFile {
     #[serde(default)]
     format: Format,
     #[serde(default)]
-    runner: RunnerMode,
+    runner: Option<RunnerMode>,
     #[serde(default)]
     tx: TxMode,
     #[serde(default)]
@@ -507,6 +528,7 @@ impl Scenario {
             migrations: migrations.to_path_buf(),
             format,
             runner: RunnerMode::RerunAll,
+            runner_from: RunnerFrom::Unresolved,
             tx: TxMode::PerFile,
             legacy: Vec::new(),
             expect: Expectations::default(),
@@ -522,6 +544,38 @@ impl Scenario {
             seed: Vec::new(),
             locks: LocksScope::UnderTest,
             project_rows: None,
+        }
+    }
+
+    /// Sets the runner the application was asked to use (`--runner`).
+    pub fn run_with(&mut self, runner: RunnerMode) {
+        self.runner = runner;
+        self.runner_from = RunnerFrom::Given;
+    }
+
+    /// Unless a runner was asked for, the one the set's format implies:
+    /// the migration tools' runners record what ran in a version table
+    /// (`tracked`), a plain directory is assumed to be re-run whole at
+    /// every start (`rerun-all`). Called once the set is read.
+    pub fn follow_format(&mut self, format: Format) {
+        if self.runner_from == RunnerFrom::Unresolved {
+            self.runner = format.runner();
+            self.runner_from = RunnerFrom::Format(format);
+        }
+    }
+
+    /// The runner in effect and why, as the report says it.
+    pub fn runner_reason(&self) -> String {
+        let mode = self.runner.name();
+        match self.runner_from {
+            RunnerFrom::Given => format!("{mode}, as asked"),
+            RunnerFrom::Format(Format::Plain) => format!(
+                "{mode}: a plain directory is taken to be re-run whole at every start (--runner tracked if a version table records what ran)"
+            ),
+            RunnerFrom::Format(format) => format!(
+                "{mode}: {format}'s runner records each migration it ran and never runs it again (--runner rerun-all if the application re-runs files)"
+            ),
+            RunnerFrom::Unresolved => mode.to_string(),
         }
     }
 
@@ -647,7 +701,11 @@ impl Scenario {
             file: Some(path.to_path_buf()),
             migrations: base.join(file.migrations),
             format: file.format,
-            runner: file.runner,
+            runner: file.runner.unwrap_or_default(),
+            runner_from: match file.runner {
+                Some(_) => RunnerFrom::Given,
+                None => RunnerFrom::Unresolved,
+            },
             tx: file.tx,
             legacy,
             expect: file.expect,

@@ -23,6 +23,7 @@ pub fn run(check: Check, observation: &Observation, scenario: &Scenario) -> Vec<
     match check {
         Check::Fresh => fresh::check(observation),
         Check::Rerun => rerun::check(observation),
+        Check::RerunBodies => rerun::bodies(observation),
         Check::Converge => converge::check(observation, scenario),
         Check::Expect => expect::check(observation, &scenario.expect),
         Check::Merge => merge::check(observation),

@@ -1,8 +1,10 @@
-//! `rerun`: applying the whole set a second time (`rerun-all`), or each
-//! migration's body again (`tracked`), neither errors nor changes the
-//! schema or any table's rows.
+//! `rerun`: applying the set a second time (every file under `rerun-all`,
+//! through the version table under `tracked`) neither errors nor changes
+//! the schema or any table's rows. `rerun-bodies`: the same of each body
+//! run again right after itself, as warnings (a tracked runner never does
+//! that).
 
-use crate::finding::{Finding, Kind};
+use crate::finding::{Check, Finding, Kind, Severity};
 use crate::observe::Observation;
 use crate::schema;
 
@@ -45,6 +47,55 @@ pub(super) fn check(observation: &Observation) -> Vec<Finding> {
                 ),
             ));
         }
+    }
+    findings
+}
+
+/// `rerun-bodies`: warnings, since they rest on the premise that a body
+/// runs twice, which the tracked runner itself never does.
+pub(super) fn bodies(observation: &Observation) -> Vec<Finding> {
+    let premise = "if this migration's body ever runs a second time (by hand, or with its version-table row lost)";
+    let mut findings = Vec::new();
+    for rerun in observation.bodies.iter().flatten() {
+        let mut mine: Vec<Finding> = rerun
+            .after
+            .errors
+            .iter()
+            .map(|error| {
+                let mut finding = super::failed(Kind::RerunFailed, error);
+                finding.message = format!("{premise}: {}", finding.message);
+                finding
+            })
+            .collect();
+        if let (Some(first), Some(second)) = (&rerun.before.snapshot, &rerun.after.snapshot) {
+            let diff = schema::diff(first, second);
+            if !diff.is_empty() {
+                mine.push(Finding {
+                    migration: Some(rerun.migration.clone()),
+                    diff: Some(diff.render("after it ran", "after its body ran again")),
+                    ..Finding::new(
+                        Kind::RerunChanged,
+                        format!("{premise}, it changes the schema"),
+                    )
+                });
+            }
+        }
+        if let (Some(first), Some(second)) = (&rerun.before.data, &rerun.after.data) {
+            for change in first.changes(second) {
+                mine.push(Finding {
+                    migration: Some(rerun.migration.clone()),
+                    ..Finding::new(
+                        Kind::RerunChanged,
+                        format!("{premise}, it changes the rows of {}", change.table),
+                    )
+                });
+            }
+        }
+        for finding in &mut mine {
+            finding.check = Some(Check::RerunBodies);
+            finding.severity = Severity::Warning;
+        }
+        findings.extend(mine);
     }
     findings
 }

@@ -287,9 +287,11 @@ pub struct SetArgs {
 /// How the application applies the set.
 #[derive(Args)]
 pub struct RunnerArgs {
-    /// How the application applies the set.
-    #[arg(long, value_enum, default_value = "rerun-all")]
-    pub runner: RunnerMode,
+    /// How the application applies the set (default: the format's tool's
+    /// runner, `tracked`, for sqlx, golang-migrate, diesel, Flyway,
+    /// refinery and dbmate; `rerun-all` for a plain directory).
+    #[arg(long, value_enum)]
+    pub runner: Option<RunnerMode>,
     /// Transaction boundaries the application's runner uses.
     #[arg(long, value_enum, default_value = "per-file")]
     pub tx: TxMode,

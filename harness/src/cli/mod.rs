@@ -111,7 +111,9 @@ fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
     output::destinations(&args.run.output)?;
     let mut scenario = ad_hoc(&args.set.migrations, &args.legacy, args.expect.as_deref())?;
-    scenario.runner = args.runner.runner;
+    if let Some(runner) = args.runner.runner {
+        scenario.run_with(runner);
+    }
     scenario.tx = args.runner.tx;
     scenario.format = args.set.migrations_format;
     scenario.history = !args.no_history;
@@ -237,7 +239,9 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
         anyhow::bail!("pass --migrations DIR, or --self-test");
     };
     let mut scenario = ad_hoc(migrations, &[], None)?;
-    scenario.runner = args.runner.runner;
+    if let Some(runner) = args.runner.runner {
+        scenario.run_with(runner);
+    }
     scenario.tx = args.runner.tx;
     scenario.format = args.migrations_format;
     let progress = progress(run);

@@ -254,6 +254,7 @@ pub fn run(
             postgres: version,
             sandbox: Some(choice.strategy),
             sandbox_reason: choice.reason.clone(),
+            runner: Some(scenario.runner_reason()),
             checks: vec![Check::Converge],
             cases: cases as usize,
             findings,

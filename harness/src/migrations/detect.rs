@@ -10,7 +10,8 @@
 //!                                  with `-- no-transaction`
 //! 001_users.sql                    dbmate when a file has a `-- migrate:up` line,
 //!                                  else sqlx when a file starts with
-//!                                  `-- no-transaction`, else plain
+//!                                  `-- no-transaction` or the directory is in
+//!                                  a crate that depends on sqlx, else plain
 //! ```
 //!
 //! Reversible files (`.up.sql`/`.down.sql`) are the same layout in
@@ -111,7 +112,7 @@ pub(super) fn detect(dir: &Path) -> Result<Format, MigrationsError> {
         [Family::Reversible] if sqlx_marker => Ok(Format::Sqlx),
         [Family::Reversible] => Ok(Format::GolangMigrate),
         [Family::Numbered] if dbmate_marker => Ok(Format::Dbmate),
-        [Family::Numbered] if sqlx_marker => Ok(Format::Sqlx),
+        [Family::Numbered] if sqlx_marker || in_sqlx_crate(dir) => Ok(Format::Sqlx),
         [Family::Numbered] => Ok(Format::Plain),
         [Family::Numbered, Family::Reversible] if sqlx_marker && !dbmate_marker => Ok(Format::Sqlx),
         _ => Err(MigrationsError::Mixed {
@@ -127,6 +128,27 @@ pub(super) fn detect(dir: &Path) -> Result<Format, MigrationsError> {
                 .join(", "),
         }),
     }
+}
+
+/// Whether `dir` belongs to a Rust crate that depends on sqlx: the
+/// nearest `Cargo.toml` above it (three levels at most, as in
+/// `crates/<name>/migrations`) names `sqlx`. Numbered files are otherwise
+/// the same in plain and sqlx sets, and the runner differs: sqlx's runs
+/// each file once.
+fn in_sqlx_crate(dir: &Path) -> bool {
+    let Ok(dir) = dir.canonicalize() else {
+        return false;
+    };
+    dir.ancestors()
+        .skip(1)
+        .take(3)
+        .map(|d| d.join("Cargo.toml"))
+        .find(|manifest| manifest.is_file())
+        .and_then(|manifest| std::fs::read_to_string(manifest).ok())
+        .is_some_and(|text| {
+            text.lines()
+                .any(|line| line.trim_start().starts_with("sqlx"))
+        })
 }
 
 /// At most a few names, so that a directory of stray files still gives a

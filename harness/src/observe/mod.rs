@@ -11,6 +11,7 @@
 //! (`outcome`) or observations of its own. Stages import `outcome` and
 //! `seed`, never this module or each other.
 
+pub mod bodies;
 pub mod faults;
 pub mod locks;
 mod outcome;
@@ -23,7 +24,7 @@ use crate::runner::{Runner, RunnerMode};
 use crate::sandbox::Sandboxes;
 use crate::scenario::{Deployed, LegacyState, MergeGroups, Scenario, Source};
 pub use outcome::{ObserveError, Outcome};
-use outcome::{apply, put_legacy_sql, read};
+use outcome::{apply, put_legacy_sql};
 
 #[derive(Debug, Clone)]
 pub struct LegacyOutcome {
@@ -38,9 +39,13 @@ pub struct LegacyOutcome {
 #[derive(Debug, Clone)]
 pub struct Observation {
     pub fresh: Outcome,
-    /// The set applied a second time on top of `fresh` (`rerun-all`), or
-    /// each migration's body re-executed (`tracked`).
+    /// The set applied a second time on top of `fresh`: every file again
+    /// (`rerun-all`), or through the version table (`tracked`: nothing to
+    /// run is the pass).
     pub rerun: Option<Outcome>,
+    /// Each migration's body run again right after itself, bypassing the
+    /// version table (`rerun-bodies`, opt-in).
+    pub bodies: Option<Vec<bodies::BodyRerun>>,
     /// The scenario's legacy states, then "deployed at <version>" for every
     /// earlier version of the set.
     pub legacy: Vec<LegacyOutcome>,
@@ -55,7 +60,7 @@ pub struct Observation {
     pub locks: Option<locks::LocksObservation>,
     /// Sandboxes used, for the report's case count.
     pub cases: usize,
-    /// Legacy states that could not be built and were left out, and why.
+    /// Legacy states that could not be built or were not needed, and why.
     pub skipped: Vec<String>,
 }
 
@@ -87,21 +92,24 @@ pub async fn observe(
     let fresh = apply(&sandbox, runner, all).await?;
     let rerun = if checks.contains(&Check::Rerun) && fresh.errors.is_empty() {
         cases += 1;
-        Some(match runner.mode {
-            RunnerMode::RerunAll => apply(&sandbox, runner, all).await?,
-            RunnerMode::Tracked => {
-                let errors = sandbox.reexecute_each(runner, all).await?;
-                read(&sandbox, errors).await?
-            }
-        })
+        Some(apply(&sandbox, runner, all).await?)
     } else {
         None
     };
     sandboxes.close(sandbox).await?;
+    let bodies = match checks.contains(&Check::RerunBodies) && fresh.errors.is_empty() {
+        true => {
+            cases += 1;
+            Some(bodies::observe(sandboxes, runner, set).await?)
+        }
+        false => None,
+    };
 
     let mut legacy = Vec::new();
     let mut skipped = Vec::new();
-    let wants_legacy = checks.contains(&Check::Converge) || checks.contains(&Check::Expect);
+    // `expect` with nothing expected looks at nothing.
+    let wants_legacy = checks.contains(&Check::Converge)
+        || (checks.contains(&Check::Expect) && !scenario.expect.is_empty());
     // When the fresh install fails there is nothing to converge to.
     if wants_legacy && fresh.errors.is_empty() {
         for (index, state) in scenario.legacy.iter().enumerate() {
@@ -132,10 +140,19 @@ pub async fn observe(
                 outcome,
             });
         }
-        if scenario.history {
+        // A tracked runner upgrading from version k runs the statements
+        // the fresh install ran after k, on the same schema: the same end
+        // by construction. Only rows present at k could change that, and
+        // the rollback walk applies every migration over rows.
+        if scenario.history && runner.mode == RunnerMode::RerunAll {
             let history = from_every_version(sandboxes, runner, scenario, set).await?;
             cases += history.len();
             legacy.extend(history);
+        } else if scenario.history && all.len() > 1 {
+            skipped.push(format!(
+                "converge: the {} earlier versions of the set were not upgraded from one by one: a tracked runner runs the same statements from each as the fresh install did after it, on the same schema (rows present at each version: see the rollback check, which applies every migration over rows)",
+                all.len() - 1
+            ));
         }
     }
     let mut merge = None;
@@ -207,6 +224,7 @@ pub async fn observe(
     Ok(Observation {
         fresh,
         rerun,
+        bodies,
         legacy,
         merge,
         rollback,

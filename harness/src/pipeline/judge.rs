@@ -76,6 +76,7 @@ pub fn judge(
         postgres: postgres.to_string(),
         sandbox: Some(prepared.sandbox.strategy),
         sandbox_reason: prepared.sandbox.reason.clone(),
+        runner: Some(scenario.runner_reason()),
         checks: checks.clone(),
         cases: observation.cases,
         findings,

@@ -83,6 +83,8 @@ pub fn bench(options: &crate::bench::Options) -> Result<crate::bench::BenchRepor
 /// `migcheck lint`: the static checks alone, without a server.
 pub fn lint(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
     let set = MigrationSet::load(&scenario.migrations, scenario.format)?;
+    let mut scenario = scenario.clone();
+    scenario.follow_format(set.format);
     let mut findings = crate::lint::lint(&set)?;
     for finding in &mut findings {
         finding.scenario = scenario.id.clone();
@@ -93,6 +95,7 @@ pub fn lint(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
         postgres: String::new(),
         sandbox: None,
         sandbox_reason: None,
+        runner: Some(scenario.runner_reason()),
         checks: vec![Check::Lint],
         cases: 0,
         findings,

@@ -47,6 +47,7 @@ pub fn prepare(
     let set = MigrationSet::load(&scenario.migrations, scenario.format)
         .map_err(|e| in_scenario(e.into()))?;
     let mut scenario = scenario.clone();
+    scenario.follow_format(set.format);
     let (edits, notes) = past_versions(&mut scenario, &set, checks).map_err(in_scenario)?;
     // Before anything runs: statements that would act outside migcheck's
     // own databases.

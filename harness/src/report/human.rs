@@ -54,6 +54,9 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
                 version => format!("· {} · postgres {version} · sandbox: {sandbox}", s.title),
             })
         );
+        if let Some(runner) = &s.runner {
+            let _ = writeln!(out, "  {}", p.dim(&format!("runner: {runner}")));
+        }
         let checks: Vec<String> = s
             .checks
             .iter()

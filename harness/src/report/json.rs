@@ -18,6 +18,7 @@ pub(super) fn render(report: &Report) -> String {
                 "postgres": s.postgres,
                 "sandbox": s.sandbox,
                 "sandbox_reason": s.sandbox_reason,
+                "runner": s.runner,
                 "checks": s.checks,
                 "cases": s.cases,
                 "ok": s.ok(),

@@ -43,6 +43,9 @@ pub struct ScenarioResult {
     pub sandbox: Option<Strategy>,
     /// Why the sandbox is not the cheapest one, if it is not.
     pub sandbox_reason: Option<String>,
+    /// The runner mode used and why (`tracked: sqlx's runner ...`); `None`
+    /// where no runner applies (`bench`).
+    pub runner: Option<String>,
     pub checks: Vec<Check>,
     pub cases: usize,
     pub findings: Vec<Finding>,

@@ -70,6 +70,12 @@ pub fn assert_nothing_left(tmp: &Path) {
     );
 }
 
+/// As [`assert_nothing_left`], where the test itself put `keep` in `tmp`.
+pub fn assert_nothing_left_but(tmp: &Path, keep: &str) {
+    std::fs::remove_dir_all(tmp.join(keep)).expect("remove the test's own files");
+    assert_nothing_left(tmp);
+}
+
 pub fn write(dir: &Path, files: &[(&str, &[u8])]) {
     for (name, content) in files {
         let path = dir.join(name);

@@ -456,6 +456,7 @@ mod tests {
         let observation = Observation {
             fresh,
             rerun: None,
+            bodies: None,
             legacy,
             merge: None,
             rollback: None,

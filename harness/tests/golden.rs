@@ -29,6 +29,7 @@ fn report() -> Report {
         postgres: "15.18".into(),
         sandbox: Some(Strategy::Transaction),
         sandbox_reason: None,
+        runner: Some("rerun-all, as asked".into()),
         checks: vec![Check::Fresh, Check::Rerun, Check::Converge, Check::Lint],
         cases: 4,
         findings: vec![

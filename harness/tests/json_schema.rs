@@ -267,7 +267,11 @@ fn the_schema_enums_list_every_kind_check_severity_and_sandbox() {
         undocumented.is_empty(),
         "docs/json.md's table of kinds lacks {undocumented:?}"
     );
-    same(&schema, "check", names(&Check::ALL));
+    same(
+        &schema,
+        "check",
+        names(&[Check::ALL.as_slice(), Check::OPT_IN.as_slice()].concat()),
+    );
     // No wildcard in these matches: a new variant stops this test from
     // compiling until it is listed here, and so checked against the schema.
     let severities = [Severity::Warning, Severity::Error];
@@ -313,6 +317,7 @@ fn a_report_with_every_kind_validates() {
             postgres: "15.18".into(),
             sandbox: Some(Strategy::Template),
             sandbox_reason: Some("asked for with --sandbox template".into()),
+            runner: Some("tracked, as asked".into()),
             checks: Check::ALL.to_vec(),
             cases: 1,
             findings,

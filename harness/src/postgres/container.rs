@@ -43,6 +43,10 @@ const SETTINGS: &[&str] = &[
     "fsync=off",
     "synchronous_commit=off",
     "full_page_writes=off",
+    // A sandbox walks a whole set in one transaction, which holds a lock
+    // on every object it creates until the end: a few hundred migrations
+    // outgrow the default 64 per connection ("out of shared memory").
+    "max_locks_per_transaction=1024",
 ];
 
 /// The image a container of `major` is started from.

@@ -33,6 +33,10 @@ const SETTINGS: &[&str] = &[
     "synchronous_commit=off",
     "full_page_writes=off",
     "max_connections=100",
+    // A sandbox walks a whole set in one transaction, which holds a lock
+    // on every object it creates until the end: a few hundred migrations
+    // outgrow the default 64 per connection ("out of shared memory").
+    "max_locks_per_transaction=1024",
     // Dynamic shared memory as files in the data directory, deleted with
     // the cluster: the default (posix) leaves /dev/shm/PostgreSQL.* behind
     // whenever a server is stopped immediately or killed.

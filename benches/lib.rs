@@ -60,3 +60,57 @@ pub fn application_schema(tables: usize) -> String {
     }
     sql
 }
+
+/// Writes a golang-migrate set of `migrations` migrations (up and down)
+/// into `dir`, shaped like an application's history: every table is
+/// created, then gains a column, an index, a check constraint on that
+/// column, and a data migration backfilling it, five migrations a table;
+/// each table has a foreign key to the one before.
+pub fn generated_set(migrations: usize, dir: &std::path::Path) -> std::io::Result<()> {
+    for i in 0..migrations {
+        let t = format!("t{}", i / 5);
+        let (name, up, down) = match i % 5 {
+            0 => {
+                let parent = match i / 5 {
+                    0 => String::new(),
+                    k => format!(",\n  parent_id bigint REFERENCES t{}(id)", k - 1),
+                };
+                (
+                    format!("create_{t}"),
+                    format!(
+                        "CREATE TABLE {t} (\n  id bigserial PRIMARY KEY,\n  \
+                         name text NOT NULL DEFAULT '',\n  \
+                         created_at timestamptz NOT NULL DEFAULT now(){parent}\n);\n"
+                    ),
+                    format!("DROP TABLE {t};\n"),
+                )
+            }
+            1 => (
+                format!("add_{t}_amount"),
+                format!("ALTER TABLE {t} ADD COLUMN amount numeric(12,2);\n"),
+                format!("ALTER TABLE {t} DROP COLUMN amount;\n"),
+            ),
+            2 => (
+                format!("index_{t}_name"),
+                format!("CREATE INDEX {t}_name ON {t} (name);\n"),
+                format!("DROP INDEX {t}_name;\n"),
+            ),
+            3 => (
+                format!("check_{t}_amount"),
+                format!(
+                    "ALTER TABLE {t} ADD CONSTRAINT {t}_amount_not_negative CHECK (amount >= 0);\n"
+                ),
+                format!("ALTER TABLE {t} DROP CONSTRAINT {t}_amount_not_negative;\n"),
+            ),
+            _ => (
+                format!("backfill_{t}_amount"),
+                format!("UPDATE {t} SET amount = 0 WHERE amount IS NULL;\n"),
+                format!("UPDATE {t} SET amount = NULL WHERE amount = 0;\n"),
+            ),
+        };
+        let stem = format!("{:06}_{name}", i + 1);
+        std::fs::write(dir.join(format!("{stem}.up.sql")), up)?;
+        std::fs::write(dir.join(format!("{stem}.down.sql")), down)?;
+    }
+    Ok(())
+}

@@ -141,8 +141,8 @@ const RELATIONS: &str = concat!(
 /// be NOT VALID; earlier majors have no such state, so the attribute is
 /// only ever set (to `false`) on PG18 and later.
 const COLUMNS: &str = concat!(
-    "SELECT 'column' AS kind, n.nspname || '.' || c.relname || '.' || a.attname AS name,
-            n.nspname || '.' || c.relname AS _table, a.attnum AS _position,
+    "SELECT 'column' AS kind, c.name || '.' || a.attname AS name,
+            c.name AS _table, a.attnum AS _position,
             quote_ident(a.attname) AS _ident,
             format_type(a.atttypid, a.atttypmod) AS type,
             a.attnotnull::text AS not_null,
@@ -160,18 +160,25 @@ const COLUMNS: &str = concat!(
               CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
                    ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
             END AS collation
-     FROM pg_attribute a
-     JOIN pg_class c ON c.oid = a.attrelid
-     JOIN pg_namespace n ON n.oid = c.relnamespace
+     -- The tables first, so that extension membership is looked up once
+     -- per table, not once per column (the planner puts that anti-join
+     -- after every other join); OFFSET 0 keeps the subquery apart.
+     FROM (SELECT c.oid, n.nspname || '.' || c.relname AS name
+           FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND ",
+    user_schema!("n"),
+    " AND ",
+    not_in_extension!("pg_class", "c.oid"),
+    "
+           OFFSET 0) c
+     JOIN pg_attribute a ON a.attrelid = c.oid
      JOIN pg_type t ON t.oid = a.atttypid
      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
      LEFT JOIN pg_collation co ON co.oid = a.attcollation
      LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
      {NOT_NULL_JOIN}
-     WHERE a.attrelid >= 16384 AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND ",
-    user_schema!("n"),
-    " AND ",
-    not_in_extension!("pg_class", "c.oid")
+     WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped"
 );
 
 /// PG18: the NOT VALID NOT NULL constraints, one row per column.

@@ -132,12 +132,13 @@ fn verify(dir: &str, rest: &[String]) -> anyhow::Result<()> {
 /// argument that is neither an option nor an option's value (`--pg local`).
 fn names_paths(rest: &[String]) -> bool {
     // `verify`'s options that take no value; every other takes one.
-    const FLAGS: [&str; 6] = [
+    const FLAGS: [&str; 7] = [
         "--dsn-allow-tables",
         "--keep-failed",
         "--progress",
         "-q",
         "--quiet",
+        "-h",
         "--help",
     ];
     let mut value_next = false;

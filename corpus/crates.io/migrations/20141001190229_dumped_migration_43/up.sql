@@ -1,0 +1,1 @@
+CREATE INDEX index_users_gh_login ON users (gh_login);

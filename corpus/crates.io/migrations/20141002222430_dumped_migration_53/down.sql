@@ -1,0 +1,1 @@
+ALTER TABLE follows DROP CONSTRAINT fk_follows_crate_id;

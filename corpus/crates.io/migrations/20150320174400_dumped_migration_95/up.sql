@@ -1,0 +1,1 @@
+CREATE INDEX index_keywords_lower_keyword ON keywords (lower(keyword));

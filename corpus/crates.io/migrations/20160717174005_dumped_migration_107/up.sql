@@ -1,0 +1,1 @@
+ALTER TABLE crates DROP CONSTRAINT fk_crates_user_id;

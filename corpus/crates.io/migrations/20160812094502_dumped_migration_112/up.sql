@@ -1,0 +1,1 @@
+CREATE UNIQUE INDEX users_gh_id ON users (gh_id) WHERE gh_id > 0;

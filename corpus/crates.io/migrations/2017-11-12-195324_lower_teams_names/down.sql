@@ -1,0 +1,2 @@
+ALTER TABLE teams
+    DROP CONSTRAINT teams_login_lowercase_ck;

@@ -1,0 +1,3 @@
+ALTER TABLE users
+    DROP COLUMN account_lock_reason,
+    DROP COLUMN account_lock_until;

@@ -1,0 +1,3 @@
+alter table versions
+    drop column has_lib,
+    drop column bin_names;

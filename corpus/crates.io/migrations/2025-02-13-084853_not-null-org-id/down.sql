@@ -1,0 +1,1 @@
+alter table teams alter column org_id drop not null;

@@ -1,0 +1,2 @@
+alter table versions
+    alter column semver_ord_v2 drop not null;

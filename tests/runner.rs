@@ -1,22 +1,30 @@
 //! The runner against a real server: which transaction mode leaves what
 //! behind after a failure, the same in a rolled-back sandbox (savepoints)
-//! as at the top level (real transactions); and what a tracked runner
-//! skips and re-executes.
+//! as at the top level (real transactions); what a tracked runner skips
+//! and re-executes; and that it keeps each format's own version table, in
+//! its tool's shape, which a set may read and alter.
 
 use migcheck::migrations::{Format, MigrationSet};
 use migcheck::postgres::{PgSpec, Server};
 use migcheck::runner::{Runner, RunnerMode, TxMode};
 use migcheck::sandbox::{Sandboxes, Strategy, Timeouts};
+use migcheck::version_table::VersionTable;
 
 fn set(files: &[(&str, &str)]) -> (tempfile::TempDir, MigrationSet) {
+    set_of(Format::Plain, files)
+}
+
+fn set_of(format: Format, files: &[(&str, &str)]) -> (tempfile::TempDir, MigrationSet) {
     let dir = tempfile::Builder::new()
         .prefix("migcheck-test-")
         .tempdir()
         .expect("temp dir");
     for (name, sql) in files {
-        std::fs::write(dir.path().join(name), sql).expect("write");
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(path, sql).expect("write");
     }
-    let set = MigrationSet::load(dir.path(), Format::Plain).expect("load");
+    let set = MigrationSet::load(dir.path(), format).expect("load");
     (dir, set)
 }
 
@@ -75,6 +83,7 @@ fn transaction_modes_decide_what_a_failure_leaves() {
         let runner = |tx| Runner {
             mode: RunnerMode::RerunAll,
             tx,
+            ..Runner::default()
         };
         check(
             &server,
@@ -111,6 +120,7 @@ fn a_tracked_runner_skips_what_ran_and_can_reexecute_each_body() {
     let tracked = Runner {
         mode: RunnerMode::Tracked,
         tx: TxMode::PerFile,
+        table: VersionTable::of(set.format),
     };
     tests::runtime().block_on(async {
         let mut sandboxes = Sandboxes::new(&server, Strategy::Transaction, Timeouts::default());
@@ -236,4 +246,162 @@ fn forks_share_their_prefix_and_leave_no_session_state_to_the_next() {
             sandboxes.shutdown().await.expect("shutdown");
         });
     }
+}
+
+/// Applies `files`, read as `format`, twice with a tracked runner (the
+/// second start must run nothing) and returns the version table's columns
+/// and rows, and `extra`'s answer.
+fn tracked_twice(server: &Server, format: Format, files: &[(&str, &str)], extra: &str) -> String {
+    let (_dir, set) = set_of(format, files);
+    let runner = Runner {
+        mode: RunnerMode::Tracked,
+        table: VersionTable::of(set.format),
+        ..Runner::default()
+    };
+    let table = runner.table.name();
+    tests::runtime().block_on(async {
+        let mut sandboxes = Sandboxes::new(server, Strategy::Template, Timeouts::default());
+        let sandbox = sandboxes.open().await.expect("sandbox");
+        let client = sandbox.client();
+        for start in ["first", "second"] {
+            let failed = sandbox.apply(runner, &set.migrations).await.expect(start);
+            assert_eq!(failed, None, "{format}: the {start} start");
+        }
+        let shape: String = client
+            .query_one(
+                "SELECT string_agg(attname || ' ' || format_type(atttypid, atttypmod)
+                                   || CASE WHEN attnotnull THEN ' not null' ELSE '' END,
+                                   ', ' ORDER BY attnum)
+                 FROM pg_attribute WHERE attrelid = $1::text::regclass AND attnum > 0
+                   AND NOT attisdropped",
+                &[&table],
+            )
+            .await
+            .expect("the table's columns")
+            .get(0);
+        // The columns that do not change from run to run.
+        let columns = match set.format {
+            Format::Sqlx => "version, description, success, execution_time",
+            Format::Flyway => "installed_rank, version, description, type, script, success",
+            Format::Refinery => "version, name",
+            Format::GolangMigrate => "version, dirty",
+            _ => "version",
+        };
+        let rows: String = client
+            .query_one(
+                &format!(
+                    "SELECT string_agg(concat_ws(' ', {columns}), '; ' ORDER BY version) FROM {table}"
+                ),
+                &[],
+            )
+            .await
+            .expect("the table's rows")
+            .get(0);
+        let extra: String = client
+            .query_one(extra, &[])
+            .await
+            .expect("extra")
+            .get(0);
+        sandboxes.close(sandbox).await.expect("close");
+        sandboxes.shutdown().await.expect("shutdown");
+        format!("{table} ({shape})\n{rows}\n{extra}\n")
+    })
+}
+
+#[test]
+fn a_tracked_runner_keeps_its_formats_own_version_table() {
+    let server =
+        Server::start(&PgSpec::Local { bindir: None }, None).expect("a local Postgres server");
+    let check = |format, files: &[(&str, &str)], extra: &str, expected: expect_test::Expect| {
+        expected.assert_eq(&tracked_twice(&server, format, files, extra));
+    };
+    // golang-migrate keeps one row; a set may alter and read the table,
+    // as harbor's 0030 adds `data_version` to it.
+    check(
+        Format::GolangMigrate,
+        &[
+            (
+                "1_a.up.sql",
+                "CREATE TABLE a (version bigint, dirty boolean);",
+            ),
+            (
+                "2_b.up.sql",
+                "ALTER TABLE schema_migrations ADD COLUMN data_version int;\n\
+                 UPDATE schema_migrations SET data_version = 7;\n\
+                 INSERT INTO a SELECT version, dirty FROM schema_migrations;",
+            ),
+        ],
+        "SELECT string_agg(concat_ws(' ', version, dirty), '; ') FROM a",
+        expect_test::expect![[r#"
+            schema_migrations (version bigint not null, dirty boolean not null, data_version integer)
+            2 f
+            1 f
+        "#]],
+    );
+    check(
+        Format::Diesel,
+        &[
+            ("2017-01-01-000000_a/up.sql", "SELECT 1;"),
+            ("20170102000000_b/up.sql", "SELECT 1;"),
+        ],
+        "SELECT count(*)::text FROM __diesel_schema_migrations WHERE run_on IS NOT NULL",
+        expect_test::expect![[r#"
+            __diesel_schema_migrations (version character varying(50) not null, run_on timestamp without time zone not null)
+            20170101000000; 20170102000000
+            2
+        "#]],
+    );
+    check(
+        Format::Sqlx,
+        &[
+            ("9_create_a.sql", "CREATE TABLE a (id int);"),
+            ("10_add_b.up.sql", "ALTER TABLE a ADD COLUMN b int;"),
+        ],
+        "SELECT string_agg(length(checksum)::text, ',') FROM _sqlx_migrations",
+        expect_test::expect![[r#"
+            _sqlx_migrations (version bigint not null, description text not null, installed_on timestamp with time zone not null, success boolean not null, checksum bytea not null, execution_time bigint not null)
+            9 create a t -1; 10 add b t -1
+            48,48
+        "#]],
+    );
+    check(
+        Format::Dbmate,
+        &[
+            ("001_a.sql", "-- migrate:up\nCREATE TABLE a (id int);"),
+            ("002_b.sql", "-- migrate:up\nCREATE TABLE b (id int);"),
+        ],
+        "SELECT 'ok'",
+        expect_test::expect![[r#"
+            schema_migrations (version character varying not null)
+            001; 002
+            ok
+        "#]],
+    );
+    check(
+        Format::Flyway,
+        &[
+            ("V1_9__create_a.sql", "CREATE TABLE a (id int);"),
+            ("V1.10__add_b.sql", "ALTER TABLE a ADD COLUMN b int;"),
+        ],
+        "SELECT string_agg(indexrelid::regclass::text, ',' ORDER BY indexrelid::regclass::text) \
+         FROM pg_index WHERE indrelid = 'flyway_schema_history'::regclass",
+        expect_test::expect![[r#"
+            flyway_schema_history (installed_rank integer not null, version character varying(50), description character varying(200) not null, type character varying(20) not null, script character varying(1000) not null, checksum integer, installed_by character varying(100) not null, installed_on timestamp without time zone not null, execution_time integer not null, success boolean not null)
+            2 1.10 add b SQL V1.10__add_b.sql t; 1 1.9 create a SQL V1_9__create_a.sql t
+            flyway_schema_history_pk,flyway_schema_history_s_idx
+        "#]],
+    );
+    check(
+        Format::Refinery,
+        &[
+            ("V9__create_a.sql", "CREATE TABLE a (id int);"),
+            ("V10__add_b.sql", "ALTER TABLE a ADD COLUMN b int;"),
+        ],
+        "SELECT string_agg((applied_on ~ '^\\d{4}-\\d\\d-\\d\\dT')::text, ',') FROM refinery_schema_history",
+        expect_test::expect![[r#"
+            refinery_schema_history (version integer not null, name character varying(255), applied_on character varying(255), checksum character varying(255))
+            9 create_a; 10 add_b
+            true,true
+        "#]],
+    );
 }

@@ -11,6 +11,7 @@ use crate::postgres::Server;
 use crate::runner::Timeouts;
 use crate::runner::{Nesting, Runner};
 use crate::scenario::{Deployed, Scenario};
+use crate::version_table::VersionTable;
 
 #[derive(Debug, thiserror::Error)]
 #[error("--keep-failed: cannot build the database of {scenario}")]
@@ -73,6 +74,7 @@ pub async fn keep_case(
     let runner = Runner {
         mode: scenario.runner,
         tx: scenario.tx,
+        table: VersionTable::of(set.format),
     };
     let apply = |migrations| runner.apply(&client, migrations, Nesting::TopLevel, timeouts);
     let state = finding

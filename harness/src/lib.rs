@@ -34,6 +34,7 @@ mod sql;
 pub mod suite;
 mod suppress;
 pub mod verify;
+pub mod version_table;
 
 pub use error::Error;
 pub use lint::{LintError, lint};

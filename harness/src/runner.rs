@@ -8,6 +8,7 @@ use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::error::SqlState;
 
 use crate::migrations::{Migration, Script, Statement};
+use crate::version_table::VersionTable;
 
 /// How the application applies the set (`--runner`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, clap::ValueEnum)]
@@ -52,9 +53,6 @@ pub(crate) enum Nesting {
     TopLevel,
     InTransaction,
 }
-
-/// The table a `tracked` runner records applied versions in.
-pub const VERSION_TABLE: &str = "migcheck_migrations";
 
 /// `statement_timeout` and `lock_timeout` of sandbox sessions: a migration
 /// that sleeps or waits on a lock forever is cancelled by the server, which
@@ -121,12 +119,14 @@ pub enum RunnerError {
     NeedsTopLevel { migration: String },
 }
 
-/// The application's runner: which migrations run, and in which
-/// transactions.
+/// The application's runner: which migrations run, in which
+/// transactions, and (`tracked`) the version table it keeps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Runner {
     pub mode: RunnerMode,
     pub tx: TxMode,
+    /// The format's own table (`VersionTable::of(set.format)`).
+    pub table: VersionTable,
 }
 
 impl Runner {
@@ -147,16 +147,14 @@ impl Runner {
             nesting,
             tx: self.tx,
             timeouts,
+            table: self.table,
         };
         match self.mode {
             RunnerMode::RerunAll => session.run(migrations, false).await,
             RunnerMode::Tracked => {
-                let applied = session.applied_versions(migrations).await?;
-                let pending: Vec<Migration> = migrations
-                    .iter()
-                    .filter(|m| !applied.contains(&m.version))
-                    .cloned()
-                    .collect();
+                let recorded = session.recorded_versions(migrations).await?;
+                let pending: Vec<Migration> =
+                    self.table.pending(migrations, &recorded).cloned().collect();
                 session.run(&pending, true).await
             }
         }
@@ -190,6 +188,7 @@ impl Runner {
             nesting,
             tx: self.tx,
             timeouts,
+            table: self.table,
         };
         let mut errors = Vec::new();
         for migration in migrations {
@@ -206,6 +205,7 @@ struct Session<'c> {
     nesting: Nesting,
     tx: TxMode,
     timeouts: Timeouts,
+    table: VersionTable,
 }
 
 /// How a group of statements is made atomic: a transaction, or inside the
@@ -246,7 +246,12 @@ impl Session<'_> {
             })
     }
 
-    async fn applied_versions(&self, migrations: &[Migration]) -> Result<Vec<String>, RunnerError> {
+    /// Creates the version table if it is missing and reads the versions
+    /// it records, as the tool does when a deploy starts.
+    async fn recorded_versions(
+        &self,
+        migrations: &[Migration],
+    ) -> Result<Vec<String>, RunnerError> {
         let connection = |source| RunnerError::Connection {
             migration: migrations
                 .first()
@@ -255,12 +260,12 @@ impl Session<'_> {
             source,
         };
         self.client
-            .batch_execute(&version_table_sql())
+            .batch_execute(&self.table.create_sql())
             .await
             .map_err(connection)?;
         let rows = self
             .client
-            .query(&format!("SELECT version FROM {VERSION_TABLE}"), &[])
+            .query(&self.table.recorded_sql(), &[])
             .await
             .map_err(connection)?;
         Ok(rows.iter().map(|row| row.get(0)).collect())
@@ -287,7 +292,8 @@ impl Session<'_> {
                     return Ok(Some(error));
                 }
                 if record {
-                    self.exec(migration, &record_sql(migration)).await?;
+                    self.exec(migration, &self.table.record_sql(migration))
+                        .await?;
                 }
                 continue;
             }
@@ -302,7 +308,8 @@ impl Session<'_> {
                 }
             }
             if record {
-                self.exec(migration, &record_sql(migration)).await?;
+                self.exec(migration, &self.table.record_sql(migration))
+                    .await?;
             }
             if self.tx == TxMode::PerFile {
                 self.exec(migration, bracket.commit).await?;
@@ -396,22 +403,6 @@ impl Session<'_> {
             },
         }))
     }
-}
-
-/// Creates the version table if it is missing.
-pub(crate) fn version_table_sql() -> String {
-    format!(
-        "CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version text PRIMARY KEY, name text NOT NULL)"
-    )
-}
-
-/// Records `migration` in the version table, as a tracked runner does.
-pub(crate) fn record_sql(migration: &Migration) -> String {
-    format!(
-        "INSERT INTO {VERSION_TABLE} (version, name) VALUES ({}, {})",
-        crate::sql::literal(&migration.version),
-        crate::sql::literal(&migration.name)
-    )
 }
 
 /// The file position of a server error: the error's own position inside

@@ -170,6 +170,68 @@ fn lint_needs_no_server_and_fails_on_error_findings() {
     );
 }
 
+/// A set whose string and numeric orders differ applies in its runner's
+/// order, and the report names the format and that order: sqlx and
+/// golang-migrate put 9 before 10; diesel compares versions as strings,
+/// so there 10 runs first and fails, as it does under diesel itself.
+#[test]
+fn a_set_applies_in_its_runners_order_and_the_report_says_which() {
+    let first = b"CREATE TABLE a (id int);\n" as &[u8];
+    let second = b"ALTER TABLE a ADD COLUMN b int;\n" as &[u8];
+    for (files, format, code, order) in [
+        (
+            [("9_a.up.sql", first), ("10_b.up.sql", second)],
+            "golang-migrate",
+            0,
+            ["9_a.up.sql", "10_b.up.sql"],
+        ),
+        (
+            [("9_a.sql", first), ("10_b.sql", second)],
+            "sqlx",
+            0,
+            ["9_a.sql", "10_b.sql"],
+        ),
+        (
+            [("9_a/up.sql", first), ("10_b/up.sql", second)],
+            "diesel",
+            1,
+            ["10_b/up.sql", "9_a/up.sql"],
+        ),
+    ] {
+        let output = check(
+            &files,
+            &[
+                "check",
+                "--migrations",
+                "DIR",
+                "--migrations-format",
+                format,
+                "--runner",
+                "tracked",
+                "--checks",
+                "fresh",
+                "--format",
+                "json",
+            ],
+            code,
+            "",
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+        assert_eq!(
+            report["scenarios"][0]["set"],
+            serde_json::json!({"format": format, "migrations": 2, "first": order[0], "last": order[1]}),
+            "{report:#}"
+        );
+        if code == 1 {
+            assert_eq!(report["findings"][0]["kind"], "apply-failed", "{report:#}");
+            assert_eq!(
+                report["findings"][0]["migration"], "10_b/up.sql",
+                "{report:#}"
+            );
+        }
+    }
+}
+
 #[test]
 fn unexpected_findings_exit_1_with_a_json_report() {
     let legacy = b"CREATE TABLE users (id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());\n\

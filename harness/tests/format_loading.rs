@@ -140,11 +140,8 @@ fn format_names() {
         .collect();
     assert_eq!(
         rendered.join(" "),
-        "auto=auto plain=plain sqlx=sqlx golang-migrate=golang-migrate diesel=diesel flyway=flyway dbmate=dbmate"
+        "auto=auto plain=plain sqlx=sqlx golang-migrate=golang-migrate diesel=diesel flyway=flyway refinery=refinery dbmate=dbmate"
     );
-    let refinery: Format = serde_yaml_ng::from_str("refinery").expect("alias");
-    assert_eq!(refinery, Format::Flyway);
-    assert_eq!(Format::from_str("refinery", false), Ok(Format::Flyway));
 }
 
 #[test]
@@ -386,6 +383,21 @@ fn flyway() {
 #[test]
 fn refinery() {
     check(
+        "flyway/refinery --format refinery",
+        expect![[r#"
+            format: refinery
+            1 V1__users.sql tx up:1 down:-
+            2 V2__jobs.sql tx up:1 down:-
+            10 V10__settings.sql tx up:1 down:-
+        "#]],
+    );
+    check(
+        "flyway/refinery-dotted --format refinery",
+        expect![[r#"
+            error: flyway/refinery-dotted/V1.1__a.sql: not a refinery migration name: expected V<version>__<name>.sql or U<version>__<name>.sql with an integer version, like V2__add_jobs.sql
+        "#]],
+    );
+    check(
         "flyway/refinery",
         expect![[r#"
             format: flyway
@@ -487,13 +499,13 @@ fn dbmate_file_without_up_marker() {
     check(
         "dbmate/no-up",
         expect![[r#"
-            error: dbmate/no-up/002_jobs.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate) if this is not a dbmate set
+            error: dbmate/no-up/002_jobs.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, refinery, dbmate) if this is not a dbmate set
         "#]],
     );
     check(
         "sqlx/simple --format dbmate",
         expect![[r#"
-            error: sqlx/simple/20240101000000_users.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate) if this is not a dbmate set
+            error: sqlx/simple/20240101000000_users.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, refinery, dbmate) if this is not a dbmate set
         "#]],
     );
 }
@@ -525,7 +537,9 @@ fn dbmate_duplicate_version() {
     check(
         "dbmate/duplicate",
         expect![[r#"
-            error: two dbmate migrations have version 1: dbmate/duplicate/0001_accounts.sql and dbmate/duplicate/1_users.sql; renumber one of them
+            format: dbmate
+            0001 0001_accounts.sql tx up:2 down:-
+            1 1_users.sql tx up:2 down:-
         "#]],
     );
     check(
@@ -541,7 +555,7 @@ fn mixed_layouts() {
     check(
         "detect/flyway-beside-plain",
         expect![[r#"
-            error: detect/flyway-beside-plain mixes migration layouts: 002_jobs.sql is a numbered file (plain, sqlx or dbmate), V1__users.sql is a Flyway file; move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)
+            error: detect/flyway-beside-plain mixes migration layouts: 002_jobs.sql is a numbered file (plain, sqlx or dbmate), V1__users.sql is a Flyway file; move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, refinery, dbmate)
         "#]],
     );
     // Without sqlx's marker, up/down files beside numbered ones are two
@@ -549,13 +563,13 @@ fn mixed_layouts() {
     check(
         "detect/up-beside-plain",
         expect![[r#"
-            error: detect/up-beside-plain mixes migration layouts: 001_users.sql is a numbered file (plain, sqlx or dbmate), 002_jobs.up.sql is an up/down file (golang-migrate or sqlx); move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)
+            error: detect/up-beside-plain mixes migration layouts: 001_users.sql is a numbered file (plain, sqlx or dbmate), 002_jobs.up.sql is an up/down file (golang-migrate or sqlx); move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, refinery, dbmate)
         "#]],
     );
     check(
         "detect/diesel-beside-plain",
         expect![[r#"
-            error: detect/diesel-beside-plain mixes migration layouts: 002_jobs.sql is a numbered file (plain, sqlx or dbmate), V3__settings.sql is a Flyway file, 2024-01-01-000000_users/ is a diesel migration directory; move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)
+            error: detect/diesel-beside-plain mixes migration layouts: 002_jobs.sql is a numbered file (plain, sqlx or dbmate), V3__settings.sql is a Flyway file, 2024-01-01-000000_users/ is a diesel migration directory; move the files that do not belong, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, refinery, dbmate)
         "#]],
     );
 }
@@ -571,13 +585,65 @@ fn no_layout() {
     check(
         "detect/unrecognised",
         expect![[r#"
-            error: detect/unrecognised: cannot tell the migration layout from init.sql, schema.sql: expected 001_init.sql (plain, sqlx, dbmate), 1_init.up.sql (golang-migrate, sqlx), V1__init.sql (flyway) or 2023-01-01-000000_init/up.sql (diesel); rename the files or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)
+            error: detect/unrecognised: cannot tell the migration layout from init.sql, schema.sql: expected 001_init.sql (plain, sqlx, dbmate), 1_init.up.sql (golang-migrate, sqlx), V1__init.sql (flyway) or 2023-01-01-000000_init/up.sql (diesel); rename the files or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, refinery, dbmate)
         "#]],
     );
     check(
         "detect/missing",
         expect![[r#"
             error: cannot read migrations directory detect/missing: No such file or directory (os error 2)
+        "#]],
+    );
+}
+
+/// Each layout in the order its tool's runner applies it, where string and
+/// numeric order differ (from each tool's source: sqlx sorts i64 versions,
+/// golang-migrate uints, Flyway `MigrationVersion`s, refinery i32s, diesel
+/// `MigrationVersion` strings without dashes, dbmate file names).
+#[test]
+fn each_layout_in_its_runners_order() {
+    check(
+        "golang/numeric-order",
+        expect![[r#"
+            format: golang-migrate
+            9 9_a.up.sql no-tx up:1 down:-
+            10 10_b.up.sql no-tx up:1 down:-
+        "#]],
+    );
+    check(
+        "sqlx/numeric-order",
+        expect![[r#"
+            format: sqlx
+            9 9_a.sql no-tx up:2 down:-
+            10 10_b.sql tx up:1 down:-
+        "#]],
+    );
+    check(
+        "flyway/dotted-order",
+        expect![[r#"
+            format: flyway
+            1_2 V1_2__c.sql tx up:1 down:-
+            1.9 V1.9__a.sql tx up:1 down:-
+            1.10 V1.10__b.sql tx up:1 down:-
+        "#]],
+    );
+    check(
+        "diesel/string-order",
+        expect![[r#"
+            format: diesel
+            10 10_b/up.sql tx up:1 down:-
+            2017-01-01-000000 2017-01-01-000000_dashed/up.sql tx up:1 down:-
+            20170102000000 20170102000000_undashed/up.sql tx up:1 down:-
+            9 9_a/up.sql tx up:1 down:-
+        "#]],
+    );
+    check(
+        "dbmate/name-order",
+        expect![[r#"
+            format: dbmate
+            09 09_c.sql tx up:2 down:-
+            10 10_b.sql tx up:2 down:-
+            9 9_a.sql tx up:2 down:-
         "#]],
     );
 }

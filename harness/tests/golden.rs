@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use expect_test::expect_file;
 use migcheck::finding::{Check, Finding, Kind, Severity};
-use migcheck::report::{OutputFormat, Report, ScenarioResult};
+use migcheck::report::{OutputFormat, Report, ScenarioResult, SetSummary};
 use migcheck::sandbox::Strategy;
 
 fn report() -> Report {
@@ -26,6 +26,12 @@ fn report() -> Report {
     let failing = ScenarioResult {
         id: "err/accounts".into(),
         title: "accounts, added twice".into(),
+        set: Some(SetSummary {
+            format: "sqlx".into(),
+            migrations: 12,
+            first: "9_accounts.sql".into(),
+            last: "20240108124830_accounts_email.sql".into(),
+        }),
         postgres: "15.18".into(),
         sandbox: Some(Strategy::Transaction),
         sandbox_reason: None,

@@ -18,7 +18,7 @@ use std::time::Duration;
 use boon::{Compiler, Draft, SchemaIndex, Schemas};
 use common::{assert_nothing_left, migcheck, private_tmp, workspace};
 use migcheck::finding::{Check, Finding, Kind, Severity};
-use migcheck::report::{OptOutNote, OutputFormat, Report, ScenarioResult};
+use migcheck::report::{OptOutNote, OutputFormat, Report, ScenarioResult, SetSummary};
 use migcheck::sandbox::Strategy;
 use serde_json::Value;
 
@@ -314,6 +314,12 @@ fn a_report_with_every_kind_validates() {
         scenarios: vec![ScenarioResult {
             id: "every-kind".into(),
             title: "every kind".into(),
+            set: Some(SetSummary {
+                format: "golang-migrate".into(),
+                migrations: 2,
+                first: "9_a.up.sql".into(),
+                last: "10_b.up.sql".into(),
+            }),
             postgres: "15.18".into(),
             sandbox: Some(Strategy::Template),
             sandbox_reason: Some("asked for with --sandbox template".into()),

@@ -18,7 +18,7 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 
 use super::BenchError;
-use crate::runner::VERSION_TABLE;
+use crate::version_table;
 
 /// What loading one table cost.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -308,12 +308,12 @@ async fn tables(client: &Client) -> Result<Vec<Table>, BenchError> {
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
              WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
                AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-               AND n.nspname NOT LIKE 'pg\\_%' AND c.relname <> $1
+               AND n.nspname NOT LIKE 'pg\\_%' AND c.relname <> ALL($1)
                AND NOT EXISTS (SELECT 1 FROM pg_depend d
                                WHERE d.classid = 'pg_class'::regclass
                                  AND d.objid = c.oid AND d.deptype = 'e')
              ORDER BY 1",
-            &[&VERSION_TABLE],
+            &[&version_table::NAMES],
         )
         .await
         .map_err(|e| BenchError::sql("list tables", &e))?

@@ -296,6 +296,7 @@ async fn prepared(
     let runner = Runner {
         mode: RunnerMode::RerunAll,
         tx: TxMode::PerFile,
+        ..Runner::default()
     };
     if let Some(failed) = sandbox.apply(runner, &set.migrations[..from]).await? {
         let _ = sandboxes.close(sandbox).await;

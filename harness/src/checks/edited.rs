@@ -13,8 +13,8 @@ use crate::migrations::{Format, MigrationSet};
 use crate::runner::RunnerMode;
 
 pub(crate) fn findings(edits: &[Edit], set: &MigrationSet, runner: RunnerMode) -> Vec<Finding> {
-    let checksums =
-        runner == RunnerMode::Tracked && matches!(set.format, Format::Sqlx | Format::Flyway);
+    let checksums = runner == RunnerMode::Tracked
+        && matches!(set.format, Format::Sqlx | Format::Flyway | Format::Refinery);
     edits
         .iter()
         // An edit of spaces and comments changes nothing a database gets;
@@ -71,7 +71,7 @@ fn consequence(
                 "sqlx keeps a checksum of every applied migration, so on every database deployed at {deployed} or before it refuses to start: \"migration {version} was previously applied but has been modified\"; {fix}"
             ),
         ),
-        (RunnerMode::Tracked, Format::Flyway) => (
+        (RunnerMode::Tracked, Format::Flyway | Format::Refinery) => (
             Severity::Error,
             format!(
                 "Flyway and refinery keep a checksum of every applied migration, so on every database deployed at {deployed} or before, Flyway's validate fails (\"Migration checksum mismatch for migration version {version}\") and refinery refuses to migrate (\"applied migration ... is different than filesystem one\"); {fix}"

@@ -33,6 +33,7 @@ use crate::report::ScenarioResult;
 use crate::runner::Runner;
 use crate::sandbox::{SandboxChoice, Sandboxes, Timeouts};
 use crate::scenario::Scenario;
+use crate::version_table::VersionTable;
 use case::{Verdict, Worker};
 
 /// How many cases, on how many connections, from which seed.
@@ -184,6 +185,7 @@ pub fn run(
     let runner = Runner {
         mode: scenario.runner,
         tx: scenario.tx,
+        table: VersionTable::of(set.format),
     };
     let started = Instant::now();
     let past = match scenario.git_history {
@@ -251,6 +253,7 @@ pub fn run(
         result: ScenarioResult {
             id: scenario.id.clone(),
             title: scenario.title.clone(),
+            set: Some(crate::report::SetSummary::of(set)),
             postgres: version,
             sandbox: Some(choice.strategy),
             sandbox_reason: choice.reason.clone(),

@@ -1,5 +1,6 @@
 //! dbmate: `<version>_<name>.sql` files (an integer version, unique in
-//! the set, orders it), each holding its up statements after a
+//! the set as written), ordered as dbmate orders them: by file name, as a
+//! string (so `10_b.sql` comes before `9_a.sql`), each holding its up statements after a
 //! `-- migrate:up` line and, optionally, its down statements after a
 //! `-- migrate:down` line. `-- migrate:up transaction:false` makes the
 //! migration non-transactional.
@@ -28,8 +29,7 @@ use std::collections::{BTreeMap, btree_map};
 use std::path::{Path, PathBuf};
 
 use super::{
-    Format, Migration, MigrationsError, Script, VersionKey, integer_version, read_text, sql_files,
-    sql_stem,
+    Format, Migration, MigrationsError, Script, integer_version, read_text, sql_files, sql_stem,
 };
 
 const EXPECTED: &str =
@@ -108,7 +108,10 @@ fn transaction(options: &str) -> bool {
 }
 
 pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
-    let mut files: BTreeMap<VersionKey, (String, PathBuf)> = BTreeMap::new();
+    // dbmate sorts by file name and keys applied migrations by the version
+    // as written; `sql_files` gives the names in the same byte order.
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    let mut versions: BTreeMap<String, PathBuf> = BTreeMap::new();
     for entry in sql_files(dir)? {
         let Some((version, _)) = integer_version(sql_stem(&entry.name)) else {
             return Err(MigrationsError::BadName {
@@ -118,19 +121,20 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
             });
         };
         let version = version.to_string();
-        match files.entry(VersionKey::new(&version)) {
+        match versions.entry(version.clone()) {
             btree_map::Entry::Occupied(first) => {
                 return Err(MigrationsError::DuplicateVersion {
                     format: Format::Dbmate,
                     version,
-                    first: first.get().1.clone(),
+                    first: first.get().clone(),
                     second: entry.path,
                 });
             }
             btree_map::Entry::Vacant(slot) => {
-                slot.insert((version, entry.path));
+                slot.insert(entry.path.clone());
             }
         }
+        files.push((version, entry.path));
     }
     if files.is_empty() {
         return Err(MigrationsError::Empty {
@@ -139,7 +143,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
         });
     }
     files
-        .into_values()
+        .into_iter()
         .map(|(version, path)| read(version, &path))
         .collect()
 }

@@ -2,8 +2,11 @@
 //! `up.sql`, `down.sql` (optional since diesel 2.1's `--no-down`) and an
 //! optional `metadata.toml` whose `run_in_transaction = false` makes the
 //! migration non-transactional. The version is the leading digits and
-//! dashes of the directory name; like diesel, the set is ordered by it with
-//! the dashes left out, and versions must be unique.
+//! dashes of the directory name. As diesel does (`version_from_string`,
+//! and `MigrationVersion`, a string), the set is ordered by the version
+//! with its dashes left out, compared as a string: `2017-01-01-000000`
+//! and `20170101000000` are the same version, and `9_a` comes after
+//! `10_b`. Versions must be unique.
 //!
 //! ```text
 //! migrations/
@@ -27,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{Format, Migration, MigrationsError, Script, VersionKey, entries, read_text};
+use super::{Format, Migration, MigrationsError, Script, entries, read_text};
 
 const EXPECTED: &str = "<version>_<name>/ directories, the version made of digits and dashes, like 2023-01-01-000000_create_users";
 
@@ -72,7 +75,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
             transaction: run_in_transaction(&entry.path.join("metadata.toml"))?,
             path: up,
         };
-        if let Some(first) = migrations.insert(VersionKey::new(version), migration) {
+        if let Some(first) = migrations.insert(recorded_version(version), migration) {
             return Err(MigrationsError::DuplicateVersion {
                 format: Format::Diesel,
                 version: version.to_string(),
@@ -88,6 +91,11 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
         });
     }
     Ok(migrations.into_values().collect())
+}
+
+/// The version as diesel orders and records it: without its dashes.
+pub(crate) fn recorded_version(version: &str) -> String {
+    version.replace('-', "")
 }
 
 fn run_in_transaction(path: &Path) -> Result<bool, MigrationsError> {

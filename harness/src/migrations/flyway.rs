@@ -1,8 +1,9 @@
 //! Flyway and refinery: `V<version>__<name>.sql` versioned migrations and
 //! `U<version>__<name>.sql` undo migrations (the down of the `V` with the
-//! same version). Versions compare numerically part by part, parts split
-//! by `.` or `_` as Flyway does (`V1.2` < `V1.10`, `V1_1` = `V1.1`,
-//! `V1` = `V1.0`); refinery's integers are the one-part case.
+//! same version). Flyway's versions compare numerically part by part
+//! (`MigrationVersion`: parts split by `.` or `_`; `V1.2` < `V1.10`,
+//! `V1_1` = `V1.1`, `V1` = `V1.0`); refinery's are integers (an `i32`,
+//! `V9` < `V10`), and a dotted version is not a refinery name.
 //!
 //! ```text
 //! migrations/
@@ -25,28 +26,81 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    Direction, Entry, Format, Migration, MigrationsError, Part, Script, pair, sql_files, sql_stem,
+    Direction, Entry, Format, Migration, MigrationsError, Part, Script, VersionKey, pair,
+    sql_files, sql_stem,
 };
 
 const EXPECTED: &str = "V<version>__<name>.sql or U<version>__<name>.sql, the version numbers separated by dots, like V1.2__add_jobs.sql";
+const EXPECTED_REFINERY: &str = "V<version>__<name>.sql or U<version>__<name>.sql with an integer version, like V2__add_jobs.sql";
 
-pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
+/// Which tool reads the files: they differ in their versions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flavour {
+    Flyway,
+    Refinery,
+}
+
+impl Flavour {
+    fn format(self) -> Format {
+        match self {
+            Flavour::Flyway => Format::Flyway,
+            Flavour::Refinery => Format::Refinery,
+        }
+    }
+
+    fn expected(self) -> &'static str {
+        match self {
+            Flavour::Flyway => EXPECTED,
+            Flavour::Refinery => EXPECTED_REFINERY,
+        }
+    }
+
+    /// Whether `version` is one this tool reads.
+    fn reads(self, version: &str) -> bool {
+        match self {
+            Flavour::Flyway => version
+                .split(['.', '_'])
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())),
+            Flavour::Refinery => refinery_version(version).is_some(),
+        }
+    }
+}
+
+/// refinery's version: the digits parsed as its `SchemaVersion`, an i32.
+fn refinery_version(version: &str) -> Option<i32> {
+    version
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| version.parse().ok())
+        .flatten()
+}
+
+pub(super) fn load(dir: &Path, flavour: Flavour) -> Result<Vec<Migration>, MigrationsError> {
     let mut parts = Vec::new();
     for entry in sql_files(dir)? {
-        parts.push(part(entry)?);
+        parts.push(part(entry, flavour)?);
     }
     if parts.is_empty() {
         return Err(MigrationsError::Empty {
             dir: dir.to_path_buf(),
-            expected: format!("Flyway files named {EXPECTED}"),
+            expected: format!("{} files named {}", flavour.format(), flavour.expected()),
         });
     }
-    let pairs = pair(Format::Flyway, parts, |undo| {
+    let undo = |undo: &Part| {
         format!(
             "V{}__<name>.sql (U is Flyway's undo; refinery's unversioned U migrations are not read yet)",
             undo.version
         )
-    })?;
+    };
+    let pairs = match flavour {
+        Flavour::Flyway => pair(flavour.format(), parts, VersionKey::new, undo)?,
+        Flavour::Refinery => pair(
+            flavour.format(),
+            parts,
+            |v| refinery_version(v).expect("checked by part"),
+            undo,
+        )?,
+    };
     pairs
         .into_iter()
         .map(|pair| {
@@ -62,7 +116,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
         .collect()
 }
 
-fn part(entry: Entry) -> Result<Part, MigrationsError> {
+fn part(entry: Entry, flavour: Flavour) -> Result<Part, MigrationsError> {
     let stem = sql_stem(&entry.name);
     if stem.starts_with("R__") {
         return Err(MigrationsError::Repeatable { path: entry.path });
@@ -74,10 +128,9 @@ fn part(entry: Entry) -> Result<Part, MigrationsError> {
     };
     let versioned = parsed.and_then(|(direction, rest)| {
         let (version, _name) = rest.split_once("__")?;
-        let numeric = version
-            .split(['.', '_'])
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-        numeric.then(|| (direction, version.to_string()))
+        flavour
+            .reads(version)
+            .then(|| (direction, version.to_string()))
     });
     match versioned {
         Some((direction, version)) => Ok(Part {
@@ -87,8 +140,8 @@ fn part(entry: Entry) -> Result<Part, MigrationsError> {
         }),
         None => Err(MigrationsError::BadName {
             path: entry.path,
-            format: Format::Flyway,
-            expected: EXPECTED,
+            format: flavour.format(),
+            expected: flavour.expected(),
         }),
     }
 }

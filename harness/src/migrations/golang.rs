@@ -1,5 +1,6 @@
 //! golang-migrate: `<n>_<name>.up.sql` and `<n>_<name>.down.sql`, `n` an
-//! integer that orders the set and is unique in it. An up may come alone;
+//! unsigned integer that orders the set numerically (`9_a` before `10_b`)
+//! and is unique in it as a number. An up may come alone;
 //! a down needs its up.
 //!
 //! ```text
@@ -31,7 +32,9 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
         Format::GolangMigrate,
         EXPECTED,
         |_| None,
-        |version| version.parse::<u64>().is_ok(),
+        // golang-migrate parses the version as a uint and sorts the
+        // numbers, so 9 comes before 10 and 09 is 9.
+        |version| version.parse::<u64>().ok(),
     )?;
     pairs
         .into_iter()

@@ -22,6 +22,7 @@ use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
+pub(crate) use diesel::recorded_version as diesel_recorded_version;
 pub use split::{Statement, TxNeed};
 
 /// The ordered migrations read from one directory.
@@ -83,10 +84,12 @@ pub enum Format {
     GolangMigrate,
     /// diesel: <version>_<name>/up.sql, down.sql, metadata.toml.
     Diesel,
-    /// Flyway and refinery: V<version>__<name>.sql, U<version>__<name>.sql.
-    #[serde(alias = "refinery")]
-    #[value(alias = "refinery")]
+    /// Flyway: V<version>__<name>.sql, U<version>__<name>.sql.
     Flyway,
+    /// refinery: Flyway's names with integer versions. Auto-detection reads
+    /// these files as Flyway; name this format to get refinery's order and
+    /// version table.
+    Refinery,
     /// dbmate: <version>_<name>.sql with `-- migrate:up` / `-- migrate:down`.
     Dbmate,
 }
@@ -101,6 +104,7 @@ impl Format {
             Format::GolangMigrate => "golang-migrate",
             Format::Diesel => "diesel",
             Format::Flyway => "flyway",
+            Format::Refinery => "refinery",
             Format::Dbmate => "dbmate",
         }
     }
@@ -118,6 +122,7 @@ impl Format {
             | Format::GolangMigrate
             | Format::Diesel
             | Format::Flyway
+            | Format::Refinery
             | Format::Dbmate => RunnerMode::Tracked,
         }
     }
@@ -130,7 +135,7 @@ impl fmt::Display for Format {
 }
 
 /// Appended to messages where naming the layout is the way out.
-const NAME_THE_FORMAT: &str = "name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, dbmate)";
+const NAME_THE_FORMAT: &str = "name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, refinery, dbmate)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationsError {
@@ -247,7 +252,8 @@ impl MigrationSet {
             Format::Sqlx => sqlx::load(dir)?,
             Format::GolangMigrate => golang::load(dir)?,
             Format::Diesel => diesel::load(dir)?,
-            Format::Flyway => flyway::load(dir)?,
+            Format::Flyway => flyway::load(dir, flyway::Flavour::Flyway)?,
+            Format::Refinery => flyway::load(dir, flyway::Flavour::Refinery)?,
             Format::Dbmate => dbmate::load(dir)?,
         };
         Ok(MigrationSet {
@@ -393,10 +399,11 @@ fn integer_version(stem: &str) -> Option<(&str, &str)> {
     integer.then_some((version, rest))
 }
 
-/// A version as the tools compare them: numerically, part by part (parts
-/// split on `.` and `_`, dashes ignored as diesel does), leading zeros and
-/// trailing zero parts not counting: "006" = "6", "1.0" = "1",
-/// "1.2" < "1.10".
+/// A version as Flyway compares them: numerically, part by part (parts
+/// split on `.` and `_`), leading zeros and trailing zero parts not
+/// counting: "006" = "6", "1.0" = "1", "1.2" < "1.10". Dashes are left
+/// out, so that `prefix_len` also finds diesel's "2023-01-01-000000" when
+/// a user writes "20230101000000".
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct VersionKey(Vec<(usize, String)>);
 
@@ -441,15 +448,16 @@ struct Pair {
 }
 
 /// The `.up.sql`/`.down.sql` files of `dir` (and, where `one_way` gives
-/// their stem, one-way files), paired by version. `version_ok` says whether
-/// the leading integer of a name is a version of this format; `expected`
-/// describes good names in errors.
-fn up_down_pairs(
+/// their stem, one-way files), paired by version and ordered as the
+/// format's runner orders them. `key` is that order's key of the leading
+/// integer of a name, `None` when it is not a version of this format;
+/// `expected` describes good names in errors.
+fn up_down_pairs<K: Ord>(
     dir: &Path,
     format: Format,
     expected: &'static str,
     one_way: impl Fn(&str) -> Option<&str>,
-    version_ok: impl Fn(&str) -> bool,
+    key: impl Fn(&str) -> Option<K>,
 ) -> Result<Vec<Pair>, MigrationsError> {
     let mut parts = Vec::new();
     for entry in sql_files(dir)? {
@@ -462,7 +470,7 @@ fn up_down_pairs(
             (one_way(name), Direction::Up)
         };
         let version = match stem.and_then(integer_version) {
-            Some((version, _)) if version_ok(version) => version.to_string(),
+            Some((version, _)) if key(version).is_some() => version.to_string(),
             _ => {
                 return Err(MigrationsError::BadName {
                     path: entry.path,
@@ -483,22 +491,28 @@ fn up_down_pairs(
             expected: format!("{format} files named {expected}"),
         });
     }
-    pair(format, parts, |down| {
-        down.entry.name.replace(".down.sql", ".up.sql")
-    })
+    pair(
+        format,
+        parts,
+        |version| key(version).expect("checked above"),
+        |down| down.entry.name.replace(".down.sql", ".up.sql"),
+    )
 }
 
-/// Groups the files of `format` into up/down pairs ordered by version.
-/// Two ups (or two downs) with one version are an error, and so is a down
-/// without its up; `expected_up` names the up a down is missing.
-fn pair(
+/// Groups the files of `format` into up/down pairs ordered by `key`, the
+/// format's own order of versions (two versions with one key are one
+/// version to its runner). Two ups (or two downs) with one version are an
+/// error, and so is a down without its up; `expected_up` names the up a
+/// down is missing.
+fn pair<K: Ord>(
     format: Format,
     parts: Vec<Part>,
+    key: impl Fn(&str) -> K,
     expected_up: impl Fn(&Part) -> String,
 ) -> Result<Vec<Pair>, MigrationsError> {
-    let mut slots: BTreeMap<VersionKey, (Option<Part>, Option<Part>)> = BTreeMap::new();
+    let mut slots: BTreeMap<K, (Option<Part>, Option<Part>)> = BTreeMap::new();
     for part in parts {
-        let slot = slots.entry(VersionKey::new(&part.version)).or_default();
+        let slot = slots.entry(key(&part.version)).or_default();
         let taken = match part.direction {
             Direction::Up => &mut slot.0,
             Direction::Down => &mut slot.1,

@@ -1,7 +1,7 @@
 //! sqlx: `<version>_<name>.sql` (simple, one-way) and
 //! `<version>_<name>.up.sql` / `<version>_<name>.down.sql` (reversible).
-//! The version is an integer (often a timestamp), unique in the set, and
-//! orders the set. A file that starts with `-- no-transaction` runs outside
+//! The version is an integer (often a timestamp), unique in the set as a
+//! number, and orders the set numerically (`9_a.sql` before `10_b.sql`). A file that starts with `-- no-transaction` runs outside
 //! a transaction, as sqlx decides it (`sql.starts_with(...)`).
 //!
 //! ```text
@@ -37,7 +37,9 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
         Format::Sqlx,
         EXPECTED,
         |name| Some(sql_stem(name)),
-        |version| version.parse::<i64>().is_ok(),
+        // sqlx sorts by the version parsed as an i64 (`sort_by_key(|m|
+        // m.version)`), so 9 comes before 10 and 09 is 9.
+        |version| version.parse::<i64>().ok(),
     )?;
     pairs
         .into_iter()

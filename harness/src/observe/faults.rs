@@ -32,6 +32,7 @@ use crate::runner::{ApplyError, Runner, RunnerMode, TxMode};
 use crate::sandbox::{Sandbox, SandboxError, Sandboxes};
 use crate::scenario::Scenario;
 use crate::schema::Snapshot;
+use crate::version_table::VersionTable;
 
 /// How statement k is interrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +106,7 @@ pub async fn observe(
     let runner = Runner {
         mode: scenario.runner,
         tx: scenario.tx,
+        table: VersionTable::of(set.format),
     };
     let mut observation = FaultsObservation::default();
     let mut memo = Memo::default();
@@ -293,6 +295,7 @@ async fn interrupt(
     let by_hand = Runner {
         mode: RunnerMode::RerunAll,
         tx: TxMode::PerStatement,
+        ..Runner::default()
     };
     if sandbox.apply(by_hand, &[head]).await?.is_some() {
         return Ok(false);

@@ -26,9 +26,10 @@ use super::outcome::{ObserveError, put_legacy_sql};
 use super::seed;
 use crate::bench::measure::{Lock as SampledLock, Sampler};
 use crate::migrations::{Migration, MigrationSet, Statement, TxNeed};
-use crate::runner::{self, Runner, RunnerMode, TxMode};
+use crate::runner::{Runner, RunnerMode, TxMode};
 use crate::sandbox::{Sandbox, Sandboxes, Strategy};
 use crate::scenario::{Deployed, LegacyState, Scenario, Source};
+use crate::version_table::VersionTable;
 
 /// A table lock mode, weakest first (the order of their conflicts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -232,6 +233,7 @@ async fn observe_in(
     let runner = Runner {
         mode: scenario.runner,
         tx: scenario.tx,
+        table: VersionTable::of(set.format),
     };
     let mut observation = LocksObservation {
         cases: 1,
@@ -532,8 +534,12 @@ impl Path<'_, '_> {
             }
             if self.runner.mode == RunnerMode::Tracked {
                 let client = self.sandbox.client();
-                client.batch_execute(&runner::version_table_sql()).await?;
-                client.batch_execute(&runner::record_sql(migration)).await?;
+                client
+                    .batch_execute(&self.runner.table.create_sql())
+                    .await?;
+                client
+                    .batch_execute(&self.runner.table.record_sql(migration))
+                    .await?;
             }
         }
         Ok(())

@@ -23,6 +23,7 @@ use crate::migrations::{Migration, MigrationSet};
 use crate::runner::{Runner, RunnerMode};
 use crate::sandbox::Sandboxes;
 use crate::scenario::{Deployed, LegacyState, MergeGroups, Scenario, Source};
+use crate::version_table::VersionTable;
 pub use outcome::{ObserveError, Outcome};
 use outcome::{apply, put_legacy_sql};
 
@@ -85,6 +86,7 @@ pub async fn observe(
     let runner = Runner {
         mode: scenario.runner,
         tx: scenario.tx,
+        table: VersionTable::of(set.format),
     };
     let all = &set.migrations;
     let mut cases = 1;

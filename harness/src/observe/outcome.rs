@@ -76,6 +76,7 @@ pub(super) async fn put_legacy_sql(
     let by_hand = Runner {
         mode: RunnerMode::RerunAll,
         tx: TxMode::PerFile,
+        ..Runner::default()
     };
     Ok(sandbox.apply(by_hand, &[migration]).await?)
 }

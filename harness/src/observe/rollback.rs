@@ -93,10 +93,12 @@ async fn chain(
     let runner = Runner {
         mode: RunnerMode::RerunAll,
         tx: scenario.tx,
+        ..Runner::default()
     };
     let by_hand = Runner {
         mode: RunnerMode::RerunAll,
         tx: TxMode::PerFile,
+        ..Runner::default()
     };
     let mut observation = RollbackObservation::default();
     for (index, migration) in set.migrations.iter().enumerate() {

@@ -8,8 +8,8 @@
 
 use tokio_postgres::Client;
 
-use crate::runner::VERSION_TABLE;
 use crate::sandbox::Sandbox;
+use crate::version_table;
 
 /// Rows put into each empty table.
 pub const ROWS: usize = 3;
@@ -27,8 +27,8 @@ struct Column {
     not_null: bool,
 }
 
-/// Fills every empty user table (except the tracked runner's version
-/// table) with [`ROWS`] generated rows; returns the tables filled. Each
+/// Fills every empty user table (except the runners' version tables,
+/// which are bookkeeping) with [`ROWS`] generated rows; returns the tables filled. Each
 /// table's insert runs in a transaction of its own, or under a savepoint
 /// inside the sandbox's, so a rejected row leaves nothing.
 pub(super) async fn fill_empty_tables(
@@ -43,12 +43,12 @@ pub(super) async fn fill_empty_tables(
                  WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
                    AND n.nspname NOT IN ('pg_catalog', 'information_schema')
                    AND n.nspname NOT LIKE 'pg\\_%'
-                   AND c.relname <> {}
+                   AND c.relname <> ALL ({})
                    AND NOT EXISTS (SELECT 1 FROM pg_depend d
                                    WHERE d.classid = 'pg_class'::regclass
                                      AND d.objid = c.oid AND d.deptype = 'e')
                  ORDER BY 1",
-                crate::sql::literal(VERSION_TABLE)
+                crate::sql::literal(&format!("{{{}}}", version_table::NAMES.join(",")))
             ),
             &[],
         )

@@ -73,6 +73,7 @@ pub fn judge(
     ScenarioResult {
         id: scenario.id.clone(),
         title: scenario.title.clone(),
+        set: Some(crate::report::SetSummary::of(&prepared.set)),
         postgres: postgres.to_string(),
         sandbox: Some(prepared.sandbox.strategy),
         sandbox_reason: prepared.sandbox.reason.clone(),

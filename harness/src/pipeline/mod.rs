@@ -92,6 +92,7 @@ pub fn lint(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
     Ok(ScenarioResult {
         id: scenario.id.clone(),
         title: scenario.title.clone(),
+        set: Some(crate::report::SetSummary::of(&set)),
         postgres: String::new(),
         sandbox: None,
         sandbox_reason: None,

@@ -4,9 +4,10 @@ use crate::finding::Check;
 use crate::git::{self, past::Edit};
 use crate::lint::{self, Linted};
 use crate::migrations::{MigrationSet, MigrationsError, Script};
-use crate::runner::{RunnerMode, VERSION_TABLE};
+use crate::runner::RunnerMode;
 use crate::sandbox::{self, Choice, SandboxChoice};
 use crate::scenario::{Deployed, LegacyState, LocksScope, Scenario, Source};
+use crate::version_table::VersionTable;
 
 /// A scenario ready to observe: everything known before a server runs.
 #[derive(Debug, Clone)]
@@ -304,10 +305,9 @@ fn predicted_state(
         crate::sql::ident(&prediction.column)
     );
     if runner == RunnerMode::Tracked {
-        sql.push_str(&format!(
-            "DELETE FROM {VERSION_TABLE} WHERE version = {};\n",
-            crate::sql::literal(&migration.version)
-        ));
+        let table = VersionTable::of(set.format);
+        sql.push_str(&table.forget_sql(&set.migrations, prediction.migration));
+        sql.push_str(";\n");
     }
     let name = format!(
         "{} without {} (predicted by lint)",

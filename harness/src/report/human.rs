@@ -54,6 +54,10 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
                 version => format!("· {} · postgres {version} · sandbox: {sandbox}", s.title),
             })
         );
+        // The set's line; the runner's goes beside it.
+        if let Some(set) = &s.set {
+            let _ = writeln!(out, "  {}", p.dim(&set.describe()));
+        }
         if let Some(runner) = &s.runner {
             let _ = writeln!(out, "  {}", p.dim(&format!("runner: {runner}")));
         }

@@ -15,6 +15,7 @@ pub(super) fn render(report: &Report) -> String {
             json!({
                 "id": s.id,
                 "name": s.title,
+                "set": s.set,
                 "postgres": s.postgres,
                 "sandbox": s.sandbox,
                 "sandbox_reason": s.sandbox_reason,

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::finding::{Check, Finding, Kind};
+use crate::migrations::MigrationSet;
 use crate::sandbox::Strategy;
 
 /// `--format`.
@@ -38,6 +39,8 @@ pub enum OutputFormat {
 pub struct ScenarioResult {
     pub id: String,
     pub title: String,
+    /// The set as it was read: `None` when it could not be.
+    pub set: Option<SetSummary>,
     pub postgres: String,
     /// `None` when nothing ran on a server (`migcheck lint`).
     pub sandbox: Option<Strategy>,
@@ -59,6 +62,43 @@ pub struct ScenarioResult {
     pub migrations: Option<PathBuf>,
     /// The database of its failing case, kept with `--keep-failed`.
     pub kept: Option<Kept>,
+}
+
+/// The set a scenario ran, as reports name it: its format and the order
+/// its runner applies it in, by the first and last migration.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SetSummary {
+    pub format: String,
+    pub migrations: usize,
+    pub first: String,
+    pub last: String,
+}
+
+impl SetSummary {
+    pub fn of(set: &MigrationSet) -> SetSummary {
+        let name = |m: Option<&crate::migrations::Migration>| m.map(|m| m.name.clone());
+        SetSummary {
+            format: set.format.name().to_string(),
+            migrations: set.migrations.len(),
+            first: name(set.migrations.first()).unwrap_or_default(),
+            last: name(set.migrations.last()).unwrap_or_default(),
+        }
+    }
+
+    /// "sqlx set, 20 migrations, 2021..._create_history.sql … 2024..._x.sql"
+    pub fn describe(&self) -> String {
+        let order = match self.migrations {
+            0 => String::new(),
+            1 => format!(", {}", self.first),
+            _ => format!(", {} … {}", self.first, self.last),
+        };
+        format!(
+            "{} set, {} migration{}{order}",
+            self.format,
+            self.migrations,
+            if self.migrations == 1 { "" } else { "s" }
+        )
+    }
 }
 
 /// `--keep-failed`: the database of a scenario's failing case, on a server

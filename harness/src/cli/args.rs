@@ -113,6 +113,8 @@ pub struct LintArgs {
     #[command(flatten)]
     pub set: SetArgs,
     #[command(flatten)]
+    pub runner: ModeArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -287,12 +289,34 @@ pub struct SetArgs {
 /// How the application applies the set.
 #[derive(Args)]
 pub struct RunnerArgs {
-    /// How the application applies the set.
-    #[arg(long, value_enum, default_value = "rerun-all")]
-    pub runner: RunnerMode,
+    #[command(flatten)]
+    pub mode: ModeArgs,
     /// Transaction boundaries the application's runner uses.
     #[arg(long, value_enum, default_value = "per-file")]
     pub tx: TxMode,
+}
+
+impl RunnerArgs {
+    pub fn apply(&self, scenario: &mut crate::scenario::Scenario) {
+        self.mode.apply(scenario);
+        scenario.tx = self.tx;
+    }
+}
+
+/// Whether the application's runner executes every file again or records
+/// what ran: `lint` takes this alone (transaction boundaries change
+/// nothing it judges), the commands that run the set take it with `--tx`.
+#[derive(Args)]
+pub struct ModeArgs {
+    /// How the application applies the set.
+    #[arg(long, value_enum, default_value = "rerun-all")]
+    pub runner: RunnerMode,
+}
+
+impl ModeArgs {
+    pub fn apply(&self, scenario: &mut crate::scenario::Scenario) {
+        scenario.runner = self.runner;
+    }
 }
 
 /// Where servers come from.

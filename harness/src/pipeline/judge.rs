@@ -593,6 +593,60 @@ mod tests {
     }
 
     #[test]
+    fn a_prediction_that_fails_for_another_reason_is_not_reproduced_and_no_error() {
+        // Building the state runs migrations again; what fails there for
+        // want of something else says nothing of the column.
+        check(
+            LINT_AND_CONVERGE,
+            "[]",
+            applied(),
+            Some(failed(
+                "relation \"replication_execution\" does not exist",
+                "42P01",
+            )),
+            expect![[r#"
+                index-before-column Error [-]: column jobs.chat_id is only created conditionally at 001_jobs.sql:1:57 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it; not reproduced: from a database where jobs lacks chat_id, 001_jobs.sql:2 fails first for another reason: relation "replication_execution" does not exist (SQLSTATE 42P01)
+            "#]],
+        );
+        // Another column missing is another reason too.
+        check(
+            LINT_AND_CONVERGE,
+            "[]",
+            applied(),
+            Some(failed(
+                "column \"status\" of relation \"jobs\" does not exist",
+                "42703",
+            )),
+            expect![[r#"
+                index-before-column Error [-]: column jobs.chat_id is only created conditionally at 001_jobs.sql:1:57 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it; not reproduced: from a database where jobs lacks chat_id, 001_jobs.sql:2 fails first for another reason: column "status" of relation "jobs" does not exist (SQLSTATE 42703)
+            "#]],
+        );
+        // Named, as an undefined column or at the statement lint points at:
+        // what converge found stays.
+        check(
+            &[Check::Converge],
+            "[]",
+            applied(),
+            Some(failed("column jobs.chat_id does not exist", "42703")),
+            expect![[r#"
+                legacy-apply-failed Error [jobs without chat_id (predicted by lint)]: column jobs.chat_id does not exist
+            "#]],
+        );
+        check(
+            &[Check::Converge],
+            "[]",
+            applied(),
+            Some(failed(
+                "column \"chat_id\" cannot be cast automatically to type integer",
+                "42804",
+            )),
+            expect![[r#"
+                legacy-apply-failed Error [jobs without chat_id (predicted by lint)]: column "chat_id" cannot be cast automatically to type integer
+            "#]],
+        );
+    }
+
+    #[test]
     fn a_cancelled_statement_is_a_timeout_of_its_check() {
         check(
             &[Check::Fresh],

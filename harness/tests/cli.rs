@@ -208,7 +208,10 @@ fn lint_takes_the_runner() {
 #[test]
 fn a_predicted_state_that_fails_for_another_reason_is_not_reproduced() {
     let set: &[(&str, &[u8])] = &[
-        ("m/001_queue.sql", b"CREATE TABLE queue (id bigint PRIMARY KEY);\n"),
+        (
+            "m/001_queue.sql",
+            b"CREATE TABLE queue (id bigint PRIMARY KEY);\n",
+        ),
         (
             "m/002_jobs.sql",
             b"ALTER TABLE queue RENAME TO jobs_queue;\n\

@@ -90,9 +90,10 @@ fn lint_bundled_jobs_scenarios() {
 fn lint_no_ok_scenario_gets_an_error_finding() {
     let mut failures = Vec::new();
     for scenario in Scenario::discover(&scenarios()).expect("bundled scenarios load") {
-        let set = MigrationSet::load(&scenario.migrations, scenario.format)
-            .unwrap_or_else(|e| panic!("{}: {e}", scenario.id));
-        let findings = lint(&set).unwrap_or_else(|e| panic!("{}: {e}", scenario.id));
+        // As `migcheck lint` judges it: for the scenario's runner.
+        let findings = migcheck::pipeline::lint(&scenario)
+            .unwrap_or_else(|e| panic!("{}: {e}", scenario.id))
+            .findings;
         for f in &findings {
             let line = format!(
                 "{} {} {}:{}:{} {}",
@@ -124,9 +125,10 @@ fn lint_no_ok_scenario_gets_an_error_finding() {
 fn lint_finds_every_legacy_apply_failure_of_the_corpus() {
     let mut missed = Vec::new();
     for scenario in Scenario::discover(&scenarios()).expect("bundled scenarios load") {
-        let set = MigrationSet::load(&scenario.migrations, scenario.format)
-            .unwrap_or_else(|e| panic!("{}: {e}", scenario.id));
-        let findings = lint(&set).unwrap_or_else(|e| panic!("{}: {e}", scenario.id));
+        // As `migcheck lint` judges it: for the scenario's runner.
+        let findings = migcheck::pipeline::lint(&scenario)
+            .unwrap_or_else(|e| panic!("{}: {e}", scenario.id))
+            .findings;
         for pinned in &scenario.expect_findings {
             if pinned.kind != Kind::LegacyApplyFailed {
                 continue;

@@ -113,6 +113,8 @@ pub struct LintArgs {
     #[command(flatten)]
     pub set: SetArgs,
     #[command(flatten)]
+    pub runner: ModeArgs,
+    #[command(flatten)]
     pub output: OutputArgs,
 }
 
@@ -287,14 +289,38 @@ pub struct SetArgs {
 /// How the application applies the set.
 #[derive(Args)]
 pub struct RunnerArgs {
+    #[command(flatten)]
+    pub mode: ModeArgs,
+    /// Transaction boundaries the application's runner uses.
+    #[arg(long, value_enum, default_value = "per-file")]
+    pub tx: TxMode,
+}
+
+impl RunnerArgs {
+    pub fn apply(&self, scenario: &mut crate::scenario::Scenario) {
+        self.mode.apply(scenario);
+        scenario.tx = self.tx;
+    }
+}
+
+/// Whether the application's runner executes every file again or records
+/// what ran: `lint` takes this alone (transaction boundaries change
+/// nothing it judges), the commands that run the set take it with `--tx`.
+#[derive(Args)]
+pub struct ModeArgs {
     /// How the application applies the set (default: the format's tool's
     /// runner, `tracked`, for sqlx, golang-migrate, diesel, Flyway,
     /// refinery and dbmate; `rerun-all` for a plain directory).
     #[arg(long, value_enum)]
     pub runner: Option<RunnerMode>,
-    /// Transaction boundaries the application's runner uses.
-    #[arg(long, value_enum, default_value = "per-file")]
-    pub tx: TxMode,
+}
+
+impl ModeArgs {
+    pub fn apply(&self, scenario: &mut crate::scenario::Scenario) {
+        if let Some(runner) = self.runner {
+            scenario.run_with(runner);
+        }
+    }
 }
 
 /// Where servers come from.

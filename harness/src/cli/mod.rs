@@ -111,10 +111,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
     output::destinations(&args.run.output)?;
     let mut scenario = ad_hoc(&args.set.migrations, &args.legacy, args.expect.as_deref())?;
-    if let Some(runner) = args.runner.runner {
-        scenario.run_with(runner);
-    }
-    scenario.tx = args.runner.tx;
+    args.runner.apply(&mut scenario);
     scenario.format = args.set.migrations_format;
     scenario.history = !args.no_history;
     scenario.git_history = args.git_history;
@@ -154,6 +151,7 @@ fn lint(args: LintArgs) -> anyhow::Result<u8> {
     output::destinations(&args.output)?;
     let mut scenario = ad_hoc(&args.set.migrations, &[], None)?;
     scenario.format = args.set.migrations_format;
+    args.runner.apply(&mut scenario);
     let started = Instant::now();
     let report = Report {
         scenarios: vec![crate::pipeline::lint(&scenario)?],
@@ -239,10 +237,7 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
         anyhow::bail!("pass --migrations DIR, or --self-test");
     };
     let mut scenario = ad_hoc(migrations, &[], None)?;
-    if let Some(runner) = args.runner.runner {
-        scenario.run_with(runner);
-    }
-    scenario.tx = args.runner.tx;
+    args.runner.apply(&mut scenario);
     scenario.format = args.migrations_format;
     let progress = progress(run);
     let options = crate::fuzz::Options {

@@ -45,7 +45,16 @@
 //! - `CREATE TABLE IF NOT EXISTS t` (or its DO-block equivalent) while `t`
 //!   may already exist, that is, unless `t` was created by a plain
 //!   `CREATE TABLE` earlier in the set (then the statement does nothing at
-//!   all) or dropped earlier (then it surely creates `t`). Which columns an
+//!   all) or dropped earlier (then it surely creates `t`).
+//!
+//!   Under a `tracked` runner every migration runs once, so `t` can exist
+//!   before the set creates it only if something outside the set created
+//!   it. Only a known state (`Known`: a scenario's legacy state, a past
+//!   version of the set) shows that: the columns its `t` lacks only may
+//!   exist, the others must. Without one, the statement is taken to create
+//!   `t`, and a note lists the tables taken so, for whoever knows better.
+//!
+//!   Under `rerun-all`, `t` may be an older version of itself. Which columns an
 //!   old `t` lacks cannot be known from the SQL; lint takes columns
 //!   declared `PRIMARY KEY`, serial, identity, or `NOT NULL` without a
 //!   default to belong to the table's first version (a later one would
@@ -72,7 +81,7 @@
 //! reference to those fails on a fresh database, which the `fresh` check
 //! reports).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use pg_query::NodeEnum;
 use pg_query::protobuf::{
@@ -80,23 +89,54 @@ use pg_query::protobuf::{
     IndexElem, IndexStmt, Node, ObjectType, RenameStmt,
 };
 
+use super::known::{self, Tables};
 use super::plpgsql::Cond;
-use super::{ColRef, Hit, Table, Unit, column_refs, find_name, names, range_vars, strings};
+use super::{
+    ColRef, Hit, Premises, Table, Unit, column_refs, find_name, names, range_vars, strings,
+};
 use crate::finding::Kind;
 use crate::migrations::MigrationSet;
+use crate::runner::RunnerMode;
 
 /// Adds an `index-before-column` hit for every reference to a column that
-/// only may exist at that point.
-pub(super) fn check(set: &MigrationSet, units: &[Unit], hits: &mut Vec<Hit>) {
+/// only may exist at that point; returns the notes of what it took for
+/// granted.
+pub(super) fn check(
+    set: &MigrationSet,
+    units: &[Unit],
+    premises: Premises,
+    hits: &mut Vec<Hit>,
+) -> Vec<String> {
     let mut columns = Columns {
         set,
+        premises,
+        known: None,
         tables: HashMap::new(),
         reported: HashSet::new(),
+        outside: BTreeSet::new(),
         hits,
     };
     for (i, unit) in units.iter().enumerate() {
         columns.unit(i, unit);
     }
+    outside_note(&columns.outside).into_iter().collect()
+}
+
+/// The note for the tables a tracked set was taken to create, of which a
+/// later statement uses a column an older table may lack.
+fn outside_note(tables: &BTreeSet<Table>) -> Option<String> {
+    const LISTED: usize = 5;
+    let names: Vec<String> = tables.iter().take(LISTED).map(Table::to_string).collect();
+    let more = match tables.len().saturating_sub(LISTED) {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    (!tables.is_empty()).then(|| {
+        format!(
+            "lint: the tracked runner runs each migration once, so CREATE TABLE IF NOT EXISTS was taken to create {}{more}; if one was created outside this set, later statements use columns that an older one may lack: add such a database as a legacy state (--legacy FILE.sql, or legacy: in a scenario) and lint checks them",
+            names.join(", ")
+        )
+    })
 }
 
 /// How a table came to be known.
@@ -115,6 +155,10 @@ enum Created {
 
 enum Col {
     Must,
+    /// Exists unless its table was created outside the set, which nothing
+    /// shows: a column of a table that a tracked set creates with `CREATE
+    /// TABLE IF NOT EXISTS`, not of the table's first version.
+    Outside,
     /// Only may exist; the note completes "column t.c ..." in a finding.
     May {
         note: String,
@@ -157,6 +201,13 @@ impl Branch {
     }
 }
 
+impl Col {
+    /// Exists, as far as the set and its runner show.
+    fn sure(&self) -> bool {
+        matches!(self, Col::Must | Col::Outside)
+    }
+}
+
 struct TableState {
     created: Created,
     columns: HashMap<String, Col>,
@@ -185,10 +236,15 @@ fn when<'u>(unit: &'u Unit, name: &str) -> When<'u> {
 
 struct Columns<'a> {
     set: &'a MigrationSet,
+    premises: Premises<'a>,
+    /// The tables of each of `premises.known`, read when first needed.
+    known: Option<Vec<Tables>>,
     tables: HashMap<Table, TableState>,
     /// (unit, table, column) already reported: one finding per column and
     /// statement, however often the statement mentions it.
     reported: HashSet<(usize, Table, String)>,
+    /// Tables with a `Col::Outside` column that a statement used.
+    outside: BTreeSet<Table>,
     hits: &'a mut Vec<Hit>,
 }
 
@@ -380,17 +436,35 @@ impl Columns<'_> {
                     }
                     Created::Surely(at)
                 }
+                None if self.premises.runner == RunnerMode::Tracked => {
+                    let older = self.older(unit, &table);
+                    if older.is_empty() {
+                        for (name, _, version) in &made {
+                            let first =
+                                primary_key.contains(name) || matches!(version, Version::First);
+                            let col = if first { Col::Must } else { Col::Outside };
+                            columns.insert(name.clone(), col);
+                        }
+                        Created::Surely(here)
+                    } else {
+                        let why = self.if_absent_why(unit, &if_absent, &table);
+                        for (name, at, _) in &made {
+                            let Some((state, _)) = older.iter().find(|(_, o)| !o.contains(name))
+                            else {
+                                columns.insert(name.clone(), Col::Must);
+                                continue;
+                            };
+                            let note = format!(
+                                "is only created conditionally at {} ({why}, and legacy state \"{state}\" has a {table} without it); add it with `ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} ...` before using it",
+                                self.place(unit, *at)
+                            );
+                            may(&mut columns, name, note, Branch::of(unit));
+                        }
+                        Created::Maybe
+                    }
+                }
                 _ => {
-                    let why = match if_absent {
-                        When::IfAbsent(cond) => format!(
-                            "{} at {} creates {table} only when it does not exist yet",
-                            cond.what(),
-                            self.place(unit, cond.at)
-                        ),
-                        _ => format!(
-                            "CREATE TABLE IF NOT EXISTS does nothing when {table} already exists"
-                        ),
-                    };
+                    let why = self.if_absent_why(unit, &if_absent, &table);
                     for (name, at, version) in &made {
                         let assumed = match version {
                             _ if primary_key.contains(name) => {
@@ -421,6 +495,36 @@ impl Columns<'_> {
             },
         };
         self.tables.insert(table, TableState { created, columns });
+    }
+
+    /// Why a creation only when `table` is missing may leave its columns
+    /// out.
+    fn if_absent_why(&self, unit: &Unit, if_absent: &When, table: &Table) -> String {
+        match if_absent {
+            When::IfAbsent(cond) => format!(
+                "{} at {} creates {table} only when it does not exist yet",
+                cond.what(),
+                self.place(unit, cond.at)
+            ),
+            _ => format!("CREATE TABLE IF NOT EXISTS does nothing when {table} already exists"),
+        }
+    }
+
+    /// The known states that hold `table` already when the migration of
+    /// `unit` runs on them (those that record it as run never run it),
+    /// each with the columns its `table` has.
+    fn older(&mut self, unit: &Unit, table: &Table) -> Vec<(String, HashSet<String>)> {
+        let known = self.premises.known;
+        let tables = self
+            .known
+            .get_or_insert_with(|| known.iter().map(known::tables).collect());
+        let version = self.set.migrations[unit.migration].version.as_str();
+        known
+            .iter()
+            .zip(tables.iter())
+            .filter(|(k, _)| !k.recorded.contains(&version))
+            .filter_map(|(k, tables)| Some((k.name.to_string(), tables.get(table)?.clone())))
+            .collect()
     }
 
     fn alter_table(&mut self, i: usize, unit: &Unit, s: &AlterTableStmt) {
@@ -707,7 +811,7 @@ impl Columns<'_> {
                     .collect();
                 if tracking
                     .iter()
-                    .any(|t| matches!(self.column(t, column), Some(Col::Must)))
+                    .any(|t| self.column(t, column).is_some_and(Col::sure))
                 {
                     return None;
                 }
@@ -745,13 +849,17 @@ impl Columns<'_> {
     /// Reports a reference at byte `at` of the unit's text to a column that
     /// only may exist.
     fn refer(&mut self, i: usize, unit: &Unit, table: &Table, column: &str, at: usize) {
-        let Some(Col::May {
-            note,
-            branch,
-            assumed,
-        }) = self.column(table, column)
-        else {
-            return;
+        let (note, branch, assumed) = match self.column(table, column) {
+            Some(Col::May {
+                note,
+                branch,
+                assumed,
+            }) => (note, branch, assumed),
+            Some(Col::Outside) => {
+                self.outside.insert(table.clone());
+                return;
+            }
+            Some(Col::Must) | None => return,
         };
         let assumed = *assumed;
         if branch.as_ref().is_some_and(|b| b.contains(unit)) {
@@ -790,7 +898,7 @@ fn may_be(
     branch: Option<Branch>,
     assumed: bool,
 ) {
-    if !matches!(columns.get(name), Some(Col::Must)) {
+    if !columns.get(name).is_some_and(Col::sure) {
         let may = Col::May {
             note,
             branch,
@@ -868,8 +976,9 @@ mod tests {
     use expect_test::{Expect, expect};
 
     use crate::finding::Kind;
-    use crate::lint::{Linted, lint_with_predictions};
+    use crate::lint::{Known, Linted, Premises, lint_with_predictions};
     use crate::migrations::{Format, Migration, MigrationSet, Script};
+    use crate::runner::RunnerMode;
 
     /// A plain set of `(file name, SQL)`, parsed as the loader would,
     /// without files.
@@ -897,15 +1006,53 @@ mod tests {
         }
     }
 
-    /// The only caller of lint here.
+    /// Lints `files` for a runner that runs every file again.
     fn check(files: &[(&str, &str)], expected: Expect) {
+        check_as(Premises::RERUN_ALL, files, expected);
+    }
+
+    /// A database known to exist: `sql` run on an empty one, or after
+    /// `deployed` (an earlier version of the set, recorded as run).
+    struct State<'a> {
+        name: &'a str,
+        deployed: &'a [(&'a str, &'a str)],
+        sql: &'a str,
+    }
+
+    /// Lints `files` for a tracked runner, knowing the states `known`.
+    fn check_tracked(known: &[State], files: &[(&str, &str)], expected: Expect) {
+        let deployed: Vec<MigrationSet> = known.iter().map(|k| set(k.deployed)).collect();
+        let sql: Vec<Script> = known
+            .iter()
+            .map(|k| Script::parse(std::path::Path::new(k.name), k.sql.to_string()).expect("SQL"))
+            .collect();
+        let known: Vec<Known> = known
+            .iter()
+            .zip(&deployed)
+            .zip(&sql)
+            .map(|((k, old), sql)| Known {
+                name: k.name,
+                recorded: old.migrations.iter().map(|m| m.version.as_str()).collect(),
+                scripts: old.migrations.iter().map(|m| &m.up).chain([sql]).collect(),
+            })
+            .collect();
+        let premises = Premises {
+            runner: RunnerMode::Tracked,
+            known: &known,
+        };
+        check_as(premises, files, expected);
+    }
+
+    /// The only caller of lint here: its findings and notes.
+    fn check_as(premises: Premises, files: &[(&str, &str)], expected: Expect) {
         let set = set(files);
-        let linted = lint_with_predictions(&set).expect("no suppression comments in these sets");
+        let lint =
+            lint_with_predictions(&set, premises).expect("no suppression comments in these sets");
         let mut actual = String::new();
         for Linted {
             finding,
             prediction,
-        } in &linted
+        } in &lint.linted
         {
             if finding.kind != Kind::IndexBeforeColumn {
                 assert_eq!(*prediction, None, "only index-before-column predicts");
@@ -925,6 +1072,9 @@ mod tests {
                 )),
                 None => actual.push_str("  predicts nothing\n"),
             }
+        }
+        for note in &lint.notes {
+            actual.push_str(&format!("note: {note}\n"));
         }
         expected.assert_eq(&actual);
     }
@@ -1118,6 +1268,112 @@ mod tests {
                 ),
             ],
             expect![""],
+        );
+    }
+
+    #[test]
+    fn a_tracked_set_creates_the_tables_it_creates_if_not_exists() {
+        // Each migration runs once: jobs exists before 001 only if
+        // something outside the set made it, and nothing says so. A note
+        // states the premise once, instead of a finding per reference.
+        let index = "CREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n";
+        let files = [("001_jobs.sql", JOBS), ("002_index.sql", index)];
+        check_tracked(
+            &[],
+            &files,
+            expect![[r#"
+                note: lint: the tracked runner runs each migration once, so CREATE TABLE IF NOT EXISTS was taken to create jobs; if one was created outside this set, later statements use columns that an older one may lack: add such a database as a legacy state (--legacy FILE.sql, or legacy: in a scenario) and lint checks them
+            "#]],
+        );
+        // A known database with an older jobs is evidence: the columns it
+        // lacks only may exist (user_id it has, chat_id it lacks).
+        let old_jobs = State {
+            name: "old jobs",
+            deployed: &[],
+            sql: "CREATE TABLE jobs (id bigserial PRIMARY KEY, user_id bigint);\n",
+        };
+        let both = "CREATE INDEX IF NOT EXISTS idx_jobs_user ON jobs (user_id);\nCREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n";
+        check_tracked(
+            &[old_jobs],
+            &[("001_jobs.sql", JOBS), ("002_index.sql", both)],
+            expect![[r#"
+                002_index.sql:2:51 column jobs.chat_id is only created conditionally at 001_jobs.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists, and legacy state "old jobs" has a jobs without it); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+                  predicts: public.jobs without chat_id fails at 002_index.sql
+            "#]],
+        );
+        // One that has every column, or no jobs at all, is not.
+        let current = State {
+            name: "current jobs",
+            deployed: &[],
+            sql: "CREATE TABLE jobs (id bigint, user_id bigint);\nALTER TABLE jobs ADD COLUMN chat_id bigint;\n",
+        };
+        let other = State {
+            name: "other",
+            deployed: &[],
+            sql: "CREATE TABLE jobs (id bigint);\nALTER TABLE jobs RENAME TO old_jobs;\n",
+        };
+        check_tracked(&[current, other], &files, expect![""]);
+    }
+
+    #[test]
+    fn a_tracked_set_deployed_earlier_is_evidence_only_where_it_runs_the_creation() {
+        let index = "CREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n";
+        // An earlier version whose 001 made a jobs without chat_id: it
+        // records 001, so today's 001 never runs there. What that edit
+        // breaks is `edited-after-release`'s and a run's to say.
+        let edited = State {
+            name: "git abc123",
+            deployed: &[(
+                "001_jobs.sql",
+                "CREATE TABLE IF NOT EXISTS jobs (id bigserial PRIMARY KEY);\n",
+            )],
+            sql: "",
+        };
+        check_tracked(
+            &[edited],
+            &[("001_jobs.sql", JOBS), ("002_index.sql", index)],
+            expect![[r#"
+                note: lint: the tracked runner runs each migration once, so CREATE TABLE IF NOT EXISTS was taken to create jobs; if one was created outside this set, later statements use columns that an older one may lack: add such a database as a legacy state (--legacy FILE.sql, or legacy: in a scenario) and lint checks them
+            "#]],
+        );
+        // An earlier version that made jobs in a migration since removed:
+        // today's 002 runs on its jobs, which lacks chat_id.
+        let removed = State {
+            name: "git def456",
+            deployed: &[(
+                "001_legacy.sql",
+                "CREATE TABLE jobs (id bigserial PRIMARY KEY, user_id bigint NOT NULL);\n",
+            )],
+            sql: "",
+        };
+        check_tracked(
+            &[removed],
+            &[("002_jobs.sql", JOBS), ("003_index.sql", index)],
+            expect![[r#"
+                003_index.sql:1:51 column jobs.chat_id is only created conditionally at 002_jobs.sql:4:5 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists, and legacy state "git def456" has a jobs without it); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+                  predicts: public.jobs without chat_id fails at 003_index.sql
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_tracked_set_still_judges_conditions_that_are_not_about_existence() {
+        // A DO block's IF may skip the ALTER on any database, whatever the
+        // runner: still a finding.
+        let chat = "DO $$\nBEGIN\n    IF current_setting('app.chats', true) = 'on' THEN\n        ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id bigint;\n    END IF;\nEND\n$$;\nCREATE INDEX IF NOT EXISTS idx_jobs_chat ON jobs (chat_id);\n";
+        check_tracked(
+            &[],
+            &[
+                (
+                    "001_jobs.sql",
+                    "CREATE TABLE IF NOT EXISTS jobs (id bigserial PRIMARY KEY);\n",
+                ),
+                ("002_chat.sql", chat),
+            ],
+            expect![[r#"
+                002_chat.sql:8:51 column jobs.chat_id is only added conditionally at 002_chat.sql:4:51 (inside the IF at 002_chat.sql:3:5); add it unconditionally with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+                  predicts: public.jobs without chat_id fails at 002_chat.sql
+            "#]],
         );
     }
 }

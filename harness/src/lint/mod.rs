@@ -8,7 +8,12 @@
 //! - `index-before-column` (error, `columns.rs`): an index, constraint,
 //!   view, trigger, comment or DML statement refers to a column that, at that
 //!   point of the set, only *may* exist, because it was created by a
-//!   statement that does nothing on some databases.
+//!   statement that does nothing on some databases. What counts as such a
+//!   database depends on the runner ([`Premises`]): under `rerun-all` a
+//!   table the set creates with `CREATE TABLE IF NOT EXISTS` may be an
+//!   older version of itself; under `tracked` only a known state
+//!   ([`Known`]: a scenario's legacy state, a past version from git) shows
+//!   that it may exist before the set creates it.
 //! - `non-idempotent-statement` (warning, `statements.rs`):
 //!   a statement that errors when executed a second time. It matters only
 //!   for `rerun-all` runners, which run every file again at every start;
@@ -43,15 +48,19 @@
 //! already loaded `MigrationSet`, and returns findings as data.
 
 mod columns;
+mod known;
 mod plpgsql;
 mod statements;
+
+pub use known::Known;
 
 use pg_query::NodeEnum;
 use pg_query::protobuf::{Node, RangeVar};
 use serde_json::Value;
 
 use crate::finding::{Finding, Kind, Severity};
-use crate::migrations::{Migration, MigrationSet, Statement, TxNeed};
+use crate::migrations::{Migration, MigrationSet, Script, Statement, TxNeed};
+use crate::runner::RunnerMode;
 use crate::suppress::{self, Directive};
 
 /// Why lint could not judge the set.
@@ -62,17 +71,49 @@ pub enum LintError {
     Suppression(#[from] suppress::SuppressionError),
 }
 
-/// Lints `set`: findings ordered by migration, line, column and kind.
+/// How the set is run and what is known of the databases it meets: what
+/// decides whether a table that `CREATE TABLE IF NOT EXISTS` names may
+/// already exist, with fewer columns.
+#[derive(Debug, Clone, Copy)]
+pub struct Premises<'a> {
+    pub runner: RunnerMode,
+    /// States known to exist before the set runs. Under `tracked` they are
+    /// the only evidence of an older table; lint does not read them
+    /// under `rerun-all`, where the set's own past is evidence enough.
+    pub known: &'a [Known<'a>],
+}
+
+impl Premises<'_> {
+    /// A runner that executes every file again at every start.
+    pub const RERUN_ALL: Premises<'static> = Premises {
+        runner: RunnerMode::RerunAll,
+        known: &[],
+    };
+}
+
+/// What lint found, and what it took for granted.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Lint {
+    /// Ordered by migration, line, column and kind.
+    pub linted: Vec<Linted>,
+    /// The premises lint took that a reader may want to know (the tables a
+    /// tracked set's `CREATE TABLE IF NOT EXISTS` was taken to create).
+    pub notes: Vec<String>,
+}
+
+/// Lints `set` for a runner that executes every file again: findings
+/// ordered by migration, line, column and kind.
 pub fn lint(set: &MigrationSet) -> Result<Vec<Finding>, LintError> {
-    Ok(lint_with_predictions(set)?
+    Ok(lint_with_predictions(set, Premises::RERUN_ALL)?
+        .linted
         .into_iter()
         .map(|linted| linted.finding)
         .collect())
 }
 
-/// Lints `set`, and says for each `index-before-column` finding which
-/// state would make it fail, for a run to confirm.
-pub fn lint_with_predictions(set: &MigrationSet) -> Result<Vec<Linted>, LintError> {
+/// Lints `set` under `premises`, and says for each `index-before-column`
+/// finding which state would make it fail, for a run to confirm.
+pub fn lint_with_predictions(set: &MigrationSet, premises: Premises) -> Result<Lint, LintError> {
     // Malformed directives are reported even where nothing is found, so a
     // typo is caught the first time it is written.
     let directives = set
@@ -80,10 +121,16 @@ pub fn lint_with_predictions(set: &MigrationSet) -> Result<Vec<Linted>, LintErro
         .iter()
         .map(suppress::directives)
         .collect::<Result<Vec<_>, _>>()?;
-    let units = units(set);
+    let units = units(set.migrations.iter().map(|m| &m.up));
     let mut hits = Vec::new();
-    columns::check(set, &units, &mut hits);
+    let notes = columns::check(set, &units, premises, &mut hits);
     statements::check(set, &units, &mut hits);
+    // A tracked runner never executes a recorded migration again, so a
+    // statement that cannot run twice breaks nothing there (`rerun-bodies`
+    // shows them on request).
+    if premises.runner == RunnerMode::Tracked {
+        hits.retain(|hit| hit.kind != Kind::NonIdempotentStatement);
+    }
 
     let lines: Vec<Vec<&str>> = set
         .migrations
@@ -139,7 +186,10 @@ pub fn lint_with_predictions(set: &MigrationSet) -> Result<Vec<Linted>, LintErro
         (a, x.line, x.column, x.kind, &x.message).cmp(&(b, y.line, y.column, y.kind, &y.message))
     });
     findings.dedup_by(|a, b| a.0 == b.0 && a.1.finding == b.1.finding);
-    Ok(findings.into_iter().map(|(_, linted)| linted).collect())
+    Ok(Lint {
+        linted: findings.into_iter().map(|(_, linted)| linted).collect(),
+        notes,
+    })
 }
 
 /// One SQL statement lint looks at: a statement of a file, or one of the
@@ -207,12 +257,13 @@ pub struct Prediction {
     pub assumed: bool,
 }
 
-/// The units of the whole set, in execution order: every statement of every
-/// file, each DO block followed by the statements of its body.
-fn units(set: &MigrationSet) -> Vec<Unit> {
+/// The units of scripts run in this order (a set's up scripts: `migration`
+/// is then the index in the set): every statement of every file, each DO
+/// block followed by the statements of its body.
+fn units<'s>(scripts: impl Iterator<Item = &'s Script>) -> Vec<Unit> {
     let mut units = Vec::new();
-    for (m, migration) in set.migrations.iter().enumerate() {
-        for (i, statement) in migration.up.statements.iter().enumerate() {
+    for (m, script) in scripts.enumerate() {
+        for (i, statement) in script.statements.iter().enumerate() {
             // The file parsed as a whole when it was loaded; a statement
             // that does not parse on its own is left alone rather than
             // failing the lint.

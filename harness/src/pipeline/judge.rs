@@ -8,7 +8,7 @@
 use super::prepare::Prepared;
 use crate::checks;
 use crate::finding::{Check, Finding, Kind, Severity};
-use crate::lint::Prediction;
+use crate::lint::{Linted, Prediction};
 use crate::migrations::MigrationSet;
 use crate::observe::Observation;
 use crate::observe::faults::Interruption;
@@ -30,7 +30,7 @@ pub fn judge(
     let linted = prepared.linted.iter().map(|(linted, state)| {
         let mut finding = linted.finding.clone();
         if let (Some(prediction), Some(state)) = (&linted.prediction, state) {
-            let verdict = Verdict::of(*state, observation);
+            let verdict = Verdict::of(*state, observation, linted);
             finding.message.push_str(&format!(
                 "; {}",
                 verdict.describe(prediction, &prepared.set)
@@ -63,6 +63,7 @@ pub fn judge(
         .chain(edited)
         .chain(lint_findings)
         .collect();
+    drop_unrelated(&mut findings, prepared, observation);
     let suppressed = suppress_locks(&mut findings, prepared);
     mark_timeouts(&mut findings, timeouts);
     settle(&mut findings, &scenario.expect_findings, checks);
@@ -92,11 +93,16 @@ pub fn judge(
     }
 }
 
-/// Whether the set failed from the state a lint finding predicts.
+/// Whether the set failed from the state a lint finding predicts, because
+/// of the column it predicts missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict<'o> {
-    /// The set failed there, at this statement.
+    /// The set failed there, at this statement, for want of the column.
     Confirmed(&'o ApplyError),
+    /// The set failed there for another reason: the state is built by
+    /// running migrations again, which may fail on their own (a relation
+    /// that a later migration renamed, say). Not evidence of the finding.
+    Unrelated(&'o ApplyError),
     /// The set applied there.
     NotReproduced,
     /// The state could not be built (the column is part of a key).
@@ -104,11 +110,13 @@ pub enum Verdict<'o> {
 }
 
 impl<'o> Verdict<'o> {
-    /// The verdict of the legacy state at `index` of the scenario.
-    pub fn of(index: usize, observation: &'o Observation) -> Verdict<'o> {
+    /// The verdict of the legacy state at `index` of the scenario, which
+    /// `linted` predicts fails.
+    pub fn of(index: usize, observation: &'o Observation, linted: &Linted) -> Verdict<'o> {
         let outcome = observation.legacy.iter().find(|l| l.index == Some(index));
         match outcome.map(|l| l.outcome.errors.first()) {
-            Some(Some(error)) => Verdict::Confirmed(error),
+            Some(Some(error)) if about_column(error, linted) => Verdict::Confirmed(error),
+            Some(Some(error)) => Verdict::Unrelated(error),
             Some(None) => Verdict::NotReproduced,
             None => Verdict::NotBuilt,
         }
@@ -130,6 +138,13 @@ impl<'o> Verdict<'o> {
                 error.message,
                 error.sqlstate.as_deref().unwrap_or("-")
             ),
+            Verdict::Unrelated(error) => format!(
+                "not reproduced: from a database where {table} lacks {column}, {}:{} fails first for another reason: {} (SQLSTATE {})",
+                error.migration,
+                error.line,
+                error.message,
+                error.sqlstate.as_deref().unwrap_or("-")
+            ),
             Verdict::NotReproduced => format!(
                 "not reproduced: the set applies from a database where {table} lacks {column}"
             ),
@@ -139,6 +154,56 @@ impl<'o> Verdict<'o> {
             ),
         }
     }
+}
+
+/// Whether `error` is the failure `linted` predicts: it names the
+/// predicted column, as an undefined column (SQLSTATE 42703) or at the
+/// very statement lint points at. Anything else failed for a reason of its
+/// own.
+fn about_column(error: &ApplyError, linted: &Linted) -> bool {
+    let Some(prediction) = &linted.prediction else {
+        return false;
+    };
+    let column = &prediction.column;
+    // `column "c" ...`, `column t.c does not exist`, `record "new" has no
+    // field "c"`.
+    let names = error.message.contains(&format!("\"{column}\""))
+        || error.message.contains(&format!(".{column} does not exist"));
+    let flagged = linted.finding.migration.as_ref() == Some(&error.migration)
+        && linted.finding.statement == Some(error.statement);
+    names && (error.sqlstate.as_deref() == Some("42703") || flagged)
+}
+
+/// Drops what `converge` found from a state lint predicted when that state
+/// failed for another reason than the column it lacks ([`Verdict::Unrelated`]
+/// for every finding it predicts): a failure of how the state was built,
+/// not of the set. The lint finding says what happened.
+fn drop_unrelated(findings: &mut Vec<Finding>, prepared: &Prepared, observation: &Observation) {
+    let unrelated: Vec<&str> = prepared
+        .scenario
+        .legacy
+        .iter()
+        .enumerate()
+        .filter(|(_, state)| state.source == Source::Predicted)
+        .filter(|(index, _)| {
+            let mut verdicts = prepared
+                .linted
+                .iter()
+                .filter(|(_, state)| *state == Some(*index))
+                .map(|(linted, _)| Verdict::of(*index, observation, linted))
+                .peekable();
+            verdicts.peek().is_some() && verdicts.all(|v| matches!(v, Verdict::Unrelated(_)))
+        })
+        .map(|(_, state)| state.name.as_str())
+        .collect();
+    findings.retain(|f| {
+        f.check != Some(Check::Converge)
+            || f.kind != Kind::LegacyApplyFailed
+            || !f
+                .legacy_state
+                .as_deref()
+                .is_some_and(|s| unrelated.contains(&s))
+    });
 }
 
 /// A legacy state that is not lint's prediction (the scenario's, git's, an
@@ -526,6 +591,60 @@ mod tests {
             None,
             expect![[r#"
                 index-before-column Error [-]: column jobs.chat_id is only created conditionally at 001_jobs.sql:1:57 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it
+            "#]],
+        );
+    }
+
+    #[test]
+    fn a_prediction_that_fails_for_another_reason_is_not_reproduced_and_no_error() {
+        // Building the state runs migrations again; what fails there for
+        // want of something else says nothing of the column.
+        check(
+            LINT_AND_CONVERGE,
+            "[]",
+            applied(),
+            Some(failed(
+                "relation \"replication_execution\" does not exist",
+                "42P01",
+            )),
+            expect![[r#"
+                index-before-column Error [-]: column jobs.chat_id is only created conditionally at 001_jobs.sql:1:57 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it; not reproduced: from a database where jobs lacks chat_id, 001_jobs.sql:2 fails first for another reason: relation "replication_execution" does not exist (SQLSTATE 42P01)
+            "#]],
+        );
+        // Another column missing is another reason too.
+        check(
+            LINT_AND_CONVERGE,
+            "[]",
+            applied(),
+            Some(failed(
+                "column \"status\" of relation \"jobs\" does not exist",
+                "42703",
+            )),
+            expect![[r#"
+                index-before-column Error [-]: column jobs.chat_id is only created conditionally at 001_jobs.sql:1:57 (CREATE TABLE IF NOT EXISTS does nothing when jobs already exists); add it with `ALTER TABLE jobs ADD COLUMN IF NOT EXISTS chat_id ...` before using it; not reproduced: from a database where jobs lacks chat_id, 001_jobs.sql:2 fails first for another reason: column "status" of relation "jobs" does not exist (SQLSTATE 42703)
+            "#]],
+        );
+        // Named, as an undefined column or at the statement lint points at:
+        // what converge found stays.
+        check(
+            &[Check::Converge],
+            "[]",
+            applied(),
+            Some(failed("column jobs.chat_id does not exist", "42703")),
+            expect![[r#"
+                legacy-apply-failed Error [jobs without chat_id (predicted by lint)]: column jobs.chat_id does not exist
+            "#]],
+        );
+        check(
+            &[Check::Converge],
+            "[]",
+            applied(),
+            Some(failed(
+                "column \"chat_id\" cannot be cast automatically to type integer",
+                "42804",
+            )),
+            expect![[r#"
+                legacy-apply-failed Error [jobs without chat_id (predicted by lint)]: column "chat_id" cannot be cast automatically to type integer
             "#]],
         );
     }

@@ -80,12 +80,20 @@ pub fn bench(options: &crate::bench::Options) -> Result<crate::bench::BenchRepor
     Ok(report)
 }
 
-/// `migcheck lint`: the static checks alone, without a server.
+/// `migcheck lint`: the static checks alone, without a server, for the
+/// scenario's runner.
 pub fn lint(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
     let set = MigrationSet::load(&scenario.migrations, scenario.format)?;
     let mut scenario = scenario.clone();
     scenario.follow_format(set.format);
-    let mut findings = crate::lint::lint(&set)?;
+    let scenario = &scenario;
+    let known = prepare::known_states(scenario, &set);
+    let premises = crate::lint::Premises {
+        runner: scenario.runner,
+        known: &known,
+    };
+    let linted = crate::lint::lint_with_predictions(&set, premises)?;
+    let mut findings: Vec<_> = linted.linted.into_iter().map(|l| l.finding).collect();
     for finding in &mut findings {
         finding.scenario = scenario.id.clone();
     }
@@ -100,7 +108,7 @@ pub fn lint(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
         checks: vec![Check::Lint],
         cases: 0,
         findings,
-        notes: Vec::new(),
+        notes: linted.notes,
         opt_outs: Vec::new(),
         migrations: Some(scenario.migrations.clone()),
         kept: None,

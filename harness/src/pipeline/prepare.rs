@@ -56,7 +56,7 @@ pub fn prepare(
         .map_err(|e| in_scenario(e.into()))?;
     let mut scenario = scenario.clone();
     scenario.follow_format(set.format);
-    let (edits, notes) = past_versions(&mut scenario, &set, checks).map_err(in_scenario)?;
+    let (edits, mut notes) = past_versions(&mut scenario, &set, checks).map_err(in_scenario)?;
     // Before anything runs: statements that would act outside migcheck's
     // own databases.
     let scripts = set
@@ -84,11 +84,22 @@ pub fn prepare(
 
     // Lint is cheap and static; converge needs its predictions even when
     // its findings are not asked for.
-    let mut linted = if checks.contains(&Check::Lint) || checks.contains(&Check::Converge) {
-        lint::lint_with_predictions(&set).map_err(|e| in_scenario(e.into()))?
+    let lint::Lint {
+        mut linted,
+        notes: lint_notes,
+    } = if checks.contains(&Check::Lint) || checks.contains(&Check::Converge) {
+        let known = known_states(&scenario, &set);
+        let premises = lint::Premises {
+            runner: scenario.runner,
+            known: &known,
+        };
+        lint::lint_with_predictions(&set, premises).map_err(|e| in_scenario(e.into()))?
     } else {
-        Vec::new()
+        lint::Lint::default()
     };
+    if checks.contains(&Check::Lint) {
+        notes.extend(lint_notes);
+    }
     // Findings the scenario accepts (`ignore:`) go, with their predictions.
     linted.retain(|l| !scenario.ignore.iter().any(|i| i.matches(&l.finding)));
     // The states lint predicts will fail are upgraded from too, so the
@@ -207,6 +218,35 @@ fn git_state(past: git::past::PastVersion) -> LegacyState {
         source: Source::Git,
         premise: None,
     }
+}
+
+/// The legacy states that show what a database holds before the set runs,
+/// for lint: those built by SQL or by an earlier version of the set. A
+/// state that is the set up to a version holds what the set itself
+/// creates, which lint follows anyway.
+pub(super) fn known_states<'a>(
+    scenario: &'a Scenario,
+    set: &'a MigrationSet,
+) -> Vec<lint::Known<'a>> {
+    scenario
+        .legacy
+        .iter()
+        .filter(|l| l.source != Source::Predicted)
+        .filter_map(|l| {
+            let first: &[crate::migrations::Migration] = match (&l.deployed, &l.upto) {
+                (Some(Deployed::Set(old)), _) => &old.migrations,
+                (Some(Deployed::Dir(_)), _) => return None,
+                (None, _) if l.sql.is_none() => return None,
+                (None, Some(version)) => &set.migrations[..set.prefix_len(version).ok()?],
+                (None, None) => &[],
+            };
+            Some(lint::Known {
+                name: &l.name,
+                recorded: first.iter().map(|m| m.version.as_str()).collect(),
+                scripts: first.iter().map(|m| &m.up).chain(&l.sql).collect(),
+            })
+        })
+        .collect()
 }
 
 /// The up scripts of the earlier versions the scenario deploys.

@@ -248,6 +248,13 @@ pub struct Expectations {
     pub indexes: Vec<String>,
 }
 
+impl Expectations {
+    /// Nothing is expected: the `expect` check has nothing to look for.
+    pub fn is_empty(&self) -> bool {
+        self.tables.is_empty() && self.columns.is_empty() && self.indexes.is_empty()
+    }
+}
+
 /// A column the application needs: "table.column" or "table.column
 /// type", e.g. "jobs.chat_id bigint".
 #[derive(Debug, Clone, PartialEq, Eq)]

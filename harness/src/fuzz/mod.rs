@@ -255,6 +255,7 @@ pub fn run(
             sandbox: Some(choice.strategy),
             sandbox_reason: choice.reason.clone(),
             checks: vec![Check::Converge],
+            not_run: Vec::new(),
             cases: cases as usize,
             findings,
             notes,

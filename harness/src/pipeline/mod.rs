@@ -48,6 +48,7 @@ pub async fn observe(
         &prepared.set,
         &prepared.checks,
         &prepared.under_test,
+        &prepared.rolled_back,
     )
     .await;
     let shut = sandboxes.shutdown().await;
@@ -94,6 +95,7 @@ pub fn lint(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
         sandbox: None,
         sandbox_reason: None,
         checks: vec![Check::Lint],
+        not_run: Vec::new(),
         cases: 0,
         findings,
         notes: Vec::new(),

@@ -203,7 +203,11 @@ async fn walk(
     for (index, migration) in all.iter().enumerate().skip(first) {
         if !scope.contains(&index) {
             // Deployed already: applied on the way, not judged.
-            if let Some(error) = chain.sandbox().apply(runner, std::slice::from_ref(migration)).await? {
+            if let Some(error) = chain
+                .sandbox()
+                .apply(runner, std::slice::from_ref(migration))
+                .await?
+            {
                 if !rebuild(chain, observation, &all[..=index]).await? {
                     return Ok(());
                 }

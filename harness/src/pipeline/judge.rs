@@ -273,7 +273,9 @@ fn scope_notes(prepared: &Prepared, observation: &Observation) -> Vec<String> {
         .map(|&i| prepared.set.migrations[i].name.clone())
         .collect();
     vec![match names.is_empty() {
-        true => format!("rollback: the branch adds or changes no migration since {rev}, so no down was judged"),
+        true => format!(
+            "rollback: the branch adds or changes no migration since {rev}, so no down was judged"
+        ),
         false => format!(
             "rollback: judged the downs of what the branch adds or changes since {rev}: {}",
             list(&names)

@@ -38,7 +38,7 @@ fn report() -> Report {
         ],
         not_run: vec![NotRun {
             check: Check::Merge,
-            reason: "no merge to check (give --changed-since or the scenario's merge:)".into(),
+            reason: "no merge to check; give --changed-since or the scenario's merge:".into(),
         }],
         cases: 4,
         findings: vec![

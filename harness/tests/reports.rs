@@ -245,8 +245,6 @@ fn checks_that_could_not_run_say_not_run_and_why() {
             "verify",
             &out("s"),
             "--format",
-            "human",
-            "--format",
             "junit",
             "--output",
             &junit,
@@ -258,6 +256,8 @@ fn checks_that_could_not_run_say_not_run_and_why() {
             "markdown",
             "--output",
             &markdown,
+            "--format",
+            "human",
         ],
     )
     .output()

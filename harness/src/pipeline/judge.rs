@@ -115,10 +115,10 @@ fn not_run(prepared: &Prepared, observation: &Observation, findings: &[Finding])
                 Check::Fresh | Check::Lint => return None,
                 _ if fresh_fails => "the fresh install fails",
                 Check::Expect if scenario.expect.is_empty() => {
-                    "nothing is expected (give --expect or the scenario's expect:)"
+                    "nothing is expected; give --expect or the scenario's expect:"
                 }
                 Check::Merge if observation.merge.is_none() => match scenario.merge {
-                    None => "no merge to check (give --changed-since or the scenario's merge:)",
+                    None => "no merge to check; give --changed-since or the scenario's merge:",
                     Some(_) => "the branch adds no migration",
                 },
                 _ => return None,

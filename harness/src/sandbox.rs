@@ -87,7 +87,9 @@ pub fn choose<'a>(
             TxNeed::Any => return None,
             TxNeed::NoTransaction => "cannot run inside a transaction block",
             TxNeed::Control => "controls transactions itself",
-            TxNeed::NeedsCommit => "needs a commit before its new value can be used",
+            TxNeed::NeedsCommit => {
+                "adds an enum value, which later statements can use only after a commit"
+            }
         };
         let head: String = s
             .sql
@@ -795,5 +797,38 @@ pub(crate) fn db_message(e: &tokio_postgres::Error) -> String {
     match e.as_db_error() {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         None => e.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrations::Script;
+
+    /// The strategy `choose` picks for `sql` (in `m.sql`), with its reason.
+    fn check(sql: &str, expected: &str) {
+        let script = Script::parse(std::path::Path::new("m.sql"), sql.to_string()).expect("parses");
+        let choice = choose(
+            SandboxChoice::Auto,
+            script.statements.iter().map(|s| ("m.sql", s)),
+        )
+        .expect("a strategy");
+        let actual = match choice.reason {
+            Some(reason) => format!("{}: {reason}", choice.strategy),
+            None => choice.strategy.to_string(),
+        };
+        assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn only_a_new_enum_value_needs_a_commit() {
+        check(
+            "ALTER TYPE mood RENAME VALUE 'sad' TO 'blue';",
+            "transaction",
+        );
+        check(
+            "ALTER TYPE mood ADD VALUE 'calm';",
+            "template: m.sql:1 `ALTER TYPE mood ADD ...` adds an enum value, which later statements can use only after a commit",
+        );
     }
 }

@@ -266,7 +266,7 @@ pub struct Expectations {
 }
 
 impl Expectations {
-    /// Nothing expected: the `expect` check has nothing to look for.
+    /// Nothing is expected: the `expect` check has nothing to look for.
     pub fn is_empty(&self) -> bool {
         self.tables.is_empty() && self.columns.is_empty() && self.indexes.is_empty()
     }

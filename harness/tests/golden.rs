@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use expect_test::expect_file;
 use migcheck::finding::{Check, Finding, Kind, Severity};
-use migcheck::report::{OutputFormat, Report, ScenarioResult, SetSummary};
+use migcheck::report::{NotRun, OutputFormat, Report, ScenarioResult, SetSummary};
 use migcheck::sandbox::Strategy;
 
 fn report() -> Report {
@@ -36,7 +36,17 @@ fn report() -> Report {
         sandbox: Some(Strategy::Transaction),
         sandbox_reason: None,
         runner: Some("rerun-all, as asked".into()),
-        checks: vec![Check::Fresh, Check::Rerun, Check::Converge, Check::Lint],
+        checks: vec![
+            Check::Fresh,
+            Check::Rerun,
+            Check::Converge,
+            Check::Merge,
+            Check::Lint,
+        ],
+        not_run: vec![NotRun {
+            check: Check::Merge,
+            reason: "no merge to check; give --changed-since or the scenario's merge:".into(),
+        }],
         cases: 4,
         findings: vec![
             Finding {

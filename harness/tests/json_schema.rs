@@ -18,7 +18,7 @@ use std::time::Duration;
 use boon::{Compiler, Draft, SchemaIndex, Schemas};
 use common::{assert_nothing_left, migcheck, private_tmp, workspace};
 use migcheck::finding::{Check, Finding, Kind, Severity};
-use migcheck::report::{OptOutNote, OutputFormat, Report, ScenarioResult, SetSummary};
+use migcheck::report::{NotRun, OptOutNote, OutputFormat, Report, ScenarioResult, SetSummary};
 use migcheck::sandbox::Strategy;
 use serde_json::Value;
 
@@ -325,6 +325,10 @@ fn a_report_with_every_kind_validates() {
             sandbox_reason: Some("asked for with --sandbox template".into()),
             runner: Some("tracked, as asked".into()),
             checks: Check::ALL.to_vec(),
+            not_run: vec![NotRun {
+                check: Check::Merge,
+                reason: "no merge to check".into(),
+            }],
             cases: 1,
             findings,
             notes: vec!["a note".into()],

@@ -216,3 +216,95 @@ fn progress_shows_when_asked_and_stays_quiet_in_ci_logs() {
     assert!(!quiet.contains("[1/2]"), "{quiet}");
     assert_nothing_left(tmp.path());
 }
+
+/// A check that could not run says so, and why, in every report: never a
+/// pass. Here the fresh install fails, so nothing else that needs an
+/// installed set ran.
+#[test]
+fn checks_that_could_not_run_say_not_run_and_why() {
+    let tmp = private_tmp();
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-reports-")
+        .tempdir()
+        .expect("temp dir");
+    write(
+        input.path(),
+        &[
+            ("s/broken.yaml", b"name: broken\nmigrations: broken\n"),
+            (
+                "s/broken/001_init.sql",
+                b"CREATE TABLE t (id int REFERENCES nowhere);\n",
+            ),
+        ],
+    );
+    let out = |name: &str| input.path().join(name).display().to_string();
+    let (junit, json, markdown) = (out("r.xml"), out("r.json"), out("r.md"));
+    let output = migcheck(
+        tmp.path(),
+        &[
+            "verify",
+            &out("s"),
+            "--format",
+            "junit",
+            "--output",
+            &junit,
+            "--format",
+            "json",
+            "--output",
+            &json,
+            "--format",
+            "markdown",
+            "--output",
+            &markdown,
+            "--format",
+            "human",
+        ],
+    )
+    .output()
+    .expect("run migcheck");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert_nothing_left(tmp.path());
+    let not_run = [
+        "rerun", "converge", "expect", "merge", "rollback", "faults", "locks",
+    ];
+    for check in not_run {
+        assert!(
+            stdout.contains(&format!("– {check} (not run: the fresh install fails)")),
+            "{stdout}"
+        );
+        assert!(!stdout.contains(&format!("✓ {check}")), "{stdout}");
+    }
+    assert!(stdout.contains("✗ fresh"), "{stdout}");
+
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    let doc = roxmltree::Document::parse(&xml).expect("junit is well-formed XML");
+    let skipped: Vec<(&str, &str)> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("testcase"))
+        .filter_map(|c| {
+            let skipped = c.children().find(|n| n.has_tag_name("skipped"))?;
+            Some((c.attribute("name")?, skipped.attribute("message")?))
+        })
+        .collect();
+    let expected: Vec<(&str, &str)> = not_run
+        .iter()
+        .map(|c| (*c, "not run: the fresh install fails"))
+        .collect();
+    assert_eq!(skipped, expected, "{xml}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("json written")).expect("json");
+    let listed: Vec<&str> = report["scenarios"][0]["not_run"]
+        .as_array()
+        .expect("not_run")
+        .iter()
+        .map(|n| n["check"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(listed, not_run, "{report}");
+    let md = std::fs::read_to_string(&markdown).expect("markdown written");
+    assert!(
+        md.contains("rollback (not run: the fresh install fails)"),
+        "{md}"
+    );
+}

@@ -123,7 +123,7 @@ fn not_converging(faults: &FaultsObservation) -> Vec<Finding> {
                 if diff.is_empty() {
                     continue;
                 }
-                Finding {
+                let finding = Finding {
                     diff: Some(diff.render(
                         "after a fresh install",
                         &format!("after {} and the next deploy", place(path)),
@@ -139,7 +139,8 @@ fn not_converging(faults: &FaultsObservation) -> Vec<Finding> {
                             if diff.changes.len() == 1 { "" } else { "s" }
                         ),
                     )
-                }
+                };
+                super::by_column_order(finding, &diff)
             }
         };
         let what = match &path.recovery {

@@ -1,7 +1,7 @@
 //! `merge`: two groups of migrations merged from different branches end
 //! the same whichever is deployed first, and both orders apply.
 
-use crate::finding::{Finding, Kind, Severity};
+use crate::finding::{Finding, Kind};
 use crate::observe::Observation;
 use crate::schema;
 
@@ -27,14 +27,7 @@ pub(super) fn check(observation: &Observation) -> Vec<Finding> {
     if diff.is_empty() {
         return findings;
     }
-    // Only the column order differs: worth knowing, not failing the build.
-    let severity = if diff.is_minor() {
-        Severity::Warning
-    } else {
-        Severity::Error
-    };
-    findings.push(Finding {
-        severity,
+    let finding = Finding {
         diff: Some(diff.render("with main's migrations first", "with the branch's first")),
         ..Finding::new(
             Kind::MergeOrderDependent,
@@ -44,6 +37,7 @@ pub(super) fn check(observation: &Observation) -> Vec<Finding> {
                 orders[0].order.join(", ")
             ),
         )
-    });
+    };
+    findings.push(super::by_column_order(finding, &diff));
     findings
 }

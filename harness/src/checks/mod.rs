@@ -12,10 +12,11 @@ mod merge;
 mod rerun;
 mod rollback;
 
-use crate::finding::{Check, Finding, Kind};
+use crate::finding::{Check, Finding, Kind, Severity};
 use crate::observe::Observation;
 use crate::runner::ApplyError;
 use crate::scenario::Scenario;
+use crate::schema::Diff;
 
 /// The findings of one check. Context fields (scenario, postgres) are
 /// filled in by the caller.
@@ -33,6 +34,17 @@ pub fn run(check: Check, observation: &Observation, scenario: &Scenario) -> Vec<
         // Lint reads the migrations, not an observation: see `lint`.
         Check::Lint => Vec::new(),
     }
+}
+
+/// A finding that rests on `diff` alone, which the diff renders "(minor)"
+/// when only the column order differs: then a warning that says so, as
+/// every check judges it (worth knowing, not failing the build).
+pub(crate) fn by_column_order(mut finding: Finding, diff: &Diff) -> Finding {
+    if diff.is_minor() {
+        finding.severity = Severity::Warning;
+        finding.message.push_str(" (only the column order differs)");
+    }
+    finding
 }
 
 /// A finding for a statement the server rejected.

@@ -24,13 +24,14 @@ pub(super) fn check(observation: &Observation) -> Vec<Finding> {
     if let (Some(first), Some(second)) = (&fresh.snapshot, &rerun.snapshot) {
         let diff = schema::diff(first, second);
         if !diff.is_empty() {
-            findings.push(Finding {
+            let finding = Finding {
                 diff: Some(diff.render("after the first run", "after the second run")),
                 ..Finding::new(
                     Kind::RerunChanged,
                     "the second run changed the schema".to_string(),
                 )
-            });
+            };
+            findings.push(super::by_column_order(finding, &diff));
         }
     }
     if let (Some(first), Some(second)) = (&fresh.data, &rerun.data) {

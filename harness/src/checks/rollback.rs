@@ -64,7 +64,7 @@ fn check_step(step: &RollbackStep) -> Vec<Finding> {
     let after_down = &round_trip.after_down;
     let residue = schema::diff(&step.before, &after_down.snapshot);
     if !residue.is_empty() {
-        findings.push(Finding {
+        let finding = Finding {
             migration: Some(name.clone()),
             diff: Some(residue.render("before up", "after up then down")),
             ..Finding::new(
@@ -75,7 +75,8 @@ fn check_step(step: &RollbackStep) -> Vec<Finding> {
                     explain(&residue)
                 ),
             )
-        });
+        };
+        findings.push(super::by_column_order(finding, &residue));
     }
     // Tables up dropped were meant to go; the rest must keep their rows.
     let kept = |table: &str| after_up.rows.tables.contains_key(table);
@@ -102,7 +103,7 @@ fn check_step(step: &RollbackStep) -> Vec<Finding> {
         Ok(reapplied) => {
             let diff = schema::diff(&after_up.snapshot, reapplied);
             if !diff.is_empty() {
-                findings.push(Finding {
+                let finding = Finding {
                     migration: Some(step.migration.clone()),
                     diff: Some(diff.render("after up", "after up, down and up again")),
                     ..Finding::new(
@@ -113,7 +114,8 @@ fn check_step(step: &RollbackStep) -> Vec<Finding> {
                             explain(&diff)
                         ),
                     )
-                });
+                };
+                findings.push(super::by_column_order(finding, &diff));
             }
         }
     }
@@ -206,4 +208,66 @@ fn leftovers(diff: &Diff) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::TableRows;
+    use crate::observe::rollback::{After, DownAndReup};
+    use crate::schema::{Object, Snapshot};
+
+    /// A snapshot holding one table `public.t` with `columns` in order.
+    fn table(columns: &str) -> Snapshot {
+        let object = Object {
+            kind: ObjectKind::Table,
+            name: "public.t".into(),
+            attrs: [("columns", columns), ("kind", "ordinary")]
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        Snapshot {
+            objects: [(object.key(), object)].into_iter().collect(),
+        }
+    }
+
+    /// The findings of a round trip of `1_t` from `before` whose down
+    /// leaves `after_down`, as "kind severity: message".
+    fn check(before: &str, after_down: &str, expected: &[&str]) {
+        let after = |columns| After {
+            snapshot: table(columns),
+            rows: TableRows::default(),
+        };
+        let step = RollbackStep {
+            migration: "1_t.up.sql".into(),
+            seeded: Vec::new(),
+            before: table(before),
+            rows_before: TableRows::default(),
+            up: Ok(after("id, a, b, c")),
+            down: Down::Ran {
+                name: "1_t.down.sql".into(),
+                outcome: Ok(DownAndReup {
+                    after_down: after(after_down),
+                    reup: Ok(table("id, a, b, c")),
+                }),
+            },
+        };
+        let actual: Vec<String> = check_step(&step)
+            .iter()
+            .map(|f| format!("{} {:?}: {}", f.kind, f.severity, f.message))
+            .collect();
+        assert_eq!(actual, expected);
+    }
+
+    #[test]
+    fn a_down_that_only_reorders_columns_is_a_warning() {
+        check(
+            "id, a, b",
+            "id, b, a",
+            &[
+                "down-not-inverse Warning: up then down of 1_t.up.sql does not give back the schema from before up: the columns of public.t are in another order (only the column order differs)",
+            ],
+        );
+    }
 }

@@ -259,6 +259,7 @@ pub fn run(
             sandbox_reason: choice.reason.clone(),
             runner: Some(scenario.runner_reason()),
             checks: vec![Check::Converge],
+            not_run: Vec::new(),
             cases: cases as usize,
             findings,
             notes,

@@ -40,7 +40,8 @@ pub enum TxNeed {
     /// Is itself transaction control (`BEGIN`, `COMMIT`, `SAVEPOINT`, ...).
     Control,
     /// Runs in a transaction, but its effect is only usable after a commit
-    /// (`ALTER TYPE ... ADD VALUE`), so a rolled-back sandbox would differ.
+    /// (`ALTER TYPE ... ADD VALUE`; `RENAME VALUE` is `Any`), so a
+    /// rolled-back sandbox would differ.
     NeedsCommit,
 }
 
@@ -126,7 +127,9 @@ fn tx_need(node: &NodeEnum) -> TxNeed {
         | NodeEnum::DropdbStmt(_)
         | NodeEnum::CreateTableSpaceStmt(_)
         | NodeEnum::DropTableSpaceStmt(_) => TxNeed::NoTransaction,
-        NodeEnum::AlterEnumStmt(_) => TxNeed::NeedsCommit,
+        // ADD VALUE, not RENAME VALUE (which names the value it renames):
+        // only a new value is unusable until its transaction commits.
+        NodeEnum::AlterEnumStmt(s) if s.old_val.is_empty() => TxNeed::NeedsCommit,
         _ => TxNeed::Any,
     }
 }
@@ -253,6 +256,11 @@ mod tests {
         check(
             "BEGIN; CREATE INDEX CONCURRENTLY i ON t (a); ALTER TYPE e ADD VALUE 'x'; VACUUM t; COMMIT;",
             "1:1 Control BEGIN\n1:8 NoTransaction CREATE INDEX CONCURRENTLY i ON t (a)\n1:46 NeedsCommit ALTER TYPE e ADD VALUE 'x'\n1:74 NoTransaction VACUUM t\n1:84 Control COMMIT",
+        );
+        // A renamed value is usable at once: no commit needed.
+        check(
+            "ALTER TYPE e RENAME VALUE 'x' TO 'y'; ALTER TYPE e ADD VALUE IF NOT EXISTS 'z' AFTER 'y';",
+            "1:1 Any ALTER TYPE e RENAME VALUE 'x' TO 'y'\n1:39 NeedsCommit ALTER TYPE e ADD VALUE IF NOT EXISTS 'z' AFTER 'y'",
         );
     }
 

@@ -75,13 +75,15 @@ pub struct MergeOutcome {
 /// Runs what `checks` need: the fresh install always; the rerun for
 /// `rerun`; every legacy state, and every earlier version when
 /// `scenario.history` is on, for `converge` and `expect`; the migrations
-/// at `under_test` for `locks`.
+/// at `under_test` for `locks`; the downs of those at `rolled_back` for
+/// `rollback`.
 pub async fn observe(
     sandboxes: &mut Sandboxes<'_>,
     scenario: &Scenario,
     set: &MigrationSet,
     checks: &[Check],
     under_test: &[usize],
+    rolled_back: &[usize],
 ) -> Result<Observation, ObserveError> {
     let runner = Runner {
         mode: scenario.runner,
@@ -196,7 +198,7 @@ pub async fn observe(
     let rollback = match checks.contains(&Check::Rollback) && applies {
         true => {
             cases += 1;
-            Some(rollback::observe(sandboxes, scenario, set).await?)
+            Some(rollback::observe(sandboxes, scenario, set, rolled_back).await?)
         }
         false => None,
     };
@@ -208,20 +210,14 @@ pub async fn observe(
         }
         false => None,
     };
-    let locks = match (checks.contains(&Check::Locks), applies) {
-        (true, true) => {
+    // The report says the check did not run, and why.
+    let locks = match checks.contains(&Check::Locks) && applies {
+        true => {
             let locks = locks::observe(sandboxes, scenario, set, under_test).await?;
             cases += locks.cases;
             Some(locks)
         }
-        // Said, since `--checks locks` alone shows no fresh finding.
-        (true, false) => Some(locks::LocksObservation {
-            notes: vec![
-                "locks: nothing observed: the fresh install fails (see the fresh check)".into(),
-            ],
-            ..Default::default()
-        }),
-        (false, _) => None,
+        false => None,
     };
     Ok(Observation {
         fresh,

@@ -1,12 +1,15 @@
-//! Rollback observations: each migration in turn, on the set applied up to
-//! it with rows seeded into every table, is applied (up), rolled back
+//! Rollback observations: each migration in scope, on the set applied up
+//! to it with rows seeded into every table, is applied (up), rolled back
 //! (down) and applied again, with a snapshot and the rows read after each
 //! step. It judges nothing; `checks::rollback` does.
 //!
-//! One sandbox holds the whole chain. In a transaction sandbox a savepoint
-//! taken after up makes every migration's down and re-up start from its
-//! up, even when they fail; in a template sandbox the chain goes on from
-//! the re-up, and stops where a down or re-up failed.
+//! One sandbox holds the chain while it can. In a sandbox that rewinds, a
+//! savepoint taken after up makes every migration's down and re-up start
+//! from its up, even when they fail; elsewhere the chain goes on from the
+//! re-up. Where the chain cannot go on in its sandbox (an up that fails on
+//! the seeded rows, a down or re-up that failed in a sandbox that does not
+//! rewind) it goes on in a new one holding the set applied up to that
+//! migration, so every migration in scope is judged.
 
 use std::path::Path;
 
@@ -54,6 +57,19 @@ pub enum Down {
     },
 }
 
+impl Down {
+    /// Whether the down or the re-up after it failed.
+    fn failed(&self) -> bool {
+        matches!(
+            self,
+            Down::Ran {
+                outcome: Err(_) | Ok(DownAndReup { reup: Err(_), .. }),
+                ..
+            }
+        )
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DownAndReup {
     pub after_down: After,
@@ -63,6 +79,9 @@ pub struct DownAndReup {
 #[derive(Debug, Clone, Default)]
 pub struct RollbackObservation {
     pub steps: Vec<RollbackStep>,
+    /// Migrations after which the chain went on in a new sandbox holding
+    /// the set applied up to them (rows seeded before are not there).
+    pub rebuilt: Vec<String>,
     /// Why the chain ended before the last migration, if it did.
     pub stopped: Option<String>,
     /// What the report should say about the rows generated.
@@ -71,23 +90,92 @@ pub struct RollbackObservation {
 
 const SAVEPOINT: &str = "migcheck_rollback";
 
-/// Runs the chain for every migration of `set`.
+/// Runs the chain for the migrations of `set` at `scope` (indexes, in
+/// order): from the set applied up to the first of them, every migration
+/// after it is applied, and those in scope are also rolled back and
+/// applied again.
 pub async fn observe(
     sandboxes: &mut Sandboxes<'_>,
     scenario: &Scenario,
     set: &MigrationSet,
+    scope: &[usize],
 ) -> Result<RollbackObservation, ObserveError> {
-    let sandbox = sandboxes.open().await?;
-    let result = chain(&sandbox, scenario, set).await;
-    sandboxes.close(sandbox).await?;
-    result
+    let mut observation = RollbackObservation::default();
+    let Some(&first) = scope.first() else {
+        return Ok(observation);
+    };
+    let mut chain = Chain {
+        sandboxes,
+        sandbox: None,
+        // Forks are built as the application deploys, so that they are
+        // the prefixes the other checks fork at too.
+        deploy: Runner {
+            mode: scenario.runner,
+            tx: scenario.tx,
+            table: crate::version_table::VersionTable::of(set.format),
+        },
+    };
+    let result = match chain.restart(&set.migrations[..first]).await {
+        Ok(None) => walk(&mut chain, scenario, set, scope, &mut observation).await,
+        Ok(Some(error)) => {
+            observation.stopped = Some(format!(
+                "the set up to {} does not apply: {}",
+                set.migrations[first].name, error.message
+            ));
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
+    chain.close().await?;
+    result.map(|()| observation)
 }
 
-async fn chain(
-    sandbox: &Sandbox,
+/// The sandbox the chain is in, replaced when the chain must go on from a
+/// state it cannot rewind to.
+struct Chain<'c, 's> {
+    sandboxes: &'c mut Sandboxes<'s>,
+    sandbox: Option<Sandbox>,
+    deploy: Runner,
+}
+
+impl Chain<'_, '_> {
+    fn sandbox(&self) -> &Sandbox {
+        self.sandbox.as_ref().expect("the chain holds a sandbox")
+    }
+
+    /// Goes on in a new sandbox holding `prefix`: a clone where one is kept
+    /// (or a savepoint), else the prefix applied in one new sandbox, which
+    /// costs one application instead of a clone per version.
+    async fn restart(&mut self, prefix: &[Migration]) -> Result<Option<ApplyError>, ObserveError> {
+        self.close().await?;
+        if self.sandboxes.keeps(self.deploy, prefix) {
+            match self.sandboxes.fork_at(self.deploy, prefix).await? {
+                Ok(sandbox) => self.sandbox = Some(sandbox),
+                Err(error) => return Ok(Some(error)),
+            }
+            return Ok(None);
+        }
+        let sandbox = self.sandboxes.open().await?;
+        let applied = sandbox.apply(self.deploy, prefix).await;
+        self.sandbox = Some(sandbox);
+        Ok(applied?)
+    }
+
+    async fn close(&mut self) -> Result<(), ObserveError> {
+        if let Some(sandbox) = self.sandbox.take() {
+            self.sandboxes.close(sandbox).await?;
+        }
+        Ok(())
+    }
+}
+
+async fn walk(
+    chain: &mut Chain<'_, '_>,
     scenario: &Scenario,
     set: &MigrationSet,
-) -> Result<RollbackObservation, ObserveError> {
+    scope: &[usize],
+    observation: &mut RollbackObservation,
+) -> Result<(), ObserveError> {
     // One migration at a time, with the application's transaction
     // boundaries; the version table plays no part in up and down.
     let runner = Runner {
@@ -100,8 +188,40 @@ async fn chain(
         tx: TxMode::PerFile,
         ..Runner::default()
     };
-    let mut observation = RollbackObservation::default();
-    for (index, migration) in set.migrations.iter().enumerate() {
+    let all = &set.migrations;
+    let first = scope[0];
+    let skipped: Vec<&str> = scenario
+        .seed
+        .iter()
+        .filter(|seed| set.prefix_len(&seed.before).is_ok_and(|k| k <= first))
+        .map(|seed| seed.origin.as_str())
+        .collect();
+    if !skipped.is_empty() {
+        observation.notes.push(format!(
+            "{} not put in: the chain starts at {}, the first migration in scope",
+            skipped.join(", "),
+            all[first].name
+        ));
+    }
+    for (index, migration) in all.iter().enumerate().skip(first) {
+        if !scope.contains(&index) {
+            // Deployed already: applied on the way, not judged.
+            if let Some(error) = chain
+                .sandbox()
+                .apply(runner, std::slice::from_ref(migration))
+                .await?
+            {
+                if !rebuild(chain, observation, &all[..=index]).await? {
+                    return Ok(());
+                }
+                observation.notes.push(format!(
+                    "{} did not apply on the rows seeded before it ({}); the chain went on without them",
+                    migration.name, error.message
+                ));
+            }
+            continue;
+        }
+        let sandbox = chain.sandbox();
         for seed in &scenario.seed {
             if set.prefix_len(&seed.before).ok() == Some(index + 1) {
                 let rows = by_hand_migration(&seed.origin, &seed.sql);
@@ -132,24 +252,24 @@ async fn chain(
                 Err(error) => error.message.clone(),
                 Ok(_) => String::new(),
             };
-            if !sandbox.rewinds() {
-                observation.stopped = Some(format!(
-                    "the rows generated for {} do not fit {} ({why})",
-                    seeded.join(", "),
-                    migration.name
-                ));
-                break;
-            }
-            sandbox.rewind("migcheck_seeded").await?;
             observation.notes.push(format!(
                 "the rows generated for {} do not fit {} ({why}); it was rolled back without them",
                 seeded.join(", "),
                 migration.name
             ));
+            match sandbox.rewinds() {
+                true => sandbox.rewind("migcheck_seeded").await?,
+                false => {
+                    if !rebuild(chain, observation, &all[..index]).await? {
+                        return Ok(());
+                    }
+                }
+            }
             seeded.clear();
-            before = after(sandbox).await?;
-            up = apply_up(sandbox, runner, migration).await?;
+            before = after(chain.sandbox()).await?;
+            up = apply_up(chain.sandbox(), runner, migration).await?;
         }
+        let sandbox = chain.sandbox();
         sandbox.release("migcheck_seeded").await?;
         let applied = up.is_ok();
         let mut step = RollbackStep {
@@ -162,17 +282,16 @@ async fn chain(
         };
         if !applied {
             observation.steps.push(step);
-            observation.stopped = Some(format!(
-                "{} did not apply on the seeded database",
-                migration.name
-            ));
-            break;
+            if !rebuild(chain, observation, &all[..=index]).await? {
+                return Ok(());
+            }
+            continue;
         }
         let opted_out = scenario
             .irreversible
             .iter()
             .any(|o| o.migration == migration.name);
-        let down = match (&migration.down, opted_out) {
+        step.down = match (&migration.down, opted_out) {
             (_, true) => Down::OptedOut,
             (None, false) => Down::Missing,
             (Some(script), false) => {
@@ -186,27 +305,38 @@ async fn chain(
                 Down::Ran { name, outcome }
             }
         };
-        let failed = matches!(
-            &down,
-            Down::Ran {
-                outcome: Err(_),
-                ..
-            } | Down::Ran {
-                outcome: Ok(DownAndReup { reup: Err(_), .. }),
-                ..
-            }
-        );
-        step.down = down;
+        let lost = step.down.failed() && !sandbox.rewinds();
         observation.steps.push(step);
-        if failed && !sandbox.rewinds() {
-            observation.stopped = Some(format!(
-                "rolling back {} failed, so the migrations after it were not rolled back",
-                migration.name
-            ));
-            break;
+        if lost && !rebuild(chain, observation, &all[..=index]).await? {
+            return Ok(());
         }
     }
-    Ok(observation)
+    Ok(())
+}
+
+/// Goes on from `prefix` in a new sandbox; `false` (and why, in
+/// `stopped`) when the prefix does not apply there.
+async fn rebuild(
+    chain: &mut Chain<'_, '_>,
+    observation: &mut RollbackObservation,
+    prefix: &[Migration],
+) -> Result<bool, ObserveError> {
+    let last = prefix.last().map(|m| m.name.clone()).unwrap_or_default();
+    match chain.restart(prefix).await? {
+        None => {
+            if !prefix.is_empty() {
+                observation.rebuilt.push(last);
+            }
+            Ok(true)
+        }
+        Some(error) => {
+            observation.stopped = Some(format!(
+                "the set up to {last} does not apply in a new sandbox, so the migrations after it were not rolled back: {}",
+                error.message
+            ));
+            Ok(false)
+        }
+    }
 }
 
 /// SQLSTATE of "column ... contains null values".

@@ -13,7 +13,7 @@ use crate::migrations::MigrationSet;
 use crate::observe::Observation;
 use crate::observe::faults::Interruption;
 use crate::observe::rollback::Down;
-use crate::report::{OptOutNote, ScenarioResult};
+use crate::report::{NotRun, OptOutNote, ScenarioResult};
 use crate::runner::ApplyError;
 use crate::sandbox::Timeouts;
 use crate::scenario::{ExpectedFinding, Scenario, Source};
@@ -66,7 +66,13 @@ pub fn judge(
     drop_unrelated(&mut findings, prepared, observation);
     let suppressed = suppress_locks(&mut findings, prepared);
     mark_timeouts(&mut findings, timeouts);
-    settle(&mut findings, &scenario.expect_findings, checks);
+    let not_run = not_run(prepared, observation, &findings);
+    let ran: Vec<Check> = checks
+        .iter()
+        .copied()
+        .filter(|c| !not_run.iter().any(|n| n.check == *c))
+        .collect();
+    settle(&mut findings, &scenario.expect_findings, &ran);
     for finding in &mut findings {
         finding.scenario = scenario.id.clone();
         finding.postgres = postgres.to_string();
@@ -80,10 +86,12 @@ pub fn judge(
         sandbox_reason: prepared.sandbox.reason.clone(),
         runner: Some(scenario.runner_reason()),
         checks: checks.clone(),
+        not_run,
         cases: observation.cases,
         findings,
-        notes: notes(observation)
+        notes: scope_notes(prepared, observation)
             .into_iter()
+            .chain(notes(observation))
             .chain(prepared.notes.iter().cloned())
             .chain(observation.skipped.iter().cloned())
             .collect(),
@@ -91,6 +99,39 @@ pub fn judge(
         migrations: Some(scenario.migrations.clone()),
         kept: None,
     }
+}
+
+/// The checks asked for that could not run, and why: a check that did not
+/// run has no findings, and must not read as passed.
+fn not_run(prepared: &Prepared, observation: &Observation, findings: &[Finding]) -> Vec<NotRun> {
+    let scenario = &prepared.scenario;
+    let fresh_fails = !observation.fresh.errors.is_empty();
+    prepared
+        .checks
+        .iter()
+        // What found something ran (git's edits are converge's, and need
+        // no server).
+        .filter(|&&check| !findings.iter().any(|f| f.check == Some(check)))
+        .filter_map(|&check| {
+            let reason = match check {
+                // Both run whatever happens.
+                Check::Fresh | Check::Lint => return None,
+                _ if fresh_fails => "the fresh install fails",
+                Check::Expect if scenario.expect.is_empty() => {
+                    "nothing is expected; give --expect or the scenario's expect:"
+                }
+                Check::Merge if observation.merge.is_none() => match scenario.merge {
+                    None => "no merge to check; give --changed-since or the scenario's merge:",
+                    Some(_) => "the branch adds no migration",
+                },
+                _ => return None,
+            };
+            Some(NotRun {
+                check,
+                reason: reason.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// Whether the set failed from the state a lint finding predicts, because
@@ -255,15 +296,15 @@ fn mark_timeouts(findings: &mut [Finding], timeouts: Timeouts) {
 }
 
 /// Marks the findings a scenario pins as expected, and adds an
-/// `expected-not-found` finding for each pinned one (of a check that ran)
-/// that did not happen.
-pub(crate) fn settle(findings: &mut Vec<Finding>, expected: &[ExpectedFinding], checks: &[Check]) {
+/// `expected-not-found` finding for each pinned one (of a check that ran,
+/// one of `ran`) that did not happen.
+pub(crate) fn settle(findings: &mut Vec<Finding>, expected: &[ExpectedFinding], ran: &[Check]) {
     for finding in findings.iter_mut() {
         finding.expected = expected.iter().any(|e| e.matches(finding));
     }
     for pinned in expected {
-        let ran = pinned.kind.check().is_none_or(|c| checks.contains(&c));
-        if ran && !findings.iter().any(|f| pinned.matches(f)) {
+        let judged = pinned.kind.check().is_none_or(|c| ran.contains(&c));
+        if judged && !findings.iter().any(|f| pinned.matches(f)) {
             let mut at = String::new();
             if let Some(m) = &pinned.migration {
                 at = format!(" in {m}");
@@ -286,6 +327,27 @@ pub(crate) fn settle(findings: &mut Vec<Finding>, expected: &[ExpectedFinding], 
             });
         }
     }
+}
+
+/// Which downs rollback judged, when `--changed-since` limited them.
+fn scope_notes(prepared: &Prepared, observation: &Observation) -> Vec<String> {
+    let (Some(rev), Some(_)) = (&prepared.scenario.base, &observation.rollback) else {
+        return Vec::new();
+    };
+    let names: Vec<String> = prepared
+        .rolled_back
+        .iter()
+        .map(|&i| prepared.set.migrations[i].name.clone())
+        .collect();
+    vec![match names.is_empty() {
+        true => format!(
+            "rollback: the branch adds or changes no migration since {rev}, so no down was judged"
+        ),
+        false => format!(
+            "rollback: judged the downs of what the branch adds or changes since {rev}: {}",
+            list(&names)
+        ),
+    }]
 }
 
 /// What the locks, rollback and faults checks did, or could not do.
@@ -335,6 +397,12 @@ fn notes(observation: &Observation) -> Vec<String> {
             }
             notes.push(note);
         }
+        if !rollback.rebuilt.is_empty() {
+            notes.push(format!(
+                "rollback: went on in a database rebuilt with the set applied up to {}, where a rollback or an up on seeded rows failed (rows seeded before were not carried over)",
+                list(&rollback.rebuilt)
+            ));
+        }
         notes.extend(rollback.notes.iter().map(|n| format!("rollback: {n}")));
         if let Some(why) = &rollback.stopped {
             notes.push(format!("rollback: stopped early: {why}"));
@@ -364,6 +432,14 @@ fn notes(observation: &Observation) -> Vec<String> {
         notes.push(note);
     }
     notes
+}
+
+/// Names, at most five of them.
+fn list(names: &[String]) -> String {
+    match names.len() {
+        0..=5 => names.join(", "),
+        n => format!("{} and {} more", names[..5].join(", "), n - 5),
+    }
 }
 
 fn plural(n: usize) -> &'static str {

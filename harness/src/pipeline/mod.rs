@@ -48,6 +48,7 @@ pub async fn observe(
         &prepared.set,
         &prepared.checks,
         &prepared.under_test,
+        &prepared.rolled_back,
     )
     .await;
     let shut = sandboxes.shutdown().await;
@@ -106,6 +107,7 @@ pub fn lint(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
         sandbox_reason: None,
         runner: Some(scenario.runner_reason()),
         checks: vec![Check::Lint],
+        not_run: Vec::new(),
         cases: 0,
         findings,
         notes: linted.notes,

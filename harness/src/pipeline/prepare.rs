@@ -24,6 +24,10 @@ pub struct Prepared {
     /// The migrations the `locks` check observes (indexes into the set):
     /// see [`under_test`].
     pub under_test: Vec<usize>,
+    /// The migrations whose downs the `rollback` check judges: those a
+    /// branch adds or changes with `--changed-since` (what a team can roll
+    /// back after the deploy), else every one (the history audit).
+    pub rolled_back: Vec<usize>,
     /// Migrations edited since a version of the set was deployed (git).
     pub edits: Vec<Edit>,
     /// What was prepared or skipped, for the report (git history).
@@ -77,9 +81,19 @@ pub fn prepare(
                 .map_err(|e| in_scenario(lint::LintError::from(e).into()))?;
         }
     }
+    let scoped = checks.contains(&Check::Locks) || checks.contains(&Check::Rollback);
+    let branch = match (scoped, &scenario.base) {
+        (true, Some(rev)) => Some(branch(&set, rev).map_err(in_scenario)?),
+        _ => None,
+    };
     let under_test = match checks.contains(&Check::Locks) {
-        true => under_test(&scenario, &set).map_err(in_scenario)?,
+        true => under_test(&scenario, &set, branch.as_deref()).map_err(in_scenario)?,
         false => Vec::new(),
+    };
+    let rolled_back = match (checks.contains(&Check::Rollback), branch) {
+        (false, _) => Vec::new(),
+        (true, Some(branch)) => branch,
+        (true, None) => (0..set.migrations.len()).collect(),
     };
 
     // Lint is cheap and static; converge needs its predictions even when
@@ -145,6 +159,7 @@ pub fn prepare(
         sandbox,
         checks: checks.to_vec(),
         under_test,
+        rolled_back,
         edits,
         notes,
     })
@@ -293,9 +308,13 @@ fn validate_names(scenario: &Scenario, set: &MigrationSet) -> Result<(), crate::
 
 /// The migrations under test, which `locks` observes: those the scenario
 /// names (`locks:`), every one (`--locks all`), or those a branch adds or
-/// changes since the merge base of `--changed-since`, else the last: what
-/// the next deploy runs. A lock taken years ago harms nobody today.
-fn under_test(scenario: &Scenario, set: &MigrationSet) -> Result<Vec<usize>, crate::Error> {
+/// changes (`branch`, with `--changed-since`), else the last: what the
+/// next deploy runs. A lock taken years ago harms nobody today.
+fn under_test(
+    scenario: &Scenario,
+    set: &MigrationSet,
+    branch: Option<&[usize]>,
+) -> Result<Vec<usize>, crate::Error> {
     let all = &set.migrations;
     match &scenario.locks {
         LocksScope::All => Ok((0..all.len()).collect()),
@@ -311,21 +330,27 @@ fn under_test(scenario: &Scenario, set: &MigrationSet) -> Result<Vec<usize>, cra
                 }),
             })
             .collect(),
-        LocksScope::UnderTest => match &scenario.base {
-            Some(rev) => {
-                let base = git::past::at_merge_base(set, rev)
-                    .map_err(|e| crate::Error::Changes(e.to_string()))?;
-                let deployed = |m: &crate::migrations::Migration| {
-                    base.set
-                        .migrations
-                        .iter()
-                        .any(|b| b.name == m.name && b.up.sql == m.up.sql)
-                };
-                Ok((0..all.len()).filter(|&i| !deployed(&all[i])).collect())
-            }
-            None => Ok(all.len().checked_sub(1).into_iter().collect()),
-        },
+        LocksScope::UnderTest => Ok(match branch {
+            Some(branch) => branch.to_vec(),
+            None => all.len().checked_sub(1).into_iter().collect(),
+        }),
     }
+}
+
+/// The migrations a branch adds or changes: those not in the set as it is
+/// at the merge base with `rev` under the same name and up SQL (indexes
+/// into the set).
+fn branch(set: &MigrationSet, rev: &str) -> Result<Vec<usize>, crate::Error> {
+    let base =
+        git::past::at_merge_base(set, rev).map_err(|e| crate::Error::Changes(e.to_string()))?;
+    let deployed = |m: &crate::migrations::Migration| {
+        base.set
+            .migrations
+            .iter()
+            .any(|b| b.name == m.name && b.up.sql == m.up.sql)
+    };
+    let all = &set.migrations;
+    Ok((0..all.len()).filter(|&i| !deployed(&all[i])).collect())
 }
 
 /// The legacy state a lint prediction describes: the set up to the

@@ -65,6 +65,9 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
             .checks
             .iter()
             .map(|check| {
+                if let Some(why) = s.not_run(*check) {
+                    return p.dim(&format!("– {check} (not run: {why})"));
+                }
                 let mine: Vec<&Finding> = s
                     .findings
                     .iter()

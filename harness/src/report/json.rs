@@ -1,5 +1,6 @@
 //! The JSON report: exactly the shape of `product.md` (version 1), plus a
-//! `scenarios` array (with each scenario's notes and opt-outs) and each
+//! `scenarios` array (with each scenario's notes, opt-outs and the checks
+//! that could not run) and each
 //! finding's `expected` flag, all additions.
 
 use serde_json::{Value, json};
@@ -21,6 +22,7 @@ pub(super) fn render(report: &Report) -> String {
                 "sandbox_reason": s.sandbox_reason,
                 "runner": s.runner,
                 "checks": s.checks,
+                "not_run": s.not_run,
                 "cases": s.cases,
                 "ok": s.ok(),
                 "notes": s.all_notes(),

@@ -1,7 +1,8 @@
 //! JUnit XML, the format most CI dashboards read: a testsuite per scenario
 //! and server version, a testcase per check. A check fails when it has a
 //! finding that fails the run; expected findings and warnings are listed
-//! in the testcase's `system-out`.
+//! in the testcase's `system-out`; a check that could not run is
+//! `skipped`, with the reason.
 
 use std::fmt::Write;
 
@@ -35,9 +36,10 @@ pub(super) fn render(report: &Report) -> String {
             .count();
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{suite_failures}\" errors=\"0\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{suite_failures}\" errors=\"0\" skipped=\"{}\">",
             escape(&suite),
-            checks.len()
+            checks.len(),
+            s.not_run.len()
         );
         for check in checks {
             testcase(&mut out, s, &suite, *check);
@@ -81,6 +83,14 @@ fn testcase(out: &mut String, s: &ScenarioResult, suite: &str, check: Option<Che
         "    <testcase name=\"{name}\" classname=\"{}\"",
         escape(suite)
     );
+    if let Some(why) = check.and_then(|c| s.not_run(c)) {
+        let _ = writeln!(
+            out,
+            ">\n      <skipped message=\"not run: {}\"/>\n    </testcase>",
+            escape(why)
+        );
+        return;
+    }
     let failures: Vec<&Finding> = failing(s, check).collect();
     let others: Vec<&Finding> = mine(s, check).filter(|f| !f.fails_run()).collect();
     if failures.is_empty() && others.is_empty() {

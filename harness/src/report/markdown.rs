@@ -31,7 +31,14 @@ pub(super) fn render(report: &Report) -> String {
     );
     out.push_str("| scenario | postgres | checks | result |\n|---|---|---|---|\n");
     for s in &report.scenarios {
-        let checks: Vec<&str> = s.checks.iter().map(|c| c.as_str()).collect();
+        let checks: Vec<String> = s
+            .checks
+            .iter()
+            .map(|&c| match s.not_run(c) {
+                Some(why) => format!("{c} (not run: {why})"),
+                None => c.to_string(),
+            })
+            .collect();
         let _ = writeln!(
             out,
             "| {} | {} | {} | {} |",

@@ -50,6 +50,9 @@ pub struct ScenarioResult {
     /// where no runner applies (`bench`).
     pub runner: Option<String>,
     pub checks: Vec<Check>,
+    /// Checks of `checks` that could not run, and why: never shown as
+    /// passed.
+    pub not_run: Vec<NotRun>,
     pub cases: usize,
     pub findings: Vec<Finding>,
     /// What a check did not do, or how much it did ("no down migrations",
@@ -151,9 +154,25 @@ pub struct OptOutNote {
     pub finding: Option<crate::finding::Kind>,
 }
 
+/// A check that was asked for but could not run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NotRun {
+    pub check: Check,
+    /// Why, e.g. "the fresh install fails".
+    pub reason: String,
+}
+
 impl ScenarioResult {
     pub fn ok(&self) -> bool {
         !self.findings.iter().any(Finding::fails_run)
+    }
+
+    /// Why `check` did not run, if it did not.
+    pub fn not_run(&self, check: Check) -> Option<&str> {
+        self.not_run
+            .iter()
+            .find(|n| n.check == check)
+            .map(|n| n.reason.as_str())
     }
 
     /// The notes, then what `--keep-failed` kept.

@@ -16,6 +16,7 @@ mod golang;
 mod plain;
 mod split;
 mod sqlx;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +24,7 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 
 pub use split::{Statement, TxNeed};
+pub use writes::StatedWrite;
 
 /// The ordered migrations read from one directory.
 #[derive(Debug, Clone)]

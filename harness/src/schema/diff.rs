@@ -141,12 +141,27 @@ impl Diff {
     }
 }
 
-/// Compares two snapshots object by object, in key order.
+/// Compares two snapshots object by object, in key order, leaving out the
+/// migration runners' version tables (see [`super::bookkeeping`]).
 pub fn diff(left: &Snapshot, right: &Snapshot) -> Diff {
+    compare(left, right, |object| !super::bookkeeping::belongs(object))
+}
+
+/// Like [`diff`], version tables included: for code whose point is the
+/// version table.
+pub fn diff_all(left: &Snapshot, right: &Snapshot) -> Diff {
+    compare(left, right, |_| true)
+}
+
+fn compare(left: &Snapshot, right: &Snapshot, keep: impl Fn(&Object) -> bool) -> Diff {
     let keys: BTreeSet<&String> = left.objects.keys().chain(right.objects.keys()).collect();
     let mut changes = Vec::new();
     for key in keys {
-        match (left.objects.get(key), right.objects.get(key)) {
+        let (l, r) = (left.objects.get(key), right.objects.get(key));
+        if !l.or(r).is_some_and(&keep) {
+            continue;
+        }
+        match (l, r) {
             (Some(object), None) => changes.push(Change::OnlyLeft {
                 key: key.clone(),
                 object: object.clone(),

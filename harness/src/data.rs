@@ -303,7 +303,10 @@ mod tests {
         let version_table = |rows: &[&[&str]]| TableRows {
             tables: [(
                 "public.schema_migrations".to_string(),
-                table(&["version"], rows).tables.remove("public.t").unwrap(),
+                table(&["version"], rows)
+                    .tables
+                    .remove("public.t")
+                    .expect("the helper names its table public.t"),
             )]
             .into(),
         };

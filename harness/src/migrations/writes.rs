@@ -83,7 +83,7 @@ mod tests {
     use super::*;
 
     fn check(sql: &str, expected: &str) {
-        let script = Script::parse(Path::new("t.sql"), sql.to_string()).unwrap();
+        let script = Script::parse(Path::new("t.sql"), sql.to_string()).expect("test SQL parses");
         let actual: Vec<String> = script
             .stated_writes()
             .iter()

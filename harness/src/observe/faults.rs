@@ -509,7 +509,7 @@ mod tests {
     /// `sql` as a migration that runs in a transaction or not, and whether
     /// faults are injected into it under `runner`.
     fn check(mode: RunnerMode, tx: TxMode, transaction: bool, sql: &str, injected: bool) {
-        let up = Script::parse(Path::new("m.sql"), sql.to_string()).unwrap();
+        let up = Script::parse(Path::new("m.sql"), sql.to_string()).expect("test SQL parses");
         let migration = Migration {
             version: "1".into(),
             name: "m.sql".into(),

@@ -27,7 +27,7 @@ pub fn is_bookkeeping(table: &str) -> bool {
 /// constraints, indexes, triggers, policies and owned sequences.
 pub(super) fn belongs(object: &Object) -> bool {
     // Names are `schema.table` and `schema.table.child`, unquoted.
-    let table_of_child = |name: &str| name.splitn(3, '.').nth(1).is_some_and(is_bookkeeping);
+    let table_of_child = |name: &str| name.split('.').nth(1).is_some_and(is_bookkeeping);
     match object.kind {
         ObjectKind::Table => is_bookkeeping(&object.name),
         ObjectKind::Column | ObjectKind::Constraint | ObjectKind::Trigger | ObjectKind::Policy => {

@@ -1,8 +1,8 @@
 //! The migration runners' own tables. They record which versions ran; the
-//! set's schema and data are everything else. Diffs ([`super::diff`]) and
+//! set's schema and data are everything else. Diffs (`schema::diff`) and
 //! the row comparisons of `data` leave them out, so a down that leaves
 //! diesel's table alone is not a residue; code whose point is the version
-//! table compares it with [`super::diff_all`] and the rows themselves.
+//! table compares it with `schema::diff_all` and the rows themselves.
 
 use super::{Object, ObjectKind};
 
@@ -61,53 +61,5 @@ mod tests {
         ] {
             assert!(!is_bookkeeping(name), "{name}");
         }
-    }
-
-    #[test]
-    fn diffs_leave_version_tables_and_what_belongs_to_them_out() {
-        let object = |kind, name: &str, attrs: &[(&str, &str)]| Object {
-            kind,
-            name: name.into(),
-            attrs: attrs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        };
-        let objects = [
-            object(ObjectKind::Table, "public.__diesel_schema_migrations", &[]),
-            object(
-                ObjectKind::Column,
-                "public.__diesel_schema_migrations.version",
-                &[],
-            ),
-            object(
-                ObjectKind::Constraint,
-                "public.schema_migrations.schema_migrations_pkey",
-                &[],
-            ),
-            object(
-                ObjectKind::Index,
-                "public.schema_migrations_pkey",
-                &[("table", "public.schema_migrations")],
-            ),
-            object(
-                ObjectKind::Sequence,
-                "public.schema_migrations_id_seq",
-                &[("owned_by", "public.schema_migrations.id")],
-            ),
-            object(ObjectKind::Table, "public.users", &[]),
-        ];
-        let right = super::super::Snapshot {
-            objects: objects.into_iter().map(|o| (o.key(), o)).collect(),
-        };
-        let empty = super::super::Snapshot::default();
-        let keys = |diff: super::super::Diff| -> Vec<String> {
-            diff.changes.iter().map(|c| c.key().to_string()).collect()
-        };
-        assert_eq!(
-            keys(super::super::diff(&empty, &right)),
-            ["table public.users"]
-        );
-        assert_eq!(keys(super::super::diff_all(&empty, &right)).len(), 6);
     }
 }

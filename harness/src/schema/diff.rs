@@ -851,4 +851,49 @@ mod tests {
             "#]],
         );
     }
+
+    #[test]
+    fn diffs_leave_version_tables_and_what_belongs_to_them_out() {
+        let object = |kind, name: &str, attrs: &[(&str, &str)]| Object {
+            kind,
+            name: name.into(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let objects = [
+            object(ObjectKind::Table, "public.__diesel_schema_migrations", &[]),
+            object(
+                ObjectKind::Column,
+                "public.__diesel_schema_migrations.version",
+                &[],
+            ),
+            object(
+                ObjectKind::Constraint,
+                "public.schema_migrations.schema_migrations_pkey",
+                &[],
+            ),
+            object(
+                ObjectKind::Index,
+                "public.schema_migrations_pkey",
+                &[("table", "public.schema_migrations")],
+            ),
+            object(
+                ObjectKind::Sequence,
+                "public.schema_migrations_id_seq",
+                &[("owned_by", "public.schema_migrations.id")],
+            ),
+            object(ObjectKind::Table, "public.users", &[]),
+        ];
+        let right = Snapshot {
+            objects: objects.into_iter().map(|o| (o.key(), o)).collect(),
+        };
+        let empty = Snapshot::default();
+        let keys = |diff: Diff| -> Vec<String> {
+            diff.changes.iter().map(|c| c.key().to_string()).collect()
+        };
+        assert_eq!(keys(diff(&empty, &right)), ["table public.users"]);
+        assert_eq!(keys(diff_all(&empty, &right)).len(), 6);
+    }
 }

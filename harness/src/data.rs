@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use tokio_postgres::Client;
 
+use crate::schema::is_bookkeeping;
+
 /// Per table ("schema.table"): row count and an md5 of the sorted rows.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TableData {
@@ -49,10 +51,12 @@ impl TableData {
         Ok(TableData { tables })
     }
 
-    /// Tables present on both sides whose rows differ.
+    /// Tables present on both sides whose rows differ, the runners'
+    /// version tables left out ([`crate::schema::is_bookkeeping`]).
     pub fn changes(&self, after: &TableData) -> Vec<DataChange> {
         self.tables
             .iter()
+            .filter(|(table, _)| !is_bookkeeping(table))
             .filter_map(|(table, before)| {
                 let now = after.tables.get(table)?;
                 (now != before).then(|| DataChange {
@@ -79,6 +83,15 @@ pub struct Rows {
     pub columns: Vec<String>,
     /// One entry per row: the text of each column's value.
     pub values: Vec<Vec<Option<String>>>,
+}
+
+/// How [`TableRows::lost`] compares a table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Skip,
+    /// Every column but these.
+    Without(Vec<String>),
 }
 
 /// Rows of a table that did not survive from one observation to the next.
@@ -134,21 +147,32 @@ impl TableRows {
         Ok(TableRows { tables })
     }
 
-    /// For each table of `self` that `after` also has (and `keep` accepts),
-    /// the rows with no equal row in `after`, compared on the columns both
-    /// sides have. Tables without such rows are left out.
-    pub fn lost(&self, after: &TableRows, keep: impl Fn(&str) -> bool) -> Vec<RowLoss> {
+    /// For each table of `self` that `after` also has, the rows with no
+    /// equal row in `after`, compared on the columns both sides have.
+    /// `scope` says how each table is compared: `Skip` it, or leave some
+    /// of its columns out. Version tables are never compared. Tables
+    /// without such rows are left out.
+    pub fn lost(&self, after: &TableRows, scope: impl Fn(&str) -> Scope) -> Vec<RowLoss> {
         let mut losses = Vec::new();
         for (table, before) in &self.tables {
-            let Some(now) = after.tables.get(table).filter(|_| keep(table)) else {
+            let Some(now) = after.tables.get(table).filter(|_| !is_bookkeeping(table)) else {
                 continue;
+            };
+            let left_out = match scope(table) {
+                Scope::Skip => continue,
+                Scope::All => Vec::new(),
+                Scope::Without(columns) => columns,
             };
             let columns: Vec<String> = before
                 .columns
                 .iter()
-                .filter(|c| now.columns.contains(c))
+                .filter(|c| now.columns.contains(c) && !left_out.contains(c))
                 .cloned()
                 .collect();
+            if columns.is_empty() && !left_out.is_empty() {
+                // Every column left is one the migration sets itself.
+                continue;
+            }
             let project = |rows: &Rows| -> Vec<Vec<Option<String>>> {
                 let at: Vec<usize> = columns
                     .iter()
@@ -192,6 +216,29 @@ impl TableRows {
     }
 }
 
+/// `schema` and `table` of a key of [`TableData`] or [`TableRows`]
+/// (`quote_ident(schema) || '.' || quote_ident(table)`), unquoted.
+pub fn unqualify(key: &str) -> (String, String) {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    let mut quoted = false;
+    let mut chars = key.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                part.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            '.' if !quoted => parts.push(std::mem::take(&mut part)),
+            _ => part.push(c),
+        }
+    }
+    parts.push(part);
+    let table = parts.pop().unwrap_or_default();
+    (parts.join("."), table)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -214,8 +261,12 @@ mod tests {
     }
 
     fn check(before: TableRows, after: TableRows, expected: &str) {
+        check_scoped(before, after, Scope::All, expected);
+    }
+
+    fn check_scoped(before: TableRows, after: TableRows, scope: Scope, expected: &str) {
         let actual: Vec<String> = before
-            .lost(&after, |_| true)
+            .lost(&after, |_| scope.clone())
             .iter()
             .map(|l| {
                 format!(
@@ -229,6 +280,46 @@ mod tests {
             })
             .collect();
         assert_eq!(actual.join("; "), expected);
+    }
+
+    #[test]
+    fn leaves_out_what_the_scope_and_version_tables_say() {
+        let before = || table(&["id", "email"], &[&["1", "Ada@x"], &["2", "alan@x"]]);
+        let lowered = || table(&["id", "email"], &[&["1", "ada@x"], &["2", "alan@x"]]);
+        check_scoped(before(), lowered(), Scope::Skip, "");
+        check_scoped(
+            before(),
+            lowered(),
+            Scope::Without(vec!["email".into()]),
+            "",
+        );
+        // The other columns are still compared.
+        check_scoped(
+            before(),
+            table(&["id", "email"], &[&["1", "Ada@x"], &["3", "alan@x"]]),
+            Scope::Without(vec!["email".into()]),
+            "public.t: 1 of 2->2 on id",
+        );
+        let version_table = |rows: &[&[&str]]| TableRows {
+            tables: [(
+                "public.schema_migrations".to_string(),
+                table(&["version"], rows)
+                    .tables
+                    .remove("public.t")
+                    .expect("the helper names its table public.t"),
+            )]
+            .into(),
+        };
+        check(version_table(&[&["1"]]), version_table(&[&["2"]]), "");
+    }
+
+    #[test]
+    fn unquotes_keys() {
+        assert_eq!(unqualify("public.t"), ("public".into(), "t".into()));
+        assert_eq!(
+            unqualify("\"My.Schema\".\"a\"\"b\""),
+            ("My.Schema".into(), "a\"b".into())
+        );
     }
 
     #[test]

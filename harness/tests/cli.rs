@@ -595,3 +595,59 @@ fn every_command_is_described_in_help() {
     assert!(about("fuzz").starts_with("Generate"), "{help}");
     assert_nothing_left(tmp.path());
 }
+
+/// Under `tracked`, faults leaves alone a migration Postgres makes atomic
+/// (001 runs in one transaction) and still interrupts one that commits
+/// inside (002); under `rerun-all` it interrupts both.
+#[test]
+fn faults_under_tracked_interrupt_only_migrations_that_are_not_atomic() {
+    let files: &[(&str, &[u8])] = &[
+        (
+            "m/001_users.sql",
+            b"CREATE TABLE IF NOT EXISTS users (id int);\nCREATE INDEX IF NOT EXISTS users_id ON users (id);\n",
+        ),
+        (
+            "m/002_emails.sql",
+            b"BEGIN;\nALTER TABLE users ADD COLUMN IF NOT EXISTS email text;\nCOMMIT;\nALTER TABLE users ADD COLUMN IF NOT EXISTS name text;\n",
+        ),
+    ];
+    let note = |runner: &str| -> String {
+        let output = check(
+            files,
+            &[
+                "check",
+                "--migrations",
+                "DIR/m",
+                "--checks",
+                "fresh,faults",
+                "--runner",
+                runner,
+                "--format",
+                "json",
+            ],
+            0,
+            "",
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&output.stdout).expect("the report is JSON");
+        report["scenarios"][0]["notes"]
+            .as_array()
+            .expect("notes")
+            .iter()
+            .filter_map(|n| n.as_str())
+            .find(|n| n.starts_with("faults:"))
+            .expect("a faults note")
+            .to_string()
+    };
+    let tracked = note("tracked");
+    assert!(
+        tracked.starts_with("faults: 4 injected paths")
+            && tracked.contains("; 1 migration left alone"),
+        "{tracked}"
+    );
+    let rerun_all = note("rerun-all");
+    assert!(
+        rerun_all.starts_with("faults: 6 injected paths") && !rerun_all.contains("left alone"),
+        "{rerun_all}"
+    );
+}

@@ -3,8 +3,9 @@
 //! its down (`reup-failed`), and the rows from before survive up, and up
 //! then down (`data-lost`).
 
-use crate::data::RowLoss;
+use crate::data::{self, RowLoss, Scope};
 use crate::finding::{Check, Finding, Kind};
+use crate::migrations::StatedWrite;
 use crate::observe::Observation;
 use crate::observe::rollback::{Down, RollbackStep};
 use crate::schema::{self, Change, Diff, ObjectKind};
@@ -42,7 +43,9 @@ fn check_step(step: &RollbackStep) -> Vec<Finding> {
     };
     let irreversible = matches!(step.down, Down::OptedOut);
     if !irreversible {
-        let lost = step.rows_before.lost(&after_up.rows, |_| true);
+        let lost = step
+            .rows_before
+            .lost(&after_up.rows, |table| scope(table, &step.stated_up, &[]));
         findings.extend(
             lost.iter()
                 .map(|loss| data_lost(&step.migration, loss, "up")),
@@ -78,9 +81,14 @@ fn check_step(step: &RollbackStep) -> Vec<Finding> {
         };
         findings.push(super::by_column_order(finding, &residue));
     }
-    // Tables up dropped were meant to go; the rest must keep their rows.
-    let kept = |table: &str| after_up.rows.tables.contains_key(table);
-    let lost = step.rows_before.lost(&after_down.rows, kept);
+    // Tables up dropped were meant to go; the rest must keep their rows,
+    // but for those up or down change by name.
+    let lost = step.rows_before.lost(&after_down.rows, |table| {
+        match after_up.rows.tables.contains_key(table) {
+            true => scope(table, &step.stated_up, &step.stated_down),
+            false => Scope::Skip,
+        }
+    });
     findings.extend(
         lost.iter()
             .map(|loss| data_lost(name, loss, "up then down")),
@@ -120,6 +128,29 @@ fn check_step(step: &RollbackStep) -> Vec<Finding> {
         }
     }
     findings
+}
+
+/// How to compare the rows of `table` (a quoted `schema.table`): not at
+/// all when a statement deletes or replaces its rows by name, without the
+/// columns an `UPDATE` sets.
+fn scope(table: &str, up: &[StatedWrite], down: &[StatedWrite]) -> Scope {
+    let (schema, name) = data::unqualify(table);
+    let named: Vec<&StatedWrite> = up
+        .iter()
+        .chain(down)
+        .filter(|w| w.table == name && w.schema.as_deref().is_none_or(|s| s == schema))
+        .collect();
+    if named.is_empty() {
+        return Scope::All;
+    }
+    let mut set = Vec::new();
+    for write in named {
+        match &write.columns {
+            None => return Scope::Skip,
+            Some(columns) => set.extend(columns.iter().cloned()),
+        }
+    }
+    Scope::Without(set)
 }
 
 fn data_lost(migration: &str, loss: &RowLoss, after: &str) -> Finding {
@@ -242,6 +273,8 @@ mod tests {
         let step = RollbackStep {
             migration: "1_t.up.sql".into(),
             seeded: Vec::new(),
+            stated_up: Default::default(),
+            stated_down: Default::default(),
             before: table(before),
             rows_before: TableRows::default(),
             up: Ok(after("id, a, b, c")),

@@ -16,6 +16,7 @@ mod golang;
 mod plain;
 mod split;
 mod sqlx;
+mod writes;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -24,6 +25,7 @@ use std::path::{Path, PathBuf};
 
 pub(crate) use diesel::recorded_version as diesel_recorded_version;
 pub use split::{Statement, TxNeed};
+pub use writes::StatedWrite;
 
 /// The ordered migrations read from one directory.
 #[derive(Debug, Clone)]

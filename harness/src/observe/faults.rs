@@ -3,6 +3,11 @@
 //! next deploy) to see whether it converges to a fresh install. It judges
 //! nothing; `checks::faults` does.
 //!
+//! Under a `tracked` runner only migrations that are not atomic are
+//! interrupted (outside a transaction, `--tx per-statement`, or committing
+//! inside): a transactional one interrupted leaves the state before it,
+//! from which the next deploy applies exactly the fresh install's suffix.
+//!
 //! Interruptions:
 //! - `error`: statement k fails (an injected statement raising an error
 //!   takes its place), in every migration. The runner handles the failure
@@ -85,8 +90,12 @@ pub struct FaultPath {
 
 #[derive(Debug, Clone, Default)]
 pub struct FaultsObservation {
-    /// The state before each migration (the set applied up to it).
-    pub before: Vec<State>,
+    /// The state before each migration faults were injected into (the set
+    /// applied up to it), by the migration's index.
+    pub before: BTreeMap<usize, State>,
+    /// Migrations left alone because Postgres makes them atomic (see
+    /// [`atomic_by_the_server`]).
+    pub skipped_atomic: usize,
     /// The fresh install the next deploy must converge to.
     pub fresh: Option<Snapshot>,
     pub paths: Vec<FaultPath>,
@@ -181,6 +190,13 @@ async fn paths(
 ) -> Result<(), ObserveError> {
     let all = &set.migrations;
     for (index, migration) in all.iter().enumerate() {
+        if exempt(scenario, migration) {
+            continue;
+        }
+        if atomic_by_the_server(runner, migration) {
+            observation.skipped_atomic += 1;
+            continue;
+        }
         let Ok(sandbox) = sandboxes.fork_at(runner, &all[..index]).await? else {
             break;
         };
@@ -189,10 +205,7 @@ async fn paths(
             Err(e) => Err(e),
         };
         sandboxes.close(sandbox).await?;
-        observation.before.push(before?);
-        if exempt(scenario, migration) {
-            continue;
-        }
+        observation.before.insert(index, before?);
         let autocommit = !migration.transaction || runner.tx == TxMode::PerStatement;
         for (k, statement) in migration.up.statements.iter().enumerate() {
             // Only a statement that commits part of its work before it
@@ -382,6 +395,25 @@ async fn version_table(runner: Runner, sandbox: &Sandbox) -> Result<(), ObserveE
     Ok(())
 }
 
+/// Whether, under a `tracked` runner, an interruption of `migration` can
+/// only leave the state from before it, so that injecting faults into it
+/// would re-prove the server's guarantee: it runs in a transaction (per
+/// file or around the set) and does not commit inside, or it is one
+/// statement that runs in one. The next deploy then applies what a fresh
+/// install applies from there. Under `rerun-all` every migration is
+/// interrupted: the next deploy runs the whole set again on what was left.
+fn atomic_by_the_server(runner: Runner, migration: &Migration) -> bool {
+    if runner.mode != RunnerMode::Tracked {
+        return false;
+    }
+    let statements = &migration.up.statements;
+    let in_transaction = migration.transaction && runner.tx != TxMode::PerStatement;
+    match in_transaction {
+        true => !statements.iter().any(|s| s.tx == TxNeed::Control),
+        false => statements.len() <= 1 && !statements.iter().any(Statement::outside_transaction),
+    }
+}
+
 /// Whether the scenario exempts the migration (`not_atomic:`).
 fn exempt(scenario: &Scenario, migration: &Migration) -> bool {
     scenario
@@ -471,4 +503,61 @@ async fn read(sandbox: &Sandbox) -> Result<State, ObserveError> {
         snapshot: sandbox.snapshot().await?,
         data: TableData::read(sandbox.client()).await?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sql` as a migration that runs in a transaction or not, and whether
+    /// faults are injected into it under `runner`.
+    fn check(mode: RunnerMode, tx: TxMode, transaction: bool, sql: &str, injected: bool) {
+        let up = Script::parse(Path::new("m.sql"), sql.to_string()).expect("test SQL parses");
+        let migration = Migration {
+            version: "1".into(),
+            name: "m.sql".into(),
+            path: "m.sql".into(),
+            up,
+            down: None,
+            transaction,
+        };
+        let runner = Runner {
+            mode,
+            tx,
+            ..Runner::default()
+        };
+        assert_eq!(
+            !atomic_by_the_server(runner, &migration),
+            injected,
+            "{mode:?} {tx:?} transaction={transaction}: {sql}"
+        );
+    }
+
+    #[test]
+    fn under_tracked_only_what_postgres_does_not_make_atomic_is_interrupted() {
+        use RunnerMode::{RerunAll, Tracked};
+        use TxMode::{PerFile, PerStatement, Set};
+        let two = "CREATE TABLE a (id int); CREATE TABLE b (id int)";
+        let commits = "CREATE TABLE a (id int); COMMIT; CREATE TABLE b (id int)";
+        let concurrently = "CREATE INDEX CONCURRENTLY i ON a (id)";
+        for (mode, tx, transaction, sql, injected) in [
+            // One transaction per file or around the set: atomic.
+            (Tracked, PerFile, true, two, false),
+            (Tracked, Set, true, two, false),
+            // ... unless the file commits inside.
+            (Tracked, PerFile, true, commits, true),
+            // Outside a transaction: each statement commits on its own.
+            (Tracked, PerStatement, true, two, true),
+            (Tracked, PerFile, false, two, true),
+            (Tracked, PerFile, false, concurrently, true),
+            // One statement outside a transaction is still atomic.
+            (Tracked, PerFile, false, "CREATE TABLE a (id int)", false),
+            // Under rerun-all the next deploy runs the whole set again on
+            // what was left: every migration is interrupted.
+            (RerunAll, PerFile, true, two, true),
+            (RerunAll, PerFile, false, "CREATE TABLE a (id int)", true),
+        ] {
+            check(mode, tx, transaction, sql, injected);
+        }
+    }
 }

@@ -16,7 +16,7 @@ use std::path::Path;
 use super::outcome::ObserveError;
 use super::seed;
 use crate::data::TableRows;
-use crate::migrations::{Migration, MigrationSet, Script};
+use crate::migrations::{Migration, MigrationSet, Script, StatedWrite};
 use crate::runner::{ApplyError, Runner, RunnerMode, TxMode};
 use crate::sandbox::{Sandbox, Sandboxes};
 use crate::scenario::Scenario;
@@ -31,6 +31,10 @@ pub struct RollbackStep {
     pub seeded: Vec<String>,
     pub before: Snapshot,
     pub rows_before: TableRows,
+    /// The rows the up and the down scripts change by name (`DELETE`,
+    /// `UPDATE`, ...): meant, so not a loss.
+    pub stated_up: Vec<StatedWrite>,
+    pub stated_down: Vec<StatedWrite>,
     pub up: Result<After, ApplyError>,
     pub down: Down,
 }
@@ -277,6 +281,12 @@ async fn walk(
             seeded,
             before: before.snapshot,
             rows_before: before.rows,
+            stated_up: migration.up.stated_writes(),
+            stated_down: migration
+                .down
+                .as_ref()
+                .map(Script::stated_writes)
+                .unwrap_or_default(),
             up,
             down: Down::NotRun,
         };

@@ -424,6 +424,13 @@ fn notes(observation: &Observation) -> Vec<String> {
             faults.recoveries,
             plural(faults.recoveries)
         );
+        if faults.skipped_atomic > 0 {
+            note.push_str(&format!(
+                "; {} migration{} left alone: under the tracked runner each runs in one transaction (or is one statement), which Postgres makes atomic, and the next deploy applies what a fresh install does",
+                faults.skipped_atomic,
+                plural(faults.skipped_atomic)
+            ));
+        }
         if let Some(why) = &faults.recovery_skipped {
             note.push_str(&format!(
                 "; no deploy after an interruption was judged: {why}"

@@ -141,12 +141,27 @@ impl Diff {
     }
 }
 
-/// Compares two snapshots object by object, in key order.
+/// Compares two snapshots object by object, in key order, leaving out the
+/// migration runners' version tables (see [`super::bookkeeping`]).
 pub fn diff(left: &Snapshot, right: &Snapshot) -> Diff {
+    compare(left, right, |object| !super::bookkeeping::belongs(object))
+}
+
+/// Like [`diff`], version tables included: for code whose point is the
+/// version table.
+pub fn diff_all(left: &Snapshot, right: &Snapshot) -> Diff {
+    compare(left, right, |_| true)
+}
+
+fn compare(left: &Snapshot, right: &Snapshot, keep: impl Fn(&Object) -> bool) -> Diff {
     let keys: BTreeSet<&String> = left.objects.keys().chain(right.objects.keys()).collect();
     let mut changes = Vec::new();
     for key in keys {
-        match (left.objects.get(key), right.objects.get(key)) {
+        let (l, r) = (left.objects.get(key), right.objects.get(key));
+        if !l.or(r).is_some_and(&keep) {
+            continue;
+        }
+        match (l, r) {
             (Some(object), None) => changes.push(Change::OnlyLeft {
                 key: key.clone(),
                 object: object.clone(),
@@ -835,5 +850,50 @@ mod tests {
                 table public.users: columns in order (id, name) on the left, (name, id) on the right (minor)
             "#]],
         );
+    }
+
+    #[test]
+    fn diffs_leave_version_tables_and_what_belongs_to_them_out() {
+        let object = |kind, name: &str, attrs: &[(&str, &str)]| Object {
+            kind,
+            name: name.into(),
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        };
+        let objects = [
+            object(ObjectKind::Table, "public.__diesel_schema_migrations", &[]),
+            object(
+                ObjectKind::Column,
+                "public.__diesel_schema_migrations.version",
+                &[],
+            ),
+            object(
+                ObjectKind::Constraint,
+                "public.schema_migrations.schema_migrations_pkey",
+                &[],
+            ),
+            object(
+                ObjectKind::Index,
+                "public.schema_migrations_pkey",
+                &[("table", "public.schema_migrations")],
+            ),
+            object(
+                ObjectKind::Sequence,
+                "public.schema_migrations_id_seq",
+                &[("owned_by", "public.schema_migrations.id")],
+            ),
+            object(ObjectKind::Table, "public.users", &[]),
+        ];
+        let right = Snapshot {
+            objects: objects.into_iter().map(|o| (o.key(), o)).collect(),
+        };
+        let empty = Snapshot::default();
+        let keys = |diff: Diff| -> Vec<String> {
+            diff.changes.iter().map(|c| c.key().to_string()).collect()
+        };
+        assert_eq!(keys(diff(&empty, &right)), ["table public.users"]);
+        assert_eq!(keys(diff_all(&empty, &right)).len(), 6);
     }
 }

@@ -10,6 +10,7 @@
 //! This module must not change a database ([`snapshot`] only reads) and must
 //! not decide what a difference means: checks turn a [`Diff`] into findings.
 
+mod bookkeeping;
 mod diff;
 mod snapshot;
 
@@ -18,7 +19,8 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
-pub use diff::{Change, Diff, diff};
+pub use bookkeeping::is_bookkeeping;
+pub use diff::{Change, Diff, diff, diff_all};
 pub use snapshot::{Prepared, QUERY_COUNT, ROUND_TRIPS, prepare, snapshot, snapshot_prepared};
 
 /// The schema of one database: every object under its key,

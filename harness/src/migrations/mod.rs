@@ -13,6 +13,7 @@ mod detect;
 mod diesel;
 mod flyway;
 mod golang;
+mod lexical;
 mod plain;
 mod split;
 mod sqlx;

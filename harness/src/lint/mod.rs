@@ -213,9 +213,12 @@ fn units(set: &MigrationSet) -> Vec<Unit> {
     let mut units = Vec::new();
     for (m, migration) in set.migrations.iter().enumerate() {
         for (i, statement) in migration.up.statements.iter().enumerate() {
-            // The file parsed as a whole when it was loaded; a statement
-            // that does not parse on its own is left alone rather than
-            // failing the lint.
+            // A statement the parser rejected is left to the server, and
+            // noted as not analysed (`Script::unanalysed`); one that does
+            // not parse on its own is left alone rather than failing lint.
+            if statement.rejected.is_some() {
+                continue;
+            }
             let Some(node) = parse_one(&statement.sql) else {
                 continue;
             };

@@ -25,7 +25,8 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    Direction, Entry, Format, Migration, MigrationsError, Part, Script, pair, sql_files, sql_stem,
+    Direction, Entry, Format, Migration, MigrationsError, Part, Script, every, pair, sql_files,
+    sql_stem,
 };
 
 const EXPECTED: &str = "V<version>__<name>.sql or U<version>__<name>.sql, the version numbers separated by dots, like V1.2__add_jobs.sql";
@@ -47,19 +48,16 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
             undo.version
         )
     })?;
-    pairs
-        .into_iter()
-        .map(|pair| {
-            Ok(Migration {
-                transaction: execute_in_transaction(&pair.up.path)?,
-                up: Script::read(&pair.up.path)?,
-                down: pair.down.map(|d| Script::read(&d.path)).transpose()?,
-                version: pair.version,
-                name: pair.up.name,
-                path: pair.up.path,
-            })
+    every(pairs.into_iter().map(|pair| {
+        Ok(Migration {
+            transaction: execute_in_transaction(&pair.up.path)?,
+            up: Script::read(&pair.up.path)?,
+            down: pair.down.map(|d| Script::read(&d.path)).transpose()?,
+            version: pair.version,
+            name: pair.up.name,
+            path: pair.up.path,
         })
-        .collect()
+    }))
 }
 
 fn part(entry: Entry) -> Result<Part, MigrationsError> {

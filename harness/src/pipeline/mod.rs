@@ -96,7 +96,11 @@ pub fn lint(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
         checks: vec![Check::Lint],
         cases: 0,
         findings,
-        notes: Vec::new(),
+        notes: set
+            .migrations
+            .iter()
+            .flat_map(|m| m.up.unanalysed())
+            .collect(),
         opt_outs: Vec::new(),
         migrations: Some(scenario.migrations.clone()),
         kept: None,

@@ -14,8 +14,6 @@ use std::ops::Range;
 
 use pg_query::protobuf::{KeywordKind, ScanToken, Token};
 
-use super::split::TxNeed;
-
 /// The byte ranges of the statements of `sql`, each from its first token
 /// to the end of its last, semicolons left out; pieces holding only
 /// comments are left out. When the scanner rejects the text (an
@@ -23,7 +21,7 @@ use super::split::TxNeed;
 /// will reject.
 pub(super) fn split(sql: &str) -> Vec<Range<usize>> {
     let Ok(scanned) = pg_query::scan(sql) else {
-        return vec![0..sql.len()];
+        return std::iter::once(0..sql.len()).collect();
     };
     let mut pieces = Vec::new();
     let mut piece: Option<Range<usize>> = None;
@@ -62,33 +60,13 @@ pub(super) fn split(sql: &str) -> Vec<Range<usize>> {
     pieces
 }
 
-/// What a statement the parser rejected needs of its transaction, read
-/// from its words, as `split::tx_need` reads it from the parse tree: so the
-/// sandbox choice and the transaction mode of a plain file stay right for
-/// a statement in newer syntax.
-pub(super) fn tx_need(sql: &str) -> TxNeed {
+/// The words of `sql` (keywords and unquoted identifiers, in lower case),
+/// in order; none when the scanner rejects it.
+pub(super) fn words(sql: &str) -> Vec<String> {
     let Ok(scanned) = pg_query::scan(sql) else {
-        return TxNeed::Any;
+        return Vec::new();
     };
-    let words: Vec<String> = scanned.tokens.iter().filter_map(|t| word(sql, t)).collect();
-    let has = |w: &str| words.iter().any(|x| x == w);
-    let first = |n: usize| words.iter().take(n).map(String::as_str).collect::<Vec<_>>();
-    match first(2).as_slice() {
-        [
-            "begin" | "start" | "commit" | "end" | "rollback" | "abort" | "savepoint" | "release",
-            ..,
-        ]
-        | ["prepare", "transaction"] => TxNeed::Control,
-        ["vacuum", ..] | ["alter", "system"] | ["create" | "drop", "database" | "tablespace"] => {
-            TxNeed::NoTransaction
-        }
-        ["alter", "type"] if words.windows(2).any(|w| w == ["add", "value"]) => TxNeed::NeedsCommit,
-        // REFRESH MATERIALIZED VIEW CONCURRENTLY runs in a transaction;
-        // the other CONCURRENTLY forms refuse one.
-        ["refresh", ..] => TxNeed::Any,
-        _ if has("concurrently") => TxNeed::NoTransaction,
-        _ => TxNeed::Any,
-    }
+    scanned.tokens.iter().filter_map(|t| word(sql, t)).collect()
 }
 
 /// The token's text in lower case when it is a word psql counts: a
@@ -178,25 +156,5 @@ mod tests {
     #[test]
     fn what_the_scanner_rejects_is_one_piece() {
         check("SELECT 1; SELECT 'open", &["SELECT 1; SELECT 'open"]);
-    }
-
-    #[test]
-    fn transaction_needs_are_read_from_words() {
-        let needs: Vec<TxNeed> = [
-            "CREATE INDEX CONCURRENTLY i ON t (a) WITH (newer = syntax)",
-            "REFRESH MATERIALIZED VIEW CONCURRENTLY v",
-            "begin isolation level newer",
-            "ALTER TYPE e ADD VALUE 'x' NEWER",
-            "VACUUM (NEWER) t",
-            "ALTER TABLE t ADD CONSTRAINT c NOT NULL a",
-        ]
-        .iter()
-        .map(|sql| tx_need(sql))
-        .collect();
-        use TxNeed::*;
-        assert_eq!(
-            needs,
-            [NoTransaction, Any, Control, NeedsCommit, NoTransaction, Any]
-        );
     }
 }

@@ -119,8 +119,33 @@ fn parse(text: &str, range: Range<usize>) -> Result<Vec<Statement>, String> {
 
 /// A piece of text the parser rejected, as a statement for the server.
 fn rejected(text: &str, range: Range<usize>, message: String) -> Option<Statement> {
-    let tx = super::lexical::tx_need(&text[range.clone()]);
+    let tx = tx_need_of_words(&super::lexical::words(&text[range.clone()]));
     located(text, range, tx, Some(message))
+}
+
+/// What a statement the parser rejected needs of its transaction, read
+/// from its words as `tx_need` reads it from the parse tree: so that the
+/// sandbox choice and the transaction mode of a plain file stay right for
+/// a statement in newer syntax.
+fn tx_need_of_words(words: &[String]) -> TxNeed {
+    let has = |w: &str| words.iter().any(|x| x == w);
+    let head: Vec<&str> = words.iter().take(2).map(String::as_str).collect();
+    match head.as_slice() {
+        [
+            "begin" | "start" | "commit" | "end" | "rollback" | "abort" | "savepoint" | "release",
+            ..,
+        ]
+        | ["prepare", "transaction"] => TxNeed::Control,
+        ["vacuum", ..] | ["alter", "system"] | ["create" | "drop", "database" | "tablespace"] => {
+            TxNeed::NoTransaction
+        }
+        ["alter", "type"] if words.windows(2).any(|w| w == ["add", "value"]) => TxNeed::NeedsCommit,
+        // REFRESH MATERIALIZED VIEW CONCURRENTLY runs in a transaction;
+        // the other CONCURRENTLY forms refuse one.
+        ["refresh", ..] => TxNeed::Any,
+        _ if has("concurrently") => TxNeed::NoTransaction,
+        _ => TxNeed::Any,
+    }
 }
 
 /// The statement in `text[range]`, from its first token (comments before
@@ -282,6 +307,26 @@ mod tests {
         check(
             "SELECT 1;\0",
             "error 1:10 contains a NUL byte; is this a binary file?",
+        );
+    }
+
+    #[test]
+    fn transaction_needs_of_rejected_statements_are_read_from_words() {
+        let needs: Vec<TxNeed> = [
+            "CREATE INDEX CONCURRENTLY i ON t (a) WITH (newer = syntax)",
+            "REFRESH MATERIALIZED VIEW CONCURRENTLY v",
+            "begin isolation level newer",
+            "ALTER TYPE e ADD VALUE 'x' NEWER",
+            "VACUUM (NEWER) t",
+            "ALTER TABLE t ADD CONSTRAINT c NOT NULL a",
+        ]
+        .iter()
+        .map(|sql| tx_need_of_words(&crate::migrations::lexical::words(sql)))
+        .collect();
+        use TxNeed::*;
+        assert_eq!(
+            needs,
+            [NoTransaction, Any, Control, NeedsCommit, NoTransaction, Any]
         );
     }
 

@@ -52,8 +52,11 @@ pub fn check(script: &Script) -> Result<(), Refused> {
             what,
             advice,
         };
-        // The statement parsed when the script was split; a failure here
-        // would be the server's to report.
+        // A statement the parser rejected is the server's to judge; the
+        // pipeline notes it as not analysed (`Script::unanalysed`).
+        if statement.rejected.is_some() {
+            continue;
+        }
         let Ok(parsed) = pg_query::parse(&statement.sql) else {
             continue;
         };

@@ -9,6 +9,9 @@
 //! <version> <name> <tx|no-tx> up:<line of each statement> down:<lines, or - without a down>
 //! ```
 //!
+//! A line followed by `!` is a statement the parser rejected, kept for the
+//! server to judge.
+//!
 //! Loading also checks, for every script, that statement offsets are
 //! offsets in the whole file (so `Script::line_column` maps an error
 //! position inside a statement to the file), including dbmate sections.
@@ -82,7 +85,10 @@ fn lines(script: &Script) -> String {
     let lines: Vec<_> = script
         .statements
         .iter()
-        .map(|s| s.line.to_string())
+        .map(|s| match s.rejected {
+            Some(_) => format!("{}!", s.line),
+            None => s.line.to_string(),
+        })
         .collect();
     if lines.is_empty() {
         "none".into()
@@ -485,11 +491,12 @@ fn dbmate() {
 }
 
 #[test]
-fn dbmate_parse_error_in_down_is_located_in_the_file() {
+fn dbmate_statement_the_parser_rejects_is_kept_at_its_line() {
     check(
         "dbmate/parse-error-in-down",
         expect![[r#"
-            error: dbmate/parse-error-in-down/001_users.sql:6:6: does not parse as SQL: syntax error at or near "TABEL"
+            format: dbmate
+            001 001_users.sql tx up:2 down:5,6!
         "#]],
     );
 }
@@ -505,7 +512,9 @@ fn dbmate_file_without_up_marker() {
     check(
         "sqlx/simple --format dbmate",
         expect![[r#"
-            error: sqlx/simple/20240101000000_users.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, refinery, dbmate) if this is not a dbmate set
+            error: 2 migration files cannot be used:
+              sqlx/simple/20240101000000_users.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, refinery, dbmate) if this is not a dbmate set
+              sqlx/simple/20240102000000_users_index.sql: no `-- migrate:up` line: dbmate runs only the statements after it; add `-- migrate:up` above them, or name the layout with --migrations-format or `format:` in a scenario (plain, sqlx, golang-migrate, diesel, flyway, refinery, dbmate) if this is not a dbmate set
         "#]],
     );
 }

@@ -264,9 +264,12 @@ fn units<'s>(scripts: impl Iterator<Item = &'s Script>) -> Vec<Unit> {
     let mut units = Vec::new();
     for (m, script) in scripts.enumerate() {
         for (i, statement) in script.statements.iter().enumerate() {
-            // The file parsed as a whole when it was loaded; a statement
-            // that does not parse on its own is left alone rather than
-            // failing the lint.
+            // A statement the parser rejected is left to the server, and
+            // noted as not analysed (`Script::unanalysed`); one that does
+            // not parse on its own is left alone rather than failing lint.
+            if statement.rejected.is_some() {
+                continue;
+            }
             let Some(node) = parse_one(&statement.sql) else {
                 continue;
             };

@@ -29,7 +29,8 @@ use std::collections::{BTreeMap, btree_map};
 use std::path::{Path, PathBuf};
 
 use super::{
-    Format, Migration, MigrationsError, Script, integer_version, read_text, sql_files, sql_stem,
+    Format, Migration, MigrationsError, Script, every, integer_version, read_text, sql_files,
+    sql_stem,
 };
 
 const EXPECTED: &str =
@@ -142,10 +143,11 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
             expected: format!("dbmate files named {EXPECTED}"),
         });
     }
-    files
-        .into_iter()
-        .map(|(version, path)| read(version, &path))
-        .collect()
+    every(
+        files
+            .into_iter()
+            .map(|(version, path)| read(version, &path)),
+    )
 }
 
 fn read(version: String, path: &Path) -> Result<Migration, MigrationsError> {

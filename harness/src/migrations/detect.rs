@@ -99,7 +99,15 @@ pub(super) fn detect(dir: &Path) -> Result<Format, MigrationsError> {
     let (mut sqlx_marker, mut dbmate_marker) = (false, false);
     for family in [Family::Numbered, Family::Reversible] {
         for entry in found.get(&family).into_iter().flatten() {
-            let text = read_text(&entry.path)?;
+            // A file that is not text has no marker to show; the format's
+            // reader reports it, with every other such file. One that
+            // cannot be read at all (a symlink loop) the readers might
+            // not see, so it is reported here.
+            let text = match read_text(&entry.path) {
+                Ok(text) => text,
+                Err(MigrationsError::NotUtf8 { .. }) => continue,
+                Err(e) => return Err(e),
+            };
             sqlx_marker |= sqlx::no_transaction(&text);
             dbmate_marker |= family == Family::Numbered && dbmate::has_up_marker(&text);
         }

@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{Format, Migration, MigrationsError, Script, entries, read_text};
+use super::{Format, Migration, MigrationsError, Script, entries, every, read_text};
 
 const EXPECTED: &str = "<version>_<name>/ directories, the version made of digits and dashes, like 2023-01-01-000000_create_users";
 
@@ -63,23 +63,25 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
             return Err(MigrationsError::NoUpFile { dir: entry.path });
         }
         let down = entry.path.join("down.sql");
-        let migration = Migration {
-            version: version.to_string(),
-            name: format!("{}/up.sql", entry.name),
-            up: Script::read(&up)?,
-            down: if down.is_file() {
-                Some(Script::read(&down)?)
-            } else {
-                None
-            },
-            transaction: run_in_transaction(&entry.path.join("metadata.toml"))?,
-            path: up,
+        let read = || {
+            Ok(Migration {
+                version: version.to_string(),
+                name: format!("{}/up.sql", entry.name),
+                up: Script::read(&up)?,
+                down: if down.is_file() {
+                    Some(Script::read(&down)?)
+                } else {
+                    None
+                },
+                transaction: run_in_transaction(&entry.path.join("metadata.toml"))?,
+                path: up.clone(),
+            })
         };
-        if let Some(first) = migrations.insert(recorded_version(version), migration) {
+        if let Some(first) = migrations.insert(recorded_version(version), (read(), up.clone())) {
             return Err(MigrationsError::DuplicateVersion {
                 format: Format::Diesel,
                 version: version.to_string(),
-                first: first.path.parent().unwrap_or(&first.path).to_path_buf(),
+                first: first.1.parent().unwrap_or(&first.1).to_path_buf(),
                 second: entry.path,
             });
         }
@@ -90,7 +92,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
             expected: format!("diesel migrations: {EXPECTED}, each holding up.sql"),
         });
     }
-    Ok(migrations.into_values().collect())
+    every(migrations.into_values().map(|(migration, _)| migration))
 }
 
 /// The version as diesel orders and records it: without its dashes.

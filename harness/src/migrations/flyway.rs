@@ -26,7 +26,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{
-    Direction, Entry, Format, Migration, MigrationsError, Part, Script, VersionKey, pair,
+    Direction, Entry, Format, Migration, MigrationsError, Part, Script, VersionKey, every, pair,
     sql_files, sql_stem,
 };
 
@@ -101,19 +101,16 @@ pub(super) fn load(dir: &Path, flavour: Flavour) -> Result<Vec<Migration>, Migra
             undo,
         )?,
     };
-    pairs
-        .into_iter()
-        .map(|pair| {
-            Ok(Migration {
-                transaction: execute_in_transaction(&pair.up.path)?,
-                up: Script::read(&pair.up.path)?,
-                down: pair.down.map(|d| Script::read(&d.path)).transpose()?,
-                version: pair.version,
-                name: pair.up.name,
-                path: pair.up.path,
-            })
+    every(pairs.into_iter().map(|pair| {
+        Ok(Migration {
+            transaction: execute_in_transaction(&pair.up.path)?,
+            up: Script::read(&pair.up.path)?,
+            down: pair.down.map(|d| Script::read(&d.path)).transpose()?,
+            version: pair.version,
+            name: pair.up.name,
+            path: pair.up.path,
         })
-        .collect()
+    }))
 }
 
 fn part(entry: Entry, flavour: Flavour) -> Result<Part, MigrationsError> {

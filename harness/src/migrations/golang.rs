@@ -21,7 +21,7 @@
 
 use std::path::Path;
 
-use super::{Format, Migration, MigrationsError, Script, up_down_pairs};
+use super::{Format, Migration, MigrationsError, Script, every, up_down_pairs};
 
 const EXPECTED: &str =
     "<n>_<name>.up.sql or <n>_<name>.down.sql with an integer n, like 1_create_users.up.sql";
@@ -36,18 +36,15 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
         // numbers, so 9 comes before 10 and 09 is 9.
         |version| version.parse::<u64>().ok(),
     )?;
-    pairs
-        .into_iter()
-        .map(|pair| {
-            let up = Script::read(&pair.up.path)?;
-            Ok(Migration {
-                transaction: up.statements.len() > 1,
-                up,
-                down: pair.down.map(|d| Script::read(&d.path)).transpose()?,
-                version: pair.version,
-                name: pair.up.name,
-                path: pair.up.path,
-            })
+    every(pairs.into_iter().map(|pair| {
+        let up = Script::read(&pair.up.path)?;
+        Ok(Migration {
+            transaction: up.statements.len() > 1,
+            up,
+            down: pair.down.map(|d| Script::read(&d.path)).transpose()?,
+            version: pair.version,
+            name: pair.up.name,
+            path: pair.up.path,
         })
-        .collect()
+    }))
 }

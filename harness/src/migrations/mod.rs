@@ -13,6 +13,7 @@ mod detect;
 mod diesel;
 mod flyway;
 mod golang;
+mod lexical;
 mod plain;
 mod split;
 mod sqlx;
@@ -218,6 +219,10 @@ pub enum MigrationsError {
         column: usize,
         message: String,
     },
+    /// Several files that cannot be read, parsed or understood, all
+    /// named in one run rather than one per run.
+    #[error("{} migration files cannot be used:\n{}", problems.len(), lines(problems))]
+    Several { problems: Vec<MigrationsError> },
     #[error("no migration with version `{version}` in {}; versions are: {known}", dir.display())]
     UnknownVersion {
         dir: PathBuf,
@@ -328,10 +333,47 @@ impl Script {
         Script::parse(path, read_text(path)?)
     }
 
+    /// A note for the report per statement the bundled parser rejected:
+    /// static analysis (the guard, lint) skipped it, and the server judges
+    /// it when it runs.
+    pub fn unanalysed(&self) -> impl Iterator<Item = String> + '_ {
+        self.statements.iter().filter_map(|s| {
+            let message = s.rejected.as_ref()?;
+            Some(format!(
+                "{}:{}:{}: not analysed by lint or the guard: the bundled parser (Postgres 17's grammar) rejects it ({message}); it runs, and the server judges it",
+                self.path.display(),
+                s.line,
+                s.column
+            ))
+        })
+    }
+
     /// The 1-based (line, column) of a byte offset in the file.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
         split::line_column(&self.sql, offset)
     }
+}
+
+/// Every migration, or every problem: a loader reads all of its files
+/// before it fails, so that one run names every file to fix (one problem
+/// per migration: the first of its files that fails).
+fn every(
+    results: impl IntoIterator<Item = Result<Migration, MigrationsError>>,
+) -> Result<Vec<Migration>, MigrationsError> {
+    let (migrations, mut problems): (Vec<_>, Vec<_>) = results.into_iter().partition(Result::is_ok);
+    match problems.len() {
+        0 => Ok(migrations.into_iter().flatten().collect()),
+        1 => Err(problems.remove(0).expect_err("partitioned")),
+        _ => Err(MigrationsError::Several {
+            problems: problems.into_iter().filter_map(Result::err).collect(),
+        }),
+    }
+}
+
+/// The problems' messages, one a line.
+fn lines(problems: &[MigrationsError]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| format!("  {p}")).collect();
+    lines.join("\n")
 }
 
 /// A file's text, which must be UTF-8.

@@ -14,7 +14,7 @@
 
 use std::path::Path;
 
-use super::{Migration, MigrationsError, Script};
+use super::{Migration, MigrationsError, Script, every};
 
 pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
     let read_dir = |source| MigrationsError::ReadDir {
@@ -48,22 +48,19 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
         });
     }
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    files
-        .into_iter()
-        .map(|(_, version, name, path)| {
-            let up = Script::read(&path)?;
-            // Plain files have no marker; a file that holds statements which
-            // refuse a transaction, or that manages its own, is run the way
-            // psql runs a file: statement by statement.
-            let transaction = up.fits_in_transaction();
-            Ok(Migration {
-                up,
-                down: None,
-                transaction,
-                version,
-                name,
-                path,
-            })
+    every(files.into_iter().map(|(_, version, name, path)| {
+        let up = Script::read(&path)?;
+        // Plain files have no marker; a file that holds statements which
+        // refuse a transaction, or that manages its own, is run the way
+        // psql runs a file: statement by statement.
+        let transaction = up.fits_in_transaction();
+        Ok(Migration {
+            up,
+            down: None,
+            transaction,
+            version,
+            name,
+            path,
         })
-        .collect()
+    }))
 }

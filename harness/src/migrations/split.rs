@@ -2,7 +2,12 @@
 //! (libpg_query), and locating them in their file.
 //!
 //! Never split on semicolons by hand: dollar quotes, `BEGIN ATOMIC` bodies
-//! and comments break that.
+//! and comments break that. Where the parser rejects a file, `lexical`
+//! splits it on the scanner's tokens the way psql does, and each piece is
+//! parsed on its own: a piece that still fails is kept, marked
+//! [`Statement::rejected`], for the server to judge. The bundled grammar is
+//! Postgres 17's; a newer server accepts more, and a syntax error is the
+//! server's to report, as a finding on its file.
 
 use std::ops::Range;
 
@@ -19,6 +24,11 @@ pub struct Statement {
     pub line: usize,
     pub column: usize,
     pub tx: TxNeed,
+    /// The bundled parser's message when it rejects the statement (syntax
+    /// newer than its grammar, or an error the server will report too).
+    /// The statement was split lexically; it runs like any other, and
+    /// static analysis (lint, the guard) skips it and says so.
+    pub rejected: Option<String>,
 }
 
 impl Statement {
@@ -54,31 +64,42 @@ pub(super) struct SplitError {
 
 /// Splits the part `range` of `text` (all of a file, or one section of it)
 /// into statements. Offsets, lines and columns, of statements and of
-/// errors, are positions in the whole of `text`.
+/// errors, are positions in the whole of `text`. Only a NUL byte is an
+/// error: it cannot be sent to a server, and marks a binary file.
 pub(super) fn split_range(text: &str, range: Range<usize>) -> Result<Vec<Statement>, SplitError> {
-    let base = range.start;
-    let sql = &text[range];
-    let error_at = |offset: usize, message: String| {
-        let (line, column) = line_column(text, base + offset);
-        SplitError {
+    if let Some(offset) = text[range.clone()].find('\0') {
+        let (line, column) = line_column(text, range.start + offset);
+        return Err(SplitError {
             line,
             column,
-            message,
-        }
-    };
-    if let Some(offset) = sql.find('\0') {
-        return Err(error_at(
-            offset,
-            "contains a NUL byte; is this a binary file?".into(),
-        ));
+            message: "contains a NUL byte; is this a binary file?".into(),
+        });
     }
-    let parsed = match pg_query::parse(sql) {
-        Ok(parsed) => parsed,
-        Err(e) => {
-            let (offset, message) = locate_parse_error(sql, e);
-            return Err(error_at(offset, message));
+    if let Ok(statements) = parse(text, range.clone()) {
+        return Ok(statements);
+    }
+    // Each piece on its own, so that one statement in newer syntax (or a
+    // broken one) leaves the others parsed and analysed.
+    let mut statements = Vec::new();
+    for piece in super::lexical::split(&text[range.clone()]) {
+        let piece = range.start + piece.start..range.start + piece.end;
+        match parse(text, piece.clone()) {
+            Ok(parsed) => statements.extend(parsed),
+            Err(message) => statements.extend(rejected(text, piece, message)),
         }
-    };
+    }
+    Ok(statements)
+}
+
+/// The statements of `text[range]` as the parser splits them, or its
+/// message when it rejects them.
+fn parse(text: &str, range: Range<usize>) -> Result<Vec<Statement>, String> {
+    let base = range.start;
+    let sql = &text[range];
+    let parsed = pg_query::parse(sql).map_err(|e| match e {
+        pg_query::Error::Parse(message) => message,
+        other => other.to_string(),
+    })?;
     let mut statements = Vec::new();
     for raw in &parsed.protobuf.stmts {
         let start = raw.stmt_location as usize;
@@ -87,26 +108,69 @@ pub(super) fn split_range(text: &str, range: Range<usize>) -> Result<Vec<Stateme
             0 => sql.len(),
             len => start + len as usize,
         };
-        let first = start + leading_trivia(&sql[start..end]);
-        let statement = sql[first..end].trim_end();
-        if statement.is_empty() {
-            continue;
-        }
-        let (line, column) = line_column(text, base + first);
         let tx = raw
             .stmt
             .as_ref()
             .and_then(|n| n.node.as_ref())
             .map_or(TxNeed::Any, tx_need);
-        statements.push(Statement {
-            sql: statement.to_string(),
-            offset: base + first,
-            line,
-            column,
-            tx,
-        });
+        statements.extend(located(text, base + start..base + end, tx, None));
     }
     Ok(statements)
+}
+
+/// A piece of text the parser rejected, as a statement for the server.
+fn rejected(text: &str, range: Range<usize>, message: String) -> Option<Statement> {
+    let tx = tx_need_of_words(&super::lexical::words(&text[range.clone()]));
+    located(text, range, tx, Some(message))
+}
+
+/// What a statement the parser rejected needs of its transaction, read
+/// from its words as `tx_need` reads it from the parse tree: so that the
+/// sandbox choice and the transaction mode of a plain file stay right for
+/// a statement in newer syntax.
+fn tx_need_of_words(words: &[String]) -> TxNeed {
+    let has = |w: &str| words.iter().any(|x| x == w);
+    let head: Vec<&str> = words.iter().take(2).map(String::as_str).collect();
+    match head.as_slice() {
+        [
+            "begin" | "start" | "commit" | "end" | "rollback" | "abort" | "savepoint" | "release",
+            ..,
+        ]
+        | ["prepare", "transaction"] => TxNeed::Control,
+        ["vacuum", ..] | ["alter", "system"] | ["create" | "drop", "database" | "tablespace"] => {
+            TxNeed::NoTransaction
+        }
+        ["alter", "type"] if words.windows(2).any(|w| w == ["add", "value"]) => TxNeed::NeedsCommit,
+        // REFRESH MATERIALIZED VIEW CONCURRENTLY runs in a transaction;
+        // the other CONCURRENTLY forms refuse one.
+        ["refresh", ..] => TxNeed::Any,
+        _ if has("concurrently") => TxNeed::NoTransaction,
+        _ => TxNeed::Any,
+    }
+}
+
+/// The statement in `text[range]`, from its first token (comments before
+/// it left out) to its end; `None` when there is no token.
+fn located(
+    text: &str,
+    range: Range<usize>,
+    tx: TxNeed,
+    rejected: Option<String>,
+) -> Option<Statement> {
+    let first = range.start + leading_trivia(&text[range.clone()]);
+    let statement = text[first..range.end].trim_end();
+    if statement.is_empty() {
+        return None;
+    }
+    let (line, column) = line_column(text, first);
+    Some(Statement {
+        sql: statement.to_string(),
+        offset: first,
+        line,
+        column,
+        tx,
+        rejected,
+    })
 }
 
 fn tx_need(node: &NodeEnum) -> TxNeed {
@@ -169,44 +233,6 @@ fn leading_trivia(text: &str) -> usize {
     }
 }
 
-/// The parser's message does not carry its position through the crate's
-/// API, so find it: the failing token is the first one at which a prefix of
-/// the file stops failing only "at end of input" (prefixes that end inside
-/// a statement fail that way, whole statements parse).
-fn locate_parse_error(sql: &str, error: pg_query::Error) -> (usize, String) {
-    let message = match error {
-        pg_query::Error::Parse(m) => m,
-        other => other.to_string(),
-    };
-    // No failing token means the error is "at end of input".
-    let offset = failing_token(sql).unwrap_or(sql.trim_end().len());
-    (offset, message)
-}
-
-/// Byte offset in `sql` of the token at which parsing fails.
-fn failing_token(sql: &str) -> Option<usize> {
-    let tokens = pg_query::scan(sql).ok()?.tokens;
-    let fails_inside = |k: usize| {
-        let end = tokens[k].end as usize;
-        match pg_query::parse(&sql[..end]) {
-            Ok(_) => false,
-            Err(e) => !e.to_string().contains("at end of input"),
-        }
-    };
-    // Binary search for the first k whose prefix fails inside: monotone,
-    // since once the bad token is in, every longer prefix fails there too.
-    let (mut lo, mut hi) = (0, tokens.len());
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if fails_inside(mid) {
-            hi = mid;
-        } else {
-            lo = mid + 1;
-        }
-    }
-    tokens.get(lo).map(|t| t.start as usize)
-}
-
 /// 1-based line and column (in characters) of a byte offset.
 pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let mut offset = offset.min(text.len());
@@ -227,7 +253,13 @@ mod tests {
         let actual = match split_range(sql, 0..sql.len()) {
             Ok(statements) => statements
                 .iter()
-                .map(|s| format!("{}:{} {:?} {}", s.line, s.column, s.tx, s.sql))
+                .map(|s| {
+                    let rejected = s
+                        .rejected
+                        .as_ref()
+                        .map_or(String::new(), |m| format!(" (rejected: {m})"));
+                    format!("{}:{} {:?} {}{rejected}", s.line, s.column, s.tx, s.sql)
+                })
                 .collect::<Vec<_>>()
                 .join("\n"),
             Err(e) => format!("error {}:{} {}", e.line, e.column, e.message),
@@ -265,14 +297,44 @@ mod tests {
     }
 
     #[test]
-    fn parse_errors_point_at_the_token() {
+    fn what_the_parser_rejects_is_split_like_psql_and_kept_for_the_server() {
         check(
-            "CREATE TABLE a (id int);\nCREATE TABLE b (\n  id int,\n  name txt nope\n);",
-            "error 4:12 syntax error at or near \"nope\"",
+            "CREATE TABLE a (id int);\nCREATE TABLE b (\n  id int,\n  name txt nope\n);\nCREATE INDEX CONCURRENTLY i ON a (id) NEWER;\nSELECT 'x;y';",
+            "1:1 Any CREATE TABLE a (id int)\n\
+             2:1 Any CREATE TABLE b (\n  id int,\n  name txt nope\n) (rejected: syntax error at or near \"nope\")\n\
+             6:1 NoTransaction CREATE INDEX CONCURRENTLY i ON a (id) NEWER (rejected: syntax error at or near \"NEWER\")\n\
+             7:1 Any SELECT 'x;y'",
+        );
+        // Postgres 18's NOT NULL constraint, and a missing semicolon,
+        // which makes one piece of two statements.
+        check(
+            "-- pg18\nALTER TABLE t ADD CONSTRAINT c NOT NULL a;\nALTER TABLE t DROP CONSTRAINT p\nALTER TABLE t ADD d int;",
+            "2:1 Any ALTER TABLE t ADD CONSTRAINT c NOT NULL a (rejected: syntax error at or near \"NOT\")\n\
+             3:1 Any ALTER TABLE t DROP CONSTRAINT p\nALTER TABLE t ADD d int (rejected: syntax error at or near \"ALTER\")",
         );
         check(
-            "SELECT 1;\nSELEC 2;",
-            "error 2:1 syntax error at or near \"SELEC\"",
+            "SELECT 1;\0",
+            "error 1:10 contains a NUL byte; is this a binary file?",
+        );
+    }
+
+    #[test]
+    fn transaction_needs_of_rejected_statements_are_read_from_words() {
+        let needs: Vec<TxNeed> = [
+            "CREATE INDEX CONCURRENTLY i ON t (a) WITH (newer = syntax)",
+            "REFRESH MATERIALIZED VIEW CONCURRENTLY v",
+            "begin isolation level newer",
+            "ALTER TYPE e ADD VALUE 'x' NEWER",
+            "VACUUM (NEWER) t",
+            "ALTER TABLE t ADD CONSTRAINT c NOT NULL a",
+        ]
+        .iter()
+        .map(|sql| tx_need_of_words(&crate::migrations::lexical::words(sql)))
+        .collect();
+        use TxNeed::*;
+        assert_eq!(
+            needs,
+            [NoTransaction, Any, Control, NeedsCommit, NoTransaction, Any]
         );
     }
 
@@ -302,9 +364,6 @@ mod tests {
         assert_eq!(&text[down..bad], "SELECT\n  'é', 2;");
         assert_eq!(render(0, down), "2:1 @14");
         assert_eq!(render(down, bad), "4:1 @40");
-        assert_eq!(
-            render(down, text.len()),
-            "error 5:11 syntax error at or near \"SELEC\""
-        );
+        assert_eq!(render(down, text.len()), "4:1 @40 5:11 @58");
     }
 }

@@ -19,7 +19,9 @@
 
 use std::path::Path;
 
-use super::{Format, Migration, MigrationsError, Script, read_text, sql_stem, up_down_pairs};
+use super::{
+    Format, Migration, MigrationsError, Script, every, read_text, sql_stem, up_down_pairs,
+};
 
 const EXPECTED: &str = "<version>_<name>.sql, or .up.sql and .down.sql, with a 64-bit integer version, like 20240101000000_users.sql";
 
@@ -41,18 +43,15 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
         // m.version)`), so 9 comes before 10 and 09 is 9.
         |version| version.parse::<i64>().ok(),
     )?;
-    pairs
-        .into_iter()
-        .map(|pair| {
-            let text = read_text(&pair.up.path)?;
-            Ok(Migration {
-                transaction: !no_transaction(&text),
-                up: Script::parse(&pair.up.path, text)?,
-                down: pair.down.map(|d| Script::read(&d.path)).transpose()?,
-                version: pair.version,
-                name: pair.up.name,
-                path: pair.up.path,
-            })
+    every(pairs.into_iter().map(|pair| {
+        let text = read_text(&pair.up.path)?;
+        Ok(Migration {
+            transaction: !no_transaction(&text),
+            up: Script::parse(&pair.up.path, text)?,
+            down: pair.down.map(|d| Script::read(&d.path)).transpose()?,
+            version: pair.version,
+            name: pair.up.name,
+            path: pair.up.path,
         })
-        .collect()
+    }))
 }

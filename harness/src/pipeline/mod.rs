@@ -110,7 +110,11 @@ pub fn lint(scenario: &Scenario) -> Result<ScenarioResult, crate::Error> {
         not_run: Vec::new(),
         cases: 0,
         findings,
-        notes: linted.notes,
+        notes: linted
+            .notes
+            .into_iter()
+            .chain(set.migrations.iter().flat_map(|m| m.up.unanalysed()))
+            .collect(),
         opt_outs: Vec::new(),
         migrations: Some(scenario.migrations.clone()),
         kept: None,

@@ -63,16 +63,18 @@ pub fn prepare(
     let (edits, mut notes) = past_versions(&mut scenario, &set, checks).map_err(in_scenario)?;
     // Before anything runs: statements that would act outside migcheck's
     // own databases.
-    let scripts = set
+    let written = set
         .migrations
         .iter()
         .flat_map(|m| std::iter::once(&m.up).chain(&m.down))
-        .chain(deployed_ups(&scenario))
         .chain(scenario.legacy.iter().filter_map(|l| l.sql.as_ref()))
         .chain(scenario.seed.iter().map(|s| &s.sql));
-    for script in scripts {
+    for script in written.clone().chain(deployed_ups(&scenario)) {
         crate::guard::check(script).map_err(|e| in_scenario(e.into()))?;
     }
+    // What the guard (and lint) could not read, in the files the user
+    // wrote; git's past versions of the same files would repeat it.
+    notes.extend(written.flat_map(Script::unanalysed));
     validate_names(&scenario, &set).map_err(in_scenario)?;
     // A malformed inline directive stops the run, whichever check reads it.
     if checks.contains(&Check::Locks) {

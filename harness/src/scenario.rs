@@ -57,6 +57,8 @@ pub struct Scenario {
     /// SQL run before a migration in the rollback check, so that its rows
     /// are there to lose (besides the rows migcheck generates).
     pub seed: Vec<Seed>,
+    /// How `fuzz` rates what only its own invented drift shows.
+    pub fuzz: FuzzEvidence,
     /// The migrations the `locks` check observes.
     pub locks: LocksScope,
     /// `--project-rows N`: lock findings estimate how long their lock
@@ -464,6 +466,20 @@ struct ScenarioFile {
     seed: Vec<SeedFile>,
     #[serde(default)]
     locks: Option<LocksFile>,
+    #[serde(default)]
+    fuzz: FuzzEvidence,
+}
+
+/// `fuzz:`: a failure that only a state the fuzzer invented shows (a
+/// change by hand, rows of arbitrary content) is a warning stating its
+/// premise (`warn`, the default), or an error (`strict`: this set's
+/// databases may have been changed by hand and must still upgrade).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FuzzEvidence {
+    #[default]
+    Warn,
+    Strict,
 }
 
 #[derive(Deserialize)]
@@ -522,6 +538,7 @@ impl Scenario {
             seed: Vec::new(),
             locks: LocksScope::UnderTest,
             project_rows: None,
+            fuzz: FuzzEvidence::Warn,
         }
     }
 
@@ -663,6 +680,7 @@ impl Scenario {
             seed,
             locks,
             project_rows: None,
+            fuzz: file.fuzz,
         })
     }
 
@@ -749,7 +767,7 @@ mod tests {
         );
         check(
             "migrations: m\nlegasy: []\n",
-            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`, `locks`",
+            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`, `locks`, `fuzz`",
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",

@@ -4,7 +4,7 @@
 //! then down (`data-lost`).
 
 use crate::data::RowLoss;
-use crate::finding::{Check, Finding, Kind};
+use crate::finding::{Check, Finding, Kind, Severity};
 use crate::observe::Observation;
 use crate::observe::rollback::{Down, RollbackStep};
 use crate::schema::{self, Change, Diff, ObjectKind};
@@ -14,13 +14,16 @@ pub(super) fn check(observation: &Observation) -> Vec<Finding> {
         return Vec::new();
     };
     let mut findings = Vec::new();
+    // Generated rows stay for the rest of the chain once seeded.
+    let mut generated = false;
     for step in &rollback.steps {
-        findings.extend(check_step(step));
+        generated |= !step.seeded.is_empty();
+        findings.extend(check_step(step, generated));
     }
     findings
 }
 
-fn check_step(step: &RollbackStep) -> Vec<Finding> {
+fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
     let mut findings = Vec::new();
     let after_up = match &step.up {
         Ok(after) => after,
@@ -29,14 +32,28 @@ fn check_step(step: &RollbackStep) -> Vec<Finding> {
                 true => String::new(),
                 false => format!(" (rows seeded into {})", step.seeded.join(", ")),
             };
-            findings.push(Finding {
+            let mut finding = Finding {
                 check: Some(Check::Rollback),
                 message: format!(
                     "{} fails on a database holding rows{seeded}, though it applies to empty tables: {}",
                     step.migration, error.message
                 ),
                 ..super::failed(Kind::ApplyFailed, error)
-            });
+            };
+            // Generated text read as another type: whether the
+            // application's text would pass, no column type says.
+            let cast = error
+                .sqlstate
+                .as_deref()
+                .is_some_and(crate::observe::seed::rests_on_generated_values);
+            if generated && cast {
+                finding.severity = Severity::Warning;
+                finding.message = format!(
+                    "with rows the application may never write (generated text read as another type): {}",
+                    finding.message
+                );
+            }
+            findings.push(finding);
             return findings;
         }
     };

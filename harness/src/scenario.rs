@@ -760,6 +760,30 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_strict_opts_in_to_errors_for_invented_drift() {
+        let load = |yaml: &str| {
+            let dir = tempfile::Builder::new()
+                .prefix("migcheck-test-")
+                .tempdir()
+                .expect("temp dir");
+            let path = dir.path().join("s.yaml");
+            std::fs::write(&path, yaml).expect("write");
+            Scenario::load(&path, "s".into()).map(|s| s.fuzz)
+        };
+        assert_eq!(load("migrations: m\n").ok(), Some(FuzzEvidence::Warn));
+        assert_eq!(
+            load("migrations: m\nfuzz: strict\n").ok(),
+            Some(FuzzEvidence::Strict)
+        );
+        let error = load("migrations: m\nfuzz: lenient\n").expect_err("an unknown value");
+        assert!(
+            crate::error::report(&error).contains("unknown variant `lenient`"),
+            "{}",
+            crate::error::report(&error)
+        );
+    }
+
+    #[test]
     fn reads_scenarios_and_rejects_bad_ones() {
         check(
             "name: t\nmigrations: m\nlegacy:\n  - name: a\n    sql: CREATE TABLE a (id int);\n  - name: b\n    upto: '2'\nexpect_findings:\n  - kind: legacy-apply-failed\n    line: 3\n",

@@ -195,7 +195,7 @@ pub fn run(
     // Cases take the first three quarters of --time, shrinking the rest.
     let cases_until = options.time.map(|t| started + t.mul_f64(0.75));
     // Ctrl-C ends the run as --time does: what was found is reported.
-    let _soft = crate::postgres::SoftStop::new();
+    let _soft = crate::postgres::SoftStop::begin();
     let past = match scenario.git_history {
         0 => Default::default(),
         limit => git::past::read(set, limit, scenario.base.as_deref()),
@@ -336,7 +336,6 @@ fn over(deadline: Option<Instant>) -> Option<&'static str> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn fuzz(
     workers: &mut [Worker<'_>],
     set: &MigrationSet,

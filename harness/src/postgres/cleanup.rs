@@ -350,7 +350,7 @@ static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
 pub struct SoftStop(());
 
 impl SoftStop {
-    pub fn new() -> SoftStop {
+    pub fn begin() -> SoftStop {
         install_handler();
         SOFT_STOPS.fetch_add(1, Ordering::SeqCst);
         SoftStop(())

@@ -300,8 +300,8 @@ fn time_bounds_shrinking_too_and_the_run_reports_what_it_found() {
             "json",
         ],
     );
-    // Cases run until the time is up, so nothing is left for shrinking:
-    // the findings are reported as found, and the note says so.
+    // Cases take three quarters of the time and shrinking the rest: the
+    // run ends and reports what it found, shrunk or not (a note says which).
     assert_eq!(output.status.code(), Some(exit_code(&report)), "{report:#}");
     assert!(
         findings(&report)
@@ -309,14 +309,11 @@ fn time_bounds_shrinking_too_and_the_run_reports_what_it_found() {
             .any(|f| f["kind"] == "legacy-apply-failed"),
         "{report:#}"
     );
-    assert!(
-        report.to_string().contains("stopped by --time"),
-        "{report:#}"
-    );
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let cut_short = report.to_string().contains("stopped by --time");
     assert!(
-        !stderr.contains("shrinking finding"),
-        "nothing shrunk: {stderr}"
+        cut_short || stderr.contains("shrinking finding 1 of"),
+        "shrinking neither ran nor was cut short: {report:#}\n{stderr}"
     );
     assert_nothing_left(tmp.path());
 }

@@ -246,11 +246,13 @@ pub fn run(
         plural(found.len()),
         plural(shrink_steps),
     )];
-    if let Some(why) = stopped {
-        notes.push(format!(
+    // --time ends every timed run; only say so when it cut shrinking short.
+    match stopped {
+        Some(why) if unshrunk > 0 || why == "Ctrl-C" => notes.push(format!(
             "fuzz: stopped by {why}; {unshrunk} finding{} reported as found, not shrunk",
             plural(unshrunk)
-        ));
+        )),
+        _ => {}
     }
     if let Some(dir) = &options.emit {
         // The layout as detected, so the file reads the set the same way.

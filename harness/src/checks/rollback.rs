@@ -13,10 +13,14 @@ pub(super) fn check(observation: &Observation) -> Vec<Finding> {
     let Some(rollback) = &observation.rollback else {
         return Vec::new();
     };
+    check_steps(&rollback.steps)
+}
+
+fn check_steps(steps: &[RollbackStep]) -> Vec<Finding> {
     let mut findings = Vec::new();
     // Generated rows stay for the rest of the chain once seeded.
     let mut generated = false;
-    for step in &rollback.steps {
+    for step in steps {
         generated |= !step.seeded.is_empty();
         findings.extend(check_step(step, generated));
     }
@@ -223,4 +227,65 @@ fn leftovers(diff: &Diff) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::ApplyError;
+
+    /// The severity and message of an up that failed with `sqlstate`, on
+    /// a chain whose first step seeded rows (`generated`) or not.
+    fn check(generated: bool, sqlstate: &str) -> (Severity, String) {
+        let step = |seeded: bool, up| RollbackStep {
+            migration: "m".into(),
+            seeded: if seeded {
+                vec!["public.t".into()]
+            } else {
+                Vec::new()
+            },
+            before: Default::default(),
+            rows_before: Default::default(),
+            up,
+            down: Down::NotRun,
+        };
+        let error = ApplyError {
+            migration: "002_cast.sql".into(),
+            statement: 1,
+            line: 1,
+            column: 1,
+            sqlstate: Some(sqlstate.into()),
+            message: "invalid input syntax for type json".into(),
+        };
+        let first = step(
+            generated,
+            Ok(crate::observe::rollback::After {
+                snapshot: Default::default(),
+                rows: Default::default(),
+            }),
+        );
+        let findings = check_steps(&[first, step(false, Err(error))]);
+        let finding = findings.last().expect("a finding");
+        (finding.severity, finding.message.clone())
+    }
+
+    #[test]
+    fn a_cast_of_generated_text_is_a_warning_with_its_premise() {
+        let (severity, message) = check(true, "22P02");
+        assert_eq!(severity, Severity::Warning);
+        assert!(
+            message.starts_with("with rows the application may never write"),
+            "{message}"
+        );
+        assert_eq!(
+            check(true, "23502").0,
+            Severity::Error,
+            "NOT NULL: any rows"
+        );
+        assert_eq!(
+            check(false, "22P02").0,
+            Severity::Error,
+            "rows the scenario wrote"
+        );
+    }
 }

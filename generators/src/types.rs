@@ -31,6 +31,8 @@ pub enum Kind<'a> {
     Uuid,
     Json,
     Jsonb,
+    /// The `ltree` extension's label paths (`a.b`).
+    Ltree,
     Enum(&'a EnumType),
     Other,
 }
@@ -92,6 +94,7 @@ pub fn kind<'a>(schema: &'a Schema, ty: &str) -> Kind<'a> {
         "uuid" => Kind::Uuid,
         "json" => Kind::Json,
         "jsonb" => Kind::Jsonb,
+        _ if unquote(ty) == "ltree" => Kind::Ltree,
         _ => schema
             .enum_type(&unquote(ty))
             .map_or(Kind::Other, Kind::Enum),
@@ -143,6 +146,8 @@ impl Kind<'_> {
                 sql::literal(&format!("00000000-0000-4000-8000-{:012x}", v))
             ),
             Kind::Json | Kind::Jsonb => sql::literal(&format!("{{\"n\": {v}}}")),
+            // Letters, digits and `_` only: the labels every version takes.
+            Kind::Ltree => sql::literal(&format!("root.n{}", base36(v))),
             Kind::Enum(e) if !e.labels.is_empty() => {
                 sql::literal(&e.labels[(v % e.labels.len() as u64) as usize])
             }
@@ -163,6 +168,7 @@ impl Kind<'_> {
             Kind::Time => "LOCALTIME".to_owned(),
             Kind::Uuid => "'00000000-0000-0000-0000-000000000000'::uuid".to_owned(),
             Kind::Json | Kind::Jsonb => "'{}'".to_owned(),
+            Kind::Ltree => "'root'".to_owned(),
             Kind::Enum(_) | Kind::Other => return self.value(0),
         })
     }

@@ -1174,3 +1174,51 @@ fn every_kind_of_change_is_drawn() {
     );
     assert!(midway > cases / 50, "{midway} of {cases} midway");
 }
+
+/// Rows respect the domains their columns declare: an `ltree` column
+/// gets label paths, json columns documents.
+#[test]
+fn rows_respect_declared_domains() {
+    let table = Table {
+        name: "categories".into(),
+        columns: vec![
+            column("path", "ltree", true, None),
+            column("qualified", "public.ltree", true, None),
+            column("doc", "jsonb", true, None),
+            column("raw", "json", true, None),
+        ],
+        indexes: Vec::new(),
+        constraints: Vec::new(),
+    };
+    let schema = Schema {
+        tables: vec![table],
+        ..Default::default()
+    };
+    let label = |v: &str| {
+        let path = v.strip_prefix('\'').and_then(|v| v.strip_suffix('\''));
+        path.is_some_and(|p| {
+            p.split('.')
+                .all(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+        })
+    };
+    let document = |v: &str| v.starts_with("'{") && v.ends_with("}'");
+    let mut runner = TestRunner::deterministic();
+    let mut seen = 0;
+    for _ in 0..50 {
+        let rows = rows::rows(&schema)
+            .new_tree(&mut runner)
+            .expect("a tree")
+            .current();
+        for row in &rows {
+            for (column, value) in row.columns.iter().zip(&row.values) {
+                let fits = match column.as_str() {
+                    "path" | "qualified" => label(value),
+                    _ => document(value),
+                };
+                assert!(fits, "{column} = {value}");
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 20, "only {seen} values made");
+}

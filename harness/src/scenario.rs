@@ -60,6 +60,8 @@ pub struct Scenario {
     /// SQL run before a migration in the rollback check, so that its rows
     /// are there to lose (besides the rows migcheck generates).
     pub seed: Vec<Seed>,
+    /// How `fuzz` rates what only its own invented drift shows.
+    pub fuzz: FuzzEvidence,
     /// The migrations the `locks` check observes.
     pub locks: LocksScope,
     /// `--project-rows N`: lock findings estimate how long their lock
@@ -490,6 +492,20 @@ struct ScenarioFile {
     locks: Option<LocksFile>,
     #[serde(default)]
     checks: Option<Vec<Check>>,
+    #[serde(default)]
+    fuzz: FuzzEvidence,
+}
+
+/// `fuzz:`: a failure that only a state the fuzzer invented shows (a
+/// change by hand, rows of arbitrary content) is a warning stating its
+/// premise (`warn`, the default), or an error (`strict`: this set's
+/// databases may have been changed by hand and must still upgrade).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FuzzEvidence {
+    #[default]
+    Warn,
+    Strict,
 }
 
 #[derive(Deserialize)]
@@ -549,6 +565,7 @@ impl Scenario {
             seed: Vec::new(),
             locks: LocksScope::UnderTest,
             project_rows: None,
+            fuzz: FuzzEvidence::Warn,
             checks: Check::ALL.to_vec(),
         }
     }
@@ -737,6 +754,7 @@ impl Scenario {
             locks,
             project_rows: None,
             checks,
+            fuzz: file.fuzz,
         })
     }
 
@@ -816,6 +834,30 @@ mod tests {
     }
 
     #[test]
+    fn fuzz_strict_opts_in_to_errors_for_invented_drift() {
+        let load = |yaml: &str| {
+            let dir = tempfile::Builder::new()
+                .prefix("migcheck-test-")
+                .tempdir()
+                .expect("temp dir");
+            let path = dir.path().join("s.yaml");
+            std::fs::write(&path, yaml).expect("write");
+            Scenario::load(&path, "s".into()).map(|s| s.fuzz)
+        };
+        assert_eq!(load("migrations: m\n").ok(), Some(FuzzEvidence::Warn));
+        assert_eq!(
+            load("migrations: m\nfuzz: strict\n").ok(),
+            Some(FuzzEvidence::Strict)
+        );
+        let error = load("migrations: m\nfuzz: lenient\n").expect_err("an unknown value");
+        assert!(
+            crate::error::report(&error).contains("unknown variant `lenient`"),
+            "{}",
+            crate::error::report(&error)
+        );
+    }
+
+    #[test]
     fn reads_scenarios_and_rejects_bad_ones() {
         check(
             "name: t\nmigrations: m\nlegacy:\n  - name: a\n    sql: CREATE TABLE a (id int);\n  - name: b\n    upto: '2'\nexpect_findings:\n  - kind: legacy-apply-failed\n    line: 3\n",
@@ -823,7 +865,7 @@ mod tests {
         );
         check(
             "migrations: m\nlegasy: []\n",
-            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`, `locks`, `checks`",
+            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`, `locks`, `checks`, `fuzz`",
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",

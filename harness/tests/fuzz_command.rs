@@ -201,11 +201,34 @@ fn bad_fuzz_arguments_exit_2_with_a_clear_error() {
     assert_nothing_left(tmp.path());
 }
 
+/// The exit code a finished run gives for `report`: 1 with an error
+/// finding, else 0.
+fn exit_code(report: &Value) -> i32 {
+    i32::from(findings(report).iter().any(|f| f["severity"] == "error"))
+}
+
+/// Whether a backend of migcheck `pid` is connected to a worker's
+/// database (named after the pid): cases are running.
+fn cases_running(pid: u32) -> bool {
+    std::fs::read_dir("/proc").is_ok_and(|procs| {
+        procs.flatten().any(|p| {
+            std::fs::read(p.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&format!("migcheck_tx_{pid}_")))
+        })
+    })
+}
+
 #[test]
-fn ctrl_c_stops_a_fuzz_run_and_leaves_nothing() {
+fn ctrl_c_ends_a_fuzz_run_with_its_report_and_emitted_files_and_leaves_nothing() {
     use std::time::{Duration, Instant};
     let tmp = private_tmp();
-    let migrations = set("ok/jobs-before-chat-id");
+    let out = tempfile::Builder::new()
+        .prefix("migcheck-fuzztest-emit-")
+        .tempdir()
+        .expect("temp dir");
+    let emit = out.path().join("found");
+    let report_path = out.path().join("report.json");
+    let migrations = set("err/jobs-before-chat-id");
     let mut child = migcheck(
         tmp.path(),
         &[
@@ -213,25 +236,24 @@ fn ctrl_c_stops_a_fuzz_run_and_leaves_nothing() {
             "--migrations",
             &migrations,
             "--time",
-            "120s",
+            "600s",
             "--seed",
             "1",
+            "--emit",
+            &emit.display().to_string(),
+            "--format",
+            "json",
+            "--output",
+            &report_path.display().to_string(),
         ],
     )
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::null())
     .spawn()
     .expect("spawn migcheck");
-    // Cases are running once a worker's backend (its database is named
-    // after migcheck's pid) is connected.
     let pid = child.id();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while !std::fs::read_dir("/proc").is_ok_and(|procs| {
-        procs.flatten().any(|p| {
-            std::fs::read(p.path().join("cmdline"))
-                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&format!("migcheck_tx_{pid}_")))
-        })
-    }) {
+    while !cases_running(pid) {
         assert!(Instant::now() < deadline, "no case started");
         assert!(
             child.try_wait().expect("wait").is_none(),
@@ -239,8 +261,59 @@ fn ctrl_c_stops_a_fuzz_run_and_leaves_nothing() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_millis(500));
+    // Long enough for a few hundred cases: the set fails in most of them.
+    std::thread::sleep(Duration::from_secs(2));
     let status = interrupt(&mut child);
-    assert_eq!(status.code(), Some(130));
+    let text = std::fs::read_to_string(&report_path).expect("the report was written");
+    let report: Value = serde_json::from_str(&text).expect("the report is JSON");
+    assert_eq!(status.code(), Some(exit_code(&report)), "{report:#}");
+    assert!(
+        findings(&report)
+            .iter()
+            .any(|f| f["kind"] == "legacy-apply-failed"),
+        "{report:#}"
+    );
+    let notes = report.to_string();
+    assert!(notes.contains("stopped by Ctrl-C"), "{report:#}");
+    let emitted = std::fs::read_dir(&emit)
+        .expect("--emit wrote its directory")
+        .count();
+    assert_eq!(emitted, findings(&report).len(), "{report:#}");
+    assert_nothing_left(tmp.path());
+}
+
+#[test]
+fn time_bounds_shrinking_too_and_the_run_reports_what_it_found() {
+    let tmp = private_tmp();
+    let migrations = set("err/jobs-before-chat-id");
+    let (output, report) = run(
+        tmp.path(),
+        &[
+            "fuzz",
+            "--migrations",
+            &migrations,
+            "--time",
+            "2s",
+            "--seed",
+            "1",
+            "--format",
+            "json",
+        ],
+    );
+    // Cases take three quarters of the time and shrinking the rest: the
+    // run ends and reports what it found, shrunk or not (a note says which).
+    assert_eq!(output.status.code(), Some(exit_code(&report)), "{report:#}");
+    assert!(
+        findings(&report)
+            .iter()
+            .any(|f| f["kind"] == "legacy-apply-failed"),
+        "{report:#}"
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let cut_short = report.to_string().contains("stopped by --time");
+    assert!(
+        cut_short || stderr.contains("shrinking finding 1 of"),
+        "shrinking neither ran nor was cut short: {report:#}\n{stderr}"
+    );
     assert_nothing_left(tmp.path());
 }

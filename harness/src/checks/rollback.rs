@@ -4,7 +4,7 @@
 //! then down (`data-lost`).
 
 use crate::data::{self, RowLoss, Scope};
-use crate::finding::{Check, Finding, Kind};
+use crate::finding::{Check, Finding, Kind, Severity};
 use crate::migrations::StatedWrite;
 use crate::observe::Observation;
 use crate::observe::rollback::{Down, RollbackStep};
@@ -14,14 +14,21 @@ pub(super) fn check(observation: &Observation) -> Vec<Finding> {
     let Some(rollback) = &observation.rollback else {
         return Vec::new();
     };
+    check_steps(&rollback.steps)
+}
+
+fn check_steps(steps: &[RollbackStep]) -> Vec<Finding> {
     let mut findings = Vec::new();
-    for step in &rollback.steps {
-        findings.extend(check_step(step));
+    // Generated rows stay for the rest of the chain once seeded.
+    let mut generated = false;
+    for step in steps {
+        generated |= !step.seeded.is_empty();
+        findings.extend(check_step(step, generated));
     }
     findings
 }
 
-fn check_step(step: &RollbackStep) -> Vec<Finding> {
+fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
     let mut findings = Vec::new();
     let after_up = match &step.up {
         Ok(after) => after,
@@ -30,14 +37,28 @@ fn check_step(step: &RollbackStep) -> Vec<Finding> {
                 true => String::new(),
                 false => format!(" (rows seeded into {})", step.seeded.join(", ")),
             };
-            findings.push(Finding {
+            let mut finding = Finding {
                 check: Some(Check::Rollback),
                 message: format!(
                     "{} fails on a database holding rows{seeded}, though it applies to empty tables: {}",
                     step.migration, error.message
                 ),
                 ..super::failed(Kind::ApplyFailed, error)
-            });
+            };
+            // Generated text read as another type: whether the
+            // application's text would pass, no column type says.
+            let cast = error
+                .sqlstate
+                .as_deref()
+                .is_some_and(crate::observe::seed::rests_on_generated_values);
+            if generated && cast {
+                finding.severity = Severity::Warning;
+                finding.message = format!(
+                    "with rows the application may never write (generated text read as another type): {}",
+                    finding.message
+                );
+            }
+            findings.push(finding);
             return findings;
         }
     };
@@ -246,6 +267,7 @@ mod tests {
     use super::*;
     use crate::data::TableRows;
     use crate::observe::rollback::{After, DownAndReup};
+    use crate::runner::ApplyError;
     use crate::schema::{Object, Snapshot};
 
     /// A snapshot holding one table `public.t` with `columns` in order.
@@ -286,7 +308,7 @@ mod tests {
                 }),
             },
         };
-        let actual: Vec<String> = check_step(&step)
+        let actual: Vec<String> = check_step(&step, false)
             .iter()
             .map(|f| format!("{} {:?}: {}", f.kind, f.severity, f.message))
             .collect();
@@ -301,6 +323,63 @@ mod tests {
             &[
                 "down-not-inverse Warning: up then down of 1_t.up.sql does not give back the schema from before up: the columns of public.t are in another order (only the column order differs)",
             ],
+        );
+    }
+
+    /// The severity and message of an up that failed with `sqlstate`, on
+    /// a chain whose first step seeded rows (`generated`) or not.
+    fn up_failing(generated: bool, sqlstate: &str) -> (Severity, String) {
+        let step = |seeded: bool, up| RollbackStep {
+            migration: "m".into(),
+            seeded: if seeded {
+                vec!["public.t".into()]
+            } else {
+                Vec::new()
+            },
+            stated_up: Default::default(),
+            stated_down: Default::default(),
+            before: Default::default(),
+            rows_before: Default::default(),
+            up,
+            down: Down::NotRun,
+        };
+        let error = ApplyError {
+            migration: "002_cast.sql".into(),
+            statement: 1,
+            line: 1,
+            column: 1,
+            sqlstate: Some(sqlstate.into()),
+            message: "invalid input syntax for type json".into(),
+        };
+        let first = step(
+            generated,
+            Ok(crate::observe::rollback::After {
+                snapshot: Default::default(),
+                rows: Default::default(),
+            }),
+        );
+        let findings = check_steps(&[first, step(false, Err(error))]);
+        let finding = findings.last().expect("a finding");
+        (finding.severity, finding.message.clone())
+    }
+
+    #[test]
+    fn a_cast_of_generated_text_is_a_warning_with_its_premise() {
+        let (severity, message) = up_failing(true, "22P02");
+        assert_eq!(severity, Severity::Warning);
+        assert!(
+            message.starts_with("with rows the application may never write"),
+            "{message}"
+        );
+        assert_eq!(
+            up_failing(true, "23502").0,
+            Severity::Error,
+            "NOT NULL: any rows"
+        );
+        assert_eq!(
+            up_failing(false, "22P02").0,
+            Severity::Error,
+            "rows the scenario wrote"
         );
     }
 }

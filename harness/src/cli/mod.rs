@@ -251,7 +251,13 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
         sandbox: run.sandbox,
         timeouts: timeouts(run),
         emit: args.emit.clone(),
-        progress: progress.then_some(print_fuzz_progress as fn(&crate::fuzz::Progress)),
+        // A line rewritten in place on a terminal; in a log, a line when
+        // shrinking starts on each finding (it may take a while).
+        progress: match (progress, run.output.quiet) {
+            (true, _) => Some(print_fuzz_progress as fn(&crate::fuzz::Progress)),
+            (false, false) => Some(print_fuzz_phase as fn(&crate::fuzz::Progress)),
+            (false, true) => None,
+        },
     };
     let (pg, versions) = servers(&run.servers)?;
     let report = crate::fuzz::matrix(&pg, &versions, &scenario, &options);
@@ -288,6 +294,10 @@ fn self_test(args: &FuzzArgs, seed: u64, jobs: usize) -> anyhow::Result<u8> {
 
 /// One line, rewritten in place.
 fn print_fuzz_progress(p: &crate::fuzz::Progress) {
+    if let Some((n, of, steps)) = p.shrinking {
+        eprint!("\rmigcheck fuzz: shrinking finding {n} of {of}: {steps} cases tried          ");
+        return;
+    }
     let rate = p.cases as f64 / p.elapsed.as_secs_f64().max(1e-9);
     let of = p.of.map(|n| format!("/{n}")).unwrap_or_default();
     eprint!(
@@ -298,6 +308,17 @@ fn print_fuzz_progress(p: &crate::fuzz::Progress) {
         p.failing,
         if p.failing == 1 { "" } else { "s" },
     );
+}
+
+/// `--quiet` not given, stderr not a terminal: one line per finding
+/// that shrinking starts on.
+fn print_fuzz_phase(p: &crate::fuzz::Progress) {
+    if let Some((n, of, 1)) = p.shrinking {
+        eprintln!(
+            "migcheck fuzz: {} cases run; shrinking finding {n} of {of}",
+            p.cases
+        );
+    }
 }
 
 fn bench(args: BenchArgs) -> anyhow::Result<u8> {

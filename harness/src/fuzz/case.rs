@@ -20,6 +20,8 @@ pub struct Target<'a> {
     /// The schema after a fresh install, and its fingerprint.
     pub fresh: &'a Snapshot,
     pub fingerprint: &'a str,
+    /// What the set renames later, and what evidence a state is.
+    pub facts: &'a super::evidence::Facts,
 }
 
 /// A case's verdict.
@@ -125,7 +127,7 @@ async fn build_and_apply(
     }
     // What a state lacks must come back; what it added or changed by hand
     // an upgrade keeps.
-    let excused = |change: &Change| excused(change, &case.mutations);
+    let excused = |change: &Change| excused(change, case, target.facts);
     Ok(match upgrade(sandbox, target, excused).await? {
         Some(finding) => Verdict::Fail(Box::new(Failure { finding, applied })),
         None => Verdict::Pass,
@@ -158,18 +160,25 @@ async fn upgrade(
 
 /// A difference the state's own changes explain: a set is expected to
 /// restore what a database lacks (only rerun-all states lack anything),
-/// not to undo what someone added or changed by hand.
-fn excused(change: &Change, mutations: &[Mutation]) -> bool {
+/// not to undo what someone added or changed by hand, nor what follows
+/// from it: the column under the name a later migration gives it, and
+/// the definitions (an index's, a constraint's, a view's) that read a
+/// column whose type was changed by hand.
+fn excused(change: &Change, case: &LegacyCase, facts: &super::evidence::Facts) -> bool {
     let key = change.key();
     let object = |kind: &str, name: &str| key == format!("{kind} public.{name}");
     // Drops are never excused: what a state lacks must come back.
-    mutations.iter().any(|mutation| match mutation {
+    case.mutations.iter().any(|mutation| match mutation {
         Mutation::AddColumn { table, column, .. }
-        | Mutation::ChangeType { table, column, .. }
         | Mutation::ChangeDefault { table, column, .. }
-        | Mutation::ChangeNullability { table, column, .. } => {
-            object("column", &format!("{table}.{column}"))
-        }
+        | Mutation::ChangeNullability { table, column, .. } => facts
+            .names_after(case.upto, table, column)
+            .iter()
+            .any(|(t, c)| object("column", &format!("{t}.{c}"))),
+        Mutation::ChangeType { table, column, .. } => facts
+            .names_after(case.upto, table, column)
+            .iter()
+            .any(|(t, c)| object("column", &format!("{t}.{c}")) || reads(change, t, c)),
         Mutation::AddIndex { index, .. } | Mutation::ReplaceIndex { index, .. } => {
             object("index", index)
         }
@@ -178,4 +187,110 @@ fn excused(change: &Change, mutations: &[Mutation]) -> bool {
         | Mutation::DropIndex { .. }
         | Mutation::DropConstraint { .. } => false,
     })
+}
+
+/// Whether `change` is a definition that differs and names both `table`
+/// and its `column` (as whole words): a retyped column shows in the
+/// casts Postgres prints into the definitions that read it.
+fn reads(change: &Change, table: &str, column: &str) -> bool {
+    let Change::Differs {
+        key, left, right, ..
+    } = change
+    else {
+        return false;
+    };
+    let names = |text: &str, name: &str| {
+        text.match_indices(name).any(|(at, _)| {
+            let ident = |c: char| c.is_alphanumeric() || c == '_';
+            let before = text[..at].chars().next_back();
+            let after = text[at + name.len()..].chars().next();
+            !before.is_some_and(ident) && !after.is_some_and(ident)
+        })
+    };
+    let mentions = |text: &Option<String>| {
+        text.as_deref()
+            .is_some_and(|t| (names(key, table) || names(t, table)) && names(t, column))
+    };
+    !key.starts_with("column ") && (mentions(left) || mentions(right))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::migrations::{Format, MigrationSet};
+
+    fn check(set: &[(&str, &str)], upto: usize, mutation: Mutation, change: Change) -> bool {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for (name, sql) in set {
+            std::fs::write(dir.path().join(name), sql).expect("write");
+        }
+        let set = MigrationSet::load(dir.path(), Format::Plain).expect("set");
+        let facts = super::super::evidence::Facts::read(&set);
+        let case = LegacyCase {
+            upto,
+            midway: None,
+            mutations: vec![mutation],
+            rows: Vec::new(),
+        };
+        excused(&change, &case, &facts)
+    }
+
+    fn differs(key: &str, left: &str, right: &str) -> Change {
+        Change::Differs {
+            key: key.into(),
+            attr: "definition".into(),
+            left: Some(left.into()),
+            right: Some(right.into()),
+        }
+    }
+
+    const SET: &[(&str, &str)] = &[
+        (
+            "001_t.sql",
+            "CREATE TABLE t (id int PRIMARY KEY, name varchar(20));",
+        ),
+        ("002_i.sql", "CREATE INDEX t_lower ON t (lower(name));"),
+        ("003_r.sql", "ALTER TABLE t RENAME COLUMN name TO title;"),
+    ];
+
+    fn retype() -> Mutation {
+        Mutation::ChangeType {
+            table: "t".into(),
+            column: "name".into(),
+            ty: "text".into(),
+        }
+    }
+
+    #[test]
+    fn a_retyped_column_is_excused_under_its_later_name() {
+        let change = differs("column public.t.title", "character varying(20)", "text");
+        assert!(check(SET, 1, retype(), change.clone()));
+        let dropped = Mutation::DropColumn {
+            table: "t".into(),
+            column: "name".into(),
+        };
+        assert!(
+            !check(SET, 1, dropped, change),
+            "what a state lacks must come back"
+        );
+    }
+
+    #[test]
+    fn definitions_that_read_a_retyped_column_are_excused() {
+        let index = differs(
+            "index public.t_lower",
+            "CREATE INDEX t_lower ON public.t USING btree (lower((title)::text))",
+            "CREATE INDEX t_lower ON public.t USING btree (lower(title))",
+        );
+        assert!(check(SET, 1, retype(), index));
+        let other = differs(
+            "index public.t_id",
+            "CREATE INDEX t_id ON public.t USING btree (id)",
+            "CREATE UNIQUE INDEX t_id ON public.t USING btree (id)",
+        );
+        assert!(
+            !check(SET, 1, retype(), other),
+            "an index on another column"
+        );
+    }
 }

@@ -10,6 +10,7 @@
 
 mod case;
 mod emit;
+mod evidence;
 mod history;
 mod model;
 pub mod selftest;
@@ -41,7 +42,8 @@ use case::{Verdict, Worker};
 pub struct Options {
     /// Stop after this many cases (of the whole sequence, before sharding).
     pub cases: Option<u64>,
-    /// Stop after this long (whichever comes first).
+    /// Stop after this long (whichever comes first), shrinking included:
+    /// what is not shrunk by then is reported as found.
     pub time: Option<Duration>,
     pub seed: u64,
     pub shard: Shard,
@@ -98,6 +100,9 @@ pub struct Progress {
     pub failing: u64,
     pub distinct: usize,
     pub elapsed: Duration,
+    /// While shrinking: the finding being shrunk (1-based), of how many,
+    /// and the cases shrinking has run so far.
+    pub shrinking: Option<(usize, usize, usize)>,
 }
 
 /// A distinct finding, with the smallest state found that shows it.
@@ -188,11 +193,28 @@ pub fn run(
         table: VersionTable::of(set.format),
     };
     let started = Instant::now();
+    let deadline = options.time.map(|t| started + t);
+    // Cases take the first three quarters of --time, shrinking the rest.
+    let cases_until = options.time.map(|t| started + t.mul_f64(0.75));
+    // Ctrl-C ends the run as --time does: what was found is reported.
+    let _soft = crate::postgres::SoftStop::begin();
     let past = match scenario.git_history {
         0 => Default::default(),
         limit => git::past::read(set, limit, scenario.base.as_deref()),
     };
-    let fuzzed = runtime.block_on(fuzz(&mut workers, set, &past.versions, runner, options));
+    let judge = Judge {
+        strict: scenario.fuzz == crate::scenario::FuzzEvidence::Strict,
+        rerun_all: runner.mode == crate::runner::RunnerMode::RerunAll,
+    };
+    let fuzzed = runtime.block_on(fuzz(
+        &mut workers,
+        set,
+        &past.versions,
+        runner,
+        options,
+        (cases_until, deadline),
+        judge,
+    ));
     // The sandbox databases go even when fuzzing failed.
     let mut shut = Ok(());
     for worker in workers {
@@ -208,6 +230,8 @@ pub fn run(
         mut found,
         shrink_steps,
         fresh_failed,
+        unshrunk,
+        stopped,
     } = outcome;
 
     let version = server.version().to_string();
@@ -224,6 +248,14 @@ pub fn run(
         plural(found.len()),
         plural(shrink_steps),
     )];
+    // --time ends every timed run; only say so when it cut shrinking short.
+    match stopped {
+        Some(why) if unshrunk > 0 || why == "Ctrl-C" => notes.push(format!(
+            "fuzz: stopped by {why}; {unshrunk} finding{} reported as found, not shrunk",
+            plural(unshrunk)
+        )),
+        _ => {}
+    }
     if let Some(dir) = &options.emit {
         // The layout as detected, so the file reads the set the same way.
         let mut scenario = scenario.clone();
@@ -286,6 +318,29 @@ struct Outcome {
     /// The fresh install's failure, which stops a run before any case:
     /// there is nothing to converge to.
     fresh_failed: Option<Finding>,
+    /// Findings whose shrinking was cut short or never started.
+    unshrunk: usize,
+    /// What ended the run early (`--time`, Ctrl-C), if anything did.
+    stopped: Option<&'static str>,
+}
+
+/// How findings are rated (see `evidence`).
+#[derive(Debug, Clone, Copy)]
+struct Judge {
+    /// `fuzz: strict`: invented drift gives errors too.
+    strict: bool,
+    rerun_all: bool,
+}
+
+/// Why the run must end now, if it must: its time is up or Ctrl-C.
+fn over(deadline: Option<Instant>) -> Option<&'static str> {
+    if crate::postgres::stop_requested() || crate::postgres::interrupted() {
+        Some("Ctrl-C")
+    } else if deadline.is_some_and(|d| Instant::now() >= d) {
+        Some("--time")
+    } else {
+        None
+    }
 }
 
 async fn fuzz(
@@ -294,6 +349,8 @@ async fn fuzz(
     past: &[PastVersion],
     runner: Runner,
     options: &Options,
+    (cases_until, deadline): (Option<Instant>, Option<Instant>),
+    judge: Judge,
 ) -> Result<Outcome, crate::observe::ObserveError> {
     let history = match history::read(workers[0].sandboxes(), set, runner).await? {
         Ok(history) => history,
@@ -307,16 +364,19 @@ async fn fuzz(
     let strategy = generators::legacy::cases(&history.generators);
     let fresh = history.fresh();
     let fingerprint = fresh.fingerprint();
+    let facts = evidence::Facts::read(set);
     let target = case::Target {
         set,
         runner,
         fresh,
         fingerprint: &fingerprint,
+        facts: &facts,
     };
     let shared = Shared {
         strategy: &strategy,
         target: &target,
         options,
+        deadline: cases_until,
         started: Instant::now(),
         next: Cell::new(0),
         run: Cell::new(0),
@@ -328,19 +388,25 @@ async fn fuzz(
     for result in results {
         result?;
     }
-    shared.report();
+    shared.report(None);
     let cases_took = shared.started.elapsed();
+    let mut stopped = over(cases_until);
     let Shared { run, failing, .. } = shared;
     let cases = run.get();
     let mut shrink_steps = 0;
+    let mut unshrunk = 0;
     let failing = failing.into_inner();
     // Shrink the first case of each distinct finding, in case order, so
     // that the result does not depend on which worker saw what first.
-    let mut firsts: Vec<(u64, u64, Finding)> = failing.into_values().collect();
-    firsts.sort_by_key(|(i, _, _)| *i);
+    let mut firsts: Vec<Failing> = failing.into_values().collect();
+    firsts.sort_by_key(|f| f.case);
     // The set's own past versions from git first: states that exist.
     let mut found: Vec<Found> = Vec::new();
     for version in past {
+        if let Some(why) = over(deadline) {
+            stopped = Some(why);
+            break;
+        }
         let Some(mut finding) = workers[0].run_deployed(&target, &version.set).await? else {
             continue;
         };
@@ -365,28 +431,91 @@ async fn fuzz(
             });
         }
     }
-    for (i, occurrences, finding) in firsts {
-        let tree = case_value(&strategy, options.seed, i);
-        let Some((value, failure, steps)) =
-            shrink::shrink(&mut workers[0], &target, tree, &finding).await?
-        else {
-            continue;
+    // Each case without the changes by hand that are no evidence, run
+    // before any shrinking: whether the failure needs them decides its
+    // severity, even when time is too short to shrink.
+    let mut plains = Vec::with_capacity(firsts.len());
+    for first in &firsts {
+        let case = case_value(&strategy, options.seed, first.case).current();
+        let mut plain = None;
+        if let Some(probe) = facts.evidence_only(&case, judge.rerun_all)
+            && !judge.strict
+            && over(deadline).is_none()
+        {
+            shrink_steps += 1;
+            if let Verdict::Fail(failure) = workers[0].run(&target, &probe).await?
+                && same_failure(&failure.finding, &first.failure.finding)
+            {
+                plain = Some((probe, *failure));
+            }
+        }
+        plains.push(plain);
+    }
+    let total = firsts.len();
+    for (n, (first, plain)) in firsts.into_iter().zip(plains).enumerate() {
+        let tree = case_value(&strategy, options.seed, first.case);
+        let progress = |steps: usize| {
+            if let Some(progress) = options.progress {
+                progress(&Progress {
+                    cases,
+                    of: None,
+                    failing: 0,
+                    distinct: total,
+                    elapsed: cases_took,
+                    shrinking: Some((n + 1, total, steps)),
+                });
+            }
         };
-        shrink_steps += steps;
-        let state = history.state(&value, &failure);
+        let shrunk = shrink::shrink(
+            &mut workers[0],
+            &target,
+            tree,
+            *first.failure,
+            || over(deadline).is_some(),
+            progress,
+        )
+        .await?;
+        shrink_steps += shrunk.steps;
+        let complete = shrunk.complete;
+        if !complete {
+            stopped = stopped.or(over(deadline));
+        }
+        let (case, failure) = match plain {
+            Some(plain)
+                if facts
+                    .premise(
+                        &shrunk.case,
+                        shrunk.failure.finding.sqlstate.as_deref(),
+                        judge.rerun_all,
+                    )
+                    .is_some() =>
+            {
+                plain
+            }
+            _ => (shrunk.case, shrunk.failure),
+        };
+        let state = history.state(&case, &failure);
         let mut finding = failure.finding;
         finding.legacy_state = Some(state.name.clone());
+        if !judge.strict
+            && let Some(premise) =
+                facts.premise(&case, finding.sqlstate.as_deref(), judge.rerun_all)
+        {
+            finding.severity = crate::finding::Severity::Warning;
+            finding.message = format!("{premise}: {}", finding.message);
+        }
         if found
             .iter()
             .any(|f| dedup_key(&f.finding) == dedup_key(&finding))
         {
             continue;
         }
+        unshrunk += usize::from(!complete);
         found.push(Found {
             finding,
-            case: i,
+            case: first.case,
             commit: None,
-            occurrences,
+            occurrences: first.occurrences,
             state,
             emitted: None,
         });
@@ -397,7 +526,17 @@ async fn fuzz(
         found,
         shrink_steps,
         fresh_failed: None,
+        unshrunk,
+        stopped,
     })
+}
+
+/// The first failing case of a distinct finding, as the cases saw it.
+struct Failing {
+    case: u64,
+    /// Cases that showed it.
+    occurrences: u64,
+    failure: Box<case::Failure>,
 }
 
 /// Cases a worker takes at a time.
@@ -409,13 +548,14 @@ struct Shared<'a, S> {
     strategy: &'a S,
     target: &'a case::Target<'a>,
     options: &'a Options,
+    deadline: Option<Instant>,
     started: Instant,
     /// The next case to take, counted in this shard's part of the sequence.
     next: Cell<u64>,
     /// Cases run.
     run: Cell<u64>,
-    /// By dedup key: the first failing case, how many failed, the finding.
-    failing: RefCell<BTreeMap<String, (u64, u64, Finding)>>,
+    /// By dedup key: the first failing case and how many failed.
+    failing: RefCell<BTreeMap<String, Failing>>,
     last_report: Cell<Instant>,
 }
 
@@ -424,16 +564,11 @@ impl<S> Shared<'_, S> {
     fn take(&self) -> Option<u64> {
         let i = shard_case(self.next.get(), self.options.shard);
         self.next.set(self.next.get() + 1);
-        let over = self.options.cases.is_some_and(|n| i >= n)
-            || self
-                .options
-                .time
-                .is_some_and(|t| self.started.elapsed() >= t)
-            || crate::postgres::interrupted();
+        let over = self.options.cases.is_some_and(|n| i >= n) || over(self.deadline).is_some();
         (!over).then_some(i)
     }
 
-    fn report(&self) {
+    fn report(&self, shrinking: Option<(usize, usize, usize)>) {
         let Some(progress) = self.options.progress else {
             return;
         };
@@ -444,9 +579,10 @@ impl<S> Shared<'_, S> {
                 .options
                 .cases
                 .map(|n| shard_size(n, self.options.shard)),
-            failing: failing.values().map(|(_, n, _)| n).sum(),
+            failing: failing.values().map(|f| f.occurrences).sum(),
             distinct: failing.len(),
             elapsed: self.started.elapsed(),
+            shrinking,
         });
     }
 }
@@ -473,20 +609,31 @@ async fn work<S: Strategy<Value = LegacyCase>>(
         }
         batch.sort_by_key(|(i, case)| (case.upto, *i));
         for (i, value) in batch {
+            // The rest of the batch goes untaken when time is up.
+            if over(shared.deadline).is_some() {
+                return Ok(());
+            }
             let verdict = worker.run(shared.target, &value).await?;
             shared.run.set(shared.run.get() + 1);
             if let Verdict::Fail(failure) = verdict {
                 let mut failing = shared.failing.borrow_mut();
-                let entry =
-                    failing
-                        .entry(dedup_key(&failure.finding))
-                        .or_insert((i, 0, failure.finding));
-                entry.0 = entry.0.min(i);
-                entry.1 += 1;
+                let entry = failing
+                    .entry(dedup_key(&failure.finding))
+                    .or_insert_with(|| Failing {
+                        case: i,
+                        occurrences: 0,
+                        failure: failure.clone(),
+                    });
+                // The earliest case of the sequence, whatever -j.
+                if i < entry.case {
+                    entry.case = i;
+                    entry.failure = failure;
+                }
+                entry.occurrences += 1;
             }
             if shared.last_report.get().elapsed() >= Duration::from_millis(250) {
                 shared.last_report.set(Instant::now());
-                shared.report();
+                shared.report(None);
             }
         }
     }
@@ -523,6 +670,11 @@ pub(crate) fn value_tree<S: Strategy>(strategy: &S, seed: u64, i: u64, salt: [u8
         Ok(tree) => tree,
         Err(reason) => unreachable!("the generators never reject: {reason}"),
     }
+}
+
+/// What shrinking keeps: the kind and the migration of the failure.
+fn same_failure(a: &Finding, b: &Finding) -> bool {
+    a.kind == b.kind && a.migration == b.migration
 }
 
 /// Findings are the same when their kind and location are: the statement

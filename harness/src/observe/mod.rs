@@ -16,7 +16,7 @@ pub mod faults;
 pub mod locks;
 mod outcome;
 pub mod rollback;
-mod seed;
+pub(crate) mod seed;
 
 use crate::finding::Check;
 use crate::migrations::{Migration, MigrationSet};

@@ -5,6 +5,12 @@
 //! columns with a default, identity or generation expression keep theirs.
 //! A table whose rows cannot be made to fit (a check constraint, an
 //! unusual type) stays empty: seeding never fails a run.
+//!
+//! Values respect what a column's type declares (an `ltree` gets labels,
+//! a json column a document) and text is made of label characters, so a
+//! later `text2ltree` of it holds. What a text column holds beyond that no
+//! type says: [`rests_on_generated_values`] names the failures that a
+//! later cast of such text gives, which rest on the generated rows alone.
 
 use tokio_postgres::Client;
 
@@ -196,14 +202,18 @@ fn value(table: &str, column: &Column, i: usize) -> Option<String> {
         "N" => typed(format!("'{n}'")),
         "B" => typed(format!("'{}'", i.is_multiple_of(2))),
         "S" => {
-            let text =
-                format!("{}-{}-{n}", column.name, table.rsplit('.').next()?).replace('"', "");
+            // Label characters only (letters, digits, `_`): valid wherever
+            // text is read as names, paths or ltree labels.
+            let text: String = format!("{}_{}_{n}", column.name, table.rsplit('.').next()?)
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect();
             // Bounded strings keep their distinct suffix.
             let text = match ty.split_once('(') {
                 Some((_, len)) => {
                     let max: usize = len.trim_end_matches(')').parse().ok()?;
                     let keep = max.saturating_sub(n.to_string().len() + 1);
-                    format!("{}-{n}", &text[..text.len().min(keep)])
+                    format!("{}_{n}", &text[..text.len().min(keep)])
                 }
                 None => text,
             };
@@ -219,6 +229,7 @@ fn value(table: &str, column: &Column, i: usize) -> Option<String> {
             "uuid" => typed(format!("'00000000-0000-4000-8000-00000000000{n}'")),
             "jsonb" | "json" => typed(format!("'{{\"n\": {n}}}'")),
             "bytea" => typed(format!("'\\x0{n}'")),
+            t if is_ltree(t) => typed(format!("'seed.row_{n}'")),
             _ => None,
         },
         "I" => typed(format!("'10.0.0.{n}'")),
@@ -230,5 +241,83 @@ fn value(table: &str, column: &Column, i: usize) -> Option<String> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// `ltree` as `format_type` prints it, schema-qualified when its schema
+/// is not on the search path.
+fn is_ltree(type_name: &str) -> bool {
+    type_name.rsplit('.').next() == Some("ltree")
+}
+
+/// Whether a failure with this SQLSTATE, on a database holding generated
+/// rows, comes from reading a generated value as another type than its
+/// column's (a text cast to json or ltree, to a number or a date): the
+/// values respect their columns' types, so what the text must look like
+/// is the application's knowledge, not the schema's. Other failures (a
+/// NOT NULL, a unique or a foreign key violated, a value too long for a
+/// narrowed type) happen with any rows that fit the types.
+pub(crate) fn rests_on_generated_values(sqlstate: &str) -> bool {
+    matches!(
+        sqlstate,
+        // invalid_text_representation (json, uuid, numbers, enums),
+        // invalid_datetime_format, datetime_field_overflow, and
+        // syntax_error, which the input functions of ltree and other
+        // extension types raise.
+        "22P02" | "22007" | "22008" | "42601"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column(type_name: &str, category: &str) -> Column {
+        Column {
+            name: "slug-name".into(),
+            type_name: type_name.into(),
+            category: category.into(),
+            enum_labels: Vec::new(),
+            references: None,
+            has_default: false,
+            not_null: true,
+        }
+    }
+
+    fn check(type_name: &str, category: &str, expected: &str) {
+        let got = value("public.\"my-table\"", &column(type_name, category), 0);
+        assert_eq!(got.as_deref(), Some(expected), "{type_name}");
+    }
+
+    #[test]
+    fn values_respect_their_types() {
+        check("ltree", "U", "'seed.row_1'::ltree");
+        check("public.ltree", "U", "'seed.row_1'::public.ltree");
+        check("jsonb", "U", "'{\"n\": 1}'::jsonb");
+        check("json", "U", "'{\"n\": 1}'::json");
+        // Text is label characters: `text2ltree('root.' || slug)` holds.
+        check("text", "S", "'slug_name__my_table__1'::text");
+        check(
+            "character varying(8)",
+            "S",
+            "'slug_n_1'::character varying(8)",
+        );
+    }
+
+    #[test]
+    fn only_casts_of_generated_text_rest_on_the_rows() {
+        assert!(
+            rests_on_generated_values("22P02"),
+            "invalid input syntax for type json"
+        );
+        assert!(rests_on_generated_values("42601"), "ltree syntax error");
+        assert!(
+            !rests_on_generated_values("23502"),
+            "NOT NULL: any row hits it"
+        );
+        assert!(
+            !rests_on_generated_values("22001"),
+            "a narrowed type truncates real data too"
+        );
     }
 }

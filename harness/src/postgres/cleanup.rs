@@ -14,7 +14,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
@@ -324,12 +324,48 @@ pub fn install_handler() {
         // Fails if the application already installed a handler; it then
         // owns signals and should call `stop_all` itself.
         let _ = ctrlc::set_handler(|| {
+            if SOFT_STOPS.load(Ordering::SeqCst) > 0 && !STOP_REQUESTED.swap(true, Ordering::SeqCst)
+            {
+                eprintln!(
+                    "\nmigcheck: stopping: writing what was found so far (Ctrl-C again to quit at once)"
+                );
+                return;
+            }
             let _cleaning = CLEANING.lock();
             INTERRUPTED.store(true, Ordering::SeqCst);
             stop_all();
             std::process::exit(SIGNAL_EXIT_CODE);
         });
     });
+}
+
+static SOFT_STOPS: AtomicUsize = AtomicUsize::new(0);
+static STOP_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// While held, the first signal only asks the work to stop
+/// ([`stop_requested`]) so that it can report what it found, with its
+/// servers still up and removed by `Drop` as on any normal exit; a second
+/// signal removes everything at once, as without it. For work that finds
+/// things over time (`fuzz`).
+pub struct SoftStop(());
+
+impl SoftStop {
+    pub fn begin() -> SoftStop {
+        install_handler();
+        SOFT_STOPS.fetch_add(1, Ordering::SeqCst);
+        SoftStop(())
+    }
+}
+
+impl Drop for SoftStop {
+    fn drop(&mut self) {
+        SOFT_STOPS.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// True once a signal asked the work under a [`SoftStop`] to stop.
+pub fn stop_requested() -> bool {
+    STOP_REQUESTED.load(Ordering::SeqCst)
 }
 
 /// After a signal ([`interrupted`]): blocks until the handler has removed

@@ -28,7 +28,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Mutex;
 
-pub use cleanup::{install_handler, interrupted, scratch_root, stop_all, wait_for_cleanup};
+pub use cleanup::{
+    SoftStop, install_handler, interrupted, scratch_root, stop_all, stop_requested,
+    wait_for_cleanup,
+};
 pub use dsn::Dsn;
 pub use error::{Looked, PostgresError};
 

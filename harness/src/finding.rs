@@ -173,6 +173,11 @@ impl Check {
     /// Checks run only when named in `--checks`.
     pub const OPT_IN: [Check; 1] = [Check::RerunBodies];
 
+    /// Every check this build has, opt-in ones included.
+    pub fn known() -> Vec<Check> {
+        Check::ALL.into_iter().chain(Check::OPT_IN).collect()
+    }
+
     pub const ALL: [Check; 9] = [
         Check::Fresh,
         Check::Rerun,
@@ -211,9 +216,8 @@ impl std::str::FromStr for Check {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Check::ALL
+        Check::known()
             .into_iter()
-            .chain(Check::OPT_IN)
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
                 format!("unknown check `{s}`: this build has fresh, rerun, converge, expect, merge, lint, rollback, faults and locks, and rerun-bodies on request")

@@ -22,6 +22,22 @@ pub enum RunnerMode {
 }
 
 impl RunnerMode {
+    /// How the format's own tool applies a set: the tools keep a version
+    /// table and run each migration once; plain directories have no tool,
+    /// and the style that re-runs every file is the one that must be safe.
+    pub fn of_format(format: crate::migrations::Format) -> RunnerMode {
+        use crate::migrations::Format;
+        match format {
+            Format::Auto | Format::Plain => RunnerMode::RerunAll,
+            Format::Sqlx
+            | Format::GolangMigrate
+            | Format::Diesel
+            | Format::Flyway
+            | Format::Refinery
+            | Format::Dbmate => RunnerMode::Tracked,
+        }
+    }
+
     /// As on the command line and in scenario files.
     pub fn name(self) -> &'static str {
         match self {

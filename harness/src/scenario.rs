@@ -566,7 +566,7 @@ impl Scenario {
             locks: LocksScope::UnderTest,
             project_rows: None,
             fuzz: FuzzEvidence::Warn,
-            checks: Check::ALL.to_vec(),
+            checks: Check::known(),
         }
     }
 
@@ -582,7 +582,7 @@ impl Scenario {
     /// every start (`rerun-all`). Called once the set is read.
     pub fn follow_format(&mut self, format: Format) {
         if self.runner_from == RunnerFrom::Unresolved {
-            self.runner = format.runner();
+            self.runner = RunnerMode::of_format(format);
             self.runner_from = RunnerFrom::Format(format);
         }
     }
@@ -660,7 +660,7 @@ impl Scenario {
             Some(LocksFile::Names(names)) => LocksScope::Named(names),
         };
         let checks = match file.checks {
-            None => Check::ALL.to_vec(),
+            None => Check::known(),
             Some(checks) if checks.is_empty() => {
                 return Err(invalid(
                     "checks: the list is empty; name the checks to run, or leave `checks:` out for all".into(),
@@ -911,7 +911,7 @@ mod tests {
         );
         check(
             "migrations: m\nchecks: [fresh, lnt]\n",
-            "DIR/s.yaml: line 2, column 17: checks[1]: unknown variant `lnt`, expected one of `fresh`, `rerun`, `converge`, `expect`, `lint`, `merge`, `rollback`, `faults`, `locks`",
+            "DIR/s.yaml: line 2, column 17: checks[1]: unknown variant `lnt`, expected one of `fresh`, `rerun`, `rerun-bodies`, `converge`, `expect`, `lint`, `merge`, `rollback`, `faults`, `locks`",
         );
         check(
             "migrations: m\nchecks: []\n",

@@ -45,16 +45,23 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
                 ),
                 ..super::failed(Kind::ApplyFailed, error)
             };
-            // Generated text read as another type: whether the
-            // application's text would pass, no column type says.
-            let cast = error
-                .sqlstate
-                .as_deref()
-                .is_some_and(crate::observe::seed::rests_on_generated_values);
-            if generated && cast {
+            // With generated rows, the failure is evidence only where any
+            // row at all would fail: a column the migration adds NOT NULL
+            // without a default. Anything else depends on the values
+            // (generated text read as another type, NULLs in a column
+            // the application may always fill, keys that do not match).
+            if generated && !fails_for_any_row(step, error) {
+                let why = match error
+                    .sqlstate
+                    .as_deref()
+                    .is_some_and(crate::observe::seed::rests_on_generated_values)
+                {
+                    true => "generated text read as another type",
+                    false => "generated values",
+                };
                 finding.severity = Severity::Warning;
                 finding.message = format!(
-                    "with rows the application may never write (generated text read as another type): {}",
+                    "with rows the application may never write ({why}): {}",
                     finding.message
                 );
             }
@@ -63,14 +70,19 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
         }
     };
     let irreversible = matches!(step.down, Down::OptedOut);
+    let retyped = retyped(&step.before, &after_up.snapshot);
     if !irreversible {
-        let lost = step
-            .rows_before
-            .lost(&after_up.rows, |table| scope(table, &step.stated_up, &[]));
-        findings.extend(
-            lost.iter()
-                .map(|loss| data_lost(&step.migration, loss, "up")),
-        );
+        let scope_up = |table: &str| scope(table, &step.stated_up, &[]);
+        let lost = step.rows_before.lost(&after_up.rows, scope_up);
+        findings.extend(lost.iter().map(|loss| {
+            let finding = data_lost(&step.migration, loss, "up");
+            by_values(finding, loss, &retyped, generated, |table| {
+                step.rows_before
+                    .lost(&after_up.rows, |t| without(scope_up(t), &retyped, t))
+                    .iter()
+                    .any(|l| l.table == table)
+            })
+        }));
     }
     let Down::Ran { name, outcome } = &step.down else {
         return findings;
@@ -104,16 +116,34 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
     }
     // Tables up dropped were meant to go; the rest must keep their rows,
     // but for those up or down change by name.
-    let lost = step.rows_before.lost(&after_down.rows, |table| {
-        match after_up.rows.tables.contains_key(table) {
-            true => scope(table, &step.stated_up, &step.stated_down),
-            false => Scope::Skip,
+    // Columns up dropped too: their down can only add them back empty.
+    let scope_down = |table: &str| match after_up.rows.tables.get(table) {
+        Some(kept) => {
+            let dropped: Vec<String> = step
+                .rows_before
+                .tables
+                .get(table)
+                .map(|rows| rows.columns.iter())
+                .into_iter()
+                .flatten()
+                .filter(|c| !kept.columns.contains(c))
+                .cloned()
+                .collect();
+            let scope = scope(table, &step.stated_up, &step.stated_down);
+            extend(scope, dropped)
         }
-    });
-    findings.extend(
-        lost.iter()
-            .map(|loss| data_lost(name, loss, "up then down")),
-    );
+        None => Scope::Skip,
+    };
+    let lost = step.rows_before.lost(&after_down.rows, scope_down);
+    findings.extend(lost.iter().map(|loss| {
+        let finding = data_lost(name, loss, "up then down");
+        by_values(finding, loss, &retyped, generated, |table| {
+            step.rows_before
+                .lost(&after_down.rows, |t| without(scope_down(t), &retyped, t))
+                .iter()
+                .any(|l| l.table == table)
+        })
+    }));
     match &round_trip.reup {
         Err(error) => {
             let left = leftovers(&residue);
@@ -172,6 +202,88 @@ fn scope(table: &str, up: &[StatedWrite], down: &[StatedWrite]) -> Scope {
         }
     }
     Scope::Without(set)
+}
+
+/// Whether `error` (an up that failed over rows) fails whatever the
+/// rows hold: a NOT NULL column the migration adds without a default
+/// ("column c of relation t contains null values", c new).
+fn fails_for_any_row(step: &RollbackStep, error: &crate::runner::ApplyError) -> bool {
+    if error.sqlstate.as_deref() != Some("23502") {
+        return false;
+    }
+    let Some(rest) = error.message.strip_prefix("column \"") else {
+        return false;
+    };
+    let Some((column, rest)) = rest.split_once("\" of relation \"") else {
+        return false;
+    };
+    let table = rest.split('"').next().unwrap_or_default();
+    !step.before.objects.values().any(|o| {
+        o.kind == schema::ObjectKind::Column
+            && o.name.rsplit('.').next() == Some(column)
+            && o.name.split('.').nth(1) == Some(table)
+    })
+}
+
+/// The columns (`schema.table.column`) whose type differs between two
+/// snapshots.
+fn retyped(before: &schema::Snapshot, after: &schema::Snapshot) -> Vec<String> {
+    before
+        .objects
+        .values()
+        .filter(|o| o.kind == schema::ObjectKind::Column)
+        .filter(|o| {
+            after
+                .get(schema::ObjectKind::Column, &o.name)
+                .is_some_and(|a| a.attr("type") != o.attr("type"))
+        })
+        .map(|o| o.name.clone())
+        .collect()
+}
+
+/// `scope` without the columns of `table` that were retyped.
+fn without(scope: Scope, retyped: &[String], table: &str) -> Scope {
+    let (schema, name) = data::unqualify(table);
+    let prefix = format!("{schema}.{name}.");
+    let columns = retyped
+        .iter()
+        .filter_map(|c| c.strip_prefix(&prefix))
+        .map(str::to_string)
+        .collect();
+    extend(scope, columns)
+}
+
+fn extend(scope: Scope, columns: Vec<String>) -> Scope {
+    match scope {
+        Scope::Skip => Scope::Skip,
+        _ if columns.is_empty() => scope,
+        Scope::All => Scope::Without(columns),
+        Scope::Without(mut left_out) => {
+            left_out.extend(columns);
+            Scope::Without(left_out)
+        }
+    }
+}
+
+/// A loss only in columns whose type the migration changed, over
+/// generated values, rests on those values: whether the application's
+/// fit the new type, nothing here says (a warning stating so). `lost_without`
+/// says whether `table` still loses rows when those columns are left out.
+fn by_values(
+    mut finding: Finding,
+    loss: &RowLoss,
+    retyped: &[String],
+    generated: bool,
+    lost_without: impl Fn(&str) -> bool,
+) -> Finding {
+    if generated && !retyped.is_empty() && !lost_without(&loss.table) {
+        finding.severity = Severity::Warning;
+        finding.message = format!(
+            "with values migcheck generated, changed only in columns whose type the migration changes (if the application's values fit the new type, nothing is lost): {}",
+            finding.message
+        );
+    }
+    finding
 }
 
 fn data_lost(migration: &str, loss: &RowLoss, after: &str) -> Finding {
@@ -349,7 +461,12 @@ mod tests {
             line: 1,
             column: 1,
             sqlstate: Some(sqlstate.into()),
-            message: "invalid input syntax for type json".into(),
+            message: match sqlstate {
+                // A column the migration adds (the step's schema before
+                // has none): any row fails.
+                "23502" => "column \"c\" of relation \"t\" contains null values".into(),
+                _ => "invalid input syntax for type json".into(),
+            },
         };
         let first = step(
             generated,

@@ -113,24 +113,6 @@ impl Format {
     }
 }
 
-impl Format {
-    /// How the format's own tool applies a set: the tools keep a version
-    /// table and run each migration once; plain directories have no tool,
-    /// and the style that re-runs every file is the one that must be safe.
-    pub fn runner(self) -> crate::runner::RunnerMode {
-        use crate::runner::RunnerMode;
-        match self {
-            Format::Auto | Format::Plain => RunnerMode::RerunAll,
-            Format::Sqlx
-            | Format::GolangMigrate
-            | Format::Diesel
-            | Format::Flyway
-            | Format::Refinery
-            | Format::Dbmate => RunnerMode::Tracked,
-        }
-    }
-}
-
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())

@@ -116,17 +116,18 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
     }
     // Tables up dropped were meant to go; the rest must keep their rows,
     // but for those up or down change by name.
-    // Columns up dropped too: their down can only add them back empty.
+    // Columns up dropped too, when their values went with them: the down
+    // can only add them back empty. Values up kept in another column
+    // (a copy, then a drop) are the down's to keep.
     let scope_down = |table: &str| match after_up.rows.tables.get(table) {
         Some(kept) => {
-            let dropped: Vec<String> = step
-                .rows_before
-                .tables
-                .get(table)
+            let before = step.rows_before.tables.get(table);
+            let dropped: Vec<String> = before
                 .map(|rows| rows.columns.iter())
                 .into_iter()
                 .flatten()
                 .filter(|c| !kept.columns.contains(c))
+                .filter(|c| before.is_some_and(|rows| !moved(rows, c, kept)))
                 .cloned()
                 .collect();
             let scope = scope(table, &step.stated_up, &step.stated_down);
@@ -223,6 +224,22 @@ fn fails_for_any_row(step: &RollbackStep, error: &crate::runner::ApplyError) -> 
             && o.name.rsplit('.').next() == Some(column)
             && o.name.split('.').nth(1) == Some(table)
     })
+}
+
+/// Whether the values of `column` in `before` are, as a whole, those of
+/// some column of `after`: up moved them there.
+fn moved(before: &data::Rows, column: &str, after: &data::Rows) -> bool {
+    fn values(rows: &data::Rows, at: usize) -> Vec<&Option<String>> {
+        let mut values: Vec<&Option<String>> = rows.values.iter().map(|r| &r[at]).collect();
+        values.sort();
+        values
+    }
+    let Some(at) = before.columns.iter().position(|c| c == column) else {
+        return false;
+    };
+    let wanted = values(before, at);
+    wanted.iter().any(|v| v.is_some())
+        && (0..after.columns.len()).any(|i| values(after, i) == wanted)
 }
 
 /// The columns (`schema.table.column`) whose type differs between two

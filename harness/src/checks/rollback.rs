@@ -71,8 +71,18 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
     };
     let irreversible = matches!(step.down, Down::OptedOut);
     let retyped = retyped(&step.before, &after_up.snapshot);
+    let triggered = |table: &str| {
+        let (schema, name) = data::unqualify(table);
+        let prefix = format!("{schema}.{name}.");
+        [&step.before, &after_up.snapshot].iter().any(|snapshot| {
+            snapshot
+                .objects
+                .values()
+                .any(|o| o.kind == schema::ObjectKind::Trigger && o.name.starts_with(&prefix))
+        })
+    };
     if !irreversible {
-        let scope_up = |table: &str| scope(table, &step.stated_up, &[]);
+        let scope_up = |table: &str| scope(table, &step.stated_up, &[], triggered(table));
         let lost = step.rows_before.lost(&after_up.rows, scope_up);
         findings.extend(lost.iter().map(|loss| {
             let finding = data_lost(&step.migration, loss, "up");
@@ -130,7 +140,7 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
                 .filter(|c| before.is_some_and(|rows| !moved(rows, c, kept)))
                 .cloned()
                 .collect();
-            let scope = scope(table, &step.stated_up, &step.stated_down);
+            let scope = scope(table, &step.stated_up, &step.stated_down, triggered(table));
             extend(scope, dropped)
         }
         None => Scope::Skip,
@@ -185,7 +195,10 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
 /// How to compare the rows of `table` (a quoted `schema.table`): not at
 /// all when a statement deletes or replaces its rows by name, without the
 /// columns an `UPDATE` sets.
-fn scope(table: &str, up: &[StatedWrite], down: &[StatedWrite]) -> Scope {
+/// A trigger on the table rewrites what an `UPDATE` does not name
+/// (`updated_at`, a search column): then the whole table is the
+/// statement's.
+fn scope(table: &str, up: &[StatedWrite], down: &[StatedWrite], triggered: bool) -> Scope {
     let (schema, name) = data::unqualify(table);
     let named: Vec<&StatedWrite> = up
         .iter()
@@ -194,6 +207,9 @@ fn scope(table: &str, up: &[StatedWrite], down: &[StatedWrite]) -> Scope {
         .collect();
     if named.is_empty() {
         return Scope::All;
+    }
+    if triggered {
+        return Scope::Skip;
     }
     let mut set = Vec::new();
     for write in named {

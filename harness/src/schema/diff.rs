@@ -181,7 +181,7 @@ fn diff_attrs(key: &str, left: &Object, right: &Object, changes: &mut Vec<Change
     let attrs: BTreeSet<&String> = left.attrs.keys().chain(right.attrs.keys()).collect();
     for attr in attrs {
         let (l, r) = (left.attrs.get(attr), right.attrs.get(attr));
-        if l == r {
+        if l == r || same_routine_text(left.kind, attr, l, r) {
             continue;
         }
         if left.kind == ObjectKind::Table && attr == COLUMNS_ATTR {
@@ -197,6 +197,16 @@ fn diff_attrs(key: &str, left: &Object, right: &Object, changes: &mut Vec<Change
             right: r.cloned(),
         });
     }
+}
+
+/// A routine's body is kept as written: a down that re-creates a
+/// function indented otherwise restores it all the same. (Whitespace
+/// inside a string literal of the body is compared loosely too.)
+fn same_routine_text(kind: ObjectKind, attr: &str, l: Option<&String>, r: Option<&String>) -> bool {
+    matches!(kind, ObjectKind::Function | ObjectKind::Procedure)
+        && attr == "definition"
+        && l.zip(r)
+            .is_some_and(|(l, r)| l.split_whitespace().eq(r.split_whitespace()))
 }
 
 /// A column order change is reported only when the columns both sides have

@@ -4,20 +4,7 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{assert_nothing_left, migcheck, private_tmp, write};
-
-fn git(dir: &std::path::Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@migcheck.invalid"])
-        .args(args)
-        .status()
-        .expect("git");
-    assert!(status.success(), "git {args:?}");
-}
+use common::{assert_nothing_left, git, migcheck, private_tmp, write};
 
 #[test]
 fn verify_changed_since_runs_only_what_the_branch_touched() {

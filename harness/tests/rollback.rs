@@ -5,9 +5,8 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{assert_nothing_left, migcheck, private_tmp, write};
+use common::{assert_nothing_left, git, migcheck, private_tmp, write};
 
 /// Three golang-migrate migrations: the down of the second fails (it
 /// names an index that does not exist), the down of the third leaves its
@@ -105,17 +104,6 @@ fn a_failing_down_does_not_end_the_walk_in_either_sandbox() {
         );
     }
     assert_nothing_left(tmp.path());
-}
-
-fn git(dir: &Path, args: &[&str]) {
-    let status = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=t", "-c", "user.email=t@migcheck.invalid"])
-        .args(args)
-        .status()
-        .expect("git");
-    assert!(status.success(), "git {args:?}");
 }
 
 #[test]

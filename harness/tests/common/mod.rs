@@ -76,6 +76,18 @@ pub fn assert_nothing_left_but(tmp: &Path, keep: &str) {
     assert_nothing_left(tmp);
 }
 
+/// `git -C dir args`, as a test user; fails the test when git does.
+pub fn git(dir: &Path, args: &[&str]) {
+    let status = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["-c", "user.name=t", "-c", "user.email=t@migcheck.invalid"])
+        .args(args)
+        .status()
+        .expect("git");
+    assert!(status.success(), "git {args:?}");
+}
+
 pub fn write(dir: &Path, files: &[(&str, &[u8])]) {
     for (name, content) in files {
         let path = dir.join(name);

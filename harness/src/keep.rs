@@ -8,10 +8,9 @@
 use crate::finding::{Finding, Kind};
 use crate::migrations::MigrationSet;
 use crate::postgres::Server;
+use crate::runner::Nesting;
 use crate::runner::Timeouts;
-use crate::runner::{Nesting, Runner};
 use crate::scenario::{Deployed, Scenario};
-use crate::version_table::VersionTable;
 
 #[derive(Debug, thiserror::Error)]
 #[error("--keep-failed: cannot build the database of {scenario}")]
@@ -71,11 +70,7 @@ pub async fn keep_case(
         .connect_config(config, &name)
         .await
         .map_err(|e| fail(e.into()))?;
-    let runner = Runner {
-        mode: scenario.runner,
-        tx: scenario.tx,
-        table: VersionTable::of(set.format),
-    };
+    let runner = scenario.runner_for(&set);
     let apply = |migrations| runner.apply(&client, migrations, Nesting::TopLevel, timeouts);
     let state = finding
         .legacy_state

@@ -587,6 +587,17 @@ impl Scenario {
         }
     }
 
+    /// The application's runner for `set`, as this scenario describes it:
+    /// its mode and transactions, and the version table of the set's
+    /// format.
+    pub fn runner_for(&self, set: &crate::migrations::MigrationSet) -> crate::runner::Runner {
+        crate::runner::Runner {
+            mode: self.runner,
+            tx: self.tx,
+            table: crate::version_table::VersionTable::of(set.format),
+        }
+    }
+
     /// The runner in effect and why, as the report says it.
     pub fn runner_reason(&self) -> String {
         let mode = self.runner.name();

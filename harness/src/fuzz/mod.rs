@@ -34,7 +34,6 @@ use crate::report::ScenarioResult;
 use crate::runner::Runner;
 use crate::sandbox::{SandboxChoice, Sandboxes, Timeouts};
 use crate::scenario::Scenario;
-use crate::version_table::VersionTable;
 use case::{Verdict, Worker};
 
 /// How many cases, on how many connections, from which seed.
@@ -187,11 +186,7 @@ pub fn run(
     let mut workers: Vec<Worker> = (0..options.jobs.max(1))
         .map(|_| Worker::new(Sandboxes::new(server, choice.strategy, options.timeouts)))
         .collect();
-    let runner = Runner {
-        mode: scenario.runner,
-        tx: scenario.tx,
-        table: VersionTable::of(set.format),
-    };
+    let runner = scenario.runner_for(set);
     let started = Instant::now();
     let deadline = options.time.map(|t| started + t);
     // Cases take the first three quarters of --time, shrinking the rest.

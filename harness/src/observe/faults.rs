@@ -37,7 +37,6 @@ use crate::runner::{ApplyError, Runner, RunnerMode, TxMode};
 use crate::sandbox::{Sandbox, SandboxError, Sandboxes};
 use crate::scenario::Scenario;
 use crate::schema::Snapshot;
-use crate::version_table::VersionTable;
 
 /// How statement k is interrupted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,11 +111,7 @@ pub async fn observe(
     scenario: &Scenario,
     set: &MigrationSet,
 ) -> Result<FaultsObservation, ObserveError> {
-    let runner = Runner {
-        mode: scenario.runner,
-        tx: scenario.tx,
-        table: VersionTable::of(set.format),
-    };
+    let runner = scenario.runner_for(set);
     let mut observation = FaultsObservation::default();
     let mut memo = Memo::default();
     baseline(sandboxes, runner, set, &mut observation).await?;

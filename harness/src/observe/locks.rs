@@ -29,7 +29,6 @@ use crate::migrations::{Migration, MigrationSet, Statement, TxNeed};
 use crate::runner::{Runner, RunnerMode, TxMode};
 use crate::sandbox::{Sandbox, Sandboxes, Strategy};
 use crate::scenario::{Deployed, LegacyState, Scenario, Source};
-use crate::version_table::VersionTable;
 
 /// A table lock mode, weakest first (the order of their conflicts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -230,11 +229,7 @@ async fn observe_in(
     set: &MigrationSet,
     under_test: &[usize],
 ) -> Result<LocksObservation, ObserveError> {
-    let runner = Runner {
-        mode: scenario.runner,
-        tx: scenario.tx,
-        table: VersionTable::of(set.format),
-    };
+    let runner = scenario.runner_for(set);
     let mut observation = LocksObservation {
         cases: 1,
         ..Default::default()

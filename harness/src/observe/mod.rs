@@ -23,7 +23,6 @@ use crate::migrations::{Migration, MigrationSet};
 use crate::runner::{Runner, RunnerMode};
 use crate::sandbox::Sandboxes;
 use crate::scenario::{Deployed, LegacyState, MergeGroups, Scenario, Source};
-use crate::version_table::VersionTable;
 pub use outcome::{ObserveError, Outcome};
 use outcome::{apply, put_legacy_sql};
 
@@ -85,11 +84,7 @@ pub async fn observe(
     under_test: &[usize],
     rolled_back: &[usize],
 ) -> Result<Observation, ObserveError> {
-    let runner = Runner {
-        mode: scenario.runner,
-        tx: scenario.tx,
-        table: VersionTable::of(set.format),
-    };
+    let runner = scenario.runner_for(set);
     let all = &set.migrations;
     let mut cases = 1;
     let sandbox = sandboxes.open().await?;

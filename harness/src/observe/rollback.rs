@@ -113,11 +113,7 @@ pub async fn observe(
         sandbox: None,
         // Forks are built as the application deploys, so that they are
         // the prefixes the other checks fork at too.
-        deploy: Runner {
-            mode: scenario.runner,
-            tx: scenario.tx,
-            table: crate::version_table::VersionTable::of(set.format),
-        },
+        deploy: scenario.runner_for(set),
     };
     let result = match chain.restart(&set.migrations[..first]).await {
         Ok(None) => walk(&mut chain, scenario, set, scope, &mut observation).await,

@@ -4,9 +4,26 @@
 //! run again right after itself, as warnings (a tracked runner never does
 //! that).
 
+use crate::data::DataChange;
 use crate::finding::{Check, Finding, Kind, Severity};
-use crate::observe::Observation;
-use crate::schema;
+use crate::observe::{Observation, Outcome};
+use crate::schema::{self, Diff};
+
+/// What a second run changed after a first: the schema difference, if
+/// any, and the tables whose rows differ.
+fn changes(first: &Outcome, second: &Outcome) -> (Option<Diff>, Vec<DataChange>) {
+    let diff = first
+        .snapshot
+        .as_ref()
+        .zip(second.snapshot.as_ref())
+        .map(|(a, b)| schema::diff(a, b))
+        .filter(|diff| !diff.is_empty());
+    let rows = match (&first.data, &second.data) {
+        (Some(a), Some(b)) => a.changes(b),
+        _ => Vec::new(),
+    };
+    (diff, rows)
+}
 
 pub(super) fn check(observation: &Observation) -> Vec<Finding> {
     let (fresh, Some(rerun)) = (&observation.fresh, &observation.rerun) else {
@@ -21,33 +38,29 @@ pub(super) fn check(observation: &Observation) -> Vec<Finding> {
             .collect();
     }
     let mut findings = Vec::new();
-    if let (Some(first), Some(second)) = (&fresh.snapshot, &rerun.snapshot) {
-        let diff = schema::diff(first, second);
-        if !diff.is_empty() {
-            let finding = Finding {
-                diff: Some(diff.render("after the first run", "after the second run")),
-                ..Finding::new(
-                    Kind::RerunChanged,
-                    "the second run changed the schema".to_string(),
-                )
-            };
-            findings.push(super::by_column_order(finding, &diff));
-        }
-    }
-    if let (Some(first), Some(second)) = (&fresh.data, &rerun.data) {
-        for change in first.changes(second) {
-            let rows = match (change.rows_before, change.rows_after) {
-                (Some(a), Some(b)) if a != b => format!("{a} rows became {b}"),
-                _ => "same row count, different contents".to_string(),
-            };
-            findings.push(Finding::new(
+    let (diff, rows) = changes(fresh, rerun);
+    if let Some(diff) = diff {
+        let finding = Finding {
+            diff: Some(diff.render("after the first run", "after the second run")),
+            ..Finding::new(
                 Kind::RerunChanged,
-                format!(
-                    "the second run changed the rows of {} ({rows})",
-                    change.table
-                ),
-            ));
-        }
+                "the second run changed the schema".to_string(),
+            )
+        };
+        findings.push(super::by_column_order(finding, &diff));
+    }
+    for change in rows {
+        let rows = match (change.rows_before, change.rows_after) {
+            (Some(a), Some(b)) if a != b => format!("{a} rows became {b}"),
+            _ => "same row count, different contents".to_string(),
+        };
+        findings.push(Finding::new(
+            Kind::RerunChanged,
+            format!(
+                "the second run changed the rows of {} ({rows})",
+                change.table
+            ),
+        ));
     }
     findings
 }
@@ -68,29 +81,25 @@ pub(super) fn bodies(observation: &Observation) -> Vec<Finding> {
                 finding
             })
             .collect();
-        if let (Some(first), Some(second)) = (&rerun.before.snapshot, &rerun.after.snapshot) {
-            let diff = schema::diff(first, second);
-            if !diff.is_empty() {
-                mine.push(Finding {
-                    migration: Some(rerun.migration.clone()),
-                    diff: Some(diff.render("after it ran", "after its body ran again")),
-                    ..Finding::new(
-                        Kind::RerunChanged,
-                        format!("{premise}, it changes the schema"),
-                    )
-                });
-            }
+        let (diff, rows) = changes(&rerun.before, &rerun.after);
+        if let Some(diff) = diff {
+            mine.push(Finding {
+                migration: Some(rerun.migration.clone()),
+                diff: Some(diff.render("after it ran", "after its body ran again")),
+                ..Finding::new(
+                    Kind::RerunChanged,
+                    format!("{premise}, it changes the schema"),
+                )
+            });
         }
-        if let (Some(first), Some(second)) = (&rerun.before.data, &rerun.after.data) {
-            for change in first.changes(second) {
-                mine.push(Finding {
-                    migration: Some(rerun.migration.clone()),
-                    ..Finding::new(
-                        Kind::RerunChanged,
-                        format!("{premise}, it changes the rows of {}", change.table),
-                    )
-                });
-            }
+        for change in rows {
+            mine.push(Finding {
+                migration: Some(rerun.migration.clone()),
+                ..Finding::new(
+                    Kind::RerunChanged,
+                    format!("{premise}, it changes the rows of {}", change.table),
+                )
+            });
         }
         for finding in &mut mine {
             finding.check = Some(Check::RerunBodies);

@@ -3,7 +3,7 @@
 //! its down (`reup-failed`), and the rows from before survive up, and up
 //! then down (`data-lost`).
 
-use crate::data::{self, RowLoss, Scope};
+use crate::data::{self, RowLoss, Scope, TableRows};
 use crate::finding::{Check, Finding, Kind, Severity};
 use crate::migrations::StatedWrite;
 use crate::observe::Observation;
@@ -83,16 +83,13 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
     };
     if !irreversible {
         let scope_up = |table: &str| scope(table, &step.stated_up, &[], triggered(table));
-        let lost = step.rows_before.lost(&after_up.rows, scope_up);
-        findings.extend(lost.iter().map(|loss| {
-            let finding = data_lost(&step.migration, loss, "up");
-            by_values(finding, loss, &retyped, generated, |table| {
-                step.rows_before
-                    .lost(&after_up.rows, |t| without(scope_up(t), &retyped, t))
-                    .iter()
-                    .any(|l| l.table == table)
-            })
-        }));
+        let lost = Lost {
+            before: &step.rows_before,
+            after: &after_up.rows,
+            retyped: &retyped,
+            generated,
+        };
+        findings.extend(lost.findings(&step.migration, "up", scope_up));
     }
     let Down::Ran { name, outcome } = &step.down else {
         return findings;
@@ -145,16 +142,13 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
         }
         None => Scope::Skip,
     };
-    let lost = step.rows_before.lost(&after_down.rows, scope_down);
-    findings.extend(lost.iter().map(|loss| {
-        let finding = data_lost(name, loss, "up then down");
-        by_values(finding, loss, &retyped, generated, |table| {
-            step.rows_before
-                .lost(&after_down.rows, |t| without(scope_down(t), &retyped, t))
-                .iter()
-                .any(|l| l.table == table)
-        })
-    }));
+    let lost = Lost {
+        before: &step.rows_before,
+        after: &after_down.rows,
+        retyped: &retyped,
+        generated,
+    };
+    findings.extend(lost.findings(name, "up then down", scope_down));
     match &round_trip.reup {
         Err(error) => {
             let left = leftovers(&residue);
@@ -298,25 +292,49 @@ fn extend(scope: Scope, columns: Vec<String>) -> Scope {
     }
 }
 
-/// A loss only in columns whose type the migration changed, over
-/// generated values, rests on those values: whether the application's
-/// fit the new type, nothing here says (a warning stating so). `lost_without`
-/// says whether `table` still loses rows when those columns are left out.
-fn by_values(
-    mut finding: Finding,
-    loss: &RowLoss,
-    retyped: &[String],
+/// Rows from `before` that `after` lost, judged: a loss only in columns
+/// whose type the migration changed, over generated values, rests on those
+/// values: whether the application's fit the new type, nothing here says
+/// (a warning stating so).
+struct Lost<'a> {
+    before: &'a TableRows,
+    after: &'a TableRows,
+    retyped: &'a [String],
     generated: bool,
-    lost_without: impl Fn(&str) -> bool,
-) -> Finding {
-    if generated && !retyped.is_empty() && !lost_without(&loss.table) {
-        finding.severity = Severity::Warning;
-        finding.message = format!(
-            "with values migcheck generated, changed only in columns whose type the migration changes (if the application's values fit the new type, nothing is lost): {}",
-            finding.message
-        );
+}
+
+impl Lost<'_> {
+    fn findings(
+        &self,
+        migration: &str,
+        after: &str,
+        scope: impl Fn(&str) -> Scope,
+    ) -> Vec<Finding> {
+        let lost = self.before.lost(self.after, &scope);
+        // Read once: the tables that still lose rows without the retyped
+        // columns.
+        let beyond_types: Option<Vec<String>> =
+            (self.generated && !self.retyped.is_empty() && !lost.is_empty()).then(|| {
+                self.before
+                    .lost(self.after, |t| without(scope(t), self.retyped, t))
+                    .into_iter()
+                    .map(|l| l.table)
+                    .collect()
+            });
+        lost.iter()
+            .map(|loss| {
+                let mut finding = data_lost(migration, loss, after);
+                if beyond_types.as_ref().is_some_and(|t| !t.contains(&loss.table)) {
+                    finding.severity = Severity::Warning;
+                    finding.message = format!(
+                        "with values migcheck generated, changed only in columns whose type the migration changes (if the application's values fit the new type, nothing is lost): {}",
+                        finding.message
+                    );
+                }
+                finding
+            })
+            .collect()
     }
-    finding
 }
 
 fn data_lost(migration: &str, loss: &RowLoss, after: &str) -> Finding {

@@ -27,6 +27,7 @@ fn large_table(thresholds: Thresholds, load: bool) -> bench::BenchReport {
         seed: 7,
         thresholds,
         psql: None,
+        superuser: false,
     };
     migcheck::pipeline::bench(&options).expect("bench runs on the bundled scenario")
 }

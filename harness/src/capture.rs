@@ -230,6 +230,8 @@ pub enum CaptureError {
 pub struct ServerOptions {
     pub pg: PgSpec,
     pub pg_version: Option<u32>,
+    /// The migrations run as the server's superuser (`--superuser`).
+    pub superuser: bool,
 }
 
 /// Takes the snapshot of every source, in order. One throwaway server is
@@ -262,7 +264,7 @@ pub fn capture(
     for (source, set) in sources.iter().zip(&sets) {
         let file = match (source, set, &server) {
             (Source::Migrations { dir, .. }, Some(set), Some(server)) => {
-                runtime.block_on(from_migrations(server, dir, set))?
+                runtime.block_on(from_migrations(server, dir, set, options.superuser))?
             }
             (Source::Dsn(dsn), _, _) => runtime.block_on(from_dsn(dsn))?,
             (Source::File(path), _, _) => SnapshotFile::read(path)?,
@@ -355,12 +357,14 @@ async fn from_migrations(
     server: &Server,
     dir: &Path,
     set: &MigrationSet,
+    superuser: bool,
 ) -> Result<SnapshotFile, CaptureError> {
     let mut sandboxes = Sandboxes::new(
         server,
         Strategy::Template,
         crate::sandbox::Timeouts::default(),
-    );
+    )
+    .with_access(crate::sandbox::Access::of(superuser));
     let result = async {
         let sandbox = sandboxes.open().await?;
         let applied = sandbox.apply(Runner::default(), &set.migrations).await;

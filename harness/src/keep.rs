@@ -60,18 +60,38 @@ pub async fn keep_case(
                 .into(),
         )
     };
+    let owner = server
+        .database_owner()
+        .map(|owner| format!(" OWNER {owner}"))
+        .unwrap_or_default();
     admin
-        .batch_execute(&format!("CREATE DATABASE {}", crate::sql::ident(&name)))
+        .batch_execute(&format!(
+            "CREATE DATABASE {}{owner}",
+            crate::sql::ident(&name)
+        ))
         .await
         .map_err(sql)?;
-    let mut config = server.config(&name);
+    // As the run did: the migration role unless the scenario says otherwise.
+    let mut config = match scenario.superuser {
+        true => server.config(&name),
+        false => server.migrator_config(&name),
+    };
     config.options(timeouts.options());
     let (client, _task) = server
         .connect_config(config, &name)
         .await
         .map_err(|e| fail(e.into()))?;
+    let terminator = server.terminator(&client).await.map_err(sql)?;
     let runner = scenario.runner_for(&set);
-    let apply = |migrations| runner.apply(&client, migrations, Nesting::TopLevel, timeouts);
+    let apply = |migrations| {
+        runner.apply(
+            &client,
+            migrations,
+            Nesting::TopLevel,
+            timeouts,
+            &terminator,
+        )
+    };
     let state = finding
         .legacy_state
         .as_ref()

@@ -8,6 +8,7 @@ use tokio_postgres::error::ErrorPosition;
 use tokio_postgres::error::SqlState;
 
 use crate::migrations::{Migration, Script, Statement};
+use crate::postgres::Terminator;
 use crate::version_table::VersionTable;
 
 /// How the application applies the set (`--runner`).
@@ -100,13 +101,25 @@ impl Timeouts {
     }
 
     /// A client-side limit on each statement, for migrations that turn the
-    /// server's `statement_timeout` off themselves: twice the statement
-    /// timeout and a second, so it never fires while the server's own
-    /// limit is in force.
+    /// server's `statement_timeout` off themselves (or catch its cancel):
+    /// a grace period after the server's own limit, which fires first.
+    /// At the backstop the statement is cancelled; a grace period later,
+    /// its backend is ended.
     pub(crate) fn backstop(&self) -> std::time::Duration {
-        self.statement
-            .saturating_mul(2)
-            .saturating_add(std::time::Duration::from_secs(1))
+        self.statement.saturating_add(GRACE)
+    }
+}
+
+/// How long a statement may outlive a limit before the next, harder one:
+/// the server's statement_timeout, then migcheck's cancel, then the end of
+/// the session.
+pub(crate) const GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Timeouts {
+    /// The longest a statement can hold a run up: its limit and both
+    /// grace periods.
+    pub fn worst_case(&self) -> std::time::Duration {
+        self.backstop().saturating_add(GRACE)
     }
 }
 
@@ -157,23 +170,20 @@ impl Runner {
         migrations: &[Migration],
         nesting: Nesting,
         timeouts: Timeouts,
+        terminator: &Terminator,
     ) -> Result<Option<ApplyError>, RunnerError> {
-        let session = Session {
-            client,
-            nesting,
-            tx: self.tx,
-            timeouts,
-            table: self.table,
-        };
-        match self.mode {
-            RunnerMode::RerunAll => session.run(migrations, false).await,
+        let session = Session::new(self, client, nesting, timeouts, terminator);
+        let result = match self.mode {
+            RunnerMode::RerunAll => session.run(migrations, false).await?,
             RunnerMode::Tracked => {
                 let recorded = session.recorded_versions(migrations).await?;
                 let pending: Vec<Migration> =
                     self.table.pending(migrations, &recorded).cloned().collect();
-                session.run(&pending, true).await
+                session.run(&pending, true).await?
             }
-        }
+        };
+        session.end().await;
+        Ok(result)
     }
 
     /// What a deploy that brings a database at version `k` to `k + 1`
@@ -198,20 +208,16 @@ impl Runner {
         migrations: &[Migration],
         nesting: Nesting,
         timeouts: Timeouts,
+        terminator: &Terminator,
     ) -> Result<Vec<ApplyError>, RunnerError> {
-        let session = Session {
-            client,
-            nesting,
-            tx: self.tx,
-            timeouts,
-            table: self.table,
-        };
+        let session = Session::new(self, client, nesting, timeouts, terminator);
         let mut errors = Vec::new();
         for migration in migrations {
             if let Some(error) = session.run(std::slice::from_ref(migration), false).await? {
                 errors.push(error);
             }
         }
+        session.end().await;
         Ok(errors)
     }
 }
@@ -222,6 +228,30 @@ struct Session<'c> {
     tx: TxMode,
     timeouts: Timeouts,
     table: VersionTable,
+    terminator: &'c Terminator,
+    /// Set once migcheck has ended the backend: the statement's timeout
+    /// is the finding, and the rollbacks after it have nothing to undo.
+    ended: std::cell::Cell<bool>,
+}
+
+impl<'c> Session<'c> {
+    fn new(
+        runner: &Runner,
+        client: &'c Client,
+        nesting: Nesting,
+        timeouts: Timeouts,
+        terminator: &'c Terminator,
+    ) -> Session<'c> {
+        Session {
+            client,
+            nesting,
+            tx: runner.tx,
+            timeouts,
+            table: runner.table,
+            terminator,
+            ended: std::cell::Cell::new(false),
+        }
+    }
 }
 
 /// How a group of statements is made atomic: a transaction, or inside the
@@ -252,7 +282,26 @@ impl Session<'_> {
         }
     }
 
+    /// The application's session ends here: what the migrations set on it
+    /// (`SET ROLE`, `SET SESSION AUTHORIZATION`, any setting) goes, as it
+    /// would with the connection, so that migcheck reads the state as the
+    /// role that made it and the next deploy starts as a new session does.
+    /// Settings given at connection (the timeouts) are the defaults RESET
+    /// returns to. A failure here is not the migrations' (and a lost
+    /// connection shows on the next use of the session).
+    async fn end(&self) {
+        if !self.ended.get() {
+            let _ = self
+                .client
+                .batch_execute("RESET ALL; RESET SESSION AUTHORIZATION; RESET ROLE")
+                .await;
+        }
+    }
+
     async fn exec(&self, migration: &Migration, sql: &str) -> Result<(), RunnerError> {
+        if self.ended.get() {
+            return Ok(());
+        }
         self.client
             .batch_execute(sql)
             .await
@@ -385,16 +434,34 @@ impl Session<'_> {
         let result = match tokio::time::timeout(self.timeouts.backstop(), &mut exec).await {
             Ok(result) => result,
             Err(_) => {
-                // The server's statement_timeout did not fire: the
-                // migration turned it off. Cancel, then take the
-                // server's answer to the statement.
+                // The server's statement_timeout did not end it: the
+                // migration turned it off, or caught the cancel. Cancel
+                // once more; if that is caught too, end the session.
                 backstopped = true;
                 let _ = self
                     .client
                     .cancel_token()
                     .cancel_query(tokio_postgres::NoTls)
                     .await;
-                exec.await
+                match tokio::time::timeout(GRACE, &mut exec).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        self.terminator.terminate().await;
+                        let _ = exec.await;
+                        self.ended.set(true);
+                        return Ok(Some(ApplyError {
+                            migration: migration.name.clone(),
+                            statement: index + 1,
+                            line: statement.line,
+                            column: 1,
+                            sqlstate: Some(SqlState::QUERY_CANCELED.code().to_string()),
+                            message: format!(
+                                "canceling statement due to statement timeout (it went on after the server's cancel and migcheck's, so migcheck ended its session after {} ms)",
+                                self.timeouts.worst_case().as_millis()
+                            ),
+                        }));
+                    }
+                }
             }
         };
         let Err(e) = result else {

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
 use crate::migrations::{Migration, Statement, TxNeed};
-use crate::postgres::{DatabaseGuard, PostgresError, Server};
+use crate::postgres::{DatabaseGuard, PostgresError, Server, Terminator};
 pub use crate::runner::Timeouts;
 use crate::runner::{ApplyError, Nesting, Runner, RunnerError};
 use crate::schema::{self, SchemaError, Snapshot};
@@ -27,6 +27,29 @@ pub enum SandboxChoice {
     Auto,
     Transaction,
     Template,
+}
+
+/// Whom migrations run as in a sandbox.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Access {
+    /// The server's non-superuser migration role ([`crate::postgres::MIGRATOR`]),
+    /// which owns the sandbox databases; on an existing server, the URL's
+    /// user.
+    #[default]
+    Owner,
+    /// The server's superuser (`--superuser`): a migration can then act
+    /// on the server's host as the user that runs the server.
+    Superuser,
+}
+
+impl Access {
+    /// `Superuser` when asked for (`--superuser`, `superuser: true`).
+    pub fn of(superuser: bool) -> Access {
+        match superuser {
+            true => Access::Superuser,
+            false => Access::Owner,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -144,6 +167,8 @@ struct Session {
     client: Client,
     task: tokio::task::JoinHandle<()>,
     prepared: Option<schema::Prepared>,
+    /// Ends the backend when a statement outlives every timeout.
+    terminator: Terminator,
 }
 
 impl Session {
@@ -190,7 +215,13 @@ impl Sandbox {
         migrations: &[Migration],
     ) -> Result<Option<ApplyError>, RunnerError> {
         runner
-            .apply(self.client(), migrations, self.nesting(), self.timeouts)
+            .apply(
+                self.client(),
+                migrations,
+                self.nesting(),
+                self.timeouts,
+                &self.session.terminator,
+            )
             .await
     }
 
@@ -211,7 +242,13 @@ impl Sandbox {
         migrations: &[Migration],
     ) -> Result<Vec<ApplyError>, RunnerError> {
         runner
-            .reexecute_each(self.client(), migrations, self.nesting(), self.timeouts)
+            .reexecute_each(
+                self.client(),
+                migrations,
+                self.nesting(),
+                self.timeouts,
+                &self.session.terminator,
+            )
             .await
     }
 
@@ -248,6 +285,7 @@ impl Sandbox {
                 migrations,
                 Nesting::InTransaction,
                 self.timeouts,
+                &self.session.terminator,
             )
             .await
     }
@@ -342,6 +380,7 @@ pub struct Sandboxes<'s> {
     /// interrupted (a throwaway server takes them along).
     guards: std::collections::HashMap<String, DatabaseGuard>,
     timeouts: Timeouts,
+    access: Access,
 }
 
 /// One transaction kept open across forks, with a savepoint
@@ -388,7 +427,19 @@ impl<'s> Sandboxes<'s> {
             held: None,
             guards: Default::default(),
             timeouts,
+            access: Access::default(),
         }
+    }
+
+    /// Runs the migrations as `access` instead of the owner role.
+    pub fn with_access(mut self, access: Access) -> Sandboxes<'s> {
+        self.access = access;
+        self
+    }
+
+    /// Whom the migrations run as.
+    pub fn access(&self) -> Access {
+        self.access
     }
 
     /// For reports ("sandbox: transaction"); the work in a sandbox does
@@ -442,7 +493,10 @@ impl<'s> Sandboxes<'s> {
     }
 
     async fn connect(&self, database: &str) -> Result<Session, SandboxError> {
-        let mut config = self.server.config(database);
+        let mut config = match self.access {
+            Access::Owner => self.server.migrator_config(database),
+            Access::Superuser => self.server.config(database),
+        };
         // Session options, not SET statements: no extra round trip, and in
         // place before the first statement of the session.
         let options = match config.get_options() {
@@ -451,10 +505,16 @@ impl<'s> Sandboxes<'s> {
         };
         config.options(&options);
         let (client, task) = self.server.connect_config(config, database).await?;
+        let terminator = self
+            .server
+            .terminator(&client)
+            .await
+            .map_err(|e| SandboxError::sql("SELECT pg_backend_pid()", &e))?;
         Ok(Session {
             client,
             task,
             prepared: None,
+            terminator,
         })
     }
 
@@ -472,8 +532,15 @@ impl<'s> Sandboxes<'s> {
         if let Some(guard) = self.server.guard_database(name) {
             self.guards.insert(name.to_owned(), guard);
         }
+        // Owned by the migration role: it may then create schemas, and
+        // install trusted extensions, in its own database and nowhere else.
+        let owner = self
+            .server
+            .database_owner()
+            .map(|owner| format!(" OWNER {owner}"))
+            .unwrap_or_default();
         self.sql(&format!(
-            "CREATE DATABASE {name} TEMPLATE {template}{strategy}"
+            "CREATE DATABASE {name} TEMPLATE {template}{strategy}{owner}"
         ))
         .await
     }

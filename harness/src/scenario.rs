@@ -70,6 +70,10 @@ pub struct Scenario {
     /// The checks this scenario runs at most (`checks:`, default all): a
     /// command runs those it is asked for that are also here.
     pub checks: Vec<Check>,
+    /// `superuser: true` or `--superuser`: the migrations, seeds and
+    /// legacy SQL run as the server's superuser, not as the non-superuser
+    /// role that owns the sandbox database.
+    pub superuser: bool,
 }
 
 /// Where a scenario's runner mode comes from, for the report.
@@ -494,6 +498,8 @@ struct ScenarioFile {
     checks: Option<Vec<Check>>,
     #[serde(default)]
     fuzz: FuzzEvidence,
+    #[serde(default)]
+    superuser: bool,
 }
 
 /// `fuzz:`: a failure that only a state the fuzzer invented shows (a
@@ -567,6 +573,7 @@ impl Scenario {
             project_rows: None,
             fuzz: FuzzEvidence::Warn,
             checks: Check::known(),
+            superuser: false,
         }
     }
 
@@ -766,6 +773,7 @@ impl Scenario {
             project_rows: None,
             checks,
             fuzz: file.fuzz,
+            superuser: file.superuser,
         })
     }
 

@@ -58,7 +58,180 @@ const CHECK_M: &[&str] = &[
     "github",
 ];
 
+/// Each writes /tmp/migcheck-pwned on the host if Postgres lets it.
+const COPY_IN_DO: &[u8] = b"DO $$ BEGIN
+  EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'touch /tmp/migcheck-pwned');
+END $$;
+";
+const COPY_IN_FUNCTION: &[u8] = b"CREATE FUNCTION pwn() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+  COPY (SELECT 1) TO PROGRAM 'touch /tmp/migcheck-pwned';
+END $$;
+SELECT pwn();
+";
+const COPY_IN_TRIGGER: &[u8] = b"CREATE TABLE t (id int);
+CREATE FUNCTION pwn() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  COPY (SELECT 1) TO PROGRAM 'touch /tmp/migcheck-pwned';
+  RETURN NEW;
+END $$;
+CREATE TRIGGER pwn BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION pwn();
+INSERT INTO t VALUES (1);
+";
+const FILE_FDW: &[u8] = b"CREATE EXTENSION file_fdw;
+CREATE SERVER files FOREIGN DATA WRAPPER file_fdw;
+CREATE FOREIGN TABLE pwn (line text) SERVER files
+  OPTIONS (program 'touch /tmp/migcheck-pwned');
+SELECT * FROM pwn;
+";
+const INTERNAL_ALIAS: &[u8] = b"CREATE FUNCTION end_session(int) RETURNS bool
+  LANGUAGE internal AS 'pg_terminate_backend';
+SELECT end_session(pid) FROM pg_stat_activity;
+";
+/// Catches every cancel: only ending the session stops it.
+const CANCEL_CAUGHT: &[u8] = b"DO $$ BEGIN
+  LOOP
+    BEGIN
+      PERFORM pg_sleep(0.1);
+    EXCEPTION WHEN query_canceled THEN
+      RAISE NOTICE 'cancel caught';
+    END;
+  END LOOP;
+END $$;
+";
+const REFUSED_BY_POSTGRES: &str = "must be superuser or have privileges of the pg_execute_server_program role to COPY to or from an external program (the migrations ran as a role that owns the database but is not a superuser";
+
 const CASES: &[Case] = &[
+    // Least privilege: Postgres refuses what acts on the host, however
+    // it is spelled, and the run reports it as a finding.
+    Case {
+        name: "COPY ... PROGRAM in a DO block",
+        input: &[File("m/001_a.sql", COPY_IN_DO)],
+        args: CHECK_M,
+        code: 1,
+        expected: REFUSED_BY_POSTGRES,
+    },
+    Case {
+        name: "COPY ... PROGRAM in a function",
+        input: &[File("m/001_a.sql", COPY_IN_FUNCTION)],
+        args: CHECK_M,
+        code: 1,
+        expected: REFUSED_BY_POSTGRES,
+    },
+    Case {
+        name: "COPY ... PROGRAM in a trigger",
+        input: &[File("m/001_a.sql", COPY_IN_TRIGGER)],
+        args: CHECK_M,
+        code: 1,
+        expected: REFUSED_BY_POSTGRES,
+    },
+    Case {
+        name: "file_fdw with a program",
+        input: &[File("m/001_a.sql", FILE_FDW)],
+        args: CHECK_M,
+        code: 1,
+        expected: "permission denied to create extension",
+    },
+    Case {
+        name: "adminpack's pg_file_write",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE EXTENSION adminpack;\nSELECT pg_catalog.pg_file_write('/tmp/migcheck-pwned', 'x', false);\n",
+        )],
+        args: CHECK_M,
+        code: 1,
+        // Refused for the role before PostgreSQL 17; gone from 17 on.
+        expected: "::error file=DIR/m/001_a.sql,line=1,col=1,title=migcheck apply-failed%3A m",
+    },
+    Case {
+        name: "a LANGUAGE internal alias of pg_terminate_backend",
+        input: &[File("m/001_a.sql", INTERNAL_ALIAS)],
+        args: CHECK_M,
+        code: 1,
+        expected: "permission denied for language internal",
+    },
+    Case {
+        name: "COPY ... PROGRAM in a scenario's seed",
+        input: &[
+            File(
+                "s.yaml",
+                b"migrations: m\nseed:\n  - before: \"002\"\n    sql: |\n      DO $$ BEGIN EXECUTE format('COPY (SELECT 1) TO PROGRAM %L', 'touch /tmp/migcheck-pwned'); END $$;\n",
+            ),
+            File("m/001_a.sql", OK),
+            File("m/002_b.sql", b"ALTER TABLE t ADD COLUMN IF NOT EXISTS name text;\n"),
+        ],
+        args: &["verify", "DIR/s.yaml", "--format", "github"],
+        code: 2,
+        expected: "must be superuser or have privileges of the pg_execute_server_program role to COPY to or from an external program (SQLSTATE 42501); fix the scenario's seed SQL",
+    },
+    Case {
+        name: "COPY ... PROGRAM through snapshot --migrations",
+        input: &[File("m/001_a.sql", COPY_IN_DO)],
+        args: &["snapshot", "--migrations", "DIR/m"],
+        code: 2,
+        expected: "pg_execute_server_program",
+    },
+    Case {
+        name: "COPY ... PROGRAM through diff",
+        input: &[File("m/001_a.sql", OK), File("n/001_a.sql", COPY_IN_DO)],
+        args: &["diff", "DIR/m", "DIR/n"],
+        code: 2,
+        expected: "pg_execute_server_program",
+    },
+    Case {
+        name: "COPY ... PROGRAM through bench",
+        input: &[File("m/001_a.sql", OK), File("m/002_b.sql", COPY_IN_DO)],
+        args: &["bench", "--migrations", "DIR/m", "--rows", "10"],
+        code: 2,
+        expected: "pg_execute_server_program",
+    },
+    Case {
+        name: "SET SESSION AUTHORIZATION to the superuser",
+        input: &[File(
+            "m/001_a.sql",
+            b"SET SESSION AUTHORIZATION postgres;\nCREATE TABLE t (id int);\n",
+        )],
+        args: CHECK_M,
+        code: 1,
+        expected: "permission denied to set session authorization",
+    },
+    Case {
+        name: "SET ROLE to a role the migration made, as superuser",
+        input: &[File(
+            "m/001_a.sql",
+            b"CREATE ROLE migcheck_hostile_app;\nSET ROLE migcheck_hostile_app;\nCREATE TABLE t (id int);\n",
+        )],
+        args: &[
+            "check",
+            "--migrations",
+            "DIR/m",
+            "--checks",
+            "fresh,rerun",
+            "--format",
+            "github",
+            "--superuser",
+        ],
+        // Runs; the table cannot be created as a role without rights on public.
+        code: 1,
+        expected: "permission denied for schema public",
+    },
+    Case {
+        name: "a loop that catches every cancel",
+        input: &[File("m/001_a.sql", CANCEL_CAUGHT)],
+        args: &[
+            "check",
+            "--migrations",
+            "DIR/m",
+            "--checks",
+            "fresh",
+            "--format",
+            "github",
+            "--statement-timeout",
+            "500ms",
+        ],
+        code: 1,
+        expected: "so migcheck ended its session after 2500 ms) (statement_timeout 500 ms",
+    },
     // Scenario files.
     Case {
         name: "malformed yaml",
@@ -285,6 +458,8 @@ const CASES: &[Case] = &[
             "github",
             "--lock-timeout",
             "300ms",
+            // dblink is not a trusted extension.
+            "--superuser",
         ],
         code: 1,
         expected: "::canceling statement due to lock timeout (lock_timeout 300 ms; raise it with --lock-timeout)",
@@ -300,9 +475,16 @@ const CASES: &[Case] = &[
         expected: "lost the connection to Postgres while applying 001_a.sql",
     },
     Case {
-        name: "a migration that kills the server (dynamic SQL, unseen by the guard)",
+        name: "a migration that kills the server (dynamic SQL, unseen by the guard), as superuser",
         input: &[File("m/001_a.sql", KILL_SERVER)],
-        args: CHECK_M,
+        args: &[
+            "check",
+            "--migrations",
+            "DIR/m",
+            "--checks",
+            "fresh,rerun",
+            "--superuser",
+        ],
         code: 2,
         expected: "migcheck: the server closed the connection: a migration may have ended its own session (pg_terminate_backend) or stopped the server",
     },

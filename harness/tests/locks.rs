@@ -65,6 +65,7 @@ fn bench_and_locks_agree_on_lock_modes_and_rewrites() {
         seed: 1,
         thresholds: Default::default(),
         psql: None,
+        superuser: false,
     };
     let bench = migcheck::pipeline::bench(&options).expect("bench runs");
     // Per statement: the strongest mode on each table, and the rewritten tables.

@@ -94,6 +94,8 @@ pub struct Options {
     /// Also send each statement with psql on an identical clone, to
     /// measure migcheck's own overhead.
     pub psql: Option<PathBuf>,
+    /// The migrations run as the server's superuser (`--superuser`).
+    pub superuser: bool,
 }
 
 /// One statement under test, measured at one size on one server.
@@ -198,7 +200,8 @@ async fn on_server(
         server,
         Strategy::Template,
         crate::sandbox::Timeouts::default(),
-    );
+    )
+    .with_access(crate::sandbox::Access::of(options.superuser));
     let result = sizes(server, &mut sandboxes, set, from, options, runs, loads).await;
     let shutdown = sandboxes.shutdown().await;
     result?;
@@ -306,7 +309,10 @@ async fn prepared(
             message: failed.message,
         });
     }
-    let loaded = match data::load(sandbox.client(), rows, seed).await {
+    // The rows are migcheck's, not the migrations': loaded on a superuser
+    // session of its own, which may skip the foreign keys' triggers.
+    let database = sandbox.database().unwrap_or_default().to_owned();
+    let loaded = match load_as_superuser(sandboxes.server(), &database, rows, seed).await {
         Ok(loaded) => loaded,
         Err(e) => {
             let _ = sandboxes.close(sandbox).await;
@@ -314,6 +320,19 @@ async fn prepared(
         }
     };
     Ok(Prepared { sandbox, loaded })
+}
+
+async fn load_as_superuser(
+    server: &Server,
+    database: &str,
+    rows: u64,
+    seed: u64,
+) -> Result<Vec<data::Loaded>, BenchError> {
+    let (client, task) = server.connect_with_task(database).await?;
+    let loaded = data::load(&client, rows, seed).await;
+    drop(client);
+    let _ = task.await;
+    loaded
 }
 
 pub(crate) fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

@@ -342,6 +342,13 @@ pub struct ServerArgs {
     /// each (default: the newest local binaries, or postgres:17 in a container).
     #[arg(long, value_name = "MAJORS", value_delimiter = ',', value_parser = clap::value_parser!(u32).range(9..=99))]
     pub pg_version: Vec<u32>,
+    /// Run the migrations (and seeds, legacy SQL) as the server's superuser
+    /// instead of a non-superuser role that owns the database. A migration
+    /// can then act on the server's host as the user that runs the server
+    /// (COPY ... PROGRAM, server files): only for sets you trust that need
+    /// it (untrusted extensions, CREATE ROLE).
+    #[arg(long)]
+    pub superuser: bool,
     /// With --pg dsn:URL: run even if the URL's database holds tables
     /// (migcheck still creates and drops only its own migcheck_* databases).
     #[arg(long)]

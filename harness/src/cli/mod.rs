@@ -105,7 +105,7 @@ fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     for scenario in &mut scenarios {
         args.locks.apply(scenario);
     }
-    run_scenarios(&scenarios, Check::ALL.to_vec(), &args.run)
+    run_scenarios(scenarios, Check::ALL.to_vec(), &args.run)
 }
 
 fn check(args: CheckArgs) -> anyhow::Result<u8> {
@@ -121,13 +121,20 @@ fn check(args: CheckArgs) -> anyhow::Result<u8> {
         scenario.base = Some(rev);
     }
     args.locks.apply(&mut scenario);
-    run_scenarios(&[scenario], args.checks, &args.run)
+    run_scenarios(vec![scenario], args.checks, &args.run)
 }
 
 /// `verify` and `check`: the scenarios through the pipeline, on every
 /// asked major.
-fn run_scenarios(scenarios: &[Scenario], checks: Vec<Check>, run: &RunArgs) -> anyhow::Result<u8> {
+fn run_scenarios(
+    mut scenarios: Vec<Scenario>,
+    checks: Vec<Check>,
+    run: &RunArgs,
+) -> anyhow::Result<u8> {
     let (pg, versions) = servers(&run.servers)?;
+    for scenario in &mut scenarios {
+        scenario.superuser |= run.servers.superuser;
+    }
     let options = verify::Options {
         pg,
         pg_versions: versions,
@@ -137,7 +144,7 @@ fn run_scenarios(scenarios: &[Scenario], checks: Vec<Check>, run: &RunArgs) -> a
         keep_failed: run.keep_failed,
         progress: progress(run).then_some(print_progress as fn(usize, usize, &str)),
     };
-    let report = verify::run(scenarios, &options)?;
+    let report = verify::run(&scenarios, &options)?;
     // Also where a machine-readable report on stdout would hide it.
     for s in &report.scenarios {
         for note in s.kept.iter().flat_map(|k| k.notes()) {
@@ -203,7 +210,14 @@ fn capture_all<const N: usize>(
         [major] => Some(*major),
         _ => anyhow::bail!("snapshot and diff run on one server: give at most one --pg-version"),
     };
-    let files = capture(sources, &ServerOptions { pg, pg_version })?;
+    let files = capture(
+        sources,
+        &ServerOptions {
+            pg,
+            pg_version,
+            superuser: args.servers.superuser,
+        },
+    )?;
     Ok(files
         .try_into()
         .unwrap_or_else(|_| unreachable!("one snapshot per source")))
@@ -239,6 +253,7 @@ fn fuzz(args: FuzzArgs) -> anyhow::Result<u8> {
     let mut scenario = ad_hoc(migrations, &[], None)?;
     args.runner.apply(&mut scenario);
     scenario.format = args.migrations_format;
+    scenario.superuser = run.servers.superuser;
     let progress = progress(run);
     let options = crate::fuzz::Options {
         cases: args
@@ -339,6 +354,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<u8> {
             project_rows: args.project_rows,
         },
         psql: args.compare_psql.clone(),
+        superuser: args.servers.superuser,
     };
     let report = crate::pipeline::bench(&options)?;
     if let Some(path) = &args.chart {

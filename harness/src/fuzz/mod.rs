@@ -32,7 +32,7 @@ use crate::pipeline::{self, Prepared};
 use crate::postgres::Server;
 use crate::report::ScenarioResult;
 use crate::runner::Runner;
-use crate::sandbox::{SandboxChoice, Sandboxes, Timeouts};
+use crate::sandbox::{Access, SandboxChoice, Sandboxes, Timeouts};
 use crate::scenario::Scenario;
 use case::{Verdict, Worker};
 
@@ -184,7 +184,11 @@ pub fn run(
         source: Box::new(source),
     };
     let mut workers: Vec<Worker> = (0..options.jobs.max(1))
-        .map(|_| Worker::new(Sandboxes::new(server, choice.strategy, options.timeouts)))
+        .map(|_| {
+            let sandboxes = Sandboxes::new(server, choice.strategy, options.timeouts)
+                .with_access(Access::of(scenario.superuser));
+            Worker::new(sandboxes)
+        })
         .collect();
     let runner = scenario.runner_for(set);
     let started = Instant::now();

@@ -212,7 +212,8 @@ pub async fn observe(
     if sandboxes.strategy() == Strategy::Template {
         return observe_in(sandboxes, true, scenario, set, under_test).await;
     }
-    let mut own = Sandboxes::new(sandboxes.server(), Strategy::Template, sandboxes.timeouts());
+    let mut own = Sandboxes::new(sandboxes.server(), Strategy::Template, sandboxes.timeouts())
+        .with_access(sandboxes.access());
     let observed = observe_in(&mut own, false, scenario, set, under_test).await;
     let shut = own.shutdown().await;
     let observed = observed?;

@@ -66,6 +66,9 @@ pub fn judge(
     drop_unrelated(&mut findings, prepared, observation);
     let suppressed = suppress_locks(&mut findings, prepared);
     mark_timeouts(&mut findings, timeouts);
+    if !prepared.scenario.superuser {
+        explain_privileges(&mut findings);
+    }
     let not_run = not_run(prepared, observation, &findings);
     let ran: Vec<Check> = checks
         .iter()
@@ -269,6 +272,19 @@ fn witness<'o>(
             })
         })
         .map(|l| l.state.as_str())
+}
+
+/// A statement refused for lack of a privilege says whom the migrations
+/// ran as, and how to give them more when production does.
+fn explain_privileges(findings: &mut [Finding]) {
+    for finding in findings {
+        if finding.sqlstate.as_deref() == Some("42501") {
+            finding.message.push_str(
+                " (the migrations ran as a role that owns the database but is not a superuser, as on managed Postgres; \
+                 if your servers run them as a superuser, give --superuser or the scenario's `superuser: true`)",
+            );
+        }
+    }
 }
 
 /// A statement the server cancelled for running or waiting too long is a

@@ -26,7 +26,7 @@ use crate::migrations::MigrationSet;
 use crate::observe::{self, Observation};
 use crate::postgres::Server;
 use crate::report::ScenarioResult;
-use crate::sandbox::{SandboxChoice, Sandboxes, Timeouts};
+use crate::sandbox::{Access, SandboxChoice, Sandboxes, Timeouts};
 use crate::scenario::Scenario;
 
 /// Step 2: observes `prepared` in sandboxes on `server`, each migration
@@ -41,7 +41,8 @@ pub async fn observe(
         id: prepared.scenario.id.clone(),
         source: Box::new(source),
     };
-    let mut sandboxes = Sandboxes::new(server, prepared.sandbox.strategy, timeouts);
+    let mut sandboxes = Sandboxes::new(server, prepared.sandbox.strategy, timeouts)
+        .with_access(Access::of(prepared.scenario.superuser));
     let observed = observe::observe(
         &mut sandboxes,
         &prepared.scenario,

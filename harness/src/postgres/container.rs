@@ -374,7 +374,7 @@ pub(crate) async fn remove(docker: &Docker, id: &str) {
 
 /// A random password, so a container's published port is no open door.
 /// `RandomState` is seeded by the operating system's random source.
-fn password() -> String {
+pub(super) fn password() -> String {
     use std::hash::{BuildHasher, Hasher};
     (0..2)
         .map(|_| {

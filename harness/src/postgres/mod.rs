@@ -20,6 +20,7 @@ mod copy;
 mod dsn;
 mod error;
 mod local;
+mod migrator;
 mod privileges;
 mod template;
 
@@ -34,6 +35,7 @@ pub use cleanup::{
 };
 pub use dsn::Dsn;
 pub use error::{Looked, PostgresError};
+pub use migrator::MIGRATOR;
 
 /// Where servers come from: the value of `--pg`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +153,9 @@ pub struct Server {
     backend: Backend,
     version: String,
     major: u32,
+    /// The role migrations run as on a server migcheck started; `None` on
+    /// an existing server, where they run as the URL's user.
+    migrator: Option<migrator::Migrator>,
 }
 
 #[derive(Debug)]
@@ -185,6 +190,7 @@ impl Server {
                     version: existing.version.clone(),
                     major: existing.major,
                     backend: Backend::Dsn(existing),
+                    migrator: None,
                 })
             }
             PgSpec::Auto => match auto_backend(major) {
@@ -210,11 +216,14 @@ impl Server {
         }
         let template = template::template(&binaries, run_as.as_ref())?;
         let cluster = local::Cluster::start(&binaries, &template, run_as.as_ref())?;
-        Ok(Server {
+        let mut server = Server {
             version: binaries.version.clone(),
             major: binaries.major,
             backend: Backend::Local { cluster, binaries },
-        })
+            migrator: None,
+        };
+        server.create_migrator(None)?;
+        Ok(server)
     }
 
     fn start_container(image: Option<&str>, major: Option<u32>) -> Result<Server, PostgresError> {
@@ -224,6 +233,7 @@ impl Server {
             backend: Backend::Container(Box::new(container)),
             version: String::new(),
             major: 0,
+            migrator: None,
         };
         let (version, found) = server.ask_version()?;
         if let Some(wanted) = major.filter(|&wanted| wanted != found) {
@@ -234,7 +244,24 @@ impl Server {
             });
         }
         (server.version, server.major) = (version, found);
+        // Reached over TCP: the role needs a password of its own.
+        server.create_migrator(Some(container::password()))?;
         Ok(server)
+    }
+
+    /// Creates [`MIGRATOR`] on a server migcheck just started.
+    fn create_migrator(&mut self, password: Option<String>) -> Result<(), PostgresError> {
+        let runtime = crate::runtime()
+            .map_err(|error| PostgresError::io("start a runtime for", "the server", error))?;
+        let migrator = runtime.block_on(async {
+            let admin = self.admin_database();
+            let client = self.connect(&admin).await?;
+            migrator::Migrator::create(&client, password)
+                .await
+                .map_err(|error| PostgresError::connect(&admin, self.place(), error))
+        })?;
+        self.migrator = Some(migrator);
+        Ok(())
     }
 
     /// `server_version` (its first word: Debian appends the package) and
@@ -378,6 +405,23 @@ impl Server {
         }
     }
 
+    /// Connection settings for `dbname` as the role migrations run as:
+    /// [`MIGRATOR`] on a server migcheck started, the URL's user on an
+    /// existing one.
+    pub fn migrator_config(&self, dbname: &str) -> tokio_postgres::Config {
+        let config = self.config(dbname);
+        match &self.migrator {
+            Some(migrator) => migrator.config(config),
+            None => config,
+        }
+    }
+
+    /// The owner migcheck gives the databases it creates, when it is not
+    /// the user that creates them.
+    pub(crate) fn database_owner(&self) -> Option<&'static str> {
+        self.migrator.as_ref().map(|_| MIGRATOR)
+    }
+
     /// Connects to `dbname` and drives the connection on a task spawned
     /// with `tokio::spawn`, so it must be called inside a tokio runtime.
     pub async fn connect(&self, dbname: &str) -> Result<tokio_postgres::Client, PostgresError> {
@@ -484,6 +528,51 @@ impl Server {
             Backend::Container(container) => format!("docker rm -f {}", container.keep()),
             Backend::Dsn(_) => "drop the kept databases (DROP DATABASE ...) when done".into(),
         }
+    }
+}
+
+/// Ends one backend from a connection of migcheck's own: for a statement
+/// that outlives its timeout and the cancel after it (a PL/pgSQL loop that
+/// catches `query_canceled` defeats both).
+#[derive(Debug, Clone)]
+pub struct Terminator {
+    /// A superuser's (or on an existing server the URL user's, the role
+    /// the backend runs as: a role may end its own sessions).
+    config: tokio_postgres::Config,
+    pid: i32,
+}
+
+impl Terminator {
+    /// Ends the backend; its client then fails with a closed connection.
+    pub async fn terminate(&self) {
+        let Ok((client, connection)) = self.config.connect(tokio_postgres::NoTls).await else {
+            return;
+        };
+        let task = tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let _ = client
+            .execute("SELECT pg_terminate_backend($1)", &[&self.pid])
+            .await;
+        drop(client);
+        let _ = task.await;
+    }
+}
+
+impl Server {
+    /// How to end the backend behind `client`, a session on this server.
+    pub async fn terminator(
+        &self,
+        client: &tokio_postgres::Client,
+    ) -> Result<Terminator, tokio_postgres::Error> {
+        let pid = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await?
+            .get(0);
+        Ok(Terminator {
+            config: self.config(&self.admin_database()),
+            pid,
+        })
     }
 }
 

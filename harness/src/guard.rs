@@ -3,9 +3,11 @@
 //! server's configuration, other databases, other sessions, files).
 //!
 //! Checked on the parse tree before anything runs, so the refusal names the
-//! file and line. Dynamic SQL (`EXECUTE` in a DO block) is not seen here;
-//! what it does stays inside a throwaway server, or, with `--pg dsn:`, is
-//! limited by the rights of the URL's user.
+//! file and line. This is an early, friendly error, not the security
+//! boundary: dynamic SQL (`EXECUTE` in a DO block), function bodies and
+//! triggers are not seen here. Postgres refuses those, because migrations
+//! run as a role without superuser rights (`postgres::MIGRATOR`, or with
+//! `--pg dsn:` the URL's user); with `--superuser` nothing does.
 
 use std::path::PathBuf;
 

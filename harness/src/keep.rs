@@ -60,6 +60,7 @@ pub async fn keep_case(
                 .into(),
         )
     };
+    server.ensure_migrator(&admin).await.map_err(sql)?;
     let owner = server
         .database_owner()
         .map(|owner| format!(" OWNER {owner}"))

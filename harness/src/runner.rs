@@ -429,41 +429,24 @@ impl Session<'_> {
         index: usize,
         statement: &Statement,
     ) -> Result<Option<ApplyError>, RunnerError> {
-        let mut exec = std::pin::pin!(self.client.batch_execute(&statement.sql));
-        let mut backstopped = false;
-        let result = match tokio::time::timeout(self.timeouts.backstop(), &mut exec).await {
-            Ok(result) => result,
-            Err(_) => {
-                // The server's statement_timeout did not end it: the
-                // migration turned it off, or caught the cancel. Cancel
-                // once more; if that is caught too, end the session.
-                backstopped = true;
-                let _ = self
-                    .client
-                    .cancel_token()
-                    .cancel_query(tokio_postgres::NoTls)
-                    .await;
-                match tokio::time::timeout(GRACE, &mut exec).await {
-                    Ok(result) => result,
-                    Err(_) => {
-                        self.terminator.terminate().await;
-                        let _ = exec.await;
-                        self.ended.set(true);
-                        return Ok(Some(ApplyError {
-                            migration: migration.name.clone(),
-                            statement: index + 1,
-                            line: statement.line,
-                            column: 1,
-                            sqlstate: Some(SqlState::QUERY_CANCELED.code().to_string()),
-                            message: format!(
-                                "canceling statement due to statement timeout (it went on after the server's cancel and migcheck's, so migcheck ended its session after {} ms)",
-                                self.timeouts.worst_case().as_millis()
-                            ),
-                        }));
-                    }
+        let (result, backstopped) =
+            match bounded(self.client, &statement.sql, self.timeouts, self.terminator).await {
+                Bounded::Answered {
+                    result,
+                    backstopped,
+                } => (result, backstopped),
+                Bounded::Ended => {
+                    self.ended.set(true);
+                    return Ok(Some(ApplyError {
+                        migration: migration.name.clone(),
+                        statement: index + 1,
+                        line: statement.line,
+                        column: 1,
+                        sqlstate: Some(SqlState::QUERY_CANCELED.code().to_string()),
+                        message: ended_message(self.timeouts),
+                    }));
                 }
-            }
-        };
+            };
         let Err(e) = result else {
             return Ok(None);
         };
@@ -486,6 +469,60 @@ impl Session<'_> {
             },
         }))
     }
+}
+
+/// How a statement sent by [`bounded`] ended.
+pub(crate) enum Bounded {
+    /// The server answered; `backstopped` when only migcheck's own cancel
+    /// ended it (the migration had turned `statement_timeout` off).
+    Answered {
+        result: Result<(), tokio_postgres::Error>,
+        backstopped: bool,
+    },
+    /// It went on after every cancel: migcheck ended the session, and the
+    /// client is closed.
+    Ended,
+}
+
+/// Sends `sql` under `timeouts`, and holds the limit even when the
+/// statement does not: past the server's `statement_timeout` migcheck
+/// cancels it itself, and a grace period later ends its session (a
+/// PL/pgSQL loop that catches `query_canceled` survives any cancel).
+pub(crate) async fn bounded(
+    client: &Client,
+    sql: &str,
+    timeouts: Timeouts,
+    terminator: &Terminator,
+) -> Bounded {
+    let mut exec = std::pin::pin!(client.batch_execute(sql));
+    if let Ok(result) = tokio::time::timeout(timeouts.backstop(), &mut exec).await {
+        return Bounded::Answered {
+            result,
+            backstopped: false,
+        };
+    }
+    let _ = client
+        .cancel_token()
+        .cancel_query(tokio_postgres::NoTls)
+        .await;
+    if let Ok(result) = tokio::time::timeout(GRACE, &mut exec).await {
+        return Bounded::Answered {
+            result,
+            backstopped: true,
+        };
+    }
+    terminator.terminate().await;
+    let _ = exec.await;
+    Bounded::Ended
+}
+
+/// The `timeout` finding's message for a statement whose session migcheck
+/// ended.
+pub(crate) fn ended_message(timeouts: Timeouts) -> String {
+    format!(
+        "canceling statement due to statement timeout (it went on after the server's cancel and migcheck's, so migcheck ended its session after {} ms)",
+        timeouts.worst_case().as_millis()
+    )
 }
 
 /// The file position of a server error: the error's own position inside

@@ -169,6 +169,8 @@ struct Session {
     prepared: Option<schema::Prepared>,
     /// Ends the backend when a statement outlives every timeout.
     terminator: Terminator,
+    /// Set once [`Sandbox::execute`] had to end the backend.
+    ended: std::cell::Cell<bool>,
 }
 
 impl Session {
@@ -250,6 +252,30 @@ impl Sandbox {
                 &self.session.terminator,
             )
             .await
+    }
+
+    /// The limits this sandbox's statements run under.
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// Sends `sql` as a migration statement is sent: under the sandbox's
+    /// timeouts, and ending its session when the statement outlives them
+    /// (see [`crate::runner::bounded`]).
+    pub(crate) async fn execute(&self, sql: &str) -> crate::runner::Bounded {
+        let bounded =
+            crate::runner::bounded(self.client(), sql, self.timeouts, &self.session.terminator)
+                .await;
+        if matches!(bounded, crate::runner::Bounded::Ended) {
+            self.session.ended.set(true);
+        }
+        bounded
+    }
+
+    /// Whether the session is gone: [`Sandbox::execute`] ended it, or the
+    /// server closed it.
+    pub fn ended(&self) -> bool {
+        self.session.ended.get() || self.client().is_closed()
     }
 
     /// Opens a trial: what runs until [`Sandbox::end_trial`] is undone
@@ -479,7 +505,12 @@ impl<'s> Sandboxes<'s> {
     async fn admin(&mut self) -> Result<&Client, SandboxError> {
         if self.admin.is_none() {
             let database = self.server.admin_database();
-            self.admin = Some(self.server.connect(&database).await?);
+            let admin = self.server.connect(&database).await?;
+            self.server
+                .ensure_migrator(&admin)
+                .await
+                .map_err(|e| SandboxError::sql("CREATE ROLE", &e))?;
+            self.admin = Some(admin);
         }
         Ok(self.admin.as_ref().expect("just set"))
     }
@@ -515,6 +546,7 @@ impl<'s> Sandboxes<'s> {
             task,
             prepared: None,
             terminator,
+            ended: std::cell::Cell::new(false),
         })
     }
 

@@ -884,7 +884,7 @@ mod tests {
         );
         check(
             "migrations: m\nlegasy: []\n",
-            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`, `locks`, `checks`, `fuzz`",
+            "DIR/s.yaml: line 2, column 1: unknown field `legasy`, expected one of `name`, `migrations`, `format`, `runner`, `tx`, `legacy`, `expect`, `expect_findings`, `may_keep`, `history`, `git_history`, `merge`, `ignore`, `irreversible`, `not_atomic`, `seed`, `locks`, `checks`, `fuzz`, `superuser`",
         );
         check(
             "migrations: m\nexpect_findings:\n  - kind: wrong-kind\n",

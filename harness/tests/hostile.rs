@@ -88,6 +88,22 @@ const INTERNAL_ALIAS: &[u8] = b"CREATE FUNCTION end_session(int) RETURNS bool
   LANGUAGE internal AS 'pg_terminate_backend';
 SELECT end_session(pid) FROM pg_stat_activity;
 ";
+/// Loops catching every cancel once its table has rows (the locks check
+/// fills every table): only ending the session stops it.
+const CANCEL_CAUGHT_LATER: &[u8] = b"DO $$ BEGIN
+  LOOP
+    BEGIN
+      IF EXISTS (SELECT FROM t) THEN
+        PERFORM pg_sleep(0.1);
+      ELSE
+        EXIT;
+      END IF;
+    EXCEPTION WHEN query_canceled THEN
+      RAISE NOTICE 'cancel caught';
+    END;
+  END LOOP;
+END $$;
+";
 /// Catches every cancel: only ending the session stops it.
 const CANCEL_CAUGHT: &[u8] = b"DO $$ BEGIN
   LOOP
@@ -214,6 +230,34 @@ const CASES: &[Case] = &[
         // Runs; the table cannot be created as a role without rights on public.
         code: 1,
         expected: "permission denied for schema public",
+    },
+    Case {
+        name: "an untrusted extension in a scenario that says superuser: true",
+        input: &[
+            File("s.yaml", b"migrations: m\nsuperuser: true\n"),
+            File("m/001_a.sql", b"CREATE EXTENSION IF NOT EXISTS file_fdw;\n"),
+        ],
+        args: &["verify", "DIR/s.yaml", "--format", "github"],
+        code: 0,
+        expected: "migcheck: 1 scenario, 0 findings",
+    },
+    Case {
+        name: "a loop that catches every cancel, observed by the locks check",
+        input: &[
+            File("m/001_a.sql", OK),
+            File("m/002_b.sql", CANCEL_CAUGHT_LATER),
+        ],
+        args: &[
+            "check",
+            "--migrations",
+            "DIR/m",
+            "--checks",
+            "locks",
+            "--statement-timeout",
+            "500ms",
+        ],
+        code: 0,
+        expected: "so migcheck ended its session after 2500 ms",
     },
     Case {
         name: "a loop that catches every cancel",

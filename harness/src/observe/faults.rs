@@ -345,7 +345,9 @@ async fn interrupt(
         _ => "SELECT pg_cancel_backend($1)",
     };
     let statement = &migration.up.statements[at.k - 1];
-    let run = client.batch_execute(&statement.sql);
+    // Bounded: a statement that catches the cancel and waits again would
+    // otherwise wait on the blocker forever.
+    let run = sandbox.execute(&statement.sql);
     let stop_sent = std::cell::Cell::new(false);
     let watch = async {
         // Up to ~10 s for the statement to reach the lock.

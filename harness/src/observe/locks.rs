@@ -26,7 +26,7 @@ use super::outcome::{ObserveError, put_legacy_sql};
 use super::seed;
 use crate::bench::measure::{Lock as SampledLock, Sampler};
 use crate::migrations::{Migration, MigrationSet, Statement, TxNeed};
-use crate::runner::{Runner, RunnerMode, TxMode};
+use crate::runner::{Bounded, Runner, RunnerMode, TxMode, ended_message};
 use crate::sandbox::{Sandbox, Sandboxes, Strategy};
 use crate::scenario::{Deployed, LegacyState, Scenario, Source};
 
@@ -497,6 +497,17 @@ impl Path<'_, '_> {
             }
             let seeded = seed::fill_empty_tables(self.sandbox).await?;
             let (observed, failure) = self.migration(migration, seeded).await?;
+            if self.sandbox.ended() {
+                // A statement outlived every timeout and migcheck ended
+                // the session: nothing after it can be observed here.
+                observation.migrations.push(observed);
+                observation.notes.push(format!(
+                    "locks: {}{}; the statements after it, and the migrations under test after it, were not observed",
+                    failure.unwrap_or_default(),
+                    self.from(),
+                ));
+                return Ok(());
+            }
             // By oid: a later migration may rename the table.
             let oids = self
                 .sandbox
@@ -620,7 +631,8 @@ impl Path<'_, '_> {
             let sampled = match run {
                 Ok(sampled) => sampled,
                 Err(message) => {
-                    if in_transaction || !statement.outside_transaction() {
+                    let open = in_transaction || !statement.outside_transaction();
+                    if open && !self.sandbox.ended() {
                         client.batch_execute("ROLLBACK").await?;
                     }
                     failure = Some(format!(
@@ -667,11 +679,10 @@ impl Path<'_, '_> {
     }
 
     async fn exec(&self, statement: &Statement) -> Result<(), String> {
-        self.sandbox
-            .client()
-            .batch_execute(&statement.sql)
-            .await
-            .map_err(|e| crate::sandbox::db_message(&e))
+        match self.sandbox.execute(&statement.sql).await {
+            Bounded::Answered { result, .. } => result.map_err(|e| crate::sandbox::db_message(&e)),
+            Bounded::Ended => Err(ended_message(self.sandbox.timeouts())),
+        }
     }
 
     /// A statement outside a transaction, its locks sampled as bench does

@@ -216,14 +216,12 @@ impl Server {
         }
         let template = template::template(&binaries, run_as.as_ref())?;
         let cluster = local::Cluster::start(&binaries, &template, run_as.as_ref())?;
-        let mut server = Server {
+        Ok(Server {
             version: binaries.version.clone(),
             major: binaries.major,
             backend: Backend::Local { cluster, binaries },
-            migrator: None,
-        };
-        server.create_migrator(None)?;
-        Ok(server)
+            migrator: Some(migrator::Migrator::new(None)),
+        })
     }
 
     fn start_container(image: Option<&str>, major: Option<u32>) -> Result<Server, PostgresError> {
@@ -245,23 +243,21 @@ impl Server {
         }
         (server.version, server.major) = (version, found);
         // Reached over TCP: the role needs a password of its own.
-        server.create_migrator(Some(container::password()))?;
+        server.migrator = Some(migrator::Migrator::new(Some(container::password())));
         Ok(server)
     }
 
-    /// Creates [`MIGRATOR`] on a server migcheck just started.
-    fn create_migrator(&mut self, password: Option<String>) -> Result<(), PostgresError> {
-        let runtime = crate::runtime()
-            .map_err(|error| PostgresError::io("start a runtime for", "the server", error))?;
-        let migrator = runtime.block_on(async {
-            let admin = self.admin_database();
-            let client = self.connect(&admin).await?;
-            migrator::Migrator::create(&client, password)
-                .await
-                .map_err(|error| PostgresError::connect(&admin, self.place(), error))
-        })?;
-        self.migrator = Some(migrator);
-        Ok(())
+    /// Makes sure the role migrations run as exists, through `admin`, a
+    /// superuser's connection; before the first database migcheck gives
+    /// it.
+    pub(crate) async fn ensure_migrator(
+        &self,
+        admin: &tokio_postgres::Client,
+    ) -> Result<(), tokio_postgres::Error> {
+        match &self.migrator {
+            Some(migrator) => migrator.ensure(admin).await,
+            None => Ok(()),
+        }
     }
 
     /// `server_version` (its first word: Debian appends the package) and

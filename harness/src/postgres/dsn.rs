@@ -6,6 +6,15 @@
 //! tables is refused unless the user says otherwise, because a URL that
 //! points at a real database is more likely a mistake than a test server.
 //!
+//! The URL's user runs the migrations, so it must not hold more than a
+//! managed server would give: a superuser, or a member of the roles that
+//! reach the server's host (`pg_execute_server_program`, server files), is
+//! refused unless `--dsn-allow-superuser` says the server is a throwaway.
+//!
+//! Each database migcheck creates gets a comment naming its owner (host,
+//! pid namespace, pid, start time); at start, databases whose owner is a
+//! dead process of this host are dropped: what a killed run left.
+//!
 //! A URL may carry a password: it is parsed once into a
 //! `tokio_postgres::Config` and never printed, only the host, port, user and
 //! database are.
@@ -16,6 +25,7 @@ use std::time::Duration;
 
 use tokio_postgres::config::Host;
 
+use super::cleanup::Owner;
 use super::error::PostgresError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,6 +110,22 @@ fn admin_database(config: &tokio_postgres::Config) -> String {
         .to_owned()
 }
 
+/// The predefined roles whose members act on the server's host.
+const HOST_ROLES: [&str; 3] = [
+    "pg_execute_server_program",
+    "pg_read_server_files",
+    "pg_write_server_files",
+];
+
+/// What `--dsn-allow-tables` and `--dsn-allow-superuser` let through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Allowed {
+    /// The URL's database may hold tables.
+    pub tables: bool,
+    /// The URL's user may be a superuser, or hold host-reaching roles.
+    pub superuser: bool,
+}
+
 /// An existing server, checked to be usable.
 #[derive(Debug)]
 pub(crate) struct Existing {
@@ -110,18 +136,20 @@ pub(crate) struct Existing {
 }
 
 impl Existing {
-    /// Connects, and refuses a role that cannot create databases or a
-    /// database that holds tables (unless `allow_tables`). Blocking; must
-    /// not be called inside a tokio runtime.
-    pub fn check(dsn: &Dsn, allow_tables: bool) -> Result<Existing, PostgresError> {
+    /// Connects, refuses a role that cannot create databases, one with the
+    /// powers of a superuser (unless `allowed.superuser`) or a database
+    /// that holds tables (unless `allowed.tables`), then drops what dead
+    /// runs of this host left ([`reap`]). Blocking; must not be called
+    /// inside a tokio runtime.
+    pub fn check(dsn: &Dsn, allowed: Allowed) -> Result<Existing, PostgresError> {
         let runtime = crate::runtime().map_err(|error| PostgresError::Dsn {
             dsn: dsn.to_string(),
             problem: format!("cannot start a runtime: {error}"),
         })?;
-        runtime.block_on(Existing::check_async(dsn, allow_tables))
+        runtime.block_on(Existing::check_async(dsn, allowed))
     }
 
-    async fn check_async(dsn: &Dsn, allow_tables: bool) -> Result<Existing, PostgresError> {
+    async fn check_async(dsn: &Dsn, allowed: Allowed) -> Result<Existing, PostgresError> {
         let refused = |problem: String| PostgresError::Dsn {
             dsn: dsn.to_string(),
             problem,
@@ -144,26 +172,54 @@ impl Existing {
                         (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
                           WHERE c.relkind IN ('r', 'p') \
                             AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
-                            AND n.nspname NOT LIKE 'pg\\_toast%') \
+                            AND n.nspname NOT LIKE 'pg\\_toast%'), \
+                        (SELECT string_agg(r.rolname, ', ' ORDER BY r.rolname) FROM pg_roles r \
+                          WHERE (r.rolsuper OR r.rolname = ANY ($1)) \
+                            AND pg_has_role(current_user, r.oid, 'MEMBER')), \
+                        rolcreaterole \
                    FROM pg_roles WHERE rolname = current_user",
-                &[],
+                &[&HOST_ROLES.as_slice()],
             )
             .await
             .map_err(|error| refused(describe(&error)))?;
-        drop(client);
-        let _ = task.await;
         let version: String = row.get(0);
         let number: i32 = row.get(1);
         let can_create: bool = row.get(2);
         let tables: i64 = row.get(3);
+        let powers: Option<String> = row.get(4);
+        let create_role: bool = row.get(5);
+        let user = dsn.config.get_user().unwrap_or_default();
+        // Before 16, CREATEROLE may grant any role but a superuser, such as
+        // pg_execute_server_program, to itself.
+        let powers = match (powers, create_role && number < 160000) {
+            (Some(roles), _) => Some(format!("role {user:?} is or is a member of {roles}")),
+            (None, true) => Some(format!(
+                "role {user:?} has CREATEROLE, which before PostgreSQL 16 can grant itself \
+                 pg_execute_server_program"
+            )),
+            (None, false) => None,
+        };
+        if let (Some(powers), false) = (powers, allowed.superuser) {
+            drop(client);
+            let _ = task.await;
+            return Err(refused(format!(
+                "{powers}: migrations (from a pull request, say) would run with the power to \
+                 change the whole cluster (other databases through dblink, roles, replication \
+                 slots) and to run programs on the server's host. Connect as a dedicated role \
+                 that may create databases and nothing more (CREATE ROLE migcheck LOGIN \
+                 CREATEDB), or pass --dsn-allow-superuser if the whole server is a throwaway"
+            )));
+        }
         if !can_create {
+            drop(client);
+            let _ = task.await;
             return Err(refused(
                 "the role may not create databases; migcheck works in databases of its own: \
                  grant it CREATEDB (ALTER ROLE ... CREATEDB) or use a role that has it"
                     .into(),
             ));
         }
-        if tables > 0 && !allow_tables {
+        if tables > 0 && !allowed.tables {
             return Err(refused(format!(
                 "database {admin_database:?} holds {tables} table(s); migcheck would not touch \
                  them (it works in its own migcheck_* databases), but a URL that names a \
@@ -171,6 +227,9 @@ impl Existing {
                  postgres on a test server) or pass --dsn-allow-tables"
             )));
         }
+        reap(&client).await;
+        drop(client);
+        let _ = task.await;
         Ok(Existing {
             dsn: dsn.clone(),
             admin_database,
@@ -198,7 +257,7 @@ impl Existing {
 }
 
 /// The server's message, without anything from the URL.
-fn describe(error: &tokio_postgres::Error) -> String {
+pub(super) fn describe(error: &tokio_postgres::Error) -> String {
     match error.as_db_error() {
         Some(db) => format!("{} (SQLSTATE {})", db.message(), db.code().code()),
         None => error.to_string(),
@@ -216,6 +275,102 @@ pub(crate) async fn drop_database(config: &tokio_postgres::Config, name: &str) {
         .await;
     drop(client);
     let _ = task.await;
+}
+
+/// The comment that names the process owning a database migcheck created
+/// on an existing server: read back by [`reap`] in later runs.
+fn owner_comment(owner: &Owner) -> String {
+    format!(
+        "migcheck owner host={} pidns={} pid={} start={}",
+        owner.host,
+        pid_namespace(),
+        owner.pid,
+        owner.started
+    )
+}
+
+/// This process's pid namespace (`/proc/self/ns/pid`): containers on one
+/// host may share its name but not their pids.
+fn pid_namespace() -> String {
+    std::fs::read_link("/proc/self/ns/pid")
+        .map(|link| {
+            link.to_string_lossy()
+                .trim_start_matches("pid:[")
+                .trim_end_matches(']')
+                .to_owned()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a database's comment names a process of this host (and pid
+/// namespace) that is gone; `false` for a comment that is not migcheck's,
+/// or names another host or a live process.
+fn owned_by_dead_process(comment: &str, host: &str, pidns: &str) -> bool {
+    let Some(fields) = comment.strip_prefix("migcheck owner ") else {
+        return false;
+    };
+    let field = |key: &str| {
+        fields.split(' ').find_map(|pair| {
+            pair.strip_prefix(key)
+                .and_then(|rest| rest.strip_prefix('='))
+        })
+    };
+    let (Some(their_host), Some(their_ns), Some(pid), Some(started)) = (
+        field("host"),
+        field("pidns"),
+        field("pid").and_then(|pid| pid.parse::<u32>().ok()),
+        field("start").and_then(|start| start.parse::<u64>().ok()),
+    ) else {
+        return false;
+    };
+    their_host == host && their_ns == pidns && !Owner::alive(pid, started)
+}
+
+/// Names this process as the owner of `database`, just created on an
+/// existing server, so that a later run can drop it if this one is killed.
+pub(crate) async fn record_owner(
+    admin: &tokio_postgres::Client,
+    database: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let comment = owner_comment(&Owner::current());
+    admin
+        .batch_execute(&format!(
+            "COMMENT ON DATABASE {} IS {}",
+            crate::sql::ident(database),
+            crate::sql::literal(&comment)
+        ))
+        .await
+}
+
+/// Drops the `migcheck_*` databases whose owner, by their comment, was a
+/// process of this host that is gone (killed before it could clean up).
+/// Databases without such a comment, of other hosts, or of live processes
+/// are left alone; one that cannot be dropped (another user's) too.
+async fn reap(admin: &tokio_postgres::Client) {
+    let Ok(rows) = admin
+        .query(
+            "SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database \
+              WHERE datname LIKE 'migcheck\\_%'",
+            &[],
+        )
+        .await
+    else {
+        return;
+    };
+    let host = Owner::current().host;
+    let pidns = pid_namespace();
+    for row in rows {
+        let name: String = row.get(0);
+        let comment: Option<String> = row.get(1);
+        if comment.is_some_and(|comment| owned_by_dead_process(&comment, &host, &pidns)) {
+            let _ = admin
+                .batch_execute(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    crate::sql::ident(&name)
+                ))
+                .await;
+        }
+    }
 }
 
 #[cfg(test)]

@@ -173,10 +173,11 @@ impl Existing {
                           WHERE c.relkind IN ('r', 'p') \
                             AND n.nspname NOT IN ('pg_catalog', 'information_schema') \
                             AND n.nspname NOT LIKE 'pg\\_toast%'), \
+                        rolsuper, \
                         (SELECT string_agg(r.rolname, ', ' ORDER BY r.rolname) FROM pg_roles r \
-                          WHERE (r.rolsuper OR r.rolname = ANY ($1)) \
+                          WHERE (r.rolsuper OR r.rolname = ANY ($1)) AND r.rolname <> current_user \
                             AND pg_has_role(current_user, r.oid, 'MEMBER')), \
-                        rolcreaterole \
+                        rolcreaterole, current_user::text \
                    FROM pg_roles WHERE rolname = current_user",
                 &[&HOST_ROLES.as_slice()],
             )
@@ -186,18 +187,23 @@ impl Existing {
         let number: i32 = row.get(1);
         let can_create: bool = row.get(2);
         let tables: i64 = row.get(3);
-        let powers: Option<String> = row.get(4);
-        let create_role: bool = row.get(5);
-        let user = dsn.config.get_user().unwrap_or_default();
-        // Before 16, CREATEROLE may grant any role but a superuser, such as
-        // pg_execute_server_program, to itself.
-        let powers = match (powers, create_role && number < 160000) {
-            (Some(roles), _) => Some(format!("role {user:?} is or is a member of {roles}")),
-            (None, true) => Some(format!(
-                "role {user:?} has CREATEROLE, which before PostgreSQL 16 can grant itself \
-                 pg_execute_server_program"
-            )),
-            (None, false) => None,
+        let superuser: bool = row.get(4);
+        let member_of: Option<String> = row.get(5);
+        let create_role: bool = row.get(6);
+        let user: String = row.get(7);
+        let powers = if superuser {
+            Some(format!("role {user:?} is a superuser"))
+        } else if let Some(roles) = member_of {
+            Some(format!("role {user:?} is a member of {roles}"))
+        } else if create_role && number < 160000 {
+            // Before 16, CREATEROLE may grant itself any role but a
+            // superuser, such as pg_execute_server_program.
+            Some(format!(
+                "role {user:?} has CREATEROLE, with which it can grant itself \
+                 pg_execute_server_program before PostgreSQL 16"
+            ))
+        } else {
+            None
         };
         if let (Some(powers), false) = (powers, allowed.superuser) {
             drop(client);
@@ -386,6 +392,35 @@ mod tests {
         assert!(!format!("{dsn:?}").contains("s3cret"));
         let dsn: Dsn = "host=db user=app password=s3cret".parse().expect("valid");
         assert_eq!(dsn.to_string(), "postgres://app@db:5432/app");
+    }
+
+    #[test]
+    fn only_databases_of_dead_processes_of_this_host_are_reaped() {
+        let me = Owner::current();
+        let ns = pid_namespace();
+        let check = |comment: &str, reaped: bool| {
+            assert_eq!(
+                owned_by_dead_process(comment, &me.host, &ns),
+                reaped,
+                "{comment}"
+            );
+        };
+        let owner = |host: &str, ns: &str, pid: u32, start: u64| {
+            format!("migcheck owner host={host} pidns={ns} pid={pid} start={start}")
+        };
+        // No process has a pid this high (the kernel's limit is 2^22).
+        let dead = 4_000_000_000;
+        check(&owner_comment(&me), false);
+        check(&owner(&me.host, &ns, dead, 1), true);
+        // A recycled pid: alive, but started at another time.
+        check(&owner(&me.host, &ns, me.pid, me.started + 1), true);
+        check(&owner("elsewhere", &ns, dead, 1), false);
+        check(&owner(&me.host, "4026531836x", dead, 1), false);
+        check("the team's scratch database", false);
+        check(
+            &format!("migcheck owner host={} pid={dead}", me.host),
+            false,
+        );
     }
 
     #[test]

@@ -399,3 +399,60 @@ fn roles_and_slots_of_a_scenario_are_gone_before_the_next_on_a_local_server() {
     }
     assert_nothing_left(tmp.path());
 }
+
+#[test]
+fn ctrl_c_removes_the_roles_a_case_made_on_an_existing_server() {
+    let existing = Existing::start();
+    let roles_before = existing.column("SELECT rolname::text FROM pg_roles ORDER BY 1");
+    let input = tempfile::tempdir().expect("temp dir");
+    write(
+        input.path(),
+        &[
+            ("m/001_role.sql", b"CREATE ROLE migcheck_probe_signal;\n"),
+            ("m/002_slow.sql", b"SELECT pg_sleep(60);\n"),
+        ],
+    );
+    let migrations = input.path().join("m").to_string_lossy().into_owned();
+    let tmp = private_tmp();
+    let pg = existing.url("postgres");
+    let mut child = migcheck(
+        tmp.path(),
+        &[
+            "check",
+            "--migrations",
+            &migrations,
+            "--sandbox",
+            "template",
+            "--pg",
+            &pg,
+            "--dsn-allow-superuser",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .expect("spawn migcheck");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let made = || {
+        existing
+            .column("SELECT rolname::text FROM pg_roles WHERE rolname = 'migcheck_probe_signal'")
+            .len()
+            == 1
+    };
+    while !made() {
+        assert!(Instant::now() < deadline, "the migration made no role");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "migcheck exited early"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = common::interrupt(&mut child);
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        existing.column("SELECT rolname::text FROM pg_roles ORDER BY 1"),
+        roles_before,
+        "roles were left or lost"
+    );
+    assert_nothing_left(tmp.path());
+}

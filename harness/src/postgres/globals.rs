@@ -14,6 +14,9 @@
 //! creates ([`claim_role`]). Publications are not here: they belong to one
 //! database and go with it.
 //!
+//! On an existing server, a signal removes what the run made too (a
+//! throwaway server takes it along).
+//!
 //! Objects are known by name only: sandboxes that run at the same time on
 //! one server (suite trials, fuzz workers, other runs on a shared server)
 //! cannot tell whose case made one.
@@ -21,9 +24,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Config};
 
 use super::Server;
+use super::cleanup::{Remote, RemoteGuard};
 use super::dsn::describe;
 use super::error::PostgresError;
 
@@ -129,6 +133,8 @@ fn claimed() -> BTreeSet<String> {
 #[derive(Debug, Default)]
 pub(crate) struct Tracker {
     before: Option<Globals>,
+    /// On an existing server: removes what did not exist before on Ctrl-C.
+    on_signal: Option<RemoteGuard>,
     /// By the kept state's key: what building it and the states it was
     /// cloned from created.
     kept: BTreeMap<String, Globals>,
@@ -148,6 +154,9 @@ impl Tracker {
     ) -> Result<Vec<String>, PostgresError> {
         if self.before.is_none() {
             let before = Globals::read(admin).await.map_err(|e| read_failed(&e))?;
+            if server.shared() {
+                self.on_signal = Some(on_signal(server, before.clone()));
+            }
             self.before = Some(before);
             return Ok(Vec::new());
         }
@@ -159,7 +168,7 @@ impl Tracker {
         if stale.is_empty() {
             return Ok(Vec::new());
         }
-        remove(server, admin, &stale).await?;
+        remove(&admin_config(server), admin, &stale).await?;
         Ok(self
             .kept
             .iter()
@@ -212,7 +221,7 @@ impl Tracker {
         };
         let now = Globals::read(admin).await.map_err(|e| read_failed(&e))?;
         let made = now.minus(before).minus(&self.kept_union());
-        remove(server, admin, &made).await
+        remove(&admin_config(server), admin, &made).await
     }
 
     /// The sandboxes are done: removes everything that did not exist
@@ -224,7 +233,9 @@ impl Tracker {
         };
         self.kept.clear();
         let now = Globals::read(admin).await.map_err(|e| read_failed(&e))?;
-        remove(server, admin, &now.minus(&before)).await
+        let removed = remove(&admin_config(server), admin, &now.minus(&before)).await;
+        self.on_signal.take();
+        removed
     }
 
     fn kept_union(&self) -> Globals {
@@ -232,6 +243,40 @@ impl Tracker {
             .values()
             .fold(Globals::default(), |all, made| all.union(made))
     }
+}
+
+fn admin_config(server: &Server) -> Config {
+    server.config(&server.admin_database())
+}
+
+/// What a signal does for a tracker on an existing server: removes what
+/// did not exist `before`.
+fn on_signal(server: &Server, before: Globals) -> RemoteGuard {
+    let config = admin_config(server);
+    RemoteGuard::register(Remote::new(move || async move {
+        let Ok(admin) = connect(&config, None).await else {
+            return;
+        };
+        if let Ok(now) = Globals::read(&admin).await {
+            let _ = remove(&config, &admin, &now.minus(&before)).await;
+        }
+    }))
+}
+
+/// A connection to `database` (default: `config`'s), driven on a task.
+async fn connect(config: &Config, database: Option<&str>) -> Result<Client, String> {
+    let mut config = config.clone();
+    if let Some(database) = database {
+        config.dbname(database);
+    }
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|e| describe(&e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
 }
 
 fn read_failed(error: &tokio_postgres::Error) -> PostgresError {
@@ -247,7 +292,7 @@ fn read_failed(error: &tokio_postgres::Error) -> PostgresError {
 /// first), replication slots, what the roles own in each database that
 /// holds something of theirs (`DROP OWNED`), tablespaces, then the roles.
 /// Goes on past a failure and names every object left.
-async fn remove(server: &Server, admin: &Client, objects: &Globals) -> Result<(), PostgresError> {
+async fn remove(config: &Config, admin: &Client, objects: &Globals) -> Result<(), PostgresError> {
     if objects.is_empty() {
         return Ok(());
     }
@@ -259,7 +304,7 @@ async fn remove(server: &Server, admin: &Client, objects: &Globals) -> Result<()
         let (_, name, database) = object;
         let name = crate::sql::ident(name);
         let result = async {
-            let client = server.connect(database).await.map_err(|e| e.to_string())?;
+            let client = connect(config, Some(database)).await?;
             for sql in [
                 format!("ALTER SUBSCRIPTION {name} DISABLE"),
                 format!("ALTER SUBSCRIPTION {name} SET (slot_name = NONE)"),
@@ -316,7 +361,7 @@ async fn remove(server: &Server, admin: &Client, objects: &Globals) -> Result<()
         }
         for database in databases {
             let result = async {
-                let client = server.connect(&database).await.map_err(|e| e.to_string())?;
+                let client = connect(config, Some(&database)).await?;
                 client
                     .batch_execute(&drop_owned)
                     .await

@@ -162,8 +162,8 @@ fn a_superuser_url_is_refused_unless_allowed() {
     assert_nothing_left(tmp.path());
 }
 
-/// This process as the owner a database comment names: host, pid
-/// namespace, pid and start time.
+/// A process of this machine as the owner a database comment names: host,
+/// boot, pid namespace, pid and start time.
 fn owner(pid: u32, start: u64) -> String {
     let mut buffer = [0u8; 256];
     // SAFETY: the buffer is valid for its length.
@@ -173,10 +173,14 @@ fn owner(pid: u32, start: u64) -> String {
     );
     let end = buffer.iter().position(|&b| b == 0).expect("a host name");
     let host = String::from_utf8_lossy(&buffer[..end]).into_owned();
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").expect("a boot id");
     let ns = std::fs::read_link("/proc/self/ns/pid").expect("a pid namespace");
     let ns = ns.to_string_lossy();
     let ns = ns.trim_start_matches("pid:[").trim_end_matches(']');
-    format!("migcheck owner host={host} pidns={ns} pid={pid} start={start}")
+    format!(
+        "migcheck owner host={host} boot={} pidns={ns} pid={pid} start={start}",
+        boot.trim()
+    )
 }
 
 fn own_start_time() -> u64 {
@@ -202,7 +206,7 @@ fn databases_a_killed_run_left_are_dropped_by_the_next_and_no_others() {
         existing.column(&format!(
             "SELECT datname::text FROM pg_database \
               WHERE datname LIKE 'migcheck\\_%' \
-                AND shobj_description(oid, 'pg_database') LIKE 'migcheck owner host=% pid={pid} start=%'"
+                AND shobj_description(oid, 'pg_database') LIKE 'migcheck owner host=% boot=% pidns=% pid={pid} start=%'"
         ))
     };
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -2,7 +2,7 @@
 //!
 //! migcheck works only in databases it creates there (`migcheck_*`, made by
 //! the sandboxes) and drops only those, on drop and on Ctrl-C. The database
-//! the URL names is used to connect and is never written to; one that holds
+//! the URL names is used to connect; one that holds
 //! tables is refused unless the user says otherwise, because a URL that
 //! points at a real database is more likely a mistake than a test server.
 //!
@@ -12,8 +12,10 @@
 //! refused unless `--dsn-allow-superuser` says the server is a throwaway.
 //!
 //! Each database migcheck creates gets a comment naming its owner (host,
-//! pid namespace, pid, start time); at start, databases whose owner is a
-//! dead process of this host are dropped: what a killed run left.
+//! boot, pid namespace, pid, start time); at start, databases whose owner
+//! is a dead process of this machine are dropped: what a killed run left.
+//! The database the URL names may also be written to for the cluster-wide
+//! objects a case made (`globals`: `DROP OWNED BY` those roles).
 //!
 //! A URL may carry a password: it is parsed once into a
 //! `tokio_postgres::Config` and never printed, only the host, port, user and
@@ -284,52 +286,48 @@ pub(crate) async fn drop_database(config: &tokio_postgres::Config, name: &str) {
 }
 
 /// The comment that names the process owning a database migcheck created
-/// on an existing server: read back by [`reap`] in later runs.
+/// on an existing server (`migcheck owner host=... boot=... pidns=...
+/// pid=... start=...`): read back by [`reap`] in later runs.
 fn owner_comment(owner: &Owner) -> String {
     format!(
-        "migcheck owner host={} pidns={} pid={} start={}",
-        owner.host,
-        pid_namespace(),
+        "migcheck owner {} pid={} start={}",
+        this_machine(&owner.host),
         owner.pid,
         owner.started
     )
 }
 
-/// This process's pid namespace (`/proc/self/ns/pid`): containers on one
-/// host may share its name but not their pids.
-fn pid_namespace() -> String {
-    std::fs::read_link("/proc/self/ns/pid")
-        .map(|link| {
-            link.to_string_lossy()
-                .trim_start_matches("pid:[")
-                .trim_end_matches(']')
-                .to_owned()
-        })
-        .unwrap_or_default()
+/// Where a pid means this process: the host name, the kernel's boot id
+/// (machines may share a host name, but not a boot) and the pid namespace
+/// (containers of one machine share its boot, not their pids).
+fn this_machine(host: &str) -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let pidns = std::fs::read_link("/proc/self/ns/pid")
+        .map(|link| link.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let pidns = pidns.trim_start_matches("pid:[").trim_end_matches(']');
+    format!("host={host} boot={} pidns={pidns}", boot.trim())
 }
 
-/// Whether a database's comment names a process of this host (and pid
-/// namespace) that is gone; `false` for a comment that is not migcheck's,
-/// or names another host or a live process.
-fn owned_by_dead_process(comment: &str, host: &str, pidns: &str) -> bool {
-    let Some(fields) = comment.strip_prefix("migcheck owner ") else {
+/// Whether a database's comment names a process of `machine` (see
+/// [`this_machine`]) that is gone; `false` for a comment that is not
+/// migcheck's, or names another machine (or one rebooted since: its pids
+/// cannot be told from another's) or a live process.
+fn owned_by_dead_process(comment: &str, machine: &str) -> bool {
+    let Some(process) = comment
+        .strip_prefix("migcheck owner ")
+        .and_then(|rest| rest.strip_prefix(machine))
+        .and_then(|rest| rest.strip_prefix(" pid="))
+    else {
         return false;
     };
-    let field = |key: &str| {
-        fields.split(' ').find_map(|pair| {
-            pair.strip_prefix(key)
-                .and_then(|rest| rest.strip_prefix('='))
-        })
-    };
-    let (Some(their_host), Some(their_ns), Some(pid), Some(started)) = (
-        field("host"),
-        field("pidns"),
-        field("pid").and_then(|pid| pid.parse::<u32>().ok()),
-        field("start").and_then(|start| start.parse::<u64>().ok()),
-    ) else {
+    let Some((pid, started)) = process.split_once(" start=") else {
         return false;
     };
-    their_host == host && their_ns == pidns && !Owner::alive(pid, started)
+    match (pid.parse::<u32>(), started.parse::<u64>()) {
+        (Ok(pid), Ok(started)) => !Owner::alive(pid, started),
+        _ => false,
+    }
 }
 
 /// Names this process as the owner of `database`, just created on an
@@ -349,7 +347,7 @@ pub(crate) async fn record_owner(
 }
 
 /// Drops the `migcheck_*` databases whose owner, by their comment, was a
-/// process of this host that is gone (killed before it could clean up).
+/// process of this machine that is gone (killed before it could clean up).
 /// Databases without such a comment, of other hosts, or of live processes
 /// are left alone; one that cannot be dropped (another user's) too.
 async fn reap(admin: &tokio_postgres::Client) {
@@ -363,12 +361,11 @@ async fn reap(admin: &tokio_postgres::Client) {
     else {
         return;
     };
-    let host = Owner::current().host;
-    let pidns = pid_namespace();
+    let machine = this_machine(&Owner::current().host);
     for row in rows {
         let name: String = row.get(0);
         let comment: Option<String> = row.get(1);
-        if comment.is_some_and(|comment| owned_by_dead_process(&comment, &host, &pidns)) {
+        if comment.is_some_and(|comment| owned_by_dead_process(&comment, &machine)) {
             let _ = admin
                 .batch_execute(&format!(
                     "DROP DATABASE IF EXISTS {} WITH (FORCE)",
@@ -397,30 +394,27 @@ mod tests {
     #[test]
     fn only_databases_of_dead_processes_of_this_host_are_reaped() {
         let me = Owner::current();
-        let ns = pid_namespace();
+        let here = this_machine(&me.host);
         let check = |comment: &str, reaped: bool| {
-            assert_eq!(
-                owned_by_dead_process(comment, &me.host, &ns),
-                reaped,
-                "{comment}"
-            );
+            assert_eq!(owned_by_dead_process(comment, &here), reaped, "{comment}");
         };
-        let owner = |host: &str, ns: &str, pid: u32, start: u64| {
-            format!("migcheck owner host={host} pidns={ns} pid={pid} start={start}")
+        let owner = |machine: &str, pid: u32, start: u64| {
+            format!("migcheck owner {machine} pid={pid} start={start}")
         };
         // No process has a pid this high (the kernel's limit is 2^22).
         let dead = 4_000_000_000;
         check(&owner_comment(&me), false);
-        check(&owner(&me.host, &ns, dead, 1), true);
+        check(&owner(&here, dead, 1), true);
         // A recycled pid: alive, but started at another time.
-        check(&owner(&me.host, &ns, me.pid, me.started + 1), true);
-        check(&owner("elsewhere", &ns, dead, 1), false);
-        check(&owner(&me.host, "4026531836x", dead, 1), false);
+        check(&owner(&here, me.pid, me.started + 1), true);
+        let elsewhere = here.replacen("host=", "host=elsewhere-", 1);
+        check(&owner(&elsewhere, dead, 1), false);
+        let rebooted = here.replacen("boot=", "boot=0", 1);
+        check(&owner(&rebooted, dead, 1), false);
+        let container = format!("{here}0");
+        check(&owner(&container, dead, 1), false);
         check("the team's scratch database", false);
-        check(
-            &format!("migcheck owner host={} pid={dead}", me.host),
-            false,
-        );
+        check(&format!("migcheck owner {here} pid={dead}"), false);
     }
 
     #[test]

@@ -460,3 +460,43 @@ fn ctrl_c_removes_the_roles_a_case_made_on_an_existing_server() {
     );
     assert_nothing_left(tmp.path());
 }
+
+/// Inside one scenario too: a role a migration makes once (a tracked
+/// runner never runs it twice) is no finding of the stages that build the
+/// set again after the fresh install (rollback, faults, locks).
+#[test]
+fn a_role_made_once_is_made_anew_in_every_case_of_a_scenario() {
+    let input = tempfile::tempdir().expect("temp dir");
+    write(
+        input.path(),
+        &[
+            ("m/001_role.sql", b"CREATE ROLE migcheck_probe_once;\n"),
+            (
+                "m/002_grant.sql",
+                b"CREATE TABLE t (id int);\nGRANT SELECT ON t TO migcheck_probe_once;\n",
+            ),
+        ],
+    );
+    let migrations = input.path().join("m").to_string_lossy().into_owned();
+    let tmp = private_tmp();
+    for sandbox in ["template", "transaction"] {
+        let mut args = vec![
+            "check",
+            "--migrations",
+            &migrations,
+            "--runner",
+            "tracked",
+            "--sandbox",
+            sandbox,
+        ];
+        args.extend(superuser());
+        let output = run(tmp.path(), &args);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{sandbox}: {}",
+            text(&output)
+        );
+    }
+    assert_nothing_left(tmp.path());
+}

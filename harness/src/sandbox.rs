@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use tokio_postgres::Client;
 
 use crate::migrations::{Migration, Statement, TxNeed};
+use crate::postgres::globals::Tracker;
 use crate::postgres::{DatabaseGuard, PostgresError, Server, Terminator};
 pub use crate::runner::Timeouts;
 use crate::runner::{ApplyError, Nesting, Runner, RunnerError};
@@ -407,6 +408,9 @@ pub struct Sandboxes<'s> {
     guards: std::collections::HashMap<String, DatabaseGuard>,
     timeouts: Timeouts,
     access: Access,
+    /// Roles, replication slots, ... from before the first case, and
+    /// those the kept prefixes made: what a case makes goes when it ends.
+    globals: Tracker,
 }
 
 /// One transaction kept open across forks, with a savepoint
@@ -454,6 +458,7 @@ impl<'s> Sandboxes<'s> {
             guards: Default::default(),
             timeouts,
             access: Access::default(),
+            globals: Tracker::default(),
         }
     }
 
@@ -574,7 +579,14 @@ impl<'s> Sandboxes<'s> {
         self.sql(&format!(
             "CREATE DATABASE {name} TEMPLATE {template}{strategy}{owner}"
         ))
-        .await
+        .await?;
+        // On an existing server, who owns it: a later run drops it if this
+        // one is killed.
+        let server = self.server;
+        server
+            .record_owner(self.admin().await?, name)
+            .await
+            .map_err(|e| SandboxError::sql("COMMENT ON DATABASE", &e))
     }
 
     async fn drop_database(&mut self, name: &str) -> Result<(), SandboxError> {
@@ -602,6 +614,7 @@ impl<'s> Sandboxes<'s> {
     /// A new, empty sandbox.
     pub async fn open(&mut self) -> Result<Sandbox, SandboxError> {
         let base = self.base().await?;
+        self.settle_globals(None).await?;
         match self.strategy {
             Strategy::Transaction => {
                 let session = match self.idle.take() {
@@ -659,6 +672,9 @@ impl<'s> Sandboxes<'s> {
         let keys: Vec<String> = (1..=prefix.len())
             .map(|k| prefix_key(runner, &prefix[..k]))
             .collect();
+        self.base().await?;
+        let from = keys.iter().rev().find(|key| self.kept.contains_key(*key));
+        self.settle_globals(from.cloned().as_deref()).await?;
         match self.strategy {
             Strategy::Transaction => self.fork_held(runner, prefix, &keys).await,
             Strategy::Template => self.fork_kept(runner, prefix, &keys).await,
@@ -695,6 +711,8 @@ impl<'s> Sandboxes<'s> {
             };
             sandbox.session.close().await;
             self.kept.insert(keys[k].clone(), database);
+            self.globals_built(&keys[k], k.checked_sub(1).map(|j| keys[j].as_str()))
+                .await?;
             k += 1;
         }
         match k {
@@ -821,7 +839,7 @@ impl<'s> Sandboxes<'s> {
                 {
                     self.idle = Some(session);
                 }
-                Ok(())
+                self.globals_case_ends().await
             }
             Place::Held { at } => {
                 // Back to the version's savepoint; what a rollback does not
@@ -839,12 +857,25 @@ impl<'s> Sandboxes<'s> {
                         sandbox.session.close().await;
                     }
                 }
-                Ok(())
+                self.globals_case_ends().await
             }
             Place::Database(database) => {
                 sandbox.session.close().await;
-                self.drop_database(&database).await
+                let globals = self.globals_case_ends().await;
+                self.drop_database(&database).await?;
+                globals
             }
+        }
+    }
+
+    /// Ends the held transaction of [`Sandboxes::fork_at`] and closes the
+    /// idle connection, for work in other sandboxes on the same server
+    /// meanwhile: what the held prefixes created uncommitted (a role, a
+    /// unique name) would make the same statement there wait for it.
+    pub async fn set_aside(&mut self) {
+        self.held = None;
+        if let Some(session) = self.idle.take() {
+            session.close().await;
         }
     }
 
@@ -853,11 +884,57 @@ impl<'s> Sandboxes<'s> {
         if let Some(session) = self.idle.take() {
             session.close().await;
         }
+        let globals = self.globals_finish().await;
         let kept: Vec<String> = std::mem::take(&mut self.kept).into_values().collect();
         for database in kept.into_iter().chain(self.base.take()) {
             self.drop_database(&database).await?;
         }
+        globals
+    }
+}
+
+/// Cluster-wide objects (`postgres::globals`): each case starts on a
+/// cluster that holds only what was there before the first case and what
+/// the kept prefix it starts from made; what a case makes goes when it
+/// ends.
+impl Sandboxes<'_> {
+    /// Before a case that starts from the kept prefix `from` (`None`: an
+    /// empty database): the kept prefixes that made roles, slots, ... this
+    /// case must not see lose them and are forgotten.
+    async fn settle_globals(&mut self, from: Option<&str>) -> Result<(), SandboxError> {
+        self.admin().await?;
+        let admin = self.admin.as_ref().expect("just connected");
+        let stale = self.globals.case_starts(self.server, admin, from).await?;
+        for key in &stale {
+            if let Some(database) = self.kept.remove(key) {
+                self.drop_database(&database).await?;
+            }
+        }
+        self.globals.forget(&stale);
         Ok(())
+    }
+
+    /// The prefix `key` was just built and kept: what it made is its own.
+    async fn globals_built(&mut self, key: &str, parent: Option<&str>) -> Result<(), SandboxError> {
+        self.admin().await?;
+        let admin = self.admin.as_ref().expect("just connected");
+        Ok(self.globals.built(admin, key, parent).await?)
+    }
+
+    /// A case ended: what it made goes (before its database does).
+    async fn globals_case_ends(&mut self) -> Result<(), SandboxError> {
+        let Some(admin) = &self.admin else {
+            return Ok(());
+        };
+        Ok(self.globals.case_ends(self.server, admin).await?)
+    }
+
+    /// The sandboxes are done: whatever did not exist before goes.
+    async fn globals_finish(&mut self) -> Result<(), SandboxError> {
+        let Some(admin) = &self.admin else {
+            return Ok(());
+        };
+        Ok(self.globals.finish(self.server, admin).await?)
     }
 }
 

@@ -132,8 +132,9 @@ fn verify(dir: &str, rest: &[String]) -> anyhow::Result<()> {
 /// argument that is neither an option nor an option's value (`--pg local`).
 fn names_paths(rest: &[String]) -> bool {
     // `verify`'s options that take no value; every other takes one.
-    const FLAGS: [&str; 7] = [
+    const FLAGS: [&str; 8] = [
         "--dsn-allow-tables",
+        "--dsn-allow-superuser",
         "--keep-failed",
         "--progress",
         "-q",

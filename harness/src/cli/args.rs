@@ -353,6 +353,12 @@ pub struct ServerArgs {
     /// (migcheck still creates and drops only its own migcheck_* databases).
     #[arg(long)]
     pub dsn_allow_tables: bool,
+    /// With --pg dsn:URL: run even if the URL's user is a superuser (or may
+    /// run programs or touch files on the server's host). Migrations then
+    /// run with that power over the whole cluster and its host: only for a
+    /// server that is itself a throwaway.
+    #[arg(long)]
+    pub dsn_allow_superuser: bool,
 }
 
 /// How a run that checks goes, and where its reports go.

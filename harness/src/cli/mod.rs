@@ -366,7 +366,7 @@ fn bench(args: BenchArgs) -> anyhow::Result<u8> {
     Ok(report.exit_code() as u8)
 }
 
-/// `--pg` with `--dsn-allow-tables` applied, and the majors of
+/// `--pg` with `--dsn-allow-tables` and `--dsn-allow-superuser` applied, and the majors of
 /// `--pg-version` without repeats.
 fn servers(args: &ServerArgs) -> anyhow::Result<(PgSpec, Vec<u32>)> {
     let mut pg: PgSpec = args
@@ -374,9 +374,19 @@ fn servers(args: &ServerArgs) -> anyhow::Result<(PgSpec, Vec<u32>)> {
         .parse()
         .map_err(|e: String| anyhow::anyhow!("--pg: {e}"))?;
     match &mut pg {
-        PgSpec::Dsn { allow_tables, .. } => *allow_tables = args.dsn_allow_tables,
+        PgSpec::Dsn {
+            allow_tables,
+            allow_superuser,
+            ..
+        } => {
+            *allow_tables = args.dsn_allow_tables;
+            *allow_superuser = args.dsn_allow_superuser;
+        }
         _ if args.dsn_allow_tables => {
             anyhow::bail!("--dsn-allow-tables applies only to --pg dsn:URL")
+        }
+        _ if args.dsn_allow_superuser => {
+            anyhow::bail!("--dsn-allow-superuser applies only to --pg dsn:URL")
         }
         _ => {}
     }

@@ -212,6 +212,9 @@ pub async fn observe(
     if sandboxes.strategy() == Strategy::Template {
         return observe_in(sandboxes, true, scenario, set, under_test).await;
     }
+    // What the held transaction created uncommitted (a role, say) would
+    // make the same statement wait in the sandboxes below.
+    sandboxes.set_aside().await;
     let mut own = Sandboxes::new(sandboxes.server(), Strategy::Template, sandboxes.timeouts())
         .with_access(sandboxes.access());
     let observed = observe_in(&mut own, false, scenario, set, under_test).await;

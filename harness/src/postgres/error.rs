@@ -175,6 +175,14 @@ pub enum PostgresError {
         wanted: u32,
     },
 
+    /// Cluster-wide objects (roles, replication slots, ...) that a case
+    /// created and that could not be removed, each with why.
+    #[error(
+        "could not remove what a migration created outside its database: {}; remove it by hand",
+        left.join("; ")
+    )]
+    Globals { left: Vec<String> },
+
     /// The server answered the connection attempt with an error.
     #[error("could not connect to database {dbname:?} on {place}: {message} (SQLSTATE {sqlstate})")]
     ConnectRefused {

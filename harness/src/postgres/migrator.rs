@@ -31,6 +31,9 @@ pub(crate) struct Migrator {
 
 impl Migrator {
     pub(crate) fn new(password: Option<String>) -> Migrator {
+        // migcheck's, not a case's: the per-case cleanup of cluster-wide
+        // objects must never drop it.
+        super::globals::claim_role(MIGRATOR);
         Migrator {
             password,
             created: AtomicBool::new(false),

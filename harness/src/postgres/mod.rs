@@ -19,6 +19,7 @@ mod container;
 mod copy;
 mod dsn;
 mod error;
+pub(crate) mod globals;
 mod local;
 mod migrator;
 mod privileges;
@@ -49,8 +50,14 @@ pub enum PgSpec {
     /// official `postgres:<major>`.
     Container { image: Option<String> },
     /// An existing server. `allow_tables` lets its named database hold
-    /// tables (migcheck still works only in databases of its own).
-    Dsn { dsn: Dsn, allow_tables: bool },
+    /// tables (migcheck still works only in databases of its own);
+    /// `allow_superuser` lets its user be a superuser, or a member of the
+    /// roles that reach the server's host.
+    Dsn {
+        dsn: Dsn,
+        allow_tables: bool,
+        allow_superuser: bool,
+    },
 }
 
 const SUPPORTED: &str = "use --pg auto, local[:BINDIR], container[:IMAGE] or dsn:URL";
@@ -86,6 +93,7 @@ impl FromStr for PgSpec {
             ("dsn", Some(url)) => Ok(PgSpec::Dsn {
                 dsn: url.parse()?,
                 allow_tables: false,
+                allow_superuser: false,
             }),
             _ if looks_like_dsn(value) => Err(
                 "--pg takes a backend, not a connection string (not shown: it may hold a password); \
@@ -177,8 +185,16 @@ impl Server {
         match spec {
             PgSpec::Local { bindir } => Server::start_local(bindir.as_deref(), major),
             PgSpec::Container { image } => Server::start_container(image.as_deref(), major),
-            PgSpec::Dsn { dsn, allow_tables } => {
-                let existing = dsn::Existing::check(dsn, *allow_tables)?;
+            PgSpec::Dsn {
+                dsn,
+                allow_tables,
+                allow_superuser,
+            } => {
+                let allowed = dsn::Allowed {
+                    tables: *allow_tables,
+                    superuser: *allow_superuser,
+                };
+                let existing = dsn::Existing::check(dsn, allowed)?;
                 if let Some(wanted) = major.filter(|&wanted| wanted != existing.major) {
                     return Err(PostgresError::DsnVersion {
                         dsn: dsn.to_string(),
@@ -338,6 +354,21 @@ impl Server {
                 },
             ))))
         })
+    }
+
+    /// On an existing server, names this process as the owner of
+    /// `database`, which `admin` just created, so that a later run drops it
+    /// if this one is killed (see `dsn`). Nothing on a throwaway server,
+    /// which goes as a whole.
+    pub(crate) async fn record_owner(
+        &self,
+        admin: &tokio_postgres::Client,
+        database: &str,
+    ) -> Result<(), tokio_postgres::Error> {
+        match self.shared() {
+            true => dsn::record_owner(admin, database).await,
+            false => Ok(()),
+        }
     }
 
     fn local(&self) -> Option<(&local::Cluster, &binaries::Binaries)> {

@@ -24,9 +24,11 @@ fn servers(c: &mut Criterion) {
     });
 
     let existing = Server::start(&local, None).expect("a local cluster to reach by URL");
+    // Local servers listen on their private Unix socket only.
     let url = format!(
-        "dsn:postgres://postgres@127.0.0.1:{}/postgres",
-        existing.port()
+        "dsn:postgres://postgres@localhost:{}/postgres?host={}",
+        existing.port(),
+        existing.dir().expect("a local server").display()
     );
     let dsn: PgSpec = url.parse().expect("a valid URL");
     group.bench_function("dsn", |b| {

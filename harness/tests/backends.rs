@@ -400,8 +400,8 @@ fn unknown_majors_are_clear_errors() {
 }
 
 /// A local server standing in for a team's shared test server: password
-/// authentication over TCP, a role for migcheck, and a database of the
-/// team's that must stay untouched.
+/// authentication (on its Unix socket: local servers have no TCP), a role
+/// for migcheck, and a database of the team's that must stay untouched.
 struct Existing {
     server: Server,
     runtime: tokio::runtime::Runtime,
@@ -416,7 +416,7 @@ impl Existing {
         let hba = server.data_dir().expect("local").join("pg_hba.conf");
         std::fs::write(
             &hba,
-            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+            "local all postgres trust\nlocal all all scram-sha-256\n",
         )
         .expect("write pg_hba.conf");
         let existing = Existing { server, runtime };
@@ -461,10 +461,23 @@ impl Existing {
     }
 
     fn url(&self, user: &str, database: &str) -> String {
+        self.url_with(user, PASSWORD, database)
+    }
+
+    fn url_with(&self, user: &str, password: &str, database: &str) -> String {
         format!(
-            "dsn:postgres://{user}:{PASSWORD}@127.0.0.1:{}/{database}",
-            self.server.port()
+            "dsn:postgres://{user}:{password}@localhost:{}/{database}?host={}",
+            self.server.port(),
+            self.socket_dir(),
         )
+    }
+
+    fn socket_dir(&self) -> String {
+        self.server
+            .dir()
+            .expect("a local server")
+            .display()
+            .to_string()
     }
 }
 
@@ -495,7 +508,7 @@ fn an_existing_server_gets_only_databases_of_migchecks_own_and_loses_them() {
     let output = dsn_run(tmp.path(), &existing.url("team", "empty"), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
-        text(&output).contains("(dsn postgres://team@127.0.0.1:"),
+        text(&output).contains(&format!("(dsn postgres://team@{}:", existing.socket_dir())),
         "{}",
         text(&output)
     );
@@ -541,10 +554,7 @@ fn existing_servers_that_cannot_be_used_are_refused() {
         text(&output)
     );
 
-    let wrong = format!(
-        "dsn:postgres://team:not-{PASSWORD}@127.0.0.1:{}/empty",
-        existing.server.port()
-    );
+    let wrong = existing.url_with("team", &format!("not-{PASSWORD}"), "empty");
     let output = migcheck(tmp.path(), &["verify", OK_SCENARIO, "--pg", &wrong])
         .output()
         .expect("run migcheck");

@@ -24,11 +24,17 @@ fn servers(c: &mut Criterion) {
     });
 
     let existing = Server::start(&local, None).expect("a local cluster to reach by URL");
-    // Local servers listen on their private Unix socket only.
+    // Local servers listen on their private Unix socket only: its
+    // directory is the host, percent-encoded.
     let url = format!(
-        "dsn:postgres://postgres@localhost:{}/postgres?host={}",
+        "dsn:postgres://postgres@{}:{}/postgres",
+        existing
+            .dir()
+            .expect("a local server")
+            .display()
+            .to_string()
+            .replace('/', "%2F"),
         existing.port(),
-        existing.dir().expect("a local server").display()
     );
     let dsn: PgSpec = url.parse().expect("a valid URL");
     group.bench_function("dsn", |b| {

@@ -465,10 +465,11 @@ impl Existing {
     }
 
     fn url_with(&self, user: &str, password: &str, database: &str) -> String {
+        // The socket's directory as the host, percent-encoded.
         format!(
-            "dsn:postgres://{user}:{password}@localhost:{}/{database}?host={}",
+            "dsn:postgres://{user}:{password}@{}:{}/{database}",
+            self.socket_dir().replace('/', "%2F"),
             self.server.port(),
-            self.socket_dir(),
         )
     }
 

@@ -165,6 +165,27 @@ fn ctrl_c_removes_the_container() {
     assert_nothing_left(tmp.path());
 }
 
+/// Ctrl-C while the container is being asked for, created or started
+/// (whatever the moment) leaves no container: it is registered for removal
+/// before it exists.
+#[test]
+fn ctrl_c_during_a_container_start_leaves_no_container() {
+    let tmp = private_tmp();
+    let pg = format!("container:{}", image());
+    for delay in [30, 60, 100, 150, 250, 400, 700, 1000] {
+        let (mut child, _input) = sleeping_run(tmp.path(), 120, Some(&pg));
+        let pid = child.id();
+        std::thread::sleep(Duration::from_millis(delay));
+        common::interrupt(&mut child);
+        assert_eq!(
+            containers(Some(pid)),
+            Vec::<String>::new(),
+            "Ctrl-C {delay} ms after the start left a container"
+        );
+        assert_nothing_left(tmp.path());
+    }
+}
+
 #[test]
 fn a_killed_run_leaves_a_container_the_next_run_removes() {
     let Busy {

@@ -634,7 +634,7 @@ fn statvfs(dir: &Path) -> Option<libc::statvfs> {
 
 fn free_space(dir: &Path) -> Option<u64> {
     let stat = statvfs(dir)?;
-    Some(stat.f_bavail as u64 * stat.f_frsize as u64)
+    Some(stat.f_bavail * stat.f_frsize)
 }
 
 /// Whether `dir` is on a tmpfs (/dev/shm, or `$MIGCHECK_TMPDIR` pointing at
@@ -701,7 +701,7 @@ fn parse_size(text: &str) -> Option<u64> {
 
 /// A size for people: `64 MiB`, `2 GiB`.
 pub(crate) fn show_size(bytes: u64) -> String {
-    if bytes >= 1 << 30 && bytes % (1 << 30) == 0 {
+    if bytes >= 1 << 30 && bytes.is_multiple_of(1 << 30) {
         format!("{} GiB", bytes >> 30)
     } else if bytes >= 1 << 30 {
         format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)

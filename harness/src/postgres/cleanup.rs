@@ -235,8 +235,12 @@ fn wait_blocking(pid: i32) {
 /// removes its containers and its databases on existing servers. For
 /// applications that install their own Ctrl-C handler (then ours cannot be
 /// installed): call this from it. Servers still in scope are dead
-/// afterwards; dropping them is harmless.
+/// afterwards; dropping them is harmless, and nothing new starts: from now
+/// on [`interrupted`] holds and starting a server fails.
 pub fn stop_all() {
+    // Before taking the registry: whatever registers after this sees it
+    // and creates nothing, whatever registered before is found below.
+    INTERRUPTED.store(true, Ordering::SeqCst);
     let mut records = records();
     let pids: Vec<i32> = records.iter().filter_map(|record| record.pid).collect();
     stop_processes(&pids);
@@ -534,9 +538,10 @@ fn wait_gone(pids: &[i32], grace: Duration) {
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-/// True once a signal made migcheck stop its servers. Work that fails
-/// afterwards failed because of that, and the process is about to exit
-/// with code 130: callers should not report those failures as errors.
+/// True once a signal (or [`stop_all`]) made migcheck stop its servers.
+/// Work that fails afterwards failed because of that, and the process is
+/// about to exit (code 130 after a signal): callers should not report those
+/// failures as errors.
 pub fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }

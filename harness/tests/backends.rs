@@ -211,6 +211,38 @@ fn a_killed_run_leaves_a_container_the_next_run_removes() {
     assert_eq!(containers(Some(next)), Vec::<String>::new());
 }
 
+/// A run on another backend removes a killed run's container too, on a
+/// thread of its own (the engine is given the time to act, not the run).
+#[test]
+fn a_local_run_removes_a_killed_runs_container() {
+    let Busy {
+        mut child,
+        container: leftover,
+        tmp,
+        _input,
+    } = busy_container_run();
+    child.kill().expect("kill migcheck");
+    child.wait().expect("reap migcheck");
+    assert!(
+        containers(None).contains(&leftover),
+        "the container went away with its killer; nothing to test"
+    );
+
+    let output = migcheck(tmp.path(), &["verify", OK_SCENARIO, "--pg", "local"])
+        .output()
+        .expect("run migcheck");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while containers(None).contains(&leftover) {
+        assert!(
+            Instant::now() < deadline,
+            "the local run did not remove the leftover container {leftover}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_nothing_left(tmp.path());
+}
+
 #[test]
 fn a_panic_removes_the_container() {
     // Containers this test process starts itself carry its pid.

@@ -356,10 +356,29 @@ impl Owner {
         }
     }
 
-    /// Whether the process `pid` that started at `started` still runs (a
-    /// zombie does not: it only waits for its parent to read its status).
+    /// Whether the process `pid` that started at `started` may still run:
+    /// false only when it provably does not (no such pid, a zombie, which
+    /// only waits for its parent to read its status, or another start
+    /// time: a recycled pid). Without `/proc`, or with a pid hidden from us
+    /// (`hidepid`) that still exists, it may.
     pub fn alive(pid: u32, started: u64) -> bool {
-        start_time(pid) == Some(started)
+        if start_time(std::process::id()).is_none() {
+            return true;
+        }
+        match start_time(pid) {
+            Some(time) => time == started,
+            None => {
+                let Ok(pid) = i32::try_from(pid) else {
+                    return false;
+                };
+                let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok();
+                // SAFETY: signal 0 only checks that the process exists.
+                let signalled = unsafe { libc::kill(pid, 0) };
+                let hidden = signalled == -1
+                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+                !zombie && hidden
+            }
+        }
     }
 
     /// The contents of a private directory's owner file.

@@ -24,9 +24,17 @@ fn servers(c: &mut Criterion) {
     });
 
     let existing = Server::start(&local, None).expect("a local cluster to reach by URL");
+    // Local servers listen on their private Unix socket only: its
+    // directory is the host, percent-encoded.
     let url = format!(
-        "dsn:postgres://postgres@127.0.0.1:{}/postgres",
-        existing.port()
+        "dsn:postgres://postgres@{}:{}/postgres",
+        existing
+            .dir()
+            .expect("a local server")
+            .display()
+            .to_string()
+            .replace('/', "%2F"),
+        existing.port(),
     );
     let mut dsn: PgSpec = url.parse().expect("a valid URL");
     // The local cluster's superuser: a throwaway server.

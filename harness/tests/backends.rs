@@ -165,6 +165,27 @@ fn ctrl_c_removes_the_container() {
     assert_nothing_left(tmp.path());
 }
 
+/// Ctrl-C while the container is being asked for, created or started
+/// (whatever the moment) leaves no container: it is registered for removal
+/// before it exists.
+#[test]
+fn ctrl_c_during_a_container_start_leaves_no_container() {
+    let tmp = private_tmp();
+    let pg = format!("container:{}", image());
+    for delay in [30, 60, 100, 150, 250, 400, 700, 1000] {
+        let (mut child, _input) = sleeping_run(tmp.path(), 120, Some(&pg));
+        let pid = child.id();
+        std::thread::sleep(Duration::from_millis(delay));
+        common::interrupt(&mut child);
+        assert_eq!(
+            containers(Some(pid)),
+            Vec::<String>::new(),
+            "Ctrl-C {delay} ms after the start left a container"
+        );
+        assert_nothing_left(tmp.path());
+    }
+}
+
 #[test]
 fn a_killed_run_leaves_a_container_the_next_run_removes() {
     let Busy {
@@ -188,6 +209,38 @@ fn a_killed_run_leaves_a_container_the_next_run_removes() {
         "the next run did not remove the leftover container {leftover}"
     );
     assert_eq!(containers(Some(next)), Vec::<String>::new());
+}
+
+/// A run on another backend removes a killed run's container too, on a
+/// thread of its own (the engine is given the time to act, not the run).
+#[test]
+fn a_local_run_removes_a_killed_runs_container() {
+    let Busy {
+        mut child,
+        container: leftover,
+        tmp,
+        _input,
+    } = busy_container_run();
+    child.kill().expect("kill migcheck");
+    child.wait().expect("reap migcheck");
+    assert!(
+        containers(None).contains(&leftover),
+        "the container went away with its killer; nothing to test"
+    );
+
+    let output = migcheck(tmp.path(), &["verify", OK_SCENARIO, "--pg", "local"])
+        .output()
+        .expect("run migcheck");
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while containers(None).contains(&leftover) {
+        assert!(
+            Instant::now() < deadline,
+            "the local run did not remove the leftover container {leftover}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_nothing_left(tmp.path());
 }
 
 #[test]
@@ -400,8 +453,8 @@ fn unknown_majors_are_clear_errors() {
 }
 
 /// A local server standing in for a team's shared test server: password
-/// authentication over TCP, a role for migcheck, and a database of the
-/// team's that must stay untouched.
+/// authentication (on its Unix socket: local servers have no TCP), a role
+/// for migcheck, and a database of the team's that must stay untouched.
 struct Existing {
     server: Server,
     runtime: tokio::runtime::Runtime,
@@ -416,7 +469,7 @@ impl Existing {
         let hba = server.data_dir().expect("local").join("pg_hba.conf");
         std::fs::write(
             &hba,
-            "local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n",
+            "local all postgres trust\nlocal all all scram-sha-256\n",
         )
         .expect("write pg_hba.conf");
         let existing = Existing { server, runtime };
@@ -461,10 +514,24 @@ impl Existing {
     }
 
     fn url(&self, user: &str, database: &str) -> String {
+        self.url_with(user, PASSWORD, database)
+    }
+
+    fn url_with(&self, user: &str, password: &str, database: &str) -> String {
+        // The socket's directory as the host, percent-encoded.
         format!(
-            "dsn:postgres://{user}:{PASSWORD}@127.0.0.1:{}/{database}",
-            self.server.port()
+            "dsn:postgres://{user}:{password}@{}:{}/{database}",
+            self.socket_dir().replace('/', "%2F"),
+            self.server.port(),
         )
+    }
+
+    fn socket_dir(&self) -> String {
+        self.server
+            .dir()
+            .expect("a local server")
+            .display()
+            .to_string()
     }
 }
 
@@ -495,7 +562,7 @@ fn an_existing_server_gets_only_databases_of_migchecks_own_and_loses_them() {
     let output = dsn_run(tmp.path(), &existing.url("team", "empty"), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(
-        text(&output).contains("(dsn postgres://team@127.0.0.1:"),
+        text(&output).contains(&format!("(dsn postgres://team@{}:", existing.socket_dir())),
         "{}",
         text(&output)
     );
@@ -541,10 +608,7 @@ fn existing_servers_that_cannot_be_used_are_refused() {
         text(&output)
     );
 
-    let wrong = format!(
-        "dsn:postgres://team:not-{PASSWORD}@127.0.0.1:{}/empty",
-        existing.server.port()
-    );
+    let wrong = existing.url_with("team", &format!("not-{PASSWORD}"), "empty");
     let output = migcheck(tmp.path(), &["verify", OK_SCENARIO, "--pg", &wrong])
         .output()
         .expect("run migcheck");

@@ -6,17 +6,26 @@
 //! Every container carries the label `dev.migcheck=1` and the process that
 //! owns it (host name, pid and that process's start time), so a later run
 //! can tell a leftover of a dead run from a container another live migcheck
-//! is using. `DOCKER_HOST` is honoured, by testcontainers and by bollard.
+//! is using, and a label of its own (`dev.migcheck.id`), registered for
+//! removal before the container is asked for, so that Ctrl-C during its
+//! start removes it too. `DOCKER_HOST` is honoured, by testcontainers and
+//! by bollard.
+//!
+//! Containers are bounded: their port is published on 127.0.0.1 only (with
+//! a local engine), their data lives on a tmpfs of the cluster cap's size
+//! (`MIGCHECK_MAX_CLUSTER_SIZE`), and their memory is limited to that plus
+//! what the server itself needs.
 
 use std::time::{Duration, Instant};
 
 use testcontainers::bollard::Docker;
+use testcontainers::bollard::models::{HostConfig, PortBinding};
 use testcontainers::bollard::query_parameters::{
     ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
 use testcontainers::core::{IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::SyncRunner;
-use testcontainers::{GenericImage, ImageExt};
+use testcontainers::{ContainerRequest, GenericImage, ImageExt};
 
 use super::cleanup::{self, Remote, RemoteGuard};
 use super::error::PostgresError;
@@ -31,6 +40,9 @@ const LABEL: &str = "dev.migcheck";
 const LABEL_HOST: &str = "dev.migcheck.host";
 const LABEL_PID: &str = "dev.migcheck.pid";
 const LABEL_STARTED: &str = "dev.migcheck.started";
+/// This container's own: what the signal handler removes, even before the
+/// container's id is known.
+const LABEL_ID: &str = "dev.migcheck.id";
 
 const PORT: u16 = 5432;
 /// The official image runs initdb on first start; a slow disk makes that
@@ -40,6 +52,7 @@ const READY_POLL: Duration = Duration::from_millis(50);
 const DOCKER_TIMEOUT: Duration = Duration::from_secs(5);
 /// Settings for a throwaway server, as the local backend uses.
 const SETTINGS: &[&str] = &[
+    "temp_file_limit=1GB",
     "fsync=off",
     "synchronous_commit=off",
     "full_page_writes=off",
@@ -48,6 +61,13 @@ const SETTINGS: &[&str] = &[
     // outgrow the default 64 per connection ("out of shared memory").
     "max_locks_per_transaction=1024",
 ];
+
+/// Memory for the server's processes, on top of its data on the tmpfs
+/// (which the memory limit counts too).
+const PROCESS_MEMORY: u64 = 1 << 30;
+/// Docker's default /dev/shm (64 MB) is too small for parallel queries'
+/// dynamic shared memory.
+const SHM_SIZE: u64 = 256 << 20;
 
 /// The image a container of `major` is started from.
 pub(crate) fn image_for(explicit: Option<&str>, major: Option<u32>) -> String {
@@ -109,40 +129,45 @@ impl Container {
             eprintln!("migcheck: pulling {image} (not present on the Docker engine)");
         }
 
+        let id = password();
         let password = password();
-        let owner = cleanup::Owner::current();
-        let (name, tag) = split_image(image);
-        let mut command = vec!["postgres".to_owned()];
-        for setting in SETTINGS {
-            command.push("-c".to_owned());
-            command.push((*setting).to_owned());
-        }
-        let request = GenericImage::new(name, tag)
-            .with_exposed_port(PORT.tcp())
-            .with_wait_for(WaitFor::Nothing)
-            .with_env_var("POSTGRES_PASSWORD", &password)
-            .with_cmd(command)
-            .with_label(LABEL, "1")
-            .with_label(LABEL_HOST, &owner.host)
-            .with_label(LABEL_PID, owner.pid.to_string())
-            .with_label(LABEL_STARTED, owner.started.to_string())
-            // Throwaway data in memory: CREATE DATABASE copies files, and
-            // on the container's overlay or a volume that is slow. Both
-            // paths: PGDATA is under /data before 18, and 18's image
-            // declares its volume at the parent.
-            .with_mount(Mount::tmpfs_mount("/var/lib/postgresql"))
-            .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data"));
-        let inner = request.start().map_err(|error| PostgresError::Container {
-            image: image.to_owned(),
-            action: "start",
-            message: error.to_string(),
-        })?;
-        let id = inner.id().to_owned();
-        let guard = RemoteGuard::register(Remote::new(move || async move {
-            if let Ok(docker) = reachable().await {
-                remove(&docker, &id).await;
+        let cap = cleanup::max_cluster_size()?;
+        let request = request(image, &password, &id, cap, local_engine());
+        // Registered first: a signal from here on removes whatever exists
+        // with this label, the container being created included.
+        let starting = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let guard = RemoteGuard::register(Remote::new({
+            let (id, starting) = (id.clone(), starting.clone());
+            move || async move {
+                if let Ok(docker) = reachable().await {
+                    remove_labelled(&docker, &id).await;
+                    // A create request already sent may still land.
+                    if starting.load(std::sync::atomic::Ordering::SeqCst) {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        remove_labelled(&docker, &id).await;
+                    }
+                }
             }
         }));
+        // A signal handled before the registration found nothing to remove:
+        // start nothing then.
+        if cleanup::interrupted() {
+            return Err(PostgresError::Stopping);
+        }
+        let started = request.start();
+        starting.store(false, std::sync::atomic::Ordering::SeqCst);
+        let inner = match started {
+            Ok(inner) => inner,
+            Err(error) => {
+                // It may exist, created but not started.
+                guard.remove_now();
+                return Err(PostgresError::Container {
+                    image: image.to_owned(),
+                    action: "start",
+                    message: error.to_string(),
+                });
+            }
+        };
         let address = inner
             .get_host()
             .and_then(|host| Ok((host, inner.get_host_port_ipv4(PORT)?)));
@@ -155,7 +180,11 @@ impl Container {
             _guard: guard,
         };
         let (host, port) = address.map_err(|error| container.error("find the port of", error))?;
-        container.host = host.to_string();
+        // Published on loopback only: "localhost" might resolve to ::1.
+        container.host = match local_engine() {
+            true => "127.0.0.1".to_owned(),
+            false => host.to_string(),
+        };
         container.port = port;
         runtime.block_on(container.wait_ready(&docker))?;
         Ok(container)
@@ -284,6 +313,79 @@ impl Drop for Container {
     }
 }
 
+/// The request for a container of `image`: labelled with its owner and
+/// `id`, bounded (see the module's doc; `cap`: the data's size, `None` for
+/// no cap) and, with a `local` engine, published on 127.0.0.1 only.
+fn request(
+    image: &str,
+    password: &str,
+    id: &str,
+    cap: Option<u64>,
+    local: bool,
+) -> ContainerRequest<GenericImage> {
+    let owner = cleanup::Owner::current();
+    let (name, tag) = split_image(image);
+    let mut command = vec!["postgres".to_owned()];
+    for setting in SETTINGS {
+        command.push("-c".to_owned());
+        command.push((*setting).to_owned());
+    }
+    let data = |path: &str| {
+        let mount = Mount::tmpfs_mount(path);
+        match cap {
+            Some(cap) => mount.with_size_bytes(cap as i64),
+            None => mount,
+        }
+    };
+    GenericImage::new(name, tag)
+        .with_exposed_port(PORT.tcp())
+        .with_wait_for(WaitFor::Nothing)
+        .with_env_var("POSTGRES_PASSWORD", password)
+        .with_cmd(command)
+        .with_label(LABEL, "1")
+        .with_label(LABEL_HOST, &owner.host)
+        .with_label(LABEL_PID, owner.pid.to_string())
+        .with_label(LABEL_STARTED, owner.started.to_string())
+        .with_label(LABEL_ID, id)
+        // Throwaway data in memory: CREATE DATABASE copies files, and
+        // on the container's overlay or a volume that is slow. Both
+        // paths: PGDATA is under /data before 18, and 18's image
+        // declares its volume at the parent.
+        .with_mount(data("/var/lib/postgresql"))
+        .with_mount(data("/var/lib/postgresql/data"))
+        .with_shm_size(SHM_SIZE)
+        .with_host_config_modifier(move |host_config| limit(host_config, cap, local))
+}
+
+/// Publishes the server's port on 127.0.0.1 only when the engine runs on
+/// this machine (a remote engine's loopback would be out of reach), and
+/// limits memory (tmpfs pages count) to the data's cap plus the server's
+/// own needs, without swap.
+fn limit(host_config: &mut HostConfig, cap: Option<u64>, local: bool) {
+    if local {
+        host_config.publish_all_ports = Some(false);
+        host_config.port_bindings = Some(std::collections::HashMap::from([(
+            format!("{PORT}/tcp"),
+            Some(vec![PortBinding {
+                host_ip: Some("127.0.0.1".to_owned()),
+                // Any free port.
+                host_port: Some(String::new()),
+            }]),
+        )]));
+    }
+    if let Some(cap) = cap {
+        let memory = (cap + PROCESS_MEMORY + SHM_SIZE) as i64;
+        host_config.memory = Some(memory);
+        host_config.memory_swap = Some(memory);
+    }
+}
+
+/// Whether the Docker engine runs on this machine (its Unix socket): then
+/// what it publishes on 127.0.0.1 is reachable here.
+fn local_engine() -> bool {
+    std::env::var("DOCKER_HOST").map_or(true, |host| host.is_empty() || host.starts_with("unix://"))
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, PostgresError> {
     crate::runtime().map_err(|error| PostgresError::Container {
         image: String::new(),
@@ -359,6 +461,40 @@ async fn remove_stale(docker: &Docker) {
     }
 }
 
+/// Removes migcheck's containers of dead runs on this host, on a thread of
+/// its own: a run on another backend never waits for a Docker engine (one
+/// that is not there fails at once; a slow one is given a few seconds).
+pub(crate) fn reap_in_background() {
+    std::thread::spawn(|| {
+        let Ok(runtime) = crate::runtime() else {
+            return;
+        };
+        runtime.block_on(async {
+            if let Ok(docker) = reachable().await {
+                remove_stale(&docker).await;
+            }
+        });
+    });
+}
+
+/// Removes the container labelled `id`, if it exists yet.
+async fn remove_labelled(docker: &Docker, id: &str) {
+    let filters =
+        std::collections::HashMap::from([("label".to_owned(), vec![format!("{LABEL_ID}={id}")])]);
+    let options = ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&filters)
+        .build();
+    let Ok(containers) = docker.list_containers(Some(options)).await else {
+        return;
+    };
+    for container in containers {
+        if let Some(id) = container.id {
+            remove(docker, &id).await;
+        }
+    }
+}
+
 /// Removes a container and its volumes, running or not.
 pub(crate) async fn remove(docker: &Docker, id: &str) {
     let options = RemoveContainerOptionsBuilder::new()
@@ -401,6 +537,63 @@ mod tests {
             split_image("registry:5000/postgres"),
             ("registry:5000/postgres", "latest")
         );
+    }
+
+    /// Labelled with the owner and its own id, published on loopback only
+    /// with a local engine, data on a tmpfs of the cap, memory bounded.
+    #[test]
+    fn containers_are_labelled_bounded_and_on_loopback() {
+        let cap = 64 << 20;
+        let request = request("postgres:16", "pw", "abc123", Some(cap), true);
+        let owner = cleanup::Owner::current();
+        let labels = request.labels();
+        assert_eq!(labels.get(LABEL).map(String::as_str), Some("1"));
+        assert_eq!(labels.get(LABEL_ID).map(String::as_str), Some("abc123"));
+        assert_eq!(labels.get(LABEL_HOST), Some(&owner.host));
+        assert_eq!(labels.get(LABEL_PID), Some(&owner.pid.to_string()));
+        assert_eq!(labels.get(LABEL_STARTED), Some(&owner.started.to_string()));
+        let sizes: Vec<_> = request
+            .mounts()
+            .map(|mount| {
+                let size = mount.tmpfs_options().and_then(|options| options.size_bytes);
+                (mount.target().unwrap_or_default().to_owned(), size)
+            })
+            .collect();
+        assert_eq!(
+            sizes,
+            [
+                ("/var/lib/postgresql".to_owned(), Some(cap as i64)),
+                ("/var/lib/postgresql/data".to_owned(), Some(cap as i64)),
+            ]
+        );
+        assert_eq!(request.shm_size(), Some(SHM_SIZE));
+        let command: Vec<_> = request.cmd().collect();
+        assert!(
+            command.iter().any(|arg| arg == "temp_file_limit=1GB"),
+            "{command:?}"
+        );
+
+        let mut host_config = HostConfig::default();
+        (request.host_config_modifier().expect("a modifier"))(&mut host_config);
+        let bindings = host_config.port_bindings.expect("port bindings");
+        let binding = &bindings["5432/tcp"].as_ref().expect("a binding")[0];
+        assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"));
+        assert_eq!(host_config.publish_all_ports, Some(false));
+        let memory = (cap + PROCESS_MEMORY + SHM_SIZE) as i64;
+        assert_eq!(host_config.memory, Some(memory));
+        assert_eq!(host_config.memory_swap, Some(memory));
+
+        // A remote engine's loopback is out of reach: its port is published
+        // as testcontainers does; `off` lifts the caps.
+        let request = request_for_remote();
+        let mut host_config = HostConfig::default();
+        (request.host_config_modifier().expect("a modifier"))(&mut host_config);
+        assert_eq!(host_config.port_bindings, None);
+        assert_eq!(host_config.memory, None);
+    }
+
+    fn request_for_remote() -> ContainerRequest<GenericImage> {
+        request("postgres:16", "pw", "abc123", None, false)
     }
 
     #[test]

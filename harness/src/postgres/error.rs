@@ -100,6 +100,15 @@ pub enum PostgresError {
     SocketPathTooLong { path: PathBuf, max: usize },
 
     #[error(
+        "{name}={value:?} is not a size; write e.g. 512MB, 2GB or 8GiB (powers of 1024), or off"
+    )]
+    BadSize { name: &'static str, value: String },
+
+    /// A signal is stopping migcheck: nothing new is created or started.
+    #[error("migcheck is stopping (interrupted)")]
+    Stopping,
+
+    #[error(
         "postgres {version} exited with {status} before it was ready (the cluster was copied \
          from {template}; delete that directory if it is damaged, it is rebuilt on the next \
          run). Last lines of its log:\n{log_tail}",

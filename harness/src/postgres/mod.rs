@@ -182,6 +182,7 @@ impl Server {
     /// container backend runs one of its own). Starts a server of major
     /// version `major`, if given, from the backend `spec` names.
     pub fn start(spec: &PgSpec, major: Option<u32>) -> Result<Server, PostgresError> {
+        reap_leftovers();
         match spec {
             PgSpec::Local { bindir } => Server::start_local(bindir.as_deref(), major),
             PgSpec::Container { image } => Server::start_container(image.as_deref(), major),
@@ -393,8 +394,9 @@ impl Server {
         self.local().map(|(cluster, _)| cluster.data_dir())
     }
 
-    /// The TCP port: on 127.0.0.1 for a local cluster (it also names the
-    /// Unix socket), the published port of a container, the URL's port.
+    /// The port: for a local cluster it only names the Unix socket in
+    /// [`Server::dir`] (nothing listens on TCP); the published port of a
+    /// container (on 127.0.0.1 with a local Docker engine); the URL's port.
     pub fn port(&self) -> u16 {
         match &self.backend {
             Backend::Local { cluster, .. } => cluster.port(),
@@ -536,10 +538,12 @@ impl Server {
 
 impl Server {
     /// Leaves the server running after migcheck exits (`--keep-failed`) and
-    /// returns how to remove it: a local cluster keeps its directory; a
-    /// container stays until removed (or until the next migcheck run on
-    /// this host removes it as a leftover); an existing server is not
-    /// migcheck's to stop, only the databases kept on it are left.
+    /// returns how to remove it: a local cluster keeps its directory (marked
+    /// kept: later runs leave it alone) and stays reachable through its
+    /// socket only, by this user; a container stays until removed (or until
+    /// the next migcheck run on this host removes it as a leftover); an
+    /// existing server is not migcheck's to stop, only the databases kept
+    /// on it are left.
     pub fn keep(self) -> String {
         match self.backend {
             Backend::Local { cluster, .. } => {
@@ -622,6 +626,21 @@ impl Drop for DatabaseGuard {
             guard.remove_now();
         }
     }
+}
+
+/// Once per process, before its first server: removes what runs killed on
+/// this host left (`cleanup::reap_dirs`: clusters and initdb directories
+/// whose owner is gone, and the initdb cache's abandoned staging copies),
+/// whatever the backend; and, on a thread of its own so that no run waits
+/// for a Docker engine, such runs' containers.
+fn reap_leftovers() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let server_uid = privileges::run_as().ok().flatten().map(|user| user.uid);
+        cleanup::reap_dirs(server_uid);
+        template::remove_abandoned(&cache_dir().join("initdb"));
+        container::reap_in_background();
+    });
 }
 
 /// Resolves `--pg auto` once per process and major: `Ok` when a container

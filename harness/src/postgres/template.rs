@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 
 use super::binaries::Binaries;
-use super::cleanup::PrivateDir;
+use super::cleanup::{Owner, PrivateDir};
 use super::copy::copy_tree;
 use super::error::PostgresError;
 use super::privileges::RunAs;
@@ -152,11 +152,7 @@ fn build(binaries: &Binaries, run_as: Option<&RunAs>, dir: &Path) -> Result<(), 
     if let Some(user) = run_as {
         user.apply(&mut command);
     }
-    let child = command.spawn().map_err(|source| PostgresError::Run {
-        program: initdb.clone(),
-        source,
-    })?;
-    work.set_pid(Some(child.id() as i32));
+    let child = work.spawn(&mut command)?;
     let output = child.wait_with_output();
     work.set_pid(None);
     let output = output.map_err(|source| PostgresError::Run {
@@ -176,13 +172,15 @@ fn build(binaries: &Binaries, run_as: Option<&RunAs>, dir: &Path) -> Result<(), 
     }
 
     // Copy next to the final place, then rename: readers see all or nothing.
+    let owner = Owner::current();
     let staging_path = parent.join(format!(
-        "{}.tmp-{}",
+        "{}.tmp-{}-{}",
         name.to_string_lossy(),
-        std::process::id()
+        owner.pid,
+        owner.started
     ));
     let _ = std::fs::remove_dir_all(&staging_path);
-    let staging = PrivateDir::register(staging_path);
+    let staging = PrivateDir::register(staging_path)?;
     copy_tree(&data, staging.path(), None)
         .map_err(|(path, error)| PostgresError::io("copy the new template to", path, error))?;
     match std::fs::rename(staging.path(), dir) {
@@ -194,24 +192,30 @@ fn build(binaries: &Binaries, run_as: Option<&RunAs>, dir: &Path) -> Result<(), 
     Ok(())
 }
 
-/// Removes `*.tmp-<pid>` staging directories whose process is gone (killed
-/// while building a template).
-fn remove_abandoned(parent: &Path) {
+/// Removes `*.tmp-<pid>-<start time>` staging directories whose process is
+/// gone (killed while building a template); `*.tmp-<pid>` ones (older
+/// versions) when no process has that pid.
+pub(crate) fn remove_abandoned(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;
     };
     for entry in entries.filter_map(Result::ok) {
         let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|name| name.rsplit_once(".tmp-"))
-            .and_then(|(_, pid)| pid.parse::<i32>().ok())
-        else {
+        let Some((_, owner)) = name.to_str().and_then(|name| name.rsplit_once(".tmp-")) else {
             continue;
         };
-        // SAFETY: signal 0 only checks that the process exists.
-        let gone = unsafe { libc::kill(pid, 0) } == -1
-            && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        let gone = match owner.split_once('-') {
+            Some((pid, started)) => match (pid.parse::<u32>(), started.parse::<u64>()) {
+                (Ok(pid), Ok(started)) => !Owner::alive(pid, started),
+                _ => false,
+            },
+            None => owner.parse::<i32>().is_ok_and(|pid| {
+                // SAFETY: signal 0 only checks that the process exists.
+                let signalled = unsafe { libc::kill(pid, 0) };
+                signalled == -1
+                    && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+            }),
+        };
         if gone {
             let _ = std::fs::remove_dir_all(entry.path());
         }

@@ -108,20 +108,18 @@ impl Timeouts {
     pub(crate) fn backstop(&self) -> std::time::Duration {
         self.statement.saturating_add(GRACE)
     }
-}
 
-/// How long a statement may outlive a limit before the next, harder one:
-/// the server's statement_timeout, then migcheck's cancel, then the end of
-/// the session.
-pub(crate) const GRACE: std::time::Duration = std::time::Duration::from_secs(1);
-
-impl Timeouts {
     /// The longest a statement can hold a run up: its limit and both
     /// grace periods.
     pub fn worst_case(&self) -> std::time::Duration {
         self.backstop().saturating_add(GRACE)
     }
 }
+
+/// How long a statement may outlive a limit before the next, harder one:
+/// the server's statement_timeout, then migcheck's cancel, then the end of
+/// the session.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A statement the server rejected: material for a finding, not an `Err`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -275,7 +275,7 @@ impl Sandbox {
 
     /// Whether the session is gone: [`Sandbox::execute`] ended it, or the
     /// server closed it.
-    pub fn ended(&self) -> bool {
+    pub(crate) fn ended(&self) -> bool {
         self.session.ended.get() || self.client().is_closed()
     }
 

@@ -374,6 +374,8 @@ pub enum ScenarioError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
     #[error("{}", path.display())]
@@ -444,10 +446,7 @@ fn flow_depth(text: &str) -> usize {
 }
 
 fn read(path: &Path) -> Result<String, ScenarioError> {
-    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::input::read(path)?;
     String::from_utf8(bytes).map_err(|_| ScenarioError::Invalid {
         path: path.to_path_buf(),
         message: "not UTF-8 text".into(),
@@ -772,7 +771,9 @@ impl Scenario {
     /// Every scenario file under `path` (a file or a directory, walked
     /// recursively without following symlinks), sorted by id.
     pub fn discover(path: &Path) -> Result<Vec<Scenario>, ScenarioError> {
-        if path.is_file() {
+        // Anything but a directory is read as a file: a FIFO or a device
+        // is then refused by `input`, with its reason.
+        if !path.is_dir() {
             let id = path
                 .file_stem()
                 .map_or_else(String::new, |s| s.to_string_lossy().into_owned());

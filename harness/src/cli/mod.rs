@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
-
 use crate::capture::{Comparison, ServerOptions, SnapshotFile, Source, capture};
 use crate::finding::Check;
 use crate::migrations::{MigrationSet, Script};
@@ -31,6 +29,7 @@ use args::{
 /// findings), 2 (migcheck could not do its job) or 130 (interrupted).
 pub fn run(cli: Cli) -> ExitCode {
     crate::postgres::install_handler();
+    crate::input::set_max_file_size(cli.max_file_size);
     let result = dispatch(cli);
     // After Ctrl-C the servers are gone and whatever ran failed because of
     // it; the signal handler is exiting with 130, say so rather than blame
@@ -423,8 +422,7 @@ fn ad_hoc(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let expect = match expect {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text = crate::input::read_text(path)?;
             scenario::from_yaml(path, &text)?
         }
         None => Default::default(),

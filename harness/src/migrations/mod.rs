@@ -187,11 +187,8 @@ pub enum MigrationsError {
         column: usize,
         message: String,
     },
-    #[error("cannot read {}", path.display())]
-    ReadFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     #[error("{}: not UTF-8 text; migrations must be UTF-8 SQL files", path.display())]
     NotUtf8 { path: PathBuf },
     #[error("{}:{line}:{column}: does not parse as SQL: {message}", path.display())]
@@ -358,12 +355,9 @@ fn lines(problems: &[MigrationsError]) -> String {
     lines.join("\n")
 }
 
-/// A file's text, which must be UTF-8.
+/// A file's text, which must be UTF-8, read within `input`'s bounds.
 fn read_text(path: &Path) -> Result<String, MigrationsError> {
-    let bytes = std::fs::read(path).map_err(|source| MigrationsError::ReadFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::input::read(path)?;
     String::from_utf8(bytes).map_err(|_| MigrationsError::NotUtf8 {
         path: path.to_path_buf(),
     })

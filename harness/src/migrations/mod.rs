@@ -69,6 +69,8 @@ pub struct Script {
     /// section of it (dbmate), so that statement offsets are file offsets.
     pub sql: String,
     pub statements: Vec<Statement>,
+    /// Where `sql`'s lines start, for `line_column`.
+    lines: split::LineIndex,
 }
 
 /// The directory layouts migcheck reads.
@@ -294,16 +296,19 @@ impl Script {
         sql: String,
         range: Range<usize>,
     ) -> Result<Script, MigrationsError> {
-        let statements = split::split_range(&sql, range).map_err(|e| MigrationsError::Parse {
-            path: path.to_path_buf(),
-            line: e.line,
-            column: e.column,
-            message: e.message,
-        })?;
+        let lines = split::LineIndex::new(&sql);
+        let statements =
+            split::split_range(&sql, &lines, range).map_err(|e| MigrationsError::Parse {
+                path: path.to_path_buf(),
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            })?;
         Ok(Script {
             path: path.to_path_buf(),
             sql,
             statements,
+            lines,
         })
     }
 
@@ -329,7 +334,7 @@ impl Script {
 
     /// The 1-based (line, column) of a byte offset in the file.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
-        split::line_column(&self.sql, offset)
+        self.lines.line_column(&self.sql, offset)
     }
 }
 

@@ -66,16 +66,20 @@ pub(super) struct SplitError {
 /// into statements. Offsets, lines and columns, of statements and of
 /// errors, are positions in the whole of `text`. Only a NUL byte is an
 /// error: it cannot be sent to a server, and marks a binary file.
-pub(super) fn split_range(text: &str, range: Range<usize>) -> Result<Vec<Statement>, SplitError> {
+pub(super) fn split_range(
+    text: &str,
+    lines: &LineIndex,
+    range: Range<usize>,
+) -> Result<Vec<Statement>, SplitError> {
     if let Some(offset) = text[range.clone()].find('\0') {
-        let (line, column) = line_column(text, range.start + offset);
+        let (line, column) = lines.line_column(text, range.start + offset);
         return Err(SplitError {
             line,
             column,
             message: "contains a NUL byte; is this a binary file?".into(),
         });
     }
-    if let Ok(statements) = parse(text, range.clone()) {
+    if let Ok(statements) = parse(text, lines, range.clone()) {
         return Ok(statements);
     }
     // Each piece on its own, so that one statement in newer syntax (or a
@@ -83,9 +87,9 @@ pub(super) fn split_range(text: &str, range: Range<usize>) -> Result<Vec<Stateme
     let mut statements = Vec::new();
     for piece in super::lexical::split(&text[range.clone()]) {
         let piece = range.start + piece.start..range.start + piece.end;
-        match parse(text, piece.clone()) {
+        match parse(text, lines, piece.clone()) {
             Ok(parsed) => statements.extend(parsed),
-            Err(message) => statements.extend(rejected(text, piece, message)),
+            Err(message) => statements.extend(rejected(text, lines, piece, message)),
         }
     }
     Ok(statements)
@@ -93,7 +97,7 @@ pub(super) fn split_range(text: &str, range: Range<usize>) -> Result<Vec<Stateme
 
 /// The statements of `text[range]` as the parser splits them, or its
 /// message when it rejects them.
-fn parse(text: &str, range: Range<usize>) -> Result<Vec<Statement>, String> {
+fn parse(text: &str, lines: &LineIndex, range: Range<usize>) -> Result<Vec<Statement>, String> {
     let base = range.start;
     let sql = &text[range];
     let parsed = pg_query::parse(sql).map_err(|e| match e {
@@ -113,15 +117,20 @@ fn parse(text: &str, range: Range<usize>) -> Result<Vec<Statement>, String> {
             .as_ref()
             .and_then(|n| n.node.as_ref())
             .map_or(TxNeed::Any, tx_need);
-        statements.extend(located(text, base + start..base + end, tx, None));
+        statements.extend(located(text, lines, base + start..base + end, tx, None));
     }
     Ok(statements)
 }
 
 /// A piece of text the parser rejected, as a statement for the server.
-fn rejected(text: &str, range: Range<usize>, message: String) -> Option<Statement> {
+fn rejected(
+    text: &str,
+    lines: &LineIndex,
+    range: Range<usize>,
+    message: String,
+) -> Option<Statement> {
     let tx = tx_need_of_words(&super::lexical::words(&text[range.clone()]));
-    located(text, range, tx, Some(message))
+    located(text, lines, range, tx, Some(message))
 }
 
 /// What a statement the parser rejected needs of its transaction, read
@@ -153,6 +162,7 @@ fn tx_need_of_words(words: &[String]) -> TxNeed {
 /// it left out) to its end; `None` when there is no token.
 fn located(
     text: &str,
+    lines: &LineIndex,
     range: Range<usize>,
     tx: TxNeed,
     rejected: Option<String>,
@@ -162,7 +172,7 @@ fn located(
     if statement.is_empty() {
         return None;
     }
-    let (line, column) = line_column(text, first);
+    let (line, column) = lines.line_column(text, first);
     Some(Statement {
         sql: statement.to_string(),
         offset: first,
@@ -233,16 +243,76 @@ fn leading_trivia(text: &str) -> usize {
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
+/// Where each line of a text starts, and how many characters precede
+/// every block of it: built once per file in one pass, so that locating
+/// an offset costs a binary search and at most a block's worth of bytes,
+/// however many statements a file has and however long its lines are.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LineIndex {
+    /// Byte offset of the start of every line, the first being 0.
+    starts: Vec<usize>,
+    /// Characters before byte `i * BLOCK`, for every block of the text.
+    chars: Vec<usize>,
+}
+
+const BLOCK: usize = 4096;
+
+impl LineIndex {
+    pub(super) fn new(text: &str) -> LineIndex {
+        let bytes = text.as_bytes();
+        let mut starts = vec![0];
+        starts.extend(line_feeds(bytes));
+        let mut chars = Vec::with_capacity(bytes.len() / BLOCK + 1);
+        let mut before = 0;
+        for block in bytes.chunks(BLOCK) {
+            chars.push(before);
+            before += char_starts(block);
+        }
+        chars.push(before);
+        LineIndex { starts, chars }
     }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+
+    /// 1-based line and column (in characters) of a byte offset of `text`,
+    /// the text this index was built from.
+    pub(super) fn line_column(&self, text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // The last line starting at or before the offset.
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let start = self.starts[line - 1];
+        let column = self.chars_before(text, offset) - self.chars_before(text, start);
+        (line, column + 1)
+    }
+
+    /// Characters in `text[..offset]`.
+    fn chars_before(&self, text: &str, offset: usize) -> usize {
+        let block = offset / BLOCK;
+        self.chars[block] + char_starts(&text.as_bytes()[block * BLOCK..offset])
+    }
+}
+
+/// The offsets just after each line feed.
+fn line_feeds(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|&(_, &b)| b == b'\n')
+        .map(|(i, _)| i + 1)
+}
+
+/// Characters that start in `bytes`: UTF-8 bytes that are not
+/// continuation bytes (`0b10xx_xxxx`).
+fn char_starts(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| (b as i8) >= -0x40).count()
+}
+
+/// 1-based line and column (in characters) of a byte offset, for a text
+/// located once (a configuration file's error); a script keeps a
+/// [`LineIndex`] instead.
+pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    LineIndex::new(text).line_column(text, offset)
 }
 
 #[cfg(test)]
@@ -250,7 +320,7 @@ mod tests {
     use super::*;
 
     fn check(sql: &str, expected: &str) {
-        let actual = match split_range(sql, 0..sql.len()) {
+        let actual = match split_range(sql, &LineIndex::new(sql), 0..sql.len()) {
             Ok(statements) => statements
                 .iter()
                 .map(|s| {
@@ -347,9 +417,47 @@ mod tests {
     }
 
     #[test]
+    fn the_index_locates_like_counting_from_the_start() {
+        // What `LineIndex` replaces: correct, and quadratic per file.
+        fn counted(text: &str, offset: usize) -> (usize, usize) {
+            let mut offset = offset.min(text.len());
+            while !text.is_char_boundary(offset) {
+                offset -= 1;
+            }
+            let before = &text[..offset];
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            (
+                before.matches('\n').count() + 1,
+                before[line_start..].chars().count() + 1,
+            )
+        }
+        // Lines longer than a block, characters of every width across
+        // block boundaries, and an empty text.
+        let long = "é€😀x".repeat(BLOCK / 3);
+        let texts = [
+            String::new(),
+            "\n\n".to_string(),
+            format!("SELECT '{long}';\n\nSELECT 2;\n{long}\n"),
+            "a\nbé\n".repeat(BLOCK),
+        ];
+        for text in &texts {
+            let lines = LineIndex::new(text);
+            for offset in (0..=text.len() + 1).step_by(7).chain([text.len()]) {
+                assert_eq!(
+                    lines.line_column(text, offset),
+                    counted(text, offset),
+                    "offset {offset} of a text of {} bytes",
+                    text.len()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn sections_are_located_in_the_whole_text() {
         let text = "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT\n  'é', 2; SELEC 3;";
-        let render = |from: usize, to: usize| match split_range(text, from..to) {
+        let lines = LineIndex::new(text);
+        let render = |from: usize, to: usize| match split_range(text, &lines, from..to) {
             Ok(statements) => statements
                 .iter()
                 .map(|s| {

@@ -42,7 +42,9 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("migcheck: error: {}", crate::error::report(e.as_ref()));
+            // An error can quote a file name or a server's message.
+            let error = crate::report::printable(&crate::error::report(e.as_ref()));
+            eprintln!("migcheck: error: {error}");
             if server_ended_session(&e) {
                 eprintln!(
                     "migcheck: the server closed the connection: a migration may have ended its own session (pg_terminate_backend) or stopped the server"
@@ -140,7 +142,8 @@ fn run_scenarios(scenarios: &[Scenario], checks: Vec<Check>, run: &RunArgs) -> a
     // Also where a machine-readable report on stdout would hide it.
     for s in &report.scenarios {
         for note in s.kept.iter().flat_map(|k| k.notes()) {
-            eprintln!("migcheck: {}: {note}", s.id);
+            let note = crate::report::printable(&format!("{}: {note}", s.id));
+            eprintln!("migcheck: {note}");
         }
     }
     output::report(&report, &run.output)
@@ -383,7 +386,7 @@ fn progress(run: &RunArgs) -> bool {
 }
 
 fn print_progress(n: usize, total: usize, what: &str) {
-    eprintln!("[{n}/{total}] {what}");
+    eprintln!("[{n}/{total}] {}", crate::report::printable(what));
 }
 
 fn existing_dir(dir: &Path) -> anyhow::Result<&Path> {

@@ -88,10 +88,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 
 fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     output::destinations(&args.run.output)?;
-    let mut scenarios = Vec::new();
-    for path in &args.paths {
-        scenarios.extend(Scenario::discover(path)?);
-    }
+    let mut scenarios = Scenario::discover_all(&args.paths)?;
     if let Some(rev) = args.changed_since {
         scenarios = crate::git::changes::select(&rev, scenarios)?;
         if scenarios.is_empty() {

@@ -63,7 +63,9 @@ impl Source {
                 dir: path,
                 format: Format::Auto,
             })
-        } else if path.is_file() {
+        } else if path.exists() {
+            // Read as a file: one that is not regular (a FIFO, a device)
+            // is refused by `input`, saying what it is.
             Ok(Source::File(path))
         } else {
             Err(CaptureError::NoSuchSource { arg: path })

@@ -733,10 +733,7 @@ fn control_characters_in_a_server_message_still_give_well_formed_junit() {
         .find(|n| n.has_tag_name("failure"))
         .expect("a failure");
     let message = failure.attribute("message").expect("message");
-    assert!(
-        message.contains("\\x01\\x1b[31m <b>&</b> ]]>"),
-        "{message}"
-    );
+    assert!(message.contains("\\x01\\x1b[31m <b>&</b> ]]>"), "{message}");
     assert_nothing_left(tmp.path());
 }
 

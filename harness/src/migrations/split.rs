@@ -251,24 +251,27 @@ fn leading_trivia(text: &str) -> usize {
 pub(super) struct LineIndex {
     /// Byte offset of the start of every line, the first being 0.
     starts: Vec<usize>,
-    /// Characters before byte `i * BLOCK`, for every block of the text.
+    /// Characters before the start of every block of the text (`i *
+    /// BLOCK`, or the character boundary before it).
     chars: Vec<usize>,
 }
 
-const BLOCK: usize = 4096;
+const BLOCK: usize = 512;
 
 impl LineIndex {
     pub(super) fn new(text: &str) -> LineIndex {
-        let bytes = text.as_bytes();
+        // `match_indices` and `chars().count()` are the standard library's
+        // (memchr, counting by words): fast even in a debug build.
         let mut starts = vec![0];
-        starts.extend(line_feeds(bytes));
-        let mut chars = Vec::with_capacity(bytes.len() / BLOCK + 1);
-        let mut before = 0;
-        for block in bytes.chunks(BLOCK) {
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let mut chars = Vec::with_capacity(text.len() / BLOCK + 1);
+        let (mut before, mut from) = (0, 0);
+        for block in 0..=text.len() / BLOCK {
+            let to = block_start(text, block);
+            before += text[from..to].chars().count();
             chars.push(before);
-            before += char_starts(block);
+            from = to;
         }
-        chars.push(before);
         LineIndex { starts, chars }
     }
 
@@ -286,26 +289,21 @@ impl LineIndex {
         (line, column + 1)
     }
 
-    /// Characters in `text[..offset]`.
+    /// Characters in `text[..offset]`; `offset` is a character boundary.
     fn chars_before(&self, text: &str, offset: usize) -> usize {
         let block = offset / BLOCK;
-        self.chars[block] + char_starts(&text.as_bytes()[block * BLOCK..offset])
+        self.chars[block] + text[block_start(text, block)..offset].chars().count()
     }
 }
 
-/// The offsets just after each line feed.
-fn line_feeds(bytes: &[u8]) -> impl Iterator<Item = usize> + '_ {
-    bytes
-        .iter()
-        .enumerate()
-        .filter(|&(_, &b)| b == b'\n')
-        .map(|(i, _)| i + 1)
-}
-
-/// Characters that start in `bytes`: UTF-8 bytes that are not
-/// continuation bytes (`0b10xx_xxxx`).
-fn char_starts(bytes: &[u8]) -> usize {
-    bytes.iter().filter(|&&b| (b as i8) >= -0x40).count()
+/// Where block `block` starts: at `block * BLOCK`, or the character
+/// boundary before it.
+fn block_start(text: &str, block: usize) -> usize {
+    let mut at = (block * BLOCK).min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
 }
 
 /// 1-based line and column (in characters) of a byte offset, for a text

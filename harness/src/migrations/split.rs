@@ -96,30 +96,67 @@ pub(super) fn split_range(
 }
 
 /// The statements of `text[range]` as the parser splits them, or its
-/// message when it rejects them.
+/// message when it rejects them. The parser splits without building the
+/// tree of the whole text (a tree costs memory many times the size of the
+/// file); a statement's own tree is built only when its words say it may
+/// need more than `Any` of its transaction.
 fn parse(text: &str, lines: &LineIndex, range: Range<usize>) -> Result<Vec<Statement>, String> {
     let base = range.start;
     let sql = &text[range];
-    let parsed = pg_query::parse(sql).map_err(|e| match e {
-        pg_query::Error::Parse(message) => message,
+    let pieces = pg_query::split_with_parser(sql).map_err(|e| match e {
+        pg_query::Error::Split(message) | pg_query::Error::Parse(message) => message,
         other => other.to_string(),
     })?;
     let mut statements = Vec::new();
-    for raw in &parsed.protobuf.stmts {
-        let start = raw.stmt_location as usize;
-        // A length of 0 means "to the end of the input".
-        let end = match raw.stmt_len {
-            0 => sql.len(),
-            len => start + len as usize,
-        };
-        let tx = raw
-            .stmt
-            .as_ref()
-            .and_then(|n| n.node.as_ref())
-            .map_or(TxNeed::Any, tx_need);
-        statements.extend(located(text, lines, base + start..base + end, tx, None));
+    for piece in pieces {
+        // A slice of `sql`: its place is its distance from the start.
+        let start = piece.as_ptr() as usize - sql.as_ptr() as usize;
+        let tx = tx_need_of_accepted(piece);
+        statements.extend(located(
+            text,
+            lines,
+            base + start..base + start + piece.len(),
+            tx,
+            None,
+        ));
     }
     Ok(statements)
+}
+
+/// What a statement the parser accepts needs of its transaction, read from
+/// its tree (`tx_need`). Every statement that `tx_need` does not call `Any`
+/// holds one of these keywords, so a statement without any is `Any`
+/// without building its tree.
+fn tx_need_of_accepted(sql: &str) -> TxNeed {
+    const MAY_NEED: &[&str] = &[
+        "begin",
+        "start",
+        "commit",
+        "end",
+        "rollback",
+        "abort",
+        "savepoint",
+        "release",
+        "prepare",
+        "concurrently",
+        "vacuum",
+        "analyze",
+        "analyse",
+        "system",
+        "database",
+        "tablespace",
+        "value",
+    ];
+    let words = super::lexical::words(sql);
+    if !words.iter().any(|w| MAY_NEED.contains(&w.as_str())) {
+        return TxNeed::Any;
+    }
+    pg_query::parse(sql)
+        .ok()
+        .and_then(|parsed| parsed.protobuf.stmts.into_iter().next())
+        .and_then(|raw| raw.stmt)
+        .and_then(|node| node.node)
+        .map_or(TxNeed::Any, |node| tx_need(&node))
 }
 
 /// A piece of text the parser rejected, as a statement for the server.
@@ -412,6 +449,49 @@ mod tests {
             "SELECT 'é'; SELECT 2",
             "1:1 Any SELECT 'é'\n1:13 Any SELECT 2",
         );
+    }
+
+    #[test]
+    fn the_keyword_shortcut_classifies_as_the_tree_does() {
+        let statements = [
+            "BEGIN",
+            "START TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "COMMIT",
+            "END",
+            "ABORT",
+            "SAVEPOINT s",
+            "RELEASE SAVEPOINT s",
+            "PREPARE TRANSACTION 'x'",
+            "COMMIT PREPARED 'x'",
+            "ROLLBACK PREPARED 'x'",
+            "CREATE INDEX CONCURRENTLY i ON t (a)",
+            "DROP INDEX CONCURRENTLY i",
+            "REINDEX (CONCURRENTLY) INDEX i",
+            "REINDEX INDEX i",
+            "VACUUM t",
+            "ANALYZE t",
+            "ALTER SYSTEM SET work_mem = '1MB'",
+            "CREATE DATABASE d",
+            "DROP DATABASE d",
+            "CREATE TABLESPACE s LOCATION '/x'",
+            "DROP TABLESPACE s",
+            "ALTER TYPE e ADD VALUE 'x'",
+            "ALTER TYPE e RENAME VALUE 'x' TO 'y'",
+            "INSERT INTO t VALUES (1, 'begin; commit')",
+            "SELECT CASE WHEN a THEN 1 END FROM t",
+            "DO $$ BEGIN VACUUM; END $$",
+            "CREATE TABLE \"begin\" (\"concurrently\" int)",
+            "REFRESH MATERIALIZED VIEW CONCURRENTLY v",
+        ];
+        for sql in statements {
+            let parsed = pg_query::parse(sql).expect(sql);
+            let node = parsed.protobuf.stmts[0]
+                .stmt
+                .as_ref()
+                .and_then(|n| n.node.as_ref());
+            let tree = node.map_or(TxNeed::Any, tx_need);
+            assert_eq!(tx_need_of_accepted(sql), tree, "{sql}");
+        }
     }
 
     #[test]

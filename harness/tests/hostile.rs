@@ -844,7 +844,10 @@ fn scenarios_with_one_name_under_two_roots_stay_two() {
         .expect("write");
     }
     let dir = root.display().to_string();
-    let runs: [&[String]; 2] = [&[dir.clone()], &[format!("{dir}/ok"), format!("{dir}/err")]];
+    let runs: [&[String]; 2] = [
+        std::slice::from_ref(&dir),
+        &[format!("{dir}/ok"), format!("{dir}/err")],
+    ];
     for paths in runs {
         let mut args: Vec<&str> = vec!["verify"];
         args.extend(paths.iter().map(String::as_str));

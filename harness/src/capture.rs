@@ -63,7 +63,9 @@ impl Source {
                 dir: path,
                 format: Format::Auto,
             })
-        } else if path.is_file() {
+        } else if path.exists() {
+            // Read as a file: one that is not regular (a FIFO, a device)
+            // is refused by `input`, saying what it is.
             Ok(Source::File(path))
         } else {
             Err(CaptureError::NoSuchSource { arg: path })
@@ -142,10 +144,7 @@ impl SnapshotFile {
     }
 
     pub fn read(path: &Path) -> Result<SnapshotFile, CaptureError> {
-        let text = std::fs::read_to_string(path).map_err(|source| CaptureError::ReadFile {
-            path: path.to_owned(),
-            source,
-        })?;
+        let text = crate::input::read_text(path)?;
         let bad = |message: String| CaptureError::BadFile {
             path: path.to_owned(),
             message,
@@ -177,12 +176,8 @@ pub enum CaptureError {
         arg = arg.display()
     )]
     NoSuchSource { arg: PathBuf },
-    #[error("cannot read {path}", path = path.display())]
-    ReadFile {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     #[error(
         "{path}: not a migcheck snapshot file: {message}; write one with \
          `migcheck snapshot --format json --output FILE`",

@@ -19,6 +19,7 @@ pub mod finding;
 pub mod fuzz;
 mod git;
 mod guard;
+pub mod input;
 mod keep;
 mod lint;
 pub mod migrations;

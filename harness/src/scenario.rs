@@ -378,6 +378,8 @@ pub enum ScenarioError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
     #[error("{}", path.display())]
@@ -448,10 +450,7 @@ fn flow_depth(text: &str) -> usize {
 }
 
 fn read(path: &Path) -> Result<String, ScenarioError> {
-    let bytes = std::fs::read(path).map_err(|source| ScenarioError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::input::read(path)?;
     String::from_utf8(bytes).map_err(|_| ScenarioError::Invalid {
         path: path.to_path_buf(),
         message: "not UTF-8 text".into(),
@@ -780,27 +779,102 @@ impl Scenario {
     /// Every scenario file under `path` (a file or a directory, walked
     /// recursively without following symlinks), sorted by id.
     pub fn discover(path: &Path) -> Result<Vec<Scenario>, ScenarioError> {
-        if path.is_file() {
-            let id = path
-                .file_stem()
-                .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-            return Ok(vec![Scenario::load(path, id)?]);
+        Scenario::discover_all(&[path.to_path_buf()])
+    }
+
+    /// Every scenario file under `paths`, each argument's sorted by id. A
+    /// scenario's id is its path without `.yaml`, relative to the
+    /// directory it was found in (`err/jobs-before-chat-id` under
+    /// `scenarios`; a file given on its own is its name): with several
+    /// arguments, relative to the deepest directory that holds them all, so
+    /// that `ok/x.yaml` and `err/x.yaml` stay two scenarios in every report.
+    /// A file reached through two arguments runs once.
+    pub fn discover_all(paths: &[PathBuf]) -> Result<Vec<Scenario>, ScenarioError> {
+        let mut found: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+        for path in paths {
+            // Anything but a directory is read as a file: a FIFO or a
+            // device is then refused by `input`, with its reason.
+            if !path.is_dir() {
+                let root = path.parent().unwrap_or(Path::new(""));
+                found.push((root.to_path_buf(), vec![path.clone()]));
+                continue;
+            }
+            let mut files = Vec::new();
+            walk(path, &mut files)?;
+            files.sort();
+            if files.is_empty() {
+                return Err(ScenarioError::NoneFound { path: path.clone() });
+            }
+            found.push((path.clone(), files));
         }
-        let mut files = Vec::new();
-        walk(path, &mut files)?;
-        files.sort();
-        if files.is_empty() {
-            return Err(ScenarioError::NoneFound {
-                path: path.to_path_buf(),
-            });
+        let roots: Vec<PathBuf> = found.iter().map(|(root, _)| absolute(root)).collect();
+        let base = common_ancestor(&roots);
+        let mut scenarios: Vec<Scenario> = Vec::new();
+        let mut ids: Vec<(String, PathBuf)> = Vec::new();
+        for file in found.into_iter().flat_map(|(_, files)| files) {
+            let full = absolute(&file);
+            let relative = full.strip_prefix(&base).unwrap_or(&full).with_extension("");
+            let id = relative.to_string_lossy().into_owned();
+            if let Some((_, first)) = ids.iter().find(|(known, _)| *known == id) {
+                if same_file(first, &file) {
+                    continue;
+                }
+                return Err(ScenarioError::Invalid {
+                    path: file.clone(),
+                    message: format!(
+                        "has the id `{id}` of {} too; rename one of them (ids leave out .yaml and .yml)",
+                        first.display()
+                    ),
+                });
+            }
+            ids.push((id.clone(), file.clone()));
+            scenarios.push(Scenario::load(&file, id)?);
         }
-        files
-            .iter()
-            .map(|file| {
-                let relative = file.strip_prefix(path).unwrap_or(file).with_extension("");
-                Scenario::load(file, relative.to_string_lossy().into_owned())
-            })
-            .collect()
+        Ok(scenarios)
+    }
+}
+
+/// `path` from the root, `.` and `..` resolved by their names (ids are
+/// names: no symbolic link is followed).
+fn absolute(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let joined = match path.is_absolute() {
+        true => path.to_path_buf(),
+        false => std::env::current_dir().unwrap_or_default().join(path),
+    };
+    let mut out = PathBuf::new();
+    for component in joined.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// The deepest directory that holds every one of `dirs`.
+fn common_ancestor(dirs: &[PathBuf]) -> PathBuf {
+    let Some((first, rest)) = dirs.split_first() else {
+        return PathBuf::new();
+    };
+    let mut base = first.clone();
+    for dir in rest {
+        while !dir.starts_with(&base) {
+            if !base.pop() {
+                break;
+            }
+        }
+    }
+    base
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
     }
 }
 

@@ -85,7 +85,8 @@ impl Suite {
         match self.run_with(&Arguments::from_args()) {
             Ok(conclusion) => conclusion.exit_code(),
             Err(e) => {
-                eprintln!("migcheck suite: {}", crate::error::report(&e));
+                let error = crate::report::printable(&crate::error::report(&e));
+                eprintln!("migcheck suite: {error}");
                 ExitCode::from(2)
             }
         }
@@ -169,10 +170,10 @@ fn trial(
             timeouts,
         ))
         .map_err(|e| {
-            format!(
+            crate::report::printable(&format!(
                 "migcheck could not run the scenario: {}",
                 crate::error::report(&e)
-            )
+            ))
         })?;
     let failing: Vec<&Finding> = result.findings.iter().filter(|f| f.fails_run()).collect();
     if failing.is_empty() {
@@ -198,7 +199,7 @@ fn trial(
     message.push_str(
         "Fix the migrations, or, if this finding is the bug the scenario pins, list it under expect_findings.",
     );
-    Err(message.into())
+    Err(crate::report::printable(&message).into())
 }
 
 /// `ok/` scenarios pin nothing, `err/` scenarios pin their bug.

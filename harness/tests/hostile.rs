@@ -35,8 +35,10 @@ enum Input {
     Link(&'static str, &'static str),
     /// A file generated at run time (too big to spell).
     Generated(&'static str, fn() -> Vec<u8>),
+    /// A named pipe (FIFO) that nothing ever writes to.
+    Fifo(&'static str),
 }
-use Input::{File, Generated, Link};
+use Input::{Fifo, File, Generated, Link};
 
 struct Case {
     name: &'static str,
@@ -683,7 +685,137 @@ const CASES: &[Case] = &[
         code: 1,
         expected: "::error file=DIR/m/001_a.sql,line=1,col=1,title=migcheck apply-failed%3A m",
     },
+    // Issue 16: bounded input, sanitised output, scenario ids.
+    Case {
+        name: "a FIFO among the migrations",
+        input: &[File("m/001_a.sql", OK), Fifo("m/002_b.sql")],
+        args: &["lint", "--migrations", "DIR/m"],
+        code: 2,
+        expected: "DIR/m/002_b.sql: is a named pipe (FIFO), not a regular file; migcheck reads only regular files",
+    },
+    Case {
+        name: "a migration that links to /dev/zero",
+        input: &[File("m/001_a.sql", OK), Link("m/002_b.sql", "/dev/zero")],
+        args: CHECK_M,
+        code: 2,
+        expected: "DIR/m/002_b.sql: is a character device (a link to /dev/zero), not a regular file",
+    },
+    Case {
+        name: "a down migration that links to /dev/urandom",
+        input: &[
+            File("m/1_a.up.sql", OK),
+            Link("m/1_a.down.sql", "/dev/urandom"),
+        ],
+        args: &["lint", "--migrations", "DIR/m"],
+        code: 2,
+        expected: "DIR/m/1_a.down.sql: is a character device (a link to /dev/urandom)",
+    },
+    Case {
+        name: "a scenario file that is a FIFO",
+        input: &[Fifo("s.yaml")],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "DIR/s.yaml: is a named pipe (FIFO), not a regular file",
+    },
+    Case {
+        name: "a scenario's legacy file that is a FIFO",
+        input: &[
+            File("m/001_a.sql", OK),
+            File(
+                "s.yaml",
+                b"migrations: m\nlegacy:\n  - name: dump\n    file: dump.sql\n",
+            ),
+            Fifo("dump.sql"),
+        ],
+        args: &["verify", "DIR/s.yaml"],
+        code: 2,
+        expected: "DIR/dump.sql: is a named pipe (FIFO), not a regular file",
+    },
+    Case {
+        name: "a --legacy file that links to /dev/zero",
+        input: &[File("m/001_a.sql", OK), Link("old.sql", "/dev/zero")],
+        args: &["check", "--migrations", "DIR/m", "--legacy", "DIR/old.sql"],
+        code: 2,
+        expected: "DIR/old.sql: is a character device (a link to /dev/zero)",
+    },
+    Case {
+        name: "an --expect file that is a FIFO",
+        input: &[File("m/001_a.sql", OK), Fifo("expect.yaml")],
+        args: &[
+            "check",
+            "--migrations",
+            "DIR/m",
+            "--expect",
+            "DIR/expect.yaml",
+        ],
+        code: 2,
+        expected: "DIR/expect.yaml: is a named pipe (FIFO)",
+    },
+    Case {
+        name: "a snapshot file that links to /dev/zero",
+        input: &[File("m/001_a.sql", OK), Link("a.json", "/dev/zero")],
+        args: &["diff", "DIR/a.json", "DIR/m"],
+        code: 2,
+        expected: "DIR/a.json: is a character device (a link to /dev/zero)",
+    },
+    Case {
+        name: "a migration larger than --max-file-size",
+        input: &[
+            File("m/001_a.sql", OK),
+            Generated("m/002_b.sql", two_kib_sql),
+        ],
+        args: &["lint", "--migrations", "DIR/m", "--max-file-size", "1k"],
+        code: 2,
+        expected: "DIR/m/002_b.sql: 2 KiB is more than the limit of 1 KiB on an input file; raise it with --max-file-size (or MIGCHECK_MAX_FILE_SIZE)",
+    },
+    Case {
+        name: "--max-file-size raised lets it in",
+        input: &[
+            File("m/001_a.sql", OK),
+            Generated("m/002_b.sql", two_kib_sql),
+        ],
+        args: &["lint", "--migrations", "DIR/m", "--max-file-size", "4k"],
+        code: 0,
+        expected: "0 findings",
+    },
+    Case {
+        name: "a migration over the default limit (64 MiB)",
+        input: &[Generated("m/001_a.sql", over_64_mib_sql)],
+        args: &["lint", "--migrations", "DIR/m"],
+        code: 2,
+        expected: "DIR/m/001_a.sql: 65 MiB is more than the limit of 64 MiB on an input file; raise it with --max-file-size (or MIGCHECK_MAX_FILE_SIZE), e.g. --max-file-size 128MB",
+    },
+    Case {
+        name: "ESC, CR and a workflow command in RAISE text, human report",
+        input: &[File("m/001_a.sql", RAISE_HOSTILE)],
+        args: &["check", "--migrations", "DIR/m", "--checks", "fresh"],
+        code: 1,
+        expected: "clear\\x1b[2J\\x1b]0;title\\x07 over\\rwrite\n\\::error file=x.sql::pwned\nold ##\\[error]style",
+    },
+    Case {
+        name: "a workflow command in a migration's file name",
+        input: &[Generated("m/001_a\n::error::x.sql", || b"\xff".to_vec())],
+        args: &["lint", "--migrations", "DIR/m"],
+        code: 2,
+        expected: "DIR/m/001_a\n\\::error::x.sql: not UTF-8 text",
+    },
 ];
+
+/// A server message meant for a terminal and a CI log: clear the screen,
+/// set the window title, overwrite the line, and two workflow commands.
+const RAISE_HOSTILE: &[u8] = b"DO $$ BEGIN RAISE EXCEPTION E'clear\\x1b[2J\\x1b]0;title\\x07 over\\rwrite\\n::error file=x.sql::pwned\\nold ##[error]style'; END $$;\n";
+
+fn two_kib_sql() -> Vec<u8> {
+    let mut sql = OK.to_vec();
+    sql.resize(2048, b' ');
+    sql
+}
+
+fn over_64_mib_sql() -> Vec<u8> {
+    let mut sql = OK.to_vec();
+    sql.resize(65 << 20, b'\n');
+    sql
+}
 
 fn deep_yaml() -> Vec<u8> {
     format!(
@@ -710,13 +842,20 @@ fn run(case: &Case) -> Result<(), String> {
         .tempdir()
         .expect("temp dir");
     for item in case.input {
-        let (File(name, _) | Generated(name, _) | Link(name, _)) = item;
+        let (File(name, _) | Generated(name, _) | Link(name, _) | Fifo(name)) = item;
         let path = input.path().join(name);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         match item {
             File(_, bytes) => std::fs::write(&path, bytes).expect("write"),
             Generated(_, make) => std::fs::write(&path, make()).expect("write"),
             Link(_, target) => std::os::unix::fs::symlink(target, &path).expect("symlink"),
+            Fifo(_) => {
+                let status = std::process::Command::new("mkfifo")
+                    .arg(&path)
+                    .status()
+                    .expect("run mkfifo");
+                assert!(status.success(), "mkfifo {}", path.display());
+            }
         }
     }
     let dir = input.path().display().to_string();
@@ -820,9 +959,159 @@ fn control_characters_in_a_server_message_still_give_well_formed_junit() {
         .find(|n| n.has_tag_name("failure"))
         .expect("a failure");
     let message = failure.attribute("message").expect("message");
-    assert!(
-        message.contains("\u{FFFD}\u{FFFD}[31m <b>&</b> ]]>"),
-        "{message}"
+    assert!(message.contains("\\x01\\x1b[31m <b>&</b> ]]>"), "{message}");
+    assert_nothing_left(tmp.path());
+}
+
+/// Issue 16: a migration's RAISE text and a hostile file name, through
+/// every report format at once: no raw control character reaches stdout,
+/// stderr or a report file, and no line is a GitHub workflow command
+/// (`::` at the start of a line, after blanks) or holds the older `##[`.
+#[test]
+fn no_report_format_passes_control_characters_or_workflow_commands_through() {
+    let tmp = private_tmp();
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-hostile-")
+        .tempdir()
+        .expect("temp dir");
+    let m = input.path().join("m");
+    std::fs::create_dir_all(&m).expect("mkdir");
+    std::fs::write(m.join("001_\x1b[2J::a.sql"), RAISE_HOSTILE).expect("write");
+    let dir = input.path().display().to_string();
+    let formats = ["json", "junit", "sarif", "github", "markdown"];
+    let mut args = vec![
+        "check".to_string(),
+        "--migrations".into(),
+        m.display().to_string(),
+        "--checks".into(),
+        "fresh".into(),
+        "--progress".into(),
+    ];
+    for format in formats {
+        args.extend([
+            "--format".into(),
+            format.into(),
+            "--output".into(),
+            format!("{dir}/report.{format}"),
+        ]);
+    }
+    // The one without an --output, to stdout.
+    args.extend(["--format".into(), "human".into()]);
+    let output = migcheck(
+        tmp.path(),
+        &args.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .output()
+    .expect("run migcheck");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
+    let mut texts = vec![
+        ("stdout".to_string(), output.stdout.clone()),
+        ("stderr".to_string(), output.stderr.clone()),
+    ];
+    for format in formats {
+        let path = format!("{dir}/report.{format}");
+        texts.push((path.clone(), std::fs::read(&path).expect("report written")));
+    }
+    for (name, bytes) in &texts {
+        let text = String::from_utf8_lossy(bytes);
+        for raw in ['\x1b', '\r', '\x07', '\0'] {
+            assert!(!text.contains(raw), "{raw:?} in {name}:\n{text}");
+        }
+        assert!(!text.contains("##["), "##[ in {name}:\n{text}");
+        for line in text.lines() {
+            let line = line.trim_start();
+            // The github format's own annotations are the only commands.
+            let own = name.ends_with(".github") && line.starts_with("::error file=");
+            assert!(
+                own || !line.starts_with("::"),
+                "a workflow command in {name}: {line}\n{text}"
+            );
+        }
+    }
+    let human = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        human.contains("clear\\x1b[2J\\x1b]0;title\\x07 over\\rwrite\n\\::error file=x.sql::pwned"),
+        "the message shown with visible escapes:\n{human}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&texts[2].1).expect("JSON report");
+    assert_eq!(
+        json["findings"][0]["message"]
+            .as_str()
+            .map(|m| m.contains("\x1b[2J")),
+        Some(true),
+        "JSON keeps the message as the server sent it (escaped by JSON itself):\n{json}"
+    );
+    assert_nothing_left(tmp.path());
+}
+
+/// Issue 16: the same scenario file name under two roots is two scenarios,
+/// in every report and in the version matrix, whether the run is given
+/// their parent or both roots.
+#[test]
+fn scenarios_with_one_name_under_two_roots_stay_two() {
+    let tmp = private_tmp();
+    let input = tempfile::Builder::new()
+        .prefix("migcheck-hostile-")
+        .tempdir()
+        .expect("temp dir");
+    let root = input.path();
+    for (group, sql) in [("ok", OK), ("err", &b"SELEC 1;\n"[..])] {
+        std::fs::create_dir_all(root.join(group).join("m")).expect("mkdir");
+        std::fs::write(root.join(group).join("m/001_a.sql"), sql).expect("write");
+        std::fs::write(
+            root.join(group).join("x.yaml"),
+            "migrations: m\nchecks: [fresh]\n",
+        )
+        .expect("write");
+    }
+    let dir = root.display().to_string();
+    let runs: [&[String]; 2] = [
+        std::slice::from_ref(&dir),
+        &[format!("{dir}/ok"), format!("{dir}/err")],
+    ];
+    for paths in runs {
+        let mut args: Vec<&str> = vec!["verify"];
+        args.extend(paths.iter().map(String::as_str));
+        let json_path = format!("{dir}/report.json");
+        args.extend(["--pg-version", "15,18", "--format", "json", "--output"]);
+        args.extend([json_path.as_str(), "--format", "human"]);
+        let output = migcheck(tmp.path(), &args).output().expect("run migcheck");
+        let human = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{human}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&json_path).expect("JSON report")).expect("JSON");
+        assert_eq!(json["summary"]["scenarios"], 2, "{json}");
+        // Sorted: the run's order follows its arguments.
+        let mut verdicts: Vec<String> = json["scenarios"]
+            .as_array()
+            .expect("scenarios")
+            .iter()
+            .map(|s| format!("{} {}", s["id"].as_str().unwrap_or("?"), s["ok"]))
+            .collect();
+        verdicts.sort();
+        assert_eq!(
+            verdicts,
+            ["err/x false", "err/x false", "ok/x true", "ok/x true"],
+            "{json}"
+        );
+        // The matrix: a row per id, the failing twin failing on both.
+        let mut rows: Vec<String> = human
+            .lines()
+            .filter(|l| (l.starts_with("ok/x ") || l.starts_with("err/x ")) && !l.contains('·'))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect();
+        rows.sort();
+        assert_eq!(rows, ["err/x 1 failing 1 failing", "ok/x ok ok"], "{human}");
+    }
     assert_nothing_left(tmp.path());
 }

@@ -24,6 +24,17 @@ use crate::sandbox::SandboxChoice;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// The largest input file migcheck reads (a migration, a scenario, legacy
+    /// SQL, a snapshot), e.g. 64MB, 512MB, 1GB; a larger one is an error.
+    #[arg(
+        long,
+        global = true,
+        value_name = "SIZE",
+        default_value = "64MB",
+        env = "MIGCHECK_MAX_FILE_SIZE",
+        value_parser = bytes
+    )]
+    pub max_file_size: u64,
 }
 
 #[derive(Subcommand)]

@@ -12,8 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::Context;
-
 use crate::capture::{Comparison, ServerOptions, SnapshotFile, Source, capture};
 use crate::finding::Check;
 use crate::migrations::{MigrationSet, Script};
@@ -31,6 +29,7 @@ use args::{
 /// findings), 2 (migcheck could not do its job) or 130 (interrupted).
 pub fn run(cli: Cli) -> ExitCode {
     crate::postgres::install_handler();
+    crate::input::set_max_file_size(cli.max_file_size);
     let result = dispatch(cli);
     // After Ctrl-C the servers are gone and whatever ran failed because of
     // it; the signal handler is exiting with 130, say so rather than blame
@@ -43,7 +42,9 @@ pub fn run(cli: Cli) -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("migcheck: error: {}", crate::error::report(e.as_ref()));
+            // An error can quote a file name or a server's message.
+            let error = crate::report::printable(&crate::error::report(e.as_ref()));
+            eprintln!("migcheck: error: {error}");
             if server_ended_session(&e) {
                 eprintln!(
                     "migcheck: the server closed the connection: a migration may have ended its own session (pg_terminate_backend) or stopped the server"
@@ -87,10 +88,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<u8> {
 
 fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     output::destinations(&args.run.output)?;
-    let mut scenarios = Vec::new();
-    for path in &args.paths {
-        scenarios.extend(Scenario::discover(path)?);
-    }
+    let mut scenarios = Scenario::discover_all(&args.paths)?;
     if let Some(rev) = args.changed_since {
         scenarios = crate::git::changes::select(&rev, scenarios)?;
         if scenarios.is_empty() {
@@ -148,7 +146,8 @@ fn run_scenarios(
     // Also where a machine-readable report on stdout would hide it.
     for s in &report.scenarios {
         for note in s.kept.iter().flat_map(|k| k.notes()) {
-            eprintln!("migcheck: {}: {note}", s.id);
+            let note = crate::report::printable(&format!("{}: {note}", s.id));
+            eprintln!("migcheck: {note}");
         }
     }
     output::report(&report, &run.output)
@@ -410,7 +409,7 @@ fn progress(run: &RunArgs) -> bool {
 }
 
 fn print_progress(n: usize, total: usize, what: &str) {
-    eprintln!("[{n}/{total}] {what}");
+    eprintln!("[{n}/{total}] {}", crate::report::printable(what));
 }
 
 fn existing_dir(dir: &Path) -> anyhow::Result<&Path> {
@@ -449,8 +448,7 @@ fn ad_hoc(
         .collect::<anyhow::Result<Vec<_>>>()?;
     let expect = match expect {
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read {}", path.display()))?;
+            let text = crate::input::read_text(path)?;
             scenario::from_yaml(path, &text)?
         }
         None => Default::default(),

@@ -53,11 +53,7 @@ impl Family {
 fn family(entry: &Entry) -> Option<Family> {
     let name = entry.name.as_str();
     if entry.is_dir {
-        return entry
-            .path
-            .join("up.sql")
-            .is_file()
-            .then_some(Family::Diesel);
+        return entry.path.join("up.sql").exists().then_some(Family::Diesel);
     }
     if !name.ends_with(".sql") {
         None
@@ -152,7 +148,7 @@ fn in_sqlx_crate(dir: &Path) -> bool {
         .take(3)
         .map(|d| d.join("Cargo.toml"))
         .find(|manifest| manifest.is_file())
-        .and_then(|manifest| std::fs::read_to_string(manifest).ok())
+        .and_then(|manifest| crate::input::read_text(&manifest).ok())
         .is_some_and(|text| {
             text.lines()
                 .any(|line| line.trim_start().starts_with("sqlx"))

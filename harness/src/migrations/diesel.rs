@@ -59,7 +59,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
             });
         };
         let up = entry.path.join("up.sql");
-        if !up.is_file() {
+        if !up.exists() {
             return Err(MigrationsError::NoUpFile { dir: entry.path });
         }
         let down = entry.path.join("down.sql");
@@ -68,7 +68,7 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
                 version: version.to_string(),
                 name: format!("{}/up.sql", entry.name),
                 up: Script::read(&up)?,
-                down: if down.is_file() {
+                down: if down.exists() {
                     Some(Script::read(&down)?)
                 } else {
                     None
@@ -101,7 +101,9 @@ pub(crate) fn recorded_version(version: &str) -> String {
 }
 
 fn run_in_transaction(path: &Path) -> Result<bool, MigrationsError> {
-    if !path.is_file() {
+    // Whatever is there is read: one that is not a regular file is an
+    // error that says so, not a file silently left out.
+    if !path.exists() {
         return Ok(true);
     }
     let text = read_text(path)?;

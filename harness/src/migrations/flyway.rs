@@ -149,7 +149,7 @@ fn execute_in_transaction(script: &Path) -> Result<bool, MigrationsError> {
     let mut conf = script.as_os_str().to_owned();
     conf.push(".conf");
     let conf = PathBuf::from(conf);
-    if !conf.is_file() {
+    if !conf.exists() {
         return Ok(true);
     }
     let text = super::read_text(&conf)?;

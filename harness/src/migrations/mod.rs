@@ -69,6 +69,8 @@ pub struct Script {
     /// section of it (dbmate), so that statement offsets are file offsets.
     pub sql: String,
     pub statements: Vec<Statement>,
+    /// Where `sql`'s lines start, for `line_column`.
+    lines: split::LineIndex,
 }
 
 /// The directory layouts migcheck reads.
@@ -187,11 +189,8 @@ pub enum MigrationsError {
         column: usize,
         message: String,
     },
-    #[error("cannot read {}", path.display())]
-    ReadFile {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     #[error("{}: not UTF-8 text; migrations must be UTF-8 SQL files", path.display())]
     NotUtf8 { path: PathBuf },
     #[error("{}:{line}:{column}: does not parse as SQL: {message}", path.display())]
@@ -297,16 +296,19 @@ impl Script {
         sql: String,
         range: Range<usize>,
     ) -> Result<Script, MigrationsError> {
-        let statements = split::split_range(&sql, range).map_err(|e| MigrationsError::Parse {
-            path: path.to_path_buf(),
-            line: e.line,
-            column: e.column,
-            message: e.message,
-        })?;
+        let lines = split::LineIndex::new(&sql);
+        let statements =
+            split::split_range(&sql, &lines, range).map_err(|e| MigrationsError::Parse {
+                path: path.to_path_buf(),
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            })?;
         Ok(Script {
             path: path.to_path_buf(),
             sql,
             statements,
+            lines,
         })
     }
 
@@ -332,7 +334,7 @@ impl Script {
 
     /// The 1-based (line, column) of a byte offset in the file.
     pub fn line_column(&self, offset: usize) -> (usize, usize) {
-        split::line_column(&self.sql, offset)
+        self.lines.line_column(&self.sql, offset)
     }
 }
 
@@ -358,12 +360,9 @@ fn lines(problems: &[MigrationsError]) -> String {
     lines.join("\n")
 }
 
-/// A file's text, which must be UTF-8.
+/// A file's text, which must be UTF-8, read within `input`'s bounds.
 fn read_text(path: &Path) -> Result<String, MigrationsError> {
-    let bytes = std::fs::read(path).map_err(|source| MigrationsError::ReadFile {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::input::read(path)?;
     String::from_utf8(bytes).map_err(|_| MigrationsError::NotUtf8 {
         path: path.to_path_buf(),
     })

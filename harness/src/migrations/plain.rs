@@ -27,8 +27,10 @@ pub(super) fn load(dir: &Path) -> Result<Vec<Migration>, MigrationsError> {
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
-        // Other files (READMEs, fixtures) may live beside the migrations.
-        if !name.ends_with(".sql") || !path.is_file() {
+        // Other files (READMEs, fixtures) may live beside the migrations;
+        // a `.sql` that is not a regular file (a FIFO, a link to a
+        // device) is read, and refused by `input` with its reason.
+        if !name.ends_with(".sql") || path.is_dir() {
             continue;
         }
         let digits: String = name.chars().take_while(char::is_ascii_digit).collect();

@@ -66,16 +66,20 @@ pub(super) struct SplitError {
 /// into statements. Offsets, lines and columns, of statements and of
 /// errors, are positions in the whole of `text`. Only a NUL byte is an
 /// error: it cannot be sent to a server, and marks a binary file.
-pub(super) fn split_range(text: &str, range: Range<usize>) -> Result<Vec<Statement>, SplitError> {
+pub(super) fn split_range(
+    text: &str,
+    lines: &LineIndex,
+    range: Range<usize>,
+) -> Result<Vec<Statement>, SplitError> {
     if let Some(offset) = text[range.clone()].find('\0') {
-        let (line, column) = line_column(text, range.start + offset);
+        let (line, column) = lines.line_column(text, range.start + offset);
         return Err(SplitError {
             line,
             column,
             message: "contains a NUL byte; is this a binary file?".into(),
         });
     }
-    if let Ok(statements) = parse(text, range.clone()) {
+    if let Ok(statements) = parse(text, lines, range.clone()) {
         return Ok(statements);
     }
     // Each piece on its own, so that one statement in newer syntax (or a
@@ -83,45 +87,87 @@ pub(super) fn split_range(text: &str, range: Range<usize>) -> Result<Vec<Stateme
     let mut statements = Vec::new();
     for piece in super::lexical::split(&text[range.clone()]) {
         let piece = range.start + piece.start..range.start + piece.end;
-        match parse(text, piece.clone()) {
+        match parse(text, lines, piece.clone()) {
             Ok(parsed) => statements.extend(parsed),
-            Err(message) => statements.extend(rejected(text, piece, message)),
+            Err(message) => statements.extend(rejected(text, lines, piece, message)),
         }
     }
     Ok(statements)
 }
 
 /// The statements of `text[range]` as the parser splits them, or its
-/// message when it rejects them.
-fn parse(text: &str, range: Range<usize>) -> Result<Vec<Statement>, String> {
+/// message when it rejects them. The parser splits without building the
+/// tree of the whole text (a tree costs memory many times the size of the
+/// file); a statement's own tree is built only when its words say it may
+/// need more than `Any` of its transaction.
+fn parse(text: &str, lines: &LineIndex, range: Range<usize>) -> Result<Vec<Statement>, String> {
     let base = range.start;
     let sql = &text[range];
-    let parsed = pg_query::parse(sql).map_err(|e| match e {
-        pg_query::Error::Parse(message) => message,
+    let pieces = pg_query::split_with_parser(sql).map_err(|e| match e {
+        pg_query::Error::Split(message) | pg_query::Error::Parse(message) => message,
         other => other.to_string(),
     })?;
     let mut statements = Vec::new();
-    for raw in &parsed.protobuf.stmts {
-        let start = raw.stmt_location as usize;
-        // A length of 0 means "to the end of the input".
-        let end = match raw.stmt_len {
-            0 => sql.len(),
-            len => start + len as usize,
-        };
-        let tx = raw
-            .stmt
-            .as_ref()
-            .and_then(|n| n.node.as_ref())
-            .map_or(TxNeed::Any, tx_need);
-        statements.extend(located(text, base + start..base + end, tx, None));
+    for piece in pieces {
+        // A slice of `sql`: its place is its distance from the start.
+        let start = piece.as_ptr() as usize - sql.as_ptr() as usize;
+        let tx = tx_need_of_accepted(piece);
+        statements.extend(located(
+            text,
+            lines,
+            base + start..base + start + piece.len(),
+            tx,
+            None,
+        ));
     }
     Ok(statements)
 }
 
+/// What a statement the parser accepts needs of its transaction, read from
+/// its tree (`tx_need`). Every statement that `tx_need` does not call `Any`
+/// holds one of these keywords, so a statement without any is `Any`
+/// without building its tree.
+fn tx_need_of_accepted(sql: &str) -> TxNeed {
+    const MAY_NEED: &[&str] = &[
+        "begin",
+        "start",
+        "commit",
+        "end",
+        "rollback",
+        "abort",
+        "savepoint",
+        "release",
+        "prepare",
+        "concurrently",
+        "vacuum",
+        "analyze",
+        "analyse",
+        "system",
+        "database",
+        "tablespace",
+        "value",
+    ];
+    let words = super::lexical::words(sql);
+    if !words.iter().any(|w| MAY_NEED.contains(&w.as_str())) {
+        return TxNeed::Any;
+    }
+    pg_query::parse(sql)
+        .ok()
+        .and_then(|parsed| parsed.protobuf.stmts.into_iter().next())
+        .and_then(|raw| raw.stmt)
+        .and_then(|node| node.node)
+        .map_or(TxNeed::Any, |node| tx_need(&node))
+}
+
 /// A piece of text the parser rejected, as a statement for the server.
-fn rejected(text: &str, range: Range<usize>, message: String) -> Option<Statement> {
+fn rejected(
+    text: &str,
+    lines: &LineIndex,
+    range: Range<usize>,
+    message: String,
+) -> Option<Statement> {
     let tx = tx_need_of_words(&super::lexical::words(&text[range.clone()]));
-    located(text, range, tx, Some(message))
+    located(text, lines, range, tx, Some(message))
 }
 
 /// What a statement the parser rejected needs of its transaction, read
@@ -153,6 +199,7 @@ fn tx_need_of_words(words: &[String]) -> TxNeed {
 /// it left out) to its end; `None` when there is no token.
 fn located(
     text: &str,
+    lines: &LineIndex,
     range: Range<usize>,
     tx: TxNeed,
     rejected: Option<String>,
@@ -162,7 +209,7 @@ fn located(
     if statement.is_empty() {
         return None;
     }
-    let (line, column) = line_column(text, first);
+    let (line, column) = lines.line_column(text, first);
     Some(Statement {
         sql: statement.to_string(),
         offset: first,
@@ -233,16 +280,74 @@ fn leading_trivia(text: &str) -> usize {
     }
 }
 
-/// 1-based line and column (in characters) of a byte offset.
-pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let mut offset = offset.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
+/// Where each line of a text starts, and how many characters precede
+/// every block of it: built once per file in one pass, so that locating
+/// an offset costs a binary search and at most a block's worth of bytes,
+/// however many statements a file has and however long its lines are.
+#[derive(Debug, Clone, Default)]
+pub(super) struct LineIndex {
+    /// Byte offset of the start of every line, the first being 0.
+    starts: Vec<usize>,
+    /// Characters before the start of every block of the text (`i *
+    /// BLOCK`, or the character boundary before it).
+    chars: Vec<usize>,
+}
+
+const BLOCK: usize = 512;
+
+impl LineIndex {
+    pub(super) fn new(text: &str) -> LineIndex {
+        // `match_indices` and `chars().count()` are the standard library's
+        // (memchr, counting by words): fast even in a debug build.
+        let mut starts = vec![0];
+        starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        let mut chars = Vec::with_capacity(text.len() / BLOCK + 1);
+        let (mut before, mut from) = (0, 0);
+        for block in 0..=text.len() / BLOCK {
+            let to = block_start(text, block);
+            before += text[from..to].chars().count();
+            chars.push(before);
+            from = to;
+        }
+        LineIndex { starts, chars }
     }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    (line, before[line_start..].chars().count() + 1)
+
+    /// 1-based line and column (in characters) of a byte offset of `text`,
+    /// the text this index was built from.
+    pub(super) fn line_column(&self, text: &str, offset: usize) -> (usize, usize) {
+        let mut offset = offset.min(text.len());
+        while !text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        // The last line starting at or before the offset.
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let start = self.starts[line - 1];
+        let column = self.chars_before(text, offset) - self.chars_before(text, start);
+        (line, column + 1)
+    }
+
+    /// Characters in `text[..offset]`; `offset` is a character boundary.
+    fn chars_before(&self, text: &str, offset: usize) -> usize {
+        let block = offset / BLOCK;
+        self.chars[block] + text[block_start(text, block)..offset].chars().count()
+    }
+}
+
+/// Where block `block` starts: at `block * BLOCK`, or the character
+/// boundary before it.
+fn block_start(text: &str, block: usize) -> usize {
+    let mut at = (block * BLOCK).min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    at
+}
+
+/// 1-based line and column (in characters) of a byte offset, for a text
+/// located once (a configuration file's error); a script keeps a
+/// [`LineIndex`] instead.
+pub(super) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    LineIndex::new(text).line_column(text, offset)
 }
 
 #[cfg(test)]
@@ -250,7 +355,7 @@ mod tests {
     use super::*;
 
     fn check(sql: &str, expected: &str) {
-        let actual = match split_range(sql, 0..sql.len()) {
+        let actual = match split_range(sql, &LineIndex::new(sql), 0..sql.len()) {
             Ok(statements) => statements
                 .iter()
                 .map(|s| {
@@ -347,9 +452,90 @@ mod tests {
     }
 
     #[test]
+    fn the_keyword_shortcut_classifies_as_the_tree_does() {
+        let statements = [
+            "BEGIN",
+            "START TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+            "COMMIT",
+            "END",
+            "ABORT",
+            "SAVEPOINT s",
+            "RELEASE SAVEPOINT s",
+            "PREPARE TRANSACTION 'x'",
+            "COMMIT PREPARED 'x'",
+            "ROLLBACK PREPARED 'x'",
+            "CREATE INDEX CONCURRENTLY i ON t (a)",
+            "DROP INDEX CONCURRENTLY i",
+            "REINDEX (CONCURRENTLY) INDEX i",
+            "REINDEX INDEX i",
+            "VACUUM t",
+            "ANALYZE t",
+            "ALTER SYSTEM SET work_mem = '1MB'",
+            "CREATE DATABASE d",
+            "DROP DATABASE d",
+            "CREATE TABLESPACE s LOCATION '/x'",
+            "DROP TABLESPACE s",
+            "ALTER TYPE e ADD VALUE 'x'",
+            "ALTER TYPE e RENAME VALUE 'x' TO 'y'",
+            "INSERT INTO t VALUES (1, 'begin; commit')",
+            "SELECT CASE WHEN a THEN 1 END FROM t",
+            "DO $$ BEGIN VACUUM; END $$",
+            "CREATE TABLE \"begin\" (\"concurrently\" int)",
+            "REFRESH MATERIALIZED VIEW CONCURRENTLY v",
+        ];
+        for sql in statements {
+            let parsed = pg_query::parse(sql).expect(sql);
+            let node = parsed.protobuf.stmts[0]
+                .stmt
+                .as_ref()
+                .and_then(|n| n.node.as_ref());
+            let tree = node.map_or(TxNeed::Any, tx_need);
+            assert_eq!(tx_need_of_accepted(sql), tree, "{sql}");
+        }
+    }
+
+    #[test]
+    fn the_index_locates_like_counting_from_the_start() {
+        // What `LineIndex` replaces: correct, and quadratic per file.
+        fn counted(text: &str, offset: usize) -> (usize, usize) {
+            let mut offset = offset.min(text.len());
+            while !text.is_char_boundary(offset) {
+                offset -= 1;
+            }
+            let before = &text[..offset];
+            let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+            (
+                before.matches('\n').count() + 1,
+                before[line_start..].chars().count() + 1,
+            )
+        }
+        // Lines longer than a block, characters of every width across
+        // block boundaries, and an empty text.
+        let long = "é€😀x".repeat(BLOCK / 3);
+        let texts = [
+            String::new(),
+            "\n\n".to_string(),
+            format!("SELECT '{long}';\n\nSELECT 2;\n{long}\n"),
+            "a\nbé\n".repeat(BLOCK),
+        ];
+        for text in &texts {
+            let lines = LineIndex::new(text);
+            for offset in (0..=text.len() + 1).step_by(7).chain([text.len()]) {
+                assert_eq!(
+                    lines.line_column(text, offset),
+                    counted(text, offset),
+                    "offset {offset} of a text of {} bytes",
+                    text.len()
+                );
+            }
+        }
+    }
+
+    #[test]
     fn sections_are_located_in_the_whole_text() {
         let text = "-- migrate:up\nSELECT 1;\n-- migrate:down\nSELECT\n  'é', 2; SELEC 3;";
-        let render = |from: usize, to: usize| match split_range(text, from..to) {
+        let lines = LineIndex::new(text);
+        let render = |from: usize, to: usize| match split_range(text, &lines, from..to) {
             Ok(statements) => statements
                 .iter()
                 .map(|s| {

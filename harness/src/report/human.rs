@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Report, ScenarioResult};
+use super::{Report, ScenarioResult, printable};
 use crate::finding::{Finding, Severity};
 
 struct Paint(bool);
@@ -45,28 +45,30 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
             (Some(strategy), None) => strategy.to_string(),
             (Some(strategy), Some(reason)) => format!("{strategy} ({reason})"),
         };
+        // Every text a user or a migration controls goes through
+        // `printable` before it is painted (painting adds escapes of its own).
         let _ = writeln!(
             out,
             "{} {}",
-            p.bold(&s.id),
-            p.dim(&match s.postgres.as_str() {
+            p.bold(&printable(&s.id)),
+            p.dim(&printable(&match s.postgres.as_str() {
                 "" => format!("· {} · static analysis, no server", s.title),
                 version => format!("· {} · postgres {version} · sandbox: {sandbox}", s.title),
-            })
+            }))
         );
         // The set's line; the runner's goes beside it.
         if let Some(set) = &s.set {
-            let _ = writeln!(out, "  {}", p.dim(&set.describe()));
+            let _ = writeln!(out, "  {}", p.dim(&printable(&set.describe())));
         }
         if let Some(runner) = &s.runner {
-            let _ = writeln!(out, "  {}", p.dim(&format!("runner: {runner}")));
+            let _ = writeln!(out, "  {}", p.dim(&printable(&format!("runner: {runner}"))));
         }
         let checks: Vec<String> = s
             .checks
             .iter()
             .map(|check| {
                 if let Some(why) = s.not_run(*check) {
-                    return p.dim(&format!("– {check} (not run: {why})"));
+                    return p.dim(&printable(&format!("– {check} (not run: {why})")));
                 }
                 let mine: Vec<&Finding> = s
                     .findings
@@ -92,14 +94,13 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {} {what} {}: {}",
+                "  {} {}",
                 p.yellow("opt-out:"),
-                o.migration,
-                o.reason
+                printable(&format!("{what} {}: {}", o.migration, o.reason))
             );
         }
         for note in &s.all_notes() {
-            let _ = writeln!(out, "  {} {note}", p.dim("note:"));
+            let _ = writeln!(out, "  {} {}", p.dim("note:"), printable(note));
         }
         for f in &s.findings {
             finding(&mut out, &p, f);
@@ -113,11 +114,11 @@ pub(super) fn render(report: &Report, color: bool, quiet: bool) -> String {
     let expected = findings.iter().filter(|f| f.expected).count();
     let servers = match report.postgres.is_empty() {
         true => "without a server".to_string(),
-        false => format!(
+        false => printable(&format!(
             "on postgres {} ({})",
             report.postgres.join(", "),
             report.backend
-        ),
+        )),
     };
     let summary = format!(
         "{} scenario{}, {} finding{} ({failing} failing, {expected} expected) {servers} in {:.1} s",
@@ -148,7 +149,13 @@ fn matrix(out: &mut String, p: &Paint, report: &Report) {
             ids.push(&s.id);
         }
     }
-    let first = ids.iter().map(|id| id.len()).max().unwrap_or(0).max(8);
+    let shown = |id: &str| printable(id).replace('\n', " ");
+    let first = ids
+        .iter()
+        .map(|id| shown(id).len())
+        .max()
+        .unwrap_or(0)
+        .max(8);
     let cell = |s: Option<&ScenarioResult>| -> (String, bool) {
         let Some(s) = s else {
             return ("-".into(), false);
@@ -171,11 +178,11 @@ fn matrix(out: &mut String, p: &Paint, report: &Report) {
         + 2;
     let _ = write!(out, "\n{:first$}", "scenario");
     for version in &report.postgres {
-        let _ = write!(out, "  {version:width$}");
+        let _ = write!(out, "  {:width$}", printable(version));
     }
     out.push('\n');
     for id in ids {
-        let _ = write!(out, "{id:first$}");
+        let _ = write!(out, "{:first$}", shown(id));
         for version in &report.postgres {
             let result = report
                 .scenarios
@@ -202,7 +209,7 @@ fn finding(out: &mut String, p: &Paint, f: &Finding) {
     if let Some(state) = &f.legacy_state {
         context.push(format!("legacy state \"{state}\""));
     }
-    let _ = writeln!(out, "  {label} {}", p.dim(&context.join(" · ")));
+    let _ = writeln!(out, "  {label} {}", p.dim(&printable(&context.join(" · "))));
     let mut place = String::new();
     if let Some(migration) = &f.migration {
         place = migration.clone();
@@ -222,9 +229,13 @@ fn finding(out: &mut String, p: &Paint, f: &Finding) {
         .as_ref()
         .map(|s| format!(" [SQLSTATE {s}]"))
         .unwrap_or_default();
-    let _ = writeln!(out, "    {place}{}{sqlstate}", f.message);
+    let _ = writeln!(
+        out,
+        "    {}",
+        printable(&format!("{place}{}{sqlstate}", f.message))
+    );
     if let Some(diff) = &f.diff {
-        for line in diff.lines() {
+        for line in printable(diff).lines() {
             let _ = writeln!(out, "      {line}");
         }
     }

@@ -43,7 +43,5 @@ pub(super) fn render(report: &Report) -> String {
         "findings": findings,
         "scenarios": scenarios,
     });
-    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    text.push('\n');
-    text
+    super::json_text(&value)
 }

@@ -146,9 +146,11 @@ fn describe(s: &ScenarioResult, f: &Finding) -> String {
     text
 }
 
-/// Escapes for XML text and attributes, and drops the characters XML 1.0
-/// cannot hold at all (control characters from a binary migration file).
+/// Escapes for XML text and attributes, after `printable` (control
+/// characters, which XML 1.0 cannot hold at all, shown as escapes; no line
+/// starting `::`).
 pub(super) fn escape(text: &str) -> String {
+    let text = super::printable(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

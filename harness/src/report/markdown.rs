@@ -67,9 +67,9 @@ pub(super) fn render(report: &Report) -> String {
             let at = if at.is_empty() {
                 String::new()
             } else {
-                format!(" `{}`", at.replace('`', "'"))
+                format!(" `{}`", inline(&at).replace('`', "'"))
             };
-            let mut context = vec![format!("scenario `{}`", s.id)];
+            let mut context = vec![format!("scenario `{}`", inline(&s.id).replace('`', "'"))];
             if let Some(check) = f.check {
                 context.push(format!("check {check}"));
             }
@@ -82,7 +82,7 @@ pub(super) fn render(report: &Report) -> String {
             let sqlstate = f
                 .sqlstate
                 .as_ref()
-                .map(|s| format!(" (SQLSTATE {s})"))
+                .map(|s| format!(" (SQLSTATE {})", inline(s)))
                 .unwrap_or_default();
             let _ = writeln!(
                 out,

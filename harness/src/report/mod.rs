@@ -249,17 +249,62 @@ pub(crate) fn finding_path(scenario: &ScenarioResult, finding: &Finding) -> Opti
     Some(path.to_string_lossy().into_owned())
 }
 
-/// `text` without control characters other than line breaks and tabs
-/// (a server message can carry any byte a migration raised): terminals,
-/// CI logs and XML must not interpret them.
+/// `text` (a server message a migration raised, a file or scenario name,
+/// anything a user controls) made safe to print on a terminal or in a CI
+/// log, the one sanitiser of every report:
+///
+/// - control characters other than line feeds and tabs (ESC, CR, BEL,
+///   NUL, the C1 range) and the invisible bidirectional controls become
+///   visible escapes (`\x1b`, `\r`, `\u{202e}`), so nothing moves the
+///   cursor, rewrites a line or reorders what a reader sees;
+/// - a line that would begin with `::` (after blanks: GitHub's runner
+///   trims them) starts `\::`, so that no line of a log is a workflow
+///   command (`::error`, `::add-mask`, `::stop-commands`);
+/// - `##[`, the older command prefix the runner also accepts in the middle
+///   of a line, becomes `##\[`.
 pub(crate) fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\n' | '\t' => c,
-            c if c.is_control() => '\u{FFFD}',
-            c => c,
-        })
-        .collect()
+    let mut out = String::with_capacity(text.len());
+    let mut line_start = true;
+    for (i, c) in text.char_indices() {
+        // The runner trims every kind of blank (`TrimStart`), not only
+        // spaces.
+        if line_start && !(c.is_whitespace() && c != '\n') {
+            line_start = false;
+            if text[i..].starts_with("::") {
+                out.push('\\');
+            }
+        }
+        match c {
+            '\n' => {
+                out.push('\n');
+                line_start = true;
+            }
+            '\t' => out.push('\t'),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => {
+                let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\x{:02x}", c as u32));
+            }
+            '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+                let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\\u{{{:x}}}", c as u32));
+            }
+            '[' if out.ends_with("##") => out.push_str("\\["),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A report rendered as pretty JSON (`json`, `sarif`), made safe for a CI
+/// log without changing what a JSON parser reads: every line starts with
+/// blanks and a quote or a bracket, never `::`, and `##[` (only ever in a
+/// string) is written `##\u005b`. Control characters serde_json already
+/// escapes.
+pub(crate) fn json_text(value: &serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(value)
+        .unwrap_or_default()
+        .replace("##[", "##\\u005b");
+    text.push('\n');
+    text
 }
 
 /// Where a finding is: `file:line:column`, or the migration's name, or
@@ -272,5 +317,55 @@ pub(crate) fn place(scenario: &ScenarioResult, finding: &Finding) -> String {
         (Some(line), Some(column)) => format!("{file}:{line}:{column}"),
         (Some(line), None) => format!("{file}:{line}"),
         _ => file,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, expected: &str) {
+        assert_eq!(printable(text), expected, "{text:?}");
+        // Sanitising twice changes nothing more.
+        assert_eq!(printable(expected), expected, "{expected:?} again");
+    }
+
+    #[test]
+    fn control_characters_become_visible_escapes() {
+        check("a\x1b[31mred\x07\0", "a\\x1b[31mred\\x07\\x00");
+        check("over\rwrite", "over\\rwrite");
+        check("tab\tand\nline", "tab\tand\nline");
+        check("c1 \u{9b}31m", "c1 \\x9b31m");
+        check("rtl \u{202e}txt.sql", "rtl \\u{202e}txt.sql");
+        check("é 😀", "é 😀");
+    }
+
+    #[test]
+    fn no_line_can_be_a_workflow_command() {
+        check("::error::x", "\\::error::x");
+        check(
+            "first\n  ::add-mask::secret\n\u{a0}::stop-commands::t",
+            "first\n  \\::add-mask::secret\n\u{a0}\\::stop-commands::t",
+        );
+        check("a ::error:: in a line", "a ::error:: in a line");
+        check("\r::error::x", "\\r\\::error::x");
+        check(": one colon", ": one colon");
+        check(
+            "old ##[error]style ##[warning]",
+            "old ##\\[error]style ##\\[warning]",
+        );
+    }
+
+    #[test]
+    fn json_reads_the_same_and_prints_no_command() {
+        let value = serde_json::json!({"message": "##[error]x\n::error::y"});
+        let text = json_text(&value);
+        assert!(!text.contains("##["), "{text}");
+        assert!(
+            text.lines().all(|l| !l.trim_start().starts_with("::")),
+            "{text}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(back, value);
     }
 }

@@ -72,9 +72,7 @@ pub(super) fn render(report: &Report) -> String {
             "results": results,
         }],
     });
-    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
-    text.push('\n');
-    text
+    super::json_text(&value)
 }
 
 /// Expected findings are notes: they are known and do not fail the run.
@@ -101,7 +99,7 @@ fn message(f: &Finding) -> String {
         text.push('\n');
         text.push_str(diff);
     }
-    text
+    super::printable(&text)
 }
 
 /// A rule's one-line description, from `product.md`'s table.

@@ -432,21 +432,8 @@ pub(crate) fn pull(image: &str) -> Result<(), PostgresError> {
 /// was killed, or crashed before it could clean up). Only containers of
 /// this host: another machine's pids mean nothing here.
 async fn remove_stale(docker: &Docker) {
-    let filters = std::collections::HashMap::from([(
-        "label".to_owned(),
-        vec![
-            format!("{LABEL}=1"),
-            format!("{LABEL_HOST}={}", cleanup::Owner::current().host),
-        ],
-    )]);
-    let options = ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&filters)
-        .build();
-    let Ok(containers) = docker.list_containers(Some(options)).await else {
-        return;
-    };
-    for container in containers {
+    let host = format!("{LABEL_HOST}={}", cleanup::Owner::current().host);
+    for container in labelled(docker, vec![format!("{LABEL}=1"), host]).await {
         let labels = container.labels.unwrap_or_default();
         let owner = |key: &str| labels.get(key).and_then(|value| value.parse::<u64>().ok());
         let (Some(pid), Some(started)) = (owner(LABEL_PID), owner(LABEL_STARTED)) else {
@@ -477,18 +464,26 @@ pub(crate) fn reap_in_background() {
     });
 }
 
-/// Removes the container labelled `id`, if it exists yet.
-async fn remove_labelled(docker: &Docker, id: &str) {
-    let filters =
-        std::collections::HashMap::from([("label".to_owned(), vec![format!("{LABEL_ID}={id}")])]);
+/// The containers, running or not, that carry every one of `labels`
+/// (`key=value`); none when the engine does not answer.
+async fn labelled(
+    docker: &Docker,
+    labels: Vec<String>,
+) -> Vec<testcontainers::bollard::models::ContainerSummary> {
+    let filters = std::collections::HashMap::from([("label".to_owned(), labels)]);
     let options = ListContainersOptionsBuilder::new()
         .all(true)
         .filters(&filters)
         .build();
-    let Ok(containers) = docker.list_containers(Some(options)).await else {
-        return;
-    };
-    for container in containers {
+    docker
+        .list_containers(Some(options))
+        .await
+        .unwrap_or_default()
+}
+
+/// Removes the container labelled `id`, if it exists yet.
+async fn remove_labelled(docker: &Docker, id: &str) {
+    for container in labelled(docker, vec![format!("{LABEL_ID}={id}")]).await {
         if let Some(id) = container.id {
             remove(docker, &id).await;
         }

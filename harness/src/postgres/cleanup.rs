@@ -678,10 +678,12 @@ pub(crate) fn in_memory(dir: &Path) -> bool {
 
 /// Names the cap on a cluster's size in memory (and on a container's data).
 pub(crate) const CLUSTER_CAP_ENV: &str = "MIGCHECK_MAX_CLUSTER_SIZE";
-const DEFAULT_CLUSTER_CAP: u64 = 2 << 30;
+const DEFAULT_CLUSTER_CAP: u64 = 8 << 30;
 
 /// The cap on the size of a cluster kept in memory: `$MIGCHECK_MAX_CLUSTER_SIZE`
-/// (a size, or `off`), else 2 GiB; `None` when off.
+/// (a size, or `off`), else 8 GiB; `None` when off. Real sets need room:
+/// the template sandbox keeps a database per prefix of the set, and
+/// crates.io's 285 migrations reach 2.4 GiB.
 pub(crate) fn max_cluster_size() -> Result<Option<u64>, PostgresError> {
     let Some(value) = std::env::var_os(CLUSTER_CAP_ENV).filter(|value| !value.is_empty()) else {
         return Ok(Some(DEFAULT_CLUSTER_CAP));

@@ -310,7 +310,7 @@ impl SizeWatch {
                     cleanup::abort(&format!(
                         "the cluster in {dir} grew past {cap} in memory ({size} on a tmpfs): \
                          a migration or seed writes that much. Raise the cap with \
-                         {env}=8GB (or off), or put clusters on disk with \
+                         {env}=16GB (or off), or put clusters on disk with \
                          MIGCHECK_TMPDIR=/var/tmp",
                         dir = dir.display(),
                         cap = cleanup::show_size(cap),

@@ -150,7 +150,7 @@ fn a_tracked_runner_skips_what_ran_and_can_reexecute_each_body() {
             .expect("version table");
         assert_eq!(recorded.get::<_, String>(0), "001,002");
         let unsafe_to_rerun: Vec<String> = sandbox
-            .reexecute_each(tracked, &set.migrations)
+            .reexecute_each(tracked, &set.migrations, false)
             .await
             .expect("reexecute")
             .into_iter()

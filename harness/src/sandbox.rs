@@ -238,17 +238,24 @@ impl Sandbox {
         self.apply(runner, runner.next_deploy(migrations, k)).await
     }
 
-    /// Each migration's body once more (see [`Runner::reexecute_each`]).
+    /// Each migration's body once more (see [`Runner::reexecute_each`]);
+    /// `in_trial` inside the trial [`Sandbox::begin_trial`] opened, where
+    /// savepoints stand for the runner's transactions.
     pub async fn reexecute_each(
         &self,
         runner: Runner,
         migrations: &[Migration],
+        in_trial: bool,
     ) -> Result<Vec<ApplyError>, RunnerError> {
+        let nesting = match in_trial {
+            true => Nesting::InTransaction,
+            false => self.nesting(),
+        };
         runner
             .reexecute_each(
                 self.client(),
                 migrations,
-                self.nesting(),
+                nesting,
                 self.timeouts,
                 &self.session.terminator,
             )
@@ -297,24 +304,6 @@ impl Sandbox {
         }
         self.client().batch_execute("BEGIN").await?;
         Ok(true)
-    }
-
-    /// Each migration's body once more inside the trial (savepoints
-    /// stand for the runner's transactions).
-    pub async fn reexecute_in_trial(
-        &self,
-        runner: Runner,
-        migrations: &[Migration],
-    ) -> Result<Vec<ApplyError>, RunnerError> {
-        runner
-            .reexecute_each(
-                self.client(),
-                migrations,
-                Nesting::InTransaction,
-                self.timeouts,
-                &self.session.terminator,
-            )
-            .await
     }
 
     /// Undoes everything since [`Sandbox::begin_trial`].

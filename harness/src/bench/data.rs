@@ -75,6 +75,22 @@ struct Table {
     parents: Vec<String>,
 }
 
+/// [`load`] into `database` on a superuser session of migcheck's own: the
+/// rows are migcheck's, not the migrations' (which run as a role without
+/// superuser rights), and a superuser may skip the foreign keys' triggers.
+pub(crate) async fn load_into(
+    server: &crate::postgres::Server,
+    database: &str,
+    rows: u64,
+    seed: u64,
+) -> Result<Vec<Loaded>, BenchError> {
+    let (client, task) = server.connect_with_task(database).await?;
+    let loaded = load(&client, rows, seed).await;
+    drop(client);
+    let _ = task.await;
+    loaded
+}
+
 /// Loads `rows` rows into every user table (parents before children) and
 /// returns what each cost. The same `seed` gives the same rows.
 pub async fn load(client: &Client, rows: u64, seed: u64) -> Result<Vec<Loaded>, BenchError> {

@@ -309,10 +309,8 @@ async fn prepared(
             message: failed.message,
         });
     }
-    // The rows are migcheck's, not the migrations': loaded on a superuser
-    // session of its own, which may skip the foreign keys' triggers.
     let database = sandbox.database().unwrap_or_default().to_owned();
-    let loaded = match load_as_superuser(sandboxes.server(), &database, rows, seed).await {
+    let loaded = match data::load_into(sandboxes.server(), &database, rows, seed).await {
         Ok(loaded) => loaded,
         Err(e) => {
             let _ = sandboxes.close(sandbox).await;
@@ -320,19 +318,6 @@ async fn prepared(
         }
     };
     Ok(Prepared { sandbox, loaded })
-}
-
-async fn load_as_superuser(
-    server: &Server,
-    database: &str,
-    rows: u64,
-    seed: u64,
-) -> Result<Vec<data::Loaded>, BenchError> {
-    let (client, task) = server.connect_with_task(database).await?;
-    let loaded = data::load(&client, rows, seed).await;
-    drop(client);
-    let _ = task.await;
-    loaded
 }
 
 pub(crate) fn ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {

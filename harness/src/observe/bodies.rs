@@ -47,10 +47,7 @@ pub async fn observe(
             let before = read(&sandbox, Vec::new()).await?;
             let trial = sandbox.begin_trial(migration, runner).await?;
             let one = std::slice::from_ref(migration);
-            let errors = match trial {
-                true => sandbox.reexecute_in_trial(runner, one).await?,
-                false => sandbox.reexecute_each(runner, one).await?,
-            };
+            let errors = sandbox.reexecute_each(runner, one, trial).await?;
             let after = read(&sandbox, errors).await?;
             if trial {
                 sandbox.end_trial().await?;

@@ -383,10 +383,10 @@ async fn measure(
         ));
     }
     let client = sandbox.client();
-    crate::bench::data::load(client, rows, 1)
+    let database = sandbox.database().unwrap_or_default();
+    crate::bench::data::load_into(server, database, rows, 1)
         .await
         .map_err(|e| failed(&e))?;
-    let database = sandbox.database().unwrap_or_default();
     let mut times = Vec::new();
     for (i, statement) in all[k].up.statements.iter().enumerate() {
         let m = crate::bench::measure::statement(server, database, client, statement, false)

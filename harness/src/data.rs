@@ -37,16 +37,20 @@ impl TableData {
                 &[],
             )
             .await?;
-        let mut tables = BTreeMap::new();
-        for row in rows {
-            let table: String = row.get(0);
-            // Sorting the text of each row makes the checksum independent
-            // of physical order, which a rerun may change.
-            let sql = format!(
+        let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        // Sorting the text of each row makes the checksum independent of
+        // physical order, which a rerun may change.
+        let sql = crate::sql::union_all(names.iter().map(|table| {
+            format!(
                 "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {table} t"
-            );
-            let row = client.query_one(&sql, &[]).await?;
-            tables.insert(table, (row.get(0), row.get(1)));
+            )
+        }));
+        let mut tables = BTreeMap::new();
+        if let Some(sql) = sql {
+            for row in client.query(&sql, &[]).await? {
+                let index: i32 = row.get(0);
+                tables.insert(names[index as usize].clone(), (row.get(1), row.get(2)));
+            }
         }
         Ok(TableData { tables })
     }
@@ -126,23 +130,33 @@ impl TableRows {
                 &[],
             )
             .await?;
-        let mut tables = BTreeMap::new();
-        for row in rows {
-            let table: String = row.get(0);
-            let columns: Vec<String> = row.get(1);
+        let listed: Vec<(String, Vec<String>)> =
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        let names: Vec<String> = listed.iter().map(|(table, _)| table.clone()).collect();
+        let sql = crate::sql::union_all(listed.iter().map(|(table, columns)| {
             let values = columns
                 .iter()
                 .map(|c| format!("{}::text", crate::sql::ident(c)))
                 .collect::<Vec<_>>()
                 .join(", ");
-            let sql = format!("SELECT ARRAY[{values}]::text[] FROM {table}");
-            let values = client
-                .query(&sql, &[])
-                .await?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            tables.insert(table, Rows { columns, values });
+            format!("SELECT ARRAY[{values}]::text[] FROM {table}")
+        }));
+        let mut tables: BTreeMap<String, Rows> = listed
+            .into_iter()
+            .map(|(table, columns)| {
+                let rows = Rows {
+                    columns,
+                    values: Vec::new(),
+                };
+                (table, rows)
+            })
+            .collect();
+        if let Some(sql) = sql {
+            for row in client.query(&sql, &[]).await? {
+                let index: i32 = row.get(0);
+                let rows = tables.get_mut(&names[index as usize]).expect("listed");
+                rows.values.push(row.get(1));
+            }
         }
         Ok(TableRows { tables })
     }

@@ -63,14 +63,20 @@ pub(super) async fn fill_empty_tables(
         .map(|r| r.get(0))
         .collect();
     let mut empty = Vec::new();
-    for table in tables {
-        let row = client
-            .query_one(&format!("SELECT NOT EXISTS (SELECT FROM {table})"), &[])
-            .await?;
-        if row.get(0) {
-            empty.push(table);
+    let probe = crate::sql::union_all(
+        tables
+            .iter()
+            .map(|table| format!("SELECT NOT EXISTS (SELECT FROM {table})")),
+    );
+    if let Some(probe) = probe {
+        for row in client.query(&probe, &[]).await? {
+            let index: i32 = row.get(0);
+            if row.get(1) {
+                empty.push(tables[index as usize].clone());
+            }
         }
     }
+    empty.sort();
     // Referenced tables first: repeat while a pass fills something.
     let mut filled = Vec::new();
     loop {

@@ -141,8 +141,8 @@ const RELATIONS: &str = concat!(
 /// be NOT VALID; earlier majors have no such state, so the attribute is
 /// only ever set (to `false`) on PG18 and later.
 const COLUMNS: &str = concat!(
-    "SELECT 'column' AS kind, c.name || '.' || a.attname AS name,
-            c.name AS _table, a.attnum AS _position,
+    "SELECT 'column' AS kind, a.table_name || '.' || a.attname AS name,
+            a.table_name AS _table, a.attnum AS _position,
             quote_ident(a.attname) AS _ident,
             format_type(a.atttypid, a.atttypmod) AS type,
             a.attnotnull::text AS not_null,
@@ -162,23 +162,34 @@ const COLUMNS: &str = concat!(
             END AS collation
      -- The tables first, so that extension membership is looked up once
      -- per table, not once per column (the planner puts that anti-join
-     -- after every other join); OFFSET 0 keeps the subquery apart.
-     FROM (SELECT c.oid, n.nspname || '.' || c.relname AS name
-           FROM pg_class c
-           JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND ",
+     -- after every other join); then each table's columns, LATERAL; then
+     -- the rest, once for all columns. Each OFFSET 0 keeps its subquery
+     -- apart. The order is forced because in a database made from
+     -- template0 the catalogs' statistics say there are no user rows:
+     -- planned freely, the tables (or pg_type) were scanned again for
+     -- every column, a cost that grew with the square of the schema.
+     FROM (SELECT c.name AS table_name, a.*
+           FROM (SELECT c.oid, n.nspname || '.' || c.relname AS name
+                 FROM pg_class c
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid"),
     "
-           OFFSET 0) c
-     JOIN pg_attribute a ON a.attrelid = c.oid
+                 OFFSET 0) c
+           CROSS JOIN LATERAL (
+             SELECT a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod,
+                    a.attnotnull, a.attgenerated, a.attidentity, a.attcollation
+             FROM pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+             OFFSET 0) a
+           OFFSET 0) a
      JOIN pg_type t ON t.oid = a.atttypid
      LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
      LEFT JOIN pg_collation co ON co.oid = a.attcollation
      LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
-     {NOT_NULL_JOIN}
-     WHERE a.attrelid >= 16384 AND a.attnum > 0 AND NOT a.attisdropped"
+     {NOT_NULL_JOIN}"
 );
 
 /// PG18: the NOT VALID NOT NULL constraints, one row per column.

@@ -452,7 +452,7 @@ mod tests {
     /// leaves `after_down`, as "kind severity: message".
     fn check(before: &str, after_down: &str, expected: &[&str]) {
         let after = |columns| After {
-            snapshot: table(columns),
+            snapshot: table(columns).into(),
             rows: TableRows::default(),
         };
         let step = RollbackStep {
@@ -460,14 +460,14 @@ mod tests {
             seeded: Vec::new(),
             stated_up: Default::default(),
             stated_down: Default::default(),
-            before: table(before),
+            before: table(before).into(),
             rows_before: TableRows::default(),
             up: Ok(after("id, a, b, c")),
             down: Down::Ran {
                 name: "1_t.down.sql".into(),
                 outcome: Ok(DownAndReup {
                     after_down: after(after_down),
-                    reup: Ok(table("id, a, b, c")),
+                    reup: Ok(table("id, a, b, c").into()),
                 }),
             },
         };

@@ -12,6 +12,7 @@
 //! migration, so every migration in scope is judged.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::outcome::ObserveError;
 use super::seed;
@@ -29,7 +30,10 @@ pub struct RollbackStep {
     pub migration: String,
     /// Tables migcheck filled with generated rows before up.
     pub seeded: Vec<String>,
-    pub before: Snapshot,
+    /// Snapshots equal to one read before them in the step share it: a
+    /// round trip usually gives back what it started from, and keeping a
+    /// copy of each made memory grow with the square of the set.
+    pub before: Arc<Snapshot>,
     pub rows_before: TableRows,
     /// The rows the up and the down scripts change by name (`DELETE`,
     /// `UPDATE`, ...): meant, so not a loss.
@@ -42,7 +46,7 @@ pub struct RollbackStep {
 /// The state after a step that applied.
 #[derive(Debug, Clone)]
 pub struct After {
-    pub snapshot: Snapshot,
+    pub snapshot: Arc<Snapshot>,
     pub rows: TableRows,
 }
 
@@ -77,7 +81,7 @@ impl Down {
 #[derive(Debug, Clone)]
 pub struct DownAndReup {
     pub after_down: After,
-    pub reup: Result<Snapshot, ApplyError>,
+    pub reup: Result<Arc<Snapshot>, ApplyError>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -203,7 +207,12 @@ async fn walk(
             all[first].name
         ));
     }
+    // The schema the chain's sandbox holds, when a step has just read it:
+    // the next step's "before" then needs no snapshot of its own (seeding
+    // adds rows, never schema). Anything else that runs forgets it.
+    let mut settled: Option<Arc<Snapshot>> = None;
     for (index, migration) in all.iter().enumerate().skip(first) {
+        let mut known = settled.take();
         if !scope.contains(&index) {
             // Deployed already: applied on the way, not judged.
             if let Some(error) = chain
@@ -224,6 +233,7 @@ async fn walk(
         let sandbox = chain.sandbox();
         for seed in &scenario.seed {
             if set.prefix_len(&seed.before).ok() == Some(index + 1) {
+                known = None;
                 let rows = by_hand_migration(&seed.origin, &seed.sql);
                 if let Some(error) = sandbox.apply(by_hand, &[rows]).await? {
                     return Err(ObserveError::Seed {
@@ -235,8 +245,8 @@ async fn walk(
         }
         sandbox.mark("migcheck_seeded").await?;
         let mut seeded = seed::fill_empty_tables(sandbox).await?;
-        let mut before = after(sandbox).await?;
-        let mut up = apply_up(sandbox, runner, migration).await?;
+        let mut before = read(sandbox, known).await?;
+        let mut up = apply_up(sandbox, runner, migration, &before.snapshot).await?;
         // Generated rows know nothing of foreign keys or checks a later
         // migration adds; a failure they cause is theirs, unless it is the
         // NOT NULL column added without a default, which any populated
@@ -267,7 +277,7 @@ async fn walk(
             }
             seeded.clear();
             before = after(chain.sandbox()).await?;
-            up = apply_up(chain.sandbox(), runner, migration).await?;
+            up = apply_up(chain.sandbox(), runner, migration, &before.snapshot).await?;
         }
         let sandbox = chain.sandbox();
         sandbox.release("migcheck_seeded").await?;
@@ -304,12 +314,29 @@ async fn walk(
                 let down = down_migration(migration, script);
                 let name = down.name.clone();
                 sandbox.mark(SAVEPOINT).await?;
-                let outcome = round_trip(sandbox, runner, migration, &down).await?;
+                let after_up = step.up.as_ref().ok().map(|up| &up.snapshot);
+                let shared = Shared {
+                    before: &step.before,
+                    after_up,
+                };
+                let outcome = round_trip(sandbox, runner, migration, &down, shared).await?;
                 // Back to the state after up, whatever down and re-up did.
                 sandbox.rewind(SAVEPOINT).await?;
                 sandbox.release(SAVEPOINT).await?;
                 Down::Ran { name, outcome }
             }
+        };
+        settled = match (&step.up, &step.down) {
+            (Ok(up), _) if sandbox.rewinds() => Some(up.snapshot.clone()),
+            (Ok(up), Down::Missing | Down::OptedOut) => Some(up.snapshot.clone()),
+            (
+                _,
+                Down::Ran {
+                    outcome: Ok(DownAndReup { reup: Ok(reup), .. }),
+                    ..
+                },
+            ) => Some(reup.clone()),
+            _ => None,
         };
         let lost = step.down.failed() && !sandbox.rewinds();
         observation.steps.push(step);
@@ -352,13 +379,33 @@ async fn apply_up(
     sandbox: &Sandbox,
     runner: Runner,
     migration: &Migration,
+    before: &Arc<Snapshot>,
 ) -> Result<Result<After, ApplyError>, ObserveError> {
     match sandbox
         .apply(runner, std::slice::from_ref(migration))
         .await?
     {
         Some(error) => Ok(Err(error)),
-        None => Ok(Ok(after(sandbox).await?)),
+        None => {
+            let mut after = after(sandbox).await?;
+            after.snapshot = share(after.snapshot, Some(before));
+            Ok(Ok(after))
+        }
+    }
+}
+
+/// The snapshots a round trip's own are compared with, and share when
+/// equal.
+struct Shared<'s> {
+    before: &'s Arc<Snapshot>,
+    after_up: Option<&'s Arc<Snapshot>>,
+}
+
+/// `snapshot`, or `earlier` when they are equal.
+fn share(snapshot: Arc<Snapshot>, earlier: Option<&Arc<Snapshot>>) -> Arc<Snapshot> {
+    match earlier {
+        Some(earlier) if *earlier == snapshot => Arc::clone(earlier),
+        _ => snapshot,
     }
 }
 
@@ -368,21 +415,35 @@ async fn round_trip(
     runner: Runner,
     up: &Migration,
     down: &Migration,
+    shared: Shared<'_>,
 ) -> Result<Result<DownAndReup, ApplyError>, ObserveError> {
     if let Some(error) = sandbox.apply(runner, std::slice::from_ref(down)).await? {
         return Ok(Err(error));
     }
-    let after_down = after(sandbox).await?;
+    let mut after_down = after(sandbox).await?;
+    after_down.snapshot = share(after_down.snapshot, Some(shared.before));
     let reup = match sandbox.apply(runner, std::slice::from_ref(up)).await? {
         Some(error) => Err(error),
-        None => Ok(sandbox.snapshot().await?),
+        None => {
+            let snapshot = Arc::new(sandbox.snapshot().await?);
+            Ok(share(snapshot, shared.after_up))
+        }
     };
     Ok(Ok(DownAndReup { after_down, reup }))
 }
 
 async fn after(sandbox: &Sandbox) -> Result<After, ObserveError> {
+    read(sandbox, None).await
+}
+
+/// The sandbox's rows, and its schema unless `known` already is it.
+async fn read(sandbox: &Sandbox, known: Option<Arc<Snapshot>>) -> Result<After, ObserveError> {
+    let snapshot = match known {
+        Some(snapshot) => snapshot,
+        None => Arc::new(sandbox.snapshot().await?),
+    };
     Ok(After {
-        snapshot: sandbox.snapshot().await?,
+        snapshot,
         rows: TableRows::read(sandbox.client()).await?,
     })
 }

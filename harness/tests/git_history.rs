@@ -228,6 +228,51 @@ fn an_edited_migration_fails_on_the_databases_deployed_before_the_edit() {
 }
 
 #[test]
+fn history_is_read_from_a_subdirectory_with_a_relative_path() {
+    // git runs at the repository's root; the set's files were once handed
+    // to it relative to the working directory, so from `db/` nothing was
+    // read ("could not open 'migrations/001_orders.sql'").
+    let tmp = private_tmp();
+    let (repo, v1) = edited(tmp.path(), "001_orders.sql");
+    let run = private_tmp();
+    let output = migcheck(
+        run.path(),
+        &[
+            "check",
+            "--migrations",
+            "migrations",
+            "--checks",
+            "converge",
+            "--format",
+            "json",
+        ],
+    )
+    .current_dir(repo.root.join("db"))
+    .output()
+    .expect("migcheck runs");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("a JSON report");
+    let states: Vec<&str> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter_map(|f| f["legacy_state"].as_str())
+        .collect();
+    assert!(
+        states.contains(&format!("deployed at {v1} (2024-01-01, orders)").as_str()),
+        "{states:?}; notes: {}",
+        report["scenarios"][0]["notes"]
+    );
+    assert_nothing_left(run.path());
+    drop(tmp);
+}
+
+#[test]
 fn commits_that_only_add_migrations_add_no_state() {
     let tmp = private_tmp();
     let mut repo = Repo::new(tmp.path());

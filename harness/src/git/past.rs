@@ -291,7 +291,17 @@ impl History {
     fn today(&self) -> Result<Files, GitError> {
         let mut paths = Vec::new();
         walk(&self.dir, &mut paths);
-        let list: String = paths.iter().map(|p| format!("{}\n", p.display())).collect();
+        // git runs at the repository's root, and `walk` gives paths as
+        // `dir` was given: relative to the working directory.
+        let list: String = paths
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}\n",
+                    std::path::absolute(p).unwrap_or(p.clone()).display()
+                )
+            })
+            .collect();
         let blobs = run(
             &self.root,
             &["hash-object", "--stdin-paths"],

@@ -220,7 +220,15 @@ impl std::str::FromStr for Check {
             .into_iter()
             .find(|c| c.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown check `{s}`: this build has fresh, rerun, converge, expect, merge, lint, rollback, faults and locks, and rerun-bodies on request")
+                let names =
+                    |checks: &[Check]| checks.iter().map(|c| c.as_str()).collect::<Vec<_>>();
+                let all = names(&Check::ALL);
+                let (last, rest) = all.split_last().expect("checks exist");
+                format!(
+                    "unknown check `{s}`: this build has {} and {last}, and {} on request",
+                    rest.join(", "),
+                    names(&Check::OPT_IN).join(", ")
+                )
             })
     }
 }
@@ -280,5 +288,19 @@ impl Finding {
     /// Counts toward exit code 1.
     pub fn fails_run(&self) -> bool {
         self.severity == Severity::Error && !self.expected
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Check;
+
+    #[test]
+    fn an_unknown_check_lists_every_known_one() {
+        let error = "bogus".parse::<Check>().expect_err("not a check");
+        for check in Check::known() {
+            assert!(error.contains(check.as_str()), "{check:?}: {error}");
+        }
+        assert_eq!("locks".parse::<Check>(), Ok(Check::Locks));
     }
 }

@@ -118,6 +118,34 @@ struct Busy {
     _input: tempfile::TempDir,
 }
 
+/// What a SIGKILLed container run left: no handler ran, so its
+/// container is still there.
+struct Killed {
+    container: String,
+    tmp: tempfile::TempDir,
+    _input: tempfile::TempDir,
+}
+
+fn killed_container_run() -> Killed {
+    let Busy {
+        mut child,
+        container,
+        tmp,
+        _input,
+    } = busy_container_run();
+    child.kill().expect("kill migcheck");
+    child.wait().expect("reap migcheck");
+    assert!(
+        containers(None).contains(&container),
+        "the container went away with its killer; nothing to test"
+    );
+    Killed {
+        container,
+        tmp,
+        _input,
+    }
+}
+
 fn busy_container_run() -> Busy {
     let tmp = private_tmp();
     let pg = format!("container:{}", image());
@@ -188,19 +216,11 @@ fn ctrl_c_during_a_container_start_leaves_no_container() {
 
 #[test]
 fn a_killed_run_leaves_a_container_the_next_run_removes() {
-    let Busy {
-        mut child,
+    let Killed {
         container: leftover,
         tmp,
         _input,
-    } = busy_container_run();
-    // SIGKILL: no handler runs, nothing is cleaned up.
-    child.kill().expect("kill migcheck");
-    child.wait().expect("reap migcheck");
-    assert!(
-        containers(None).contains(&leftover),
-        "the container went away with its killer; nothing to test"
-    );
+    } = killed_container_run();
 
     let (output, next) = container_run(tmp.path(), &["verify", OK_SCENARIO]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
@@ -215,18 +235,11 @@ fn a_killed_run_leaves_a_container_the_next_run_removes() {
 /// thread of its own (the engine is given the time to act, not the run).
 #[test]
 fn a_local_run_removes_a_killed_runs_container() {
-    let Busy {
-        mut child,
+    let Killed {
         container: leftover,
         tmp,
         _input,
-    } = busy_container_run();
-    child.kill().expect("kill migcheck");
-    child.wait().expect("reap migcheck");
-    assert!(
-        containers(None).contains(&leftover),
-        "the container went away with its killer; nothing to test"
-    );
+    } = killed_container_run();
 
     let output = migcheck(tmp.path(), &["verify", OK_SCENARIO, "--pg", "local"])
         .output()

@@ -335,16 +335,24 @@ CREATE TABLE IF NOT EXISTS clean (id int);
         .collect()
 }
 
-/// `--superuser` where this migcheck has it: creating roles and slots
-/// needs more than the role migrations run as by default.
-fn superuser() -> Vec<&'static str> {
-    let help = std::process::Command::new(env!("CARGO_BIN_EXE_migcheck"))
-        .args(["verify", "--help"])
-        .output()
-        .expect("migcheck verify --help");
-    match String::from_utf8_lossy(&help.stdout).contains("--superuser") {
-        true => vec!["--superuser"],
-        false => Vec::new(),
+/// Creating roles and slots needs more than the role migrations run as
+/// by default.
+const SUPERUSER: &str = "--superuser";
+
+/// Runs `args` with each sandbox strategy; each run passes, and `then`
+/// looks at what it left.
+fn passes_in_each_sandbox(tmp: &Path, args: &[&str], then: impl Fn(&str)) {
+    for sandbox in ["template", "transaction"] {
+        let mut all = args.to_vec();
+        all.extend(["--sandbox", sandbox]);
+        let output = run(tmp, &all);
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{sandbox}: {}",
+            text(&output)
+        );
+        then(sandbox);
     }
 }
 
@@ -357,17 +365,10 @@ fn roles_and_slots_of_a_scenario_are_gone_before_the_next_on_an_existing_server(
     let scenarios = leaky_scenarios(input.path());
     let tmp = private_tmp();
     let pg = existing.url("postgres");
-    for sandbox in ["template", "transaction"] {
-        let mut args = vec!["verify"];
-        args.extend(scenarios.iter().map(String::as_str));
-        args.extend(["--pg", &pg, "--dsn-allow-superuser", "--sandbox", sandbox]);
-        let output = run(tmp.path(), &args);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{sandbox}: {}",
-            text(&output)
-        );
+    let mut args = vec!["verify"];
+    args.extend(scenarios.iter().map(String::as_str));
+    args.extend(["--pg", &pg, "--dsn-allow-superuser"]);
+    passes_in_each_sandbox(tmp.path(), &args, |sandbox| {
         assert_eq!(
             existing.column("SELECT rolname::text FROM pg_roles ORDER BY 1"),
             roles_before,
@@ -379,7 +380,7 @@ fn roles_and_slots_of_a_scenario_are_gone_before_the_next_on_an_existing_server(
             "{sandbox}: replication slots were left"
         );
         assert_eq!(existing.databases(), databases_before);
-    }
+    });
     assert_nothing_left(tmp.path());
 }
 
@@ -388,19 +389,9 @@ fn roles_and_slots_of_a_scenario_are_gone_before_the_next_on_a_local_server() {
     let input = tempfile::tempdir().expect("temp dir");
     let scenarios = leaky_scenarios(input.path());
     let tmp = private_tmp();
-    for sandbox in ["template", "transaction"] {
-        let mut args = vec!["verify"];
-        args.extend(scenarios.iter().map(String::as_str));
-        args.extend(["--sandbox", sandbox]);
-        args.extend(superuser());
-        let output = run(tmp.path(), &args);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{sandbox}: {}",
-            text(&output)
-        );
-    }
+    let mut args = vec!["verify", SUPERUSER];
+    args.extend(scenarios.iter().map(String::as_str));
+    passes_in_each_sandbox(tmp.path(), &args, |_| {});
     assert_nothing_left(tmp.path());
 }
 
@@ -479,24 +470,14 @@ fn a_role_made_once_is_made_anew_in_every_case_of_a_scenario() {
     );
     let migrations = input.path().join("m").to_string_lossy().into_owned();
     let tmp = private_tmp();
-    for sandbox in ["template", "transaction"] {
-        let mut args = vec![
-            "check",
-            "--migrations",
-            &migrations,
-            "--runner",
-            "tracked",
-            "--sandbox",
-            sandbox,
-        ];
-        args.extend(superuser());
-        let output = run(tmp.path(), &args);
-        assert_eq!(
-            output.status.code(),
-            Some(0),
-            "{sandbox}: {}",
-            text(&output)
-        );
-    }
+    let args = [
+        "check",
+        "--migrations",
+        &migrations,
+        "--runner",
+        "tracked",
+        SUPERUSER,
+    ];
+    passes_in_each_sandbox(tmp.path(), &args, |_| {});
     assert_nothing_left(tmp.path());
 }

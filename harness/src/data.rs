@@ -40,18 +40,21 @@ impl TableData {
         let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
         // Sorting the text of each row makes the checksum independent of
         // physical order, which a rerun may change.
-        let sql = crate::sql::union_all(names.iter().map(|table| {
-            format!(
-                "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {table} t"
-            )
-        }));
-        let mut tables = BTreeMap::new();
-        if let Some(sql) = sql {
-            for row in client.query(&sql, &[]).await? {
-                let index: i32 = row.get(0);
-                tables.insert(names[index as usize].clone(), (row.get(1), row.get(2)));
-            }
-        }
+        let each = crate::sql::query_each(
+            client,
+            names.iter().map(|table| {
+                format!(
+                    "SELECT count(*), coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {table} t"
+                )
+            }),
+        )
+        .await?;
+        // An aggregate without GROUP BY gives one row.
+        let tables = names
+            .into_iter()
+            .zip(each)
+            .map(|(table, rows)| (table, (rows[0].get(1), rows[0].get(2))))
+            .collect();
         Ok(TableData { tables })
     }
 
@@ -132,32 +135,26 @@ impl TableRows {
             .await?;
         let listed: Vec<(String, Vec<String>)> =
             rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        let names: Vec<String> = listed.iter().map(|(table, _)| table.clone()).collect();
-        let sql = crate::sql::union_all(listed.iter().map(|(table, columns)| {
-            let values = columns
-                .iter()
-                .map(|c| format!("{}::text", crate::sql::ident(c)))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("SELECT ARRAY[{values}]::text[] FROM {table}")
-        }));
-        let mut tables: BTreeMap<String, Rows> = listed
+        let each = crate::sql::query_each(
+            client,
+            listed.iter().map(|(table, columns)| {
+                let values = columns
+                    .iter()
+                    .map(|c| format!("{}::text", crate::sql::ident(c)))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                format!("SELECT ARRAY[{values}]::text[] FROM {table}")
+            }),
+        )
+        .await?;
+        let tables = listed
             .into_iter()
-            .map(|(table, columns)| {
-                let rows = Rows {
-                    columns,
-                    values: Vec::new(),
-                };
-                (table, rows)
+            .zip(each)
+            .map(|((table, columns), rows)| {
+                let values = rows.iter().map(|r| r.get(1)).collect();
+                (table, Rows { columns, values })
             })
             .collect();
-        if let Some(sql) = sql {
-            for row in client.query(&sql, &[]).await? {
-                let index: i32 = row.get(0);
-                let rows = tables.get_mut(&names[index as usize]).expect("listed");
-                rows.values.push(row.get(1));
-            }
-        }
         Ok(TableRows { tables })
     }
 

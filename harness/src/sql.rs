@@ -2,6 +2,8 @@
 //! it builds, seed rows, its version table, its reads). Migrations' own
 //! SQL is never rewritten.
 
+use tokio_postgres::{Client, Row};
+
 /// `s` as an SQL string literal.
 pub(crate) fn literal(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
@@ -12,11 +14,16 @@ pub(crate) fn ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-/// One statement running every `SELECT` of `selects`, each result row
-/// prefixed with the index of the `SELECT` it came from; `None` when
-/// there are none. One round trip instead of one per table: reads
-/// after every migration would otherwise grow with the schema.
-pub(crate) fn union_all(selects: impl Iterator<Item = String>) -> Option<String> {
+/// Runs every `SELECT` of `selects` in one statement, and gives back the
+/// rows of each, in order: one round trip instead of one per table, as
+/// reads after every migration would otherwise grow with the schema. Each
+/// row starts with the index of its `SELECT`; that `SELECT`'s own columns
+/// follow, from column 1.
+pub(crate) async fn query_each(
+    client: &Client,
+    selects: impl ExactSizeIterator<Item = String>,
+) -> Result<Vec<Vec<Row>>, tokio_postgres::Error> {
+    let mut each: Vec<Vec<Row>> = (0..selects.len()).map(|_| Vec::new()).collect();
     let branches: Vec<String> = selects
         .enumerate()
         .map(|(index, select)| {
@@ -24,7 +31,14 @@ pub(crate) fn union_all(selects: impl Iterator<Item = String>) -> Option<String>
             format!("SELECT {index}::int4, {rest}")
         })
         .collect();
-    (!branches.is_empty()).then(|| branches.join("\nUNION ALL\n"))
+    if branches.is_empty() {
+        return Ok(each);
+    }
+    for row in client.query(&branches.join("\nUNION ALL\n"), &[]).await? {
+        let index: i32 = row.get(0);
+        each[index as usize].push(row);
+    }
+    Ok(each)
 }
 
 #[cfg(test)]

@@ -62,21 +62,19 @@ pub(super) async fn fill_empty_tables(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    let mut empty = Vec::new();
-    let probe = crate::sql::union_all(
+    let each = crate::sql::query_each(
+        client,
         tables
             .iter()
             .map(|table| format!("SELECT NOT EXISTS (SELECT FROM {table})")),
-    );
-    if let Some(probe) = probe {
-        for row in client.query(&probe, &[]).await? {
-            let index: i32 = row.get(0);
-            if row.get(1) {
-                empty.push(tables[index as usize].clone());
-            }
-        }
-    }
-    empty.sort();
+    )
+    .await?;
+    let empty: Vec<String> = tables
+        .into_iter()
+        .zip(each)
+        .filter(|(_, rows)| rows[0].get(1))
+        .map(|(table, _)| table)
+        .collect();
     // Referenced tables first: repeat while a pass fills something.
     let mut filled = Vec::new();
     loop {

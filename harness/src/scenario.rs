@@ -449,14 +449,6 @@ fn flow_depth(text: &str) -> usize {
     deepest
 }
 
-fn read(path: &Path) -> Result<String, ScenarioError> {
-    let bytes = crate::input::read(path)?;
-    String::from_utf8(bytes).map_err(|_| ScenarioError::Invalid {
-        path: path.to_path_buf(),
-        message: "not UTF-8 text".into(),
-    })
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ScenarioFile {
@@ -621,7 +613,7 @@ impl Scenario {
 
     /// Reads a scenario file; `id` names it in reports.
     pub fn load(path: &Path, id: String) -> Result<Scenario, ScenarioError> {
-        let file: ScenarioFile = from_yaml(path, &read(path)?)?;
+        let file: ScenarioFile = from_yaml(path, &crate::input::read_text(path)?)?;
         if let Some(ignore) = file.ignore.iter().find(|i| i.reason.trim().is_empty()) {
             return Err(ScenarioError::Invalid {
                 path: path.to_path_buf(),
@@ -710,7 +702,14 @@ impl Scenario {
                 (None, Some(file)) => {
                     let file = base.join(file);
                     let origin = file.display().to_string();
-                    (Some(parse_legacy(path, &origin, read(&file)?)?), origin)
+                    (
+                        Some(parse_legacy(
+                            path,
+                            &origin,
+                            crate::input::read_text(&file)?,
+                        )?),
+                        origin,
+                    )
                 }
                 (None, None) if state.upto.is_some() || state.migrations.is_some() => {
                     (None, path.display().to_string())
@@ -810,12 +809,12 @@ impl Scenario {
         let roots: Vec<PathBuf> = found.iter().map(|(root, _)| absolute(root)).collect();
         let base = common_ancestor(&roots);
         let mut scenarios: Vec<Scenario> = Vec::new();
-        let mut ids: Vec<(String, PathBuf)> = Vec::new();
         for file in found.into_iter().flat_map(|(_, files)| files) {
             let full = absolute(&file);
             let relative = full.strip_prefix(&base).unwrap_or(&full).with_extension("");
             let id = relative.to_string_lossy().into_owned();
-            if let Some((_, first)) = ids.iter().find(|(known, _)| *known == id) {
+            let seen = scenarios.iter().find(|s| s.id == id);
+            if let Some(first) = seen.and_then(|s| s.file.as_deref()) {
                 if same_file(first, &file) {
                     continue;
                 }
@@ -827,7 +826,6 @@ impl Scenario {
                     ),
                 });
             }
-            ids.push((id.clone(), file.clone()));
             scenarios.push(Scenario::load(&file, id)?);
         }
         Ok(scenarios)

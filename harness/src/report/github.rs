@@ -73,11 +73,11 @@ pub(super) fn render(report: &Report) -> String {
     out
 }
 
-/// A command's message: `%`, CR and LF escaped as GitHub documents.
+/// A command's message: `%` and LF escaped as GitHub documents (CR, like
+/// every other control character, `printable` already wrote as an escape).
 fn data(text: &str) -> String {
     super::printable(text)
         .replace('%', "%25")
-        .replace('\r', "%0D")
         .replace('\n', "%0A")
 }
 

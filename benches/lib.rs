@@ -1,6 +1,6 @@
 //! Criterion benches of migcheck's own costs; see the `[[bench]]` targets.
-//! Shared here: the server, runtime and scenario most of them use, and the
-//! schemas they measure.
+//! Shared here: the server, runtime and scenario most of them use, the
+//! schemas they measure, and the sizes and sampling of the scaling benches.
 
 use migcheck::postgres::{PgSpec, Server};
 use migcheck::scenario::Scenario;
@@ -113,4 +113,35 @@ pub fn generated_set(migrations: usize, dir: &std::path::Path) -> std::io::Resul
         std::fs::write(dir.join(format!("{stem}.down.sql")), down)?;
     }
     Ok(())
+}
+
+/// The sizes a scaling bench runs: those `var` lists (`50,100`), else
+/// `default`.
+pub fn sizes(var: &str, default: &[usize]) -> Vec<usize> {
+    match std::env::var(var) {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{var} lists numbers, e.g. 50,100"))
+            })
+            .collect(),
+        Err(_) => default.to_vec(),
+    }
+}
+
+/// A group for runs long enough that criterion's fewest samples (10,
+/// each one run, after one warm-up run) are plenty.
+pub fn few_samples<'c>(
+    c: &'c mut criterion::Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .sample_size(10)
+        .sampling_mode(criterion::SamplingMode::Flat)
+        .warm_up_time(std::time::Duration::from_millis(1))
+        .measurement_time(std::time::Duration::from_secs(1));
+    group
 }

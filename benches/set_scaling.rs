@@ -11,9 +11,7 @@
 //! `cargo bench --bench set_scaling -- --quick` takes one run per size, and
 //! `MIGCHECK_BENCH_SET_SIZES=50,100` runs only the sizes it lists.
 
-use std::time::Duration;
-
-use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use migcheck::finding::Check;
 use migcheck::migrations::Format;
 use migcheck::pipeline;
@@ -24,28 +22,13 @@ use migcheck::scenario::Scenario;
 const SIZES: [usize; 4] = [50, 100, 200, 400];
 
 fn sizes() -> Vec<usize> {
-    match std::env::var("MIGCHECK_BENCH_SET_SIZES") {
-        Ok(list) => list
-            .split(',')
-            .map(|n| {
-                n.trim()
-                    .parse()
-                    .expect("MIGCHECK_BENCH_SET_SIZES lists numbers: 50,100")
-            })
-            .collect(),
-        Err(_) => SIZES.to_vec(),
-    }
+    benches::sizes("MIGCHECK_BENCH_SET_SIZES", &SIZES)
 }
 
 fn check_tracked(c: &mut Criterion) {
     let server = benches::local_server();
     let runtime = benches::runtime();
-    let mut group = c.benchmark_group("set_scaling");
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(1));
+    let mut group = benches::few_samples(c, "set_scaling");
     for n in sizes() {
         let dir = tempfile::tempdir().expect("a temp dir");
         benches::generated_set(n, dir.path()).expect("write the set");

@@ -11,30 +11,13 @@
 //! lists.
 
 use std::path::Path;
-use std::time::Duration;
 
-use criterion::{
-    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
-};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use migcheck::migrations::{Format, Script};
 use migcheck::pipeline;
 use migcheck::scenario::Scenario;
 
 const SIZES: [usize; 5] = [2_500, 5_000, 10_000, 20_000, 40_000];
-
-fn sizes() -> Vec<usize> {
-    match std::env::var("MIGCHECK_BENCH_SPLIT_SIZES") {
-        Ok(list) => list
-            .split(',')
-            .map(|n| {
-                n.trim()
-                    .parse()
-                    .expect("MIGCHECK_BENCH_SPLIT_SIZES lists numbers: 2500,5000")
-            })
-            .collect(),
-        Err(_) => SIZES.to_vec(),
-    }
-}
 
 /// `n` statements (n rounded down to a multiple of 5), in a table of their
 /// own for every 5, so that lint has as many tables to track as a real
@@ -53,13 +36,12 @@ fn statements(n: usize) -> String {
     sql
 }
 
+fn sizes() -> Vec<usize> {
+    benches::sizes("MIGCHECK_BENCH_SPLIT_SIZES", &SIZES)
+}
+
 fn split(c: &mut Criterion) {
-    let mut group = c.benchmark_group("split");
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(1));
+    let mut group = benches::few_samples(c, "split");
     for n in sizes() {
         let sql = statements(n);
         group.throughput(Throughput::Elements(n as u64));
@@ -75,12 +57,7 @@ fn split(c: &mut Criterion) {
 }
 
 fn lint(c: &mut Criterion) {
-    let mut group = c.benchmark_group("lint");
-    group
-        .sample_size(10)
-        .sampling_mode(SamplingMode::Flat)
-        .warm_up_time(Duration::from_millis(1))
-        .measurement_time(Duration::from_secs(1));
+    let mut group = benches::few_samples(c, "lint");
     for n in sizes() {
         let dir = tempfile::tempdir().expect("a temp dir");
         std::fs::write(dir.path().join("001_seed.sql"), statements(n)).expect("write the file");

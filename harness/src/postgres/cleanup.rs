@@ -584,10 +584,7 @@ pub fn install_handler() {
                 );
                 return;
             }
-            let _cleaning = CLEANING.lock();
-            INTERRUPTED.store(true, Ordering::SeqCst);
-            stop_all();
-            std::process::exit(SIGNAL_EXIT_CODE);
+            stop_and_exit(SIGNAL_EXIT_CODE, None);
         });
     });
 }
@@ -742,13 +739,22 @@ pub(crate) fn show_size(bytes: u64) -> String {
 /// fails meanwhile sees [`interrupted`] and stays quiet; stderr is held so
 /// that `message` is the last word.
 pub(crate) fn abort(message: &str) -> ! {
+    stop_and_exit(2, Some(message))
+}
+
+/// Holds [`CLEANING`] (so that [`wait_for_cleanup`] blocks until the
+/// process ends), runs [`stop_all`] and exits with `code`, after printing
+/// `message` as an error if given. With a message, stderr is locked first
+/// and held to the end, so that nothing another thread writes follows it.
+fn stop_and_exit(code: i32, message: Option<&str>) -> ! {
     use std::io::Write;
-    let mut stderr = std::io::stderr().lock();
+    let mut stderr = message.map(|message| (std::io::stderr().lock(), message));
     let _cleaning = CLEANING.lock();
-    INTERRUPTED.store(true, Ordering::SeqCst);
     stop_all();
-    let _ = writeln!(stderr, "migcheck: error: {message}");
-    std::process::exit(2);
+    if let Some((stderr, message)) = &mut stderr {
+        let _ = writeln!(stderr, "migcheck: error: {message}");
+    }
+    std::process::exit(code);
 }
 
 #[cfg(test)]

@@ -152,20 +152,37 @@ impl Existing {
     }
 
     async fn check_async(dsn: &Dsn, allowed: Allowed) -> Result<Existing, PostgresError> {
+        let mut config = (*dsn.config).clone();
+        config
+            .application_name("migcheck")
+            .connect_timeout(CONNECT_TIMEOUT);
+        let (client, connection) =
+            config
+                .connect(tokio_postgres::NoTls)
+                .await
+                .map_err(|error| PostgresError::Dsn {
+                    dsn: dsn.to_string(),
+                    problem: format!("cannot connect: {}", describe(&error)),
+                })?;
+        let task = tokio::spawn(connection);
+        let checked = Existing::check_with(&client, dsn, allowed).await;
+        // Whatever the outcome: the session ends before the check returns.
+        drop(client);
+        let _ = task.await;
+        checked
+    }
+
+    /// [`Existing::check`]'s queries, refusals and [`reap`], on `client`.
+    async fn check_with(
+        client: &tokio_postgres::Client,
+        dsn: &Dsn,
+        allowed: Allowed,
+    ) -> Result<Existing, PostgresError> {
         let refused = |problem: String| PostgresError::Dsn {
             dsn: dsn.to_string(),
             problem,
         };
         let admin_database = admin_database(&dsn.config);
-        let mut config = (*dsn.config).clone();
-        config
-            .application_name("migcheck")
-            .connect_timeout(CONNECT_TIMEOUT);
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|error| refused(format!("cannot connect: {}", describe(&error))))?;
-        let task = tokio::spawn(connection);
         let row = client
             .query_one(
                 "SELECT current_setting('server_version'), \
@@ -208,8 +225,6 @@ impl Existing {
             None
         };
         if let (Some(powers), false) = (powers, allowed.superuser) {
-            drop(client);
-            let _ = task.await;
             return Err(refused(format!(
                 "{powers}: migrations (from a pull request, say) would run with the power to \
                  change the whole cluster (other databases through dblink, roles, replication \
@@ -219,8 +234,6 @@ impl Existing {
             )));
         }
         if !can_create {
-            drop(client);
-            let _ = task.await;
             return Err(refused(
                 "the role may not create databases; migcheck works in databases of its own: \
                  grant it CREATEDB (ALTER ROLE ... CREATEDB) or use a role that has it"
@@ -235,9 +248,7 @@ impl Existing {
                  postgres on a test server) or pass --dsn-allow-tables"
             )));
         }
-        reap(&client).await;
-        drop(client);
-        let _ = task.await;
+        reap(client).await;
         Ok(Existing {
             dsn: dsn.clone(),
             admin_database,

@@ -156,15 +156,13 @@ impl Existing {
         config
             .application_name("migcheck")
             .connect_timeout(CONNECT_TIMEOUT);
-        let (client, connection) =
-            config
-                .connect(tokio_postgres::NoTls)
+        let (client, task) =
+            super::connect_on_task(&config)
                 .await
                 .map_err(|error| PostgresError::Dsn {
                     dsn: dsn.to_string(),
                     problem: format!("cannot connect: {}", describe(&error)),
                 })?;
-        let task = tokio::spawn(connection);
         let checked = Existing::check_with(&client, dsn, allowed).await;
         // Whatever the outcome: the session ends before the check returns.
         drop(client);
@@ -285,10 +283,9 @@ pub(super) fn describe(error: &tokio_postgres::Error) -> String {
 
 /// Drops a database migcheck created, for the signal handler.
 pub(crate) async fn drop_database(config: &tokio_postgres::Config, name: &str) {
-    let Ok((client, connection)) = config.connect(tokio_postgres::NoTls).await else {
+    let Ok((client, task)) = super::connect_on_task(config).await else {
         return;
     };
-    let task = tokio::spawn(connection);
     let _ = client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;

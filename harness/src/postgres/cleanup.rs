@@ -408,7 +408,7 @@ fn start_time(pid: u32) -> Option<u64> {
 
 /// This process's pid namespace: pids (and `/proc`) of another one say
 /// nothing about processes here.
-fn pid_namespace() -> Option<String> {
+pub(crate) fn pid_namespace() -> Option<String> {
     let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
     Some(link.to_string_lossy().into_owned())
 }

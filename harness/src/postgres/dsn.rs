@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tokio_postgres::config::Host;
 
-use super::cleanup::Owner;
+use super::cleanup::{Owner, pid_namespace};
 use super::error::PostgresError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -310,9 +310,7 @@ fn owner_comment(owner: &Owner) -> String {
 /// (containers of one machine share its boot, not their pids).
 fn this_machine(host: &str) -> String {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let pidns = std::fs::read_link("/proc/self/ns/pid")
-        .map(|link| link.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let pidns = pid_namespace().unwrap_or_default();
     let pidns = pidns.trim_start_matches("pid:[").trim_end_matches(']');
     format!("host={host} boot={} pidns={pidns}", boot.trim())
 }

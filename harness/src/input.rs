@@ -10,6 +10,11 @@
 //!   exhausted.
 //!
 //! It reads; it never writes, and it knows nothing of what the text means.
+//!
+//! Its limit is a size, so the grammar of sizes lives here too
+//! ([`parse_size`]): `--max-file-size` and the command line's other sizes
+//! (`cli::values::bytes`) and `MIGCHECK_MAX_CLUSTER_SIZE` (`postgres`, which
+//! cannot use `cli`) all read sizes with it.
 
 use std::fs::{File, FileType};
 use std::io::Read;
@@ -143,6 +148,31 @@ fn regular(path: &Path, kind: FileType) -> Result<(), InputError> {
     })
 }
 
+/// A size in bytes: a number (a fraction too) and a unit, powers of 1024:
+/// `0`, `4096`, `512kB`, `8MB`, `1.5 GB`, `2GiB`, `1T`; units `b`, `k`,
+/// `kb`, `kib`, `m`, `mb`, `mib`, `g`, `gb`, `gib`, `t`, `tb`, `tib`, in
+/// any case. `None` for anything else, a negative number included.
+pub(crate) fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| c.is_ascii_alphabetic())
+        .unwrap_or(text.len());
+    let factor: u64 = match text[split..].to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        "t" | "tb" | "tib" => 1 << 40,
+        _ => return None,
+    };
+    text[..split]
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| (n * factor as f64) as u64)
+}
+
 /// A size as `--max-file-size` takes it: "64 MiB", "1.5 GiB", "512 bytes".
 fn size_text(bytes: u64) -> String {
     const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
@@ -235,6 +265,16 @@ mod tests {
             limit,
             "cannot read DIR/missing.sql: No such file or directory (os error 2)",
         );
+    }
+
+    #[test]
+    fn one_size_grammar() {
+        assert_eq!(parse_size("64MB"), Some(64 << 20));
+        assert_eq!(parse_size("2GiB"), Some(2 << 30));
+        assert_eq!(parse_size(" 1.5 g "), Some(3 << 29));
+        assert_eq!(parse_size("4096"), Some(4096));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("-1GB"), None);
     }
 
     #[test]

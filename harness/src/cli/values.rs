@@ -30,23 +30,10 @@ pub fn count(text: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("`{text}` is not a row count; write e.g. 10000, 10k or 1M"))
 }
 
-/// A size in bytes: `0`, `512kB`, `8MB`, `1GB` (powers of 1024).
+/// A size in bytes: `0`, `512kB`, `8MB`, `1GB`, `2GiB` (powers of 1024;
+/// `input::parse_size`'s grammar, which `MIGCHECK_MAX_CLUSTER_SIZE` shares).
 pub fn bytes(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let factor: u64 = match t[split..].to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" => 1 << 10,
-        "m" | "mb" => 1 << 20,
-        "g" | "gb" => 1 << 30,
-        _ => return Err(format!("`{text}` is not a size; write e.g. 0, 512kB, 8MB")),
-    };
-    t[..split]
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| (n * factor as f64) as u64)
+    crate::input::parse_size(text)
         .ok_or_else(|| format!("`{text}` is not a size; write e.g. 0, 512kB, 8MB"))
 }
 

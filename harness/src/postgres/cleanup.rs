@@ -408,7 +408,7 @@ fn start_time(pid: u32) -> Option<u64> {
 
 /// This process's pid namespace: pids (and `/proc`) of another one say
 /// nothing about processes here.
-fn pid_namespace() -> Option<String> {
+pub(crate) fn pid_namespace() -> Option<String> {
     let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
     Some(link.to_string_lossy().into_owned())
 }
@@ -584,10 +584,7 @@ pub fn install_handler() {
                 );
                 return;
             }
-            let _cleaning = CLEANING.lock();
-            INTERRUPTED.store(true, Ordering::SeqCst);
-            stop_all();
-            std::process::exit(SIGNAL_EXIT_CODE);
+            stop_and_exit(SIGNAL_EXIT_CODE, None);
         });
     });
 }
@@ -692,37 +689,13 @@ pub(crate) fn max_cluster_size() -> Result<Option<u64>, PostgresError> {
     if value.trim().eq_ignore_ascii_case("off") {
         return Ok(None);
     }
-    parse_size(&value)
+    crate::input::parse_size(&value)
         .filter(|&size| size > 0)
         .map(Some)
         .ok_or_else(|| PostgresError::BadSize {
             name: CLUSTER_CAP_ENV,
             value: value.into_owned(),
         })
-}
-
-/// A size in bytes, in the grammar of the command line's sizes (`512kB`,
-/// `8MB`, `2GB`, powers of 1024; `cli::values`, which this module cannot
-/// use), also taking `KiB`, `MiB`, `GiB`.
-fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic())
-        .unwrap_or(text.len());
-    let factor: u64 = match text[split..].to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        "t" | "tb" | "tib" => 1 << 40,
-        _ => return None,
-    };
-    text[..split]
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && *n >= 0.0)
-        .map(|n| (n * factor as f64) as u64)
 }
 
 /// A size for people: `64 MiB`, `2 GiB`.
@@ -742,13 +715,22 @@ pub(crate) fn show_size(bytes: u64) -> String {
 /// fails meanwhile sees [`interrupted`] and stays quiet; stderr is held so
 /// that `message` is the last word.
 pub(crate) fn abort(message: &str) -> ! {
+    stop_and_exit(2, Some(message))
+}
+
+/// Holds [`CLEANING`] (so that [`wait_for_cleanup`] blocks until the
+/// process ends), runs [`stop_all`] and exits with `code`, after printing
+/// `message` as an error if given. With a message, stderr is locked first
+/// and held to the end, so that nothing another thread writes follows it.
+fn stop_and_exit(code: i32, message: Option<&str>) -> ! {
     use std::io::Write;
-    let mut stderr = std::io::stderr().lock();
+    let mut stderr = message.map(|message| (std::io::stderr().lock(), message));
     let _cleaning = CLEANING.lock();
-    INTERRUPTED.store(true, Ordering::SeqCst);
     stop_all();
-    let _ = writeln!(stderr, "migcheck: error: {message}");
-    std::process::exit(2);
+    if let Some((stderr, message)) = &mut stderr {
+        let _ = writeln!(stderr, "migcheck: error: {message}");
+    }
+    std::process::exit(code);
 }
 
 #[cfg(test)]
@@ -777,13 +759,7 @@ mod tests {
     }
 
     #[test]
-    fn sizes() {
-        assert_eq!(parse_size("64MB"), Some(64 << 20));
-        assert_eq!(parse_size("2GiB"), Some(2 << 30));
-        assert_eq!(parse_size(" 1.5 g "), Some(3 << 29));
-        assert_eq!(parse_size("4096"), Some(4096));
-        assert_eq!(parse_size("lots"), None);
-        assert_eq!(parse_size("-1GB"), None);
+    fn sizes_for_people() {
         assert_eq!(show_size(64 << 20), "64 MiB");
         assert_eq!(show_size(2 << 30), "2 GiB");
     }

@@ -220,9 +220,7 @@ impl Container {
         let started = Instant::now();
         let mut last_check = Instant::now();
         loop {
-            let attempt = self.config("postgres").connect(tokio_postgres::NoTls).await;
-            if let Ok((client, connection)) = attempt {
-                let task = tokio::spawn(connection);
+            if let Ok((client, task)) = super::connect_on_task(&self.config("postgres")).await {
                 let answered = client.simple_query("SELECT 1").await.is_ok();
                 drop(client);
                 let _ = task.await;

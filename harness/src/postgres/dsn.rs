@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use tokio_postgres::config::Host;
 
-use super::cleanup::Owner;
+use super::cleanup::{Owner, pid_namespace};
 use super::error::PostgresError;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -152,20 +152,35 @@ impl Existing {
     }
 
     async fn check_async(dsn: &Dsn, allowed: Allowed) -> Result<Existing, PostgresError> {
+        let mut config = (*dsn.config).clone();
+        config
+            .application_name("migcheck")
+            .connect_timeout(CONNECT_TIMEOUT);
+        let (client, task) =
+            super::connect_on_task(&config)
+                .await
+                .map_err(|error| PostgresError::Dsn {
+                    dsn: dsn.to_string(),
+                    problem: format!("cannot connect: {}", describe(&error)),
+                })?;
+        let checked = Existing::check_with(&client, dsn, allowed).await;
+        // Whatever the outcome: the session ends before the check returns.
+        drop(client);
+        let _ = task.await;
+        checked
+    }
+
+    /// [`Existing::check`]'s queries, refusals and [`reap`], on `client`.
+    async fn check_with(
+        client: &tokio_postgres::Client,
+        dsn: &Dsn,
+        allowed: Allowed,
+    ) -> Result<Existing, PostgresError> {
         let refused = |problem: String| PostgresError::Dsn {
             dsn: dsn.to_string(),
             problem,
         };
         let admin_database = admin_database(&dsn.config);
-        let mut config = (*dsn.config).clone();
-        config
-            .application_name("migcheck")
-            .connect_timeout(CONNECT_TIMEOUT);
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|error| refused(format!("cannot connect: {}", describe(&error))))?;
-        let task = tokio::spawn(connection);
         let row = client
             .query_one(
                 "SELECT current_setting('server_version'), \
@@ -208,8 +223,6 @@ impl Existing {
             None
         };
         if let (Some(powers), false) = (powers, allowed.superuser) {
-            drop(client);
-            let _ = task.await;
             return Err(refused(format!(
                 "{powers}: migrations (from a pull request, say) would run with the power to \
                  change the whole cluster (other databases through dblink, roles, replication \
@@ -219,8 +232,6 @@ impl Existing {
             )));
         }
         if !can_create {
-            drop(client);
-            let _ = task.await;
             return Err(refused(
                 "the role may not create databases; migcheck works in databases of its own: \
                  grant it CREATEDB (ALTER ROLE ... CREATEDB) or use a role that has it"
@@ -235,9 +246,7 @@ impl Existing {
                  postgres on a test server) or pass --dsn-allow-tables"
             )));
         }
-        reap(&client).await;
-        drop(client);
-        let _ = task.await;
+        reap(client).await;
         Ok(Existing {
             dsn: dsn.clone(),
             admin_database,
@@ -274,10 +283,9 @@ pub(super) fn describe(error: &tokio_postgres::Error) -> String {
 
 /// Drops a database migcheck created, for the signal handler.
 pub(crate) async fn drop_database(config: &tokio_postgres::Config, name: &str) {
-    let Ok((client, connection)) = config.connect(tokio_postgres::NoTls).await else {
+    let Ok((client, task)) = super::connect_on_task(config).await else {
         return;
     };
-    let task = tokio::spawn(connection);
     let _ = client
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
@@ -302,9 +310,7 @@ fn owner_comment(owner: &Owner) -> String {
 /// (containers of one machine share its boot, not their pids).
 fn this_machine(host: &str) -> String {
     let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
-    let pidns = std::fs::read_link("/proc/self/ns/pid")
-        .map(|link| link.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let pidns = pid_namespace().unwrap_or_default();
     let pidns = pidns.trim_start_matches("pid:[").trim_end_matches(']');
     format!("host={host} boot={} pidns={pidns}", boot.trim())
 }

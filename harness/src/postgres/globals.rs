@@ -268,13 +268,9 @@ async fn connect(config: &Config, database: Option<&str>) -> Result<Client, Stri
     if let Some(database) = database {
         config.dbname(database);
     }
-    let (client, connection) = config
-        .connect(tokio_postgres::NoTls)
+    let (client, _task) = super::connect_on_task(&config)
         .await
         .map_err(|e| describe(&e))?;
-    tokio::spawn(async move {
-        let _ = connection.await;
-    });
     Ok(client)
 }
 

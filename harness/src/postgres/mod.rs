@@ -475,16 +475,9 @@ impl Server {
         config: tokio_postgres::Config,
         dbname: &str,
     ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), PostgresError> {
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
+        connect_on_task(&config)
             .await
-            .map_err(|error| PostgresError::connect(dbname, self.place(), error))?;
-        // A broken connection surfaces as an error on the client's next call;
-        // the task has nobody better to tell.
-        let task = tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok((client, task))
+            .map_err(|error| PostgresError::connect(dbname, self.place(), error))
     }
 
     /// Where connections go, for error messages.
@@ -576,12 +569,9 @@ pub struct Terminator {
 impl Terminator {
     /// Ends the backend; its client then fails with a closed connection.
     pub async fn terminate(&self) {
-        let Ok((client, connection)) = self.config.connect(tokio_postgres::NoTls).await else {
+        let Ok((client, task)) = connect_on_task(&self.config).await else {
             return;
         };
-        let task = tokio::spawn(async move {
-            let _ = connection.await;
-        });
         let _ = client
             .execute("SELECT pg_terminate_backend($1)", &[&self.pid])
             .await;
@@ -626,6 +616,23 @@ impl Drop for DatabaseGuard {
             guard.remove_now();
         }
     }
+}
+
+/// Connects as `config` says, without TLS, and drives the connection on a
+/// task spawned with `tokio::spawn`, so it must be called inside a tokio
+/// runtime: every connection of this module is made here. A broken
+/// connection surfaces as an error on the client's next call; the task has
+/// nobody better to tell. The task ends when the server has closed the
+/// session: awaiting it after dropping the client means the backend is
+/// gone.
+async fn connect_on_task(
+    config: &tokio_postgres::Config,
+) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    let task = tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok((client, task))
 }
 
 /// Once per process, before its first server: removes what runs killed on

@@ -104,7 +104,6 @@ fn build(binaries: &Binaries, run_as: Option<&RunAs>, dir: &Path) -> Result<(), 
     };
     std::fs::create_dir_all(parent)
         .map_err(|error| PostgresError::io("create cache directory", parent, error))?;
-    remove_abandoned(parent);
     if dir.exists() {
         // Not complete (checked by the caller): not ours, but only a rename
         // ever creates it, so it was damaged by hand. Rebuild it.
@@ -194,7 +193,8 @@ fn build(binaries: &Binaries, run_as: Option<&RunAs>, dir: &Path) -> Result<(), 
 
 /// Removes `*.tmp-<pid>-<start time>` staging directories whose process is
 /// gone (killed while building a template); `*.tmp-<pid>` ones (older
-/// versions) when no process has that pid.
+/// versions) when no process has that pid. Runs once per process, before
+/// its first server (`reap_leftovers`), so before any build.
 pub(crate) fn remove_abandoned(parent: &Path) {
     let Ok(entries) = std::fs::read_dir(parent) else {
         return;

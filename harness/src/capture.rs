@@ -282,17 +282,12 @@ async fn from_dsn(dsn: &str) -> Result<SnapshotFile, CaptureError> {
         config.application_name("migcheck snapshot");
     }
     let target = config_target(&config);
-    let (client, connection) =
-        config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| CaptureError::Connect {
-                target: target.clone(),
-                message: connection_message(&e),
-            })?;
-    let task = tokio::spawn(async move {
-        let _ = connection.await;
-    });
+    let (client, task) = crate::postgres::connect_on_task(&config)
+        .await
+        .map_err(|e| CaptureError::Connect {
+            target: target.clone(),
+            message: connection_message(&e),
+        })?;
     let result = read_only_snapshot(&client).await;
     drop(client);
     let _ = task.await;

@@ -620,12 +620,12 @@ impl Drop for DatabaseGuard {
 
 /// Connects as `config` says, without TLS, and drives the connection on a
 /// task spawned with `tokio::spawn`, so it must be called inside a tokio
-/// runtime: every connection of this module is made here. A broken
+/// runtime: every connection migcheck makes is made here. A broken
 /// connection surfaces as an error on the client's next call; the task has
 /// nobody better to tell. The task ends when the server has closed the
 /// session: awaiting it after dropping the client means the backend is
 /// gone.
-async fn connect_on_task(
+pub(crate) async fn connect_on_task(
     config: &tokio_postgres::Config,
 ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
     let (client, connection) = config.connect(tokio_postgres::NoTls).await?;

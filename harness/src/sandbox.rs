@@ -188,6 +188,12 @@ impl Sandbox {
         &self.session.client
     }
 
+    /// The pid of the backend behind [`Sandbox::client`], asked once when
+    /// the session was opened.
+    pub fn backend_pid(&self) -> i32 {
+        self.session.terminator.pid()
+    }
+
     /// The sandbox's own database; `None` for a sandbox in a transaction
     /// on the sandboxes' shared database.
     pub fn database(&self) -> Option<&str> {

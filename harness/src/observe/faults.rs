@@ -297,7 +297,6 @@ async fn interrupt(
     migration: &Migration,
     at: Fault,
 ) -> Result<bool, ObserveError> {
-    let client = sandbox.client();
     let mut head = migration.clone();
     head.up.statements.truncate(at.k - 1);
     let by_hand = Runner {
@@ -313,10 +312,7 @@ async fn interrupt(
     let database = sandbox.database().unwrap_or(&admin);
     let blocker = server.connect(database).await.map_err(SandboxError::from)?;
     let watcher = server.connect(&admin).await.map_err(SandboxError::from)?;
-    let pid: i32 = client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .await?
-        .get(0);
+    let pid = sandbox.backend_pid();
     let tables: Vec<String> = blocker
         .query(
             "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname)

@@ -691,13 +691,8 @@ impl Path<'_, '_> {
     /// A statement outside a transaction, its locks sampled as bench does
     /// (by relation name).
     async fn sampled(&self, statement: &Statement) -> Result<Vec<SampledLock>, String> {
-        let client = self.sandbox.client();
         let database = self.sandbox.database().unwrap_or_default();
-        let pid: i32 = client
-            .query_one("SELECT pg_backend_pid()", &[])
-            .await
-            .map_err(|e| crate::sandbox::db_message(&e))?
-            .get(0);
+        let pid = self.sandbox.backend_pid();
         let sampler = Sampler::start(self.sandboxes.server(), database, pid)
             .await
             .map_err(|e| e.to_string())?;

@@ -567,6 +567,11 @@ pub struct Terminator {
 }
 
 impl Terminator {
+    /// The backend's pid.
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
     /// Ends the backend; its client then fails with a closed connection.
     pub async fn terminate(&self) {
         let Ok((client, task)) = connect_on_task(&self.config).await else {

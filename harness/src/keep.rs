@@ -10,6 +10,7 @@ use crate::migrations::MigrationSet;
 use crate::postgres::Server;
 use crate::runner::Nesting;
 use crate::runner::Timeouts;
+use crate::sandbox::Access;
 use crate::scenario::{Deployed, Scenario};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,10 +62,7 @@ pub async fn keep_case(
         )
     };
     server.ensure_migrator(&admin).await.map_err(sql)?;
-    let owner = server
-        .database_owner()
-        .map(|owner| format!(" OWNER {owner}"))
-        .unwrap_or_default();
+    let owner = server.owner_clause();
     admin
         .batch_execute(&format!(
             "CREATE DATABASE {}{owner}",
@@ -73,11 +71,7 @@ pub async fn keep_case(
         .await
         .map_err(sql)?;
     // As the run did: the migration role unless the scenario says otherwise.
-    let mut config = match scenario.superuser {
-        true => server.config(&name),
-        false => server.migrator_config(&name),
-    };
-    config.options(timeouts.options());
+    let config = Access::of(scenario.superuser).config(server, &name, timeouts);
     let (client, _task) = server
         .connect_config(config, &name)
         .await

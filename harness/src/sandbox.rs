@@ -51,6 +51,29 @@ impl Access {
             false => Access::Owner,
         }
     }
+
+    /// How a session with this access connects to `database`, under
+    /// `timeouts`: as a sandbox's session does, and as `--keep-failed`'s
+    /// replay of a case.
+    pub(crate) fn config(
+        self,
+        server: &Server,
+        database: &str,
+        timeouts: Timeouts,
+    ) -> tokio_postgres::Config {
+        let mut config = match self {
+            Access::Owner => server.migrator_config(database),
+            Access::Superuser => server.config(database),
+        };
+        // Session options, not SET statements: no extra round trip, and in
+        // place before the first statement of the session.
+        let options = match config.get_options() {
+            Some(theirs) => format!("{theirs} {}", timeouts.options()),
+            None => timeouts.options(),
+        };
+        config.options(&options);
+        config
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -524,17 +547,7 @@ impl<'s> Sandboxes<'s> {
     }
 
     async fn connect(&self, database: &str) -> Result<Session, SandboxError> {
-        let mut config = match self.access {
-            Access::Owner => self.server.migrator_config(database),
-            Access::Superuser => self.server.config(database),
-        };
-        // Session options, not SET statements: no extra round trip, and in
-        // place before the first statement of the session.
-        let options = match config.get_options() {
-            Some(theirs) => format!("{theirs} {}", self.timeouts.options()),
-            None => self.timeouts.options(),
-        };
-        config.options(&options);
+        let config = self.access.config(self.server, database, self.timeouts);
         let (client, task) = self.server.connect_config(config, database).await?;
         let terminator = self
             .server
@@ -564,13 +577,7 @@ impl<'s> Sandboxes<'s> {
         if let Some(guard) = self.server.guard_database(name) {
             self.guards.insert(name.to_owned(), guard);
         }
-        // Owned by the migration role: it may then create schemas, and
-        // install trusted extensions, in its own database and nowhere else.
-        let owner = self
-            .server
-            .database_owner()
-            .map(|owner| format!(" OWNER {owner}"))
-            .unwrap_or_default();
+        let owner = self.server.owner_clause();
         self.sql(&format!(
             "CREATE DATABASE {name} TEMPLATE {template}{strategy}{owner}"
         ))

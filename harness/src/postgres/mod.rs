@@ -445,10 +445,15 @@ impl Server {
         }
     }
 
-    /// The owner migcheck gives the databases it creates, when it is not
-    /// the user that creates them.
-    pub(crate) fn database_owner(&self) -> Option<&'static str> {
-        self.migrator.as_ref().map(|_| MIGRATOR)
+    /// The `OWNER` clause of the databases migcheck creates (empty when
+    /// the user that creates them owns them): owned by the migration role,
+    /// which may then create schemas, and install trusted extensions, in
+    /// its own database and nowhere else.
+    pub(crate) fn owner_clause(&self) -> String {
+        match &self.migrator {
+            Some(_) => format!(" OWNER {MIGRATOR}"),
+            None => String::new(),
+        }
     }
 
     /// Connects to `dbname` and drives the connection on a task spawned

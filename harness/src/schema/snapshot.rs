@@ -39,6 +39,11 @@ macro_rules! user_schema {
 ///
 /// Objects created by `CREATE EXTENSION` are the extension's business, not
 /// the migrations'.
+///
+/// `OFFSET 0` keeps the test a lookup per object in pg_depend's index:
+/// pulled up into an anti-join, the planner may scan all of pg_depend
+/// (thousands of built-in rows) once per query, which was most of a small
+/// schema's snapshot.
 macro_rules! not_in_extension {
     ($catalog:literal, $oid:expr) => {
         concat!(
@@ -46,7 +51,7 @@ macro_rules! not_in_extension {
             $catalog,
             "'::regclass AND xd.objid = ",
             $oid,
-            " AND xd.deptype = 'e')"
+            " AND xd.deptype = 'e' OFFSET 0)"
         )
     };
 }
@@ -140,62 +145,67 @@ const RELATIONS: &str = concat!(
 /// `{NOT_NULL_VALIDATED}`: PG18 stores NOT NULL as a constraint, which can
 /// be NOT VALID; earlier majors have no such state, so the attribute is
 /// only ever set (to `false`) on PG18 and later.
+///
+/// The plan is forced, because a sandbox's catalog statistics lie: it is
+/// a database made from `template0`, whose statistics say there are no
+/// user rows, and after autovacuum has cleaned up rolled-back sandboxes
+/// they may say pg_attrdef is empty. Planned freely, the tables were read
+/// again for every column, or all defaults for every column: a cost that
+/// grew with the square of the schema. So the tables come first (each
+/// `OFFSET 0` keeps its subquery apart), then each table's columns,
+/// `LATERAL`, and the rest is a lookup by key, made only for the columns
+/// that need it (a default, a collatable type, PG18's NOT NULL): joined,
+/// the planner hashed all of pg_type again for every table.
 const COLUMNS: &str = concat!(
-    "SELECT 'column' AS kind, a.table_name || '.' || a.attname AS name,
-            a.table_name AS _table, a.attnum AS _position,
+    "SELECT 'column' AS kind, c.name || '.' || a.attname AS name,
+            c.name AS _table, a.attnum AS _position,
             quote_ident(a.attname) AS _ident,
             format_type(a.atttypid, a.atttypmod) AS type,
             a.attnotnull::text AS not_null,
             {NOT_NULL_VALIDATED} AS not_null_validated,
             -- A default cannot refer to a column, so it needs no relation
             -- to deparse in (0): several times cheaper than its relid.
-            CASE WHEN a.attgenerated = '' THEN pg_get_expr(ad.adbin, 0) END AS default,
-            CASE a.attgenerated
-              WHEN 's' THEN 'ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') STORED'
-              WHEN 'v' THEN 'ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') VIRTUAL'
+            CASE WHEN a.atthasdef AND a.attgenerated = '' THEN
+              (SELECT pg_get_expr(ad.adbin, 0) FROM pg_attrdef ad
+               WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum)
+            END AS default,
+            CASE WHEN a.atthasdef AND a.attgenerated <> '' THEN
+              (SELECT 'ALWAYS AS (' || pg_get_expr(ad.adbin, ad.adrelid) || ') '
+                      || CASE a.attgenerated WHEN 's' THEN 'STORED' ELSE 'VIRTUAL' END
+               FROM pg_attrdef ad WHERE ad.adrelid = a.attrelid AND ad.adnum = a.attnum)
             END AS generated,
             CASE a.attidentity WHEN 'a' THEN 'always' WHEN 'd' THEN 'by default' END AS identity,
-            -- Only a collation other than the type's own says something.
-            CASE WHEN a.attcollation <> t.typcollation THEN
-              CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
-                   ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
+            -- Only a collation other than the type's own says something
+            -- (looked up for collatable columns only).
+            CASE WHEN a.attcollation <> 0 AND a.attcollation <>
+                      (SELECT t.typcollation FROM pg_type t WHERE t.oid = a.atttypid) THEN
+              (SELECT CASE WHEN cn.nspname = 'pg_catalog' THEN quote_ident(co.collname)
+                           ELSE quote_ident(cn.nspname) || '.' || quote_ident(co.collname) END
+               FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace
+               WHERE co.oid = a.attcollation)
             END AS collation
-     -- The tables first, so that extension membership is looked up once
-     -- per table, not once per column (the planner puts that anti-join
-     -- after every other join); then each table's columns, LATERAL; then
-     -- the rest, once for all columns. Each OFFSET 0 keeps its subquery
-     -- apart. The order is forced because in a database made from
-     -- template0 the catalogs' statistics say there are no user rows:
-     -- planned freely, the tables (or pg_type) were scanned again for
-     -- every column, a cost that grew with the square of the schema.
-     FROM (SELECT c.name AS table_name, a.*
-           FROM (SELECT c.oid, n.nspname || '.' || c.relname AS name
-                 FROM pg_class c
-                 JOIN pg_namespace n ON n.oid = c.relnamespace
-                 WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND ",
+     FROM (SELECT c.oid, n.nspname || '.' || c.relname AS name
+           FROM pg_class c
+           JOIN pg_namespace n ON n.oid = c.relnamespace
+           WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid"),
     "
-                 OFFSET 0) c
-           CROSS JOIN LATERAL (
-             SELECT a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod,
-                    a.attnotnull, a.attgenerated, a.attidentity, a.attcollation
-             FROM pg_attribute a
-             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-             OFFSET 0) a
-           OFFSET 0) a
-     JOIN pg_type t ON t.oid = a.atttypid
-     LEFT JOIN pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
-     LEFT JOIN pg_collation co ON co.oid = a.attcollation
-     LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
-     {NOT_NULL_JOIN}"
+           OFFSET 0) c
+     CROSS JOIN LATERAL (
+       SELECT a.attrelid, a.attnum, a.attname, a.atttypid, a.atttypmod, a.attnotnull,
+              a.atthasdef, a.attgenerated, a.attidentity, a.attcollation
+       FROM pg_attribute a
+       WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+       OFFSET 0) a"
 );
 
-/// PG18: the NOT VALID NOT NULL constraints, one row per column.
-const NOT_NULL_JOIN_18: &str =
-    "LEFT JOIN pg_constraint nn ON nn.contype = 'n' AND NOT nn.convalidated
-       AND nn.conrelid = a.attrelid AND nn.conkey[1] = a.attnum";
+/// PG18: whether a NOT NULL column's constraint is NOT VALID.
+const NOT_NULL_VALIDATED_18: &str = "CASE WHEN a.attnotnull AND EXISTS (
+       SELECT 1 FROM pg_constraint nn
+       WHERE nn.conrelid = a.attrelid AND nn.contype = 'n' AND NOT nn.convalidated
+         AND nn.conkey[1] = a.attnum) THEN 'false' END";
 
 /// Table constraints. PG18 stores NOT NULL as constraints (contype 'n');
 /// nullability is already the column's `not_null` (and its validity
@@ -205,43 +215,39 @@ const NOT_NULL_JOIN_18: &str =
 /// that needs it). `{PLAIN_KEY}` excludes what later majors print more
 /// of: PG15's `NULLS NOT DISTINCT`, PG18's `WITHOUT OVERLAPS`.
 const CONSTRAINTS: &str = concat!(
-    "WITH plain AS MATERIALIZED (
-       -- Primary keys and unique constraints on plain columns, spelled as
-       -- pg_get_constraintdef does, without its catalog lookups per row.
-       SELECT con.oid,
-              CASE con.contype WHEN 'p' THEN 'PRIMARY KEY (' ELSE 'UNIQUE (' END
-                -- A scalar subquery is one index lookup per key column; as
-                -- a join, the planner hashes every column of the table.
-                || string_agg(quote_ident((SELECT a.attname FROM pg_attribute a
-                                           WHERE a.attrelid = con.conrelid AND a.attnum = k.attnum)),
-                              ', ' ORDER BY k.n) || ')' AS definition
-       FROM pg_constraint con
-       JOIN pg_index i ON i.indexrelid = con.conindid
-       JOIN pg_class ic ON ic.oid = con.conindid
-       JOIN pg_namespace n ON n.oid = ic.relnamespace
-       CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, n)
-       WHERE con.oid >= 16384 AND con.contype IN ('p', 'u') AND NOT con.condeferrable AND i.indnatts = i.indnkeyatts
-         AND ic.reloptions IS NULL AND ic.reltablespace = 0 {PLAIN_KEY} AND ",
-    user_schema!("n"),
-    "
-       GROUP BY con.oid, con.contype
-     )
-     SELECT 'constraint' AS kind, n.nspname || '.' || c.relname || '.' || con.conname AS name,
+    "SELECT 'constraint' AS kind, n.nspname || '.' || c.relname || '.' || con.conname AS name,
             CASE con.contype WHEN 'p' THEN 'primary key' WHEN 'u' THEN 'unique'
                              WHEN 'f' THEN 'foreign key' WHEN 'c' THEN 'check'
                              WHEN 'x' THEN 'exclusion' WHEN 't' THEN 'trigger'
                              ELSE con.contype::text END AS type,
             -- Validity is its own attribute; keeping it out of the
             -- definition reports a NOT VALID constraint once.
-            COALESCE(plain.definition,
-                     CASE WHEN con.convalidated THEN pg_get_constraintdef(con.oid)
-                          ELSE regexp_replace(pg_get_constraintdef(con.oid), ' NOT VALID$', '') END)
+            COALESCE(
+              -- Primary keys and unique constraints on plain columns,
+              -- spelled as pg_get_constraintdef does, without its catalog
+              -- lookups per row: a subquery per constraint, so that each
+              -- of its rows is an index lookup whatever the statistics
+              -- say (joined to all keys at once, a sandbox's plan read
+              -- them all again for every constraint).
+              CASE WHEN con.contype IN ('p', 'u') AND NOT con.condeferrable THEN
+                (SELECT CASE con.contype WHEN 'p' THEN 'PRIMARY KEY (' ELSE 'UNIQUE (' END
+                        || string_agg(quote_ident((SELECT a.attname FROM pg_attribute a
+                                                   WHERE a.attrelid = con.conrelid
+                                                     AND a.attnum = k.attnum)),
+                                      ', ' ORDER BY k.n) || ')'
+                 FROM pg_index i
+                 JOIN pg_class ic ON ic.oid = i.indexrelid
+                 CROSS JOIN LATERAL unnest(con.conkey) WITH ORDINALITY AS k(attnum, n)
+                 WHERE i.indexrelid = con.conindid AND i.indnatts = i.indnkeyatts
+                   AND ic.reloptions IS NULL AND ic.reltablespace = 0 {PLAIN_KEY})
+              END,
+              CASE WHEN con.convalidated THEN pg_get_constraintdef(con.oid)
+                   ELSE regexp_replace(pg_get_constraintdef(con.oid), ' NOT VALID$', '') END)
               AS definition,
             con.convalidated::text AS validated
      FROM pg_constraint con
      JOIN pg_class c ON c.oid = con.conrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     LEFT JOIN plain ON plain.oid = con.oid
      WHERE con.oid >= 16384 AND con.contype <> 'n' AND ",
     user_schema!("n"),
     " AND ",
@@ -284,9 +290,12 @@ const INDEXES: &str = concat!(
          AND i.indexrelid >= 16384
        CROSS JOIN LATERAL (SELECT attnum, n::int AS n
                            FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS key(attnum, n)) k
-       -- attnum > 0 leaves the system columns out of the hash.
-       LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-         AND a.attrelid >= 16384 AND a.attnum > 0
+       -- A lookup per key column (an expression's is 0): joined to all
+       -- user columns at once, a sandbox's plan could read them all
+       -- again for every key.
+       LEFT JOIN LATERAL (SELECT a.attname, a.attcollation FROM pg_attribute a
+                          WHERE a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
+                          OFFSET 0) a ON true
        LEFT JOIN pg_opclass o ON o.oid = i.indclass[k.n - 1] AND k.n <= i.indnkeyatts
      ), cols AS MATERIALIZED (
        SELECT indexrelid,
@@ -309,12 +318,15 @@ const INDEXES: &str = concat!(
                  {NULLS_NOT_DISTINCT}
             ELSE pg_get_indexdef(i.indexrelid) END AS definition,
             i.indisvalid::text AS valid
-     FROM pg_index i
-     JOIN pg_class ic ON ic.oid = i.indexrelid
+     -- Driven by `cols`, and the catalogs looked up by key from it: a
+     -- sandbox's statistics say no user index exists, and joined the
+     -- other way round, the plan read all of `cols` for every index.
+     FROM cols
+     JOIN pg_index i ON i.indexrelid = cols.indexrelid
+     JOIN pg_class ic ON ic.oid = cols.indexrelid
      JOIN pg_class tc ON tc.oid = i.indrelid
      JOIN pg_namespace n ON n.oid = ic.relnamespace
-     JOIN cols ON cols.indexrelid = i.indexrelid
-     WHERE i.indexrelid >= 16384 AND ",
+     WHERE ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "tc.oid")
@@ -518,13 +530,10 @@ fn queries(version: u32) -> Vec<Query> {
         what,
         sql: sql.to_owned(),
     };
-    let (not_null_validated, not_null_join) = if version >= 180000 {
-        (
-            "CASE WHEN nn.oid IS NOT NULL THEN 'false' END",
-            NOT_NULL_JOIN_18,
-        )
+    let not_null_validated = if version >= 180000 {
+        NOT_NULL_VALIDATED_18
     } else {
-        ("NULL", "")
+        "NULL"
     };
     let plain_key = match version {
         180000.. => "AND NOT i.indnullsnotdistinct AND NOT con.conperiod",
@@ -541,9 +550,7 @@ fn queries(version: u32) -> Vec<Query> {
         q("tables, views, sequences and composite types", RELATIONS),
         Query {
             what: "columns",
-            sql: COLUMNS
-                .replace("{NOT_NULL_VALIDATED}", not_null_validated)
-                .replace("{NOT_NULL_JOIN}", not_null_join),
+            sql: COLUMNS.replace("{NOT_NULL_VALIDATED}", not_null_validated),
         },
         Query {
             what: "constraints",

@@ -13,6 +13,7 @@
 mod bookkeeping;
 mod diff;
 mod snapshot;
+mod units;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,6 +23,7 @@ use sha2::{Digest, Sha256};
 pub use bookkeeping::is_bookkeeping;
 pub use diff::{Change, Diff, diff, diff_all};
 pub use snapshot::{Prepared, QUERY_COUNT, ROUND_TRIPS, prepare, snapshot, snapshot_prepared};
+pub use units::Indexed;
 
 /// The schema of one database: every object under its key,
 /// `"<kind> <qualified name>"`, e.g. `"table public.jobs"`,

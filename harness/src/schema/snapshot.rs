@@ -11,7 +11,7 @@
 //! text (`true`/`false`). `information_schema` is not used: it is slow and
 //! hides what migcheck compares (index validity, NOT VALID).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -122,11 +122,12 @@ const RELATIONS: &str = concat!(
                                  ', ' ORDER BY a.attnum)
                FROM pg_attribute a
                WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)
-            END AS attributes
+            END AS attributes,
+            c.oid AS _unit
      FROM pg_class c
      JOIN pg_namespace n ON n.oid = c.relnamespace
      LEFT JOIN pg_sequence s ON s.seqrelid = c.oid
-     WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c') AND ",
+     WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c') AND {UNITS c.oid} AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid"),
@@ -158,7 +159,7 @@ const RELATIONS: &str = concat!(
 /// the planner hashed all of pg_type again for every table.
 const COLUMNS: &str = concat!(
     "SELECT 'column' AS kind, c.name || '.' || a.attname AS name,
-            c.name AS _table, a.attnum AS _position,
+            c.name AS _table, a.attnum AS _position, c.oid AS _unit,
             quote_ident(a.attname) AS _ident,
             format_type(a.atttypid, a.atttypmod) AS type,
             a.attnotnull::text AS not_null,
@@ -187,7 +188,7 @@ const COLUMNS: &str = concat!(
      FROM (SELECT c.oid, n.nspname || '.' || c.relname AS name
            FROM pg_class c
            JOIN pg_namespace n ON n.oid = c.relnamespace
-           WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND ",
+           WHERE c.oid >= 16384 AND c.relkind IN ('r', 'p') AND {UNITS c.oid} AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid"),
@@ -244,11 +245,12 @@ const CONSTRAINTS: &str = concat!(
               CASE WHEN con.convalidated THEN pg_get_constraintdef(con.oid)
                    ELSE regexp_replace(pg_get_constraintdef(con.oid), ' NOT VALID$', '') END)
               AS definition,
-            con.convalidated::text AS validated
+            con.convalidated::text AS validated,
+            c.oid AS _unit
      FROM pg_constraint con
      JOIN pg_class c ON c.oid = con.conrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE con.oid >= 16384 AND con.contype <> 'n' AND ",
+     WHERE con.oid >= 16384 AND con.contype <> 'n' AND {UNITS c.oid} AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid")
@@ -287,7 +289,7 @@ const INDEXES: &str = concat!(
        FROM pg_index i
        JOIN pg_class ic ON ic.oid = i.indexrelid
        JOIN pg_namespace n ON n.oid = ic.relnamespace AND {USER_SCHEMA}
-         AND i.indexrelid >= 16384
+         AND i.indexrelid >= 16384 AND {UNITS i.indrelid}
        CROSS JOIN LATERAL (SELECT attnum, n::int AS n
                            FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS key(attnum, n)) k
        -- A lookup per key column (an expression's is 0): joined to all
@@ -317,7 +319,8 @@ const INDEXES: &str = concat!(
                  || COALESCE(' INCLUDE (' || cols.included || ')', '')
                  {NULLS_NOT_DISTINCT}
             ELSE pg_get_indexdef(i.indexrelid) END AS definition,
-            i.indisvalid::text AS valid
+            i.indisvalid::text AS valid,
+            tc.oid AS _unit
      -- Driven by `cols`, and the catalogs looked up by key from it: a
      -- sandbox's statistics say no user index exists, and joined the
      -- other way round, the plan read all of `cols` for every index.
@@ -380,11 +383,12 @@ const TRIGGERS_AND_POLICIES: &str = concat!(
             CASE t.tgenabled WHEN 'O' THEN 'enabled' WHEN 'D' THEN 'disabled'
                              WHEN 'R' THEN 'enabled for replica only'
                              WHEN 'A' THEN 'enabled always' END AS enabled,
-            NULL AS command, NULL AS permissive, NULL AS roles, NULL AS using, NULL AS with_check
+            NULL AS command, NULL AS permissive, NULL AS roles, NULL AS using, NULL AS with_check,
+            c.oid AS _unit
      FROM pg_trigger t
      JOIN pg_class c ON c.oid = t.tgrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE t.oid >= 16384 AND NOT t.tgisinternal AND ",
+     WHERE t.oid >= 16384 AND NOT t.tgisinternal AND {UNITS c.oid} AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid"),
@@ -400,11 +404,12 @@ const TRIGGERS_AND_POLICIES: &str = concat!(
                                ELSE quote_ident(pg_get_userbyid(role)) END AS name
                    FROM unnest(pol.polroles) AS role) r),
             pg_get_expr(pol.polqual, pol.polrelid),
-            pg_get_expr(pol.polwithcheck, pol.polrelid)
+            pg_get_expr(pol.polwithcheck, pol.polrelid),
+            c.oid
      FROM pg_policy pol
      JOIN pg_class c ON c.oid = pol.polrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE pol.oid >= 16384 AND ",
+     WHERE pol.oid >= 16384 AND {UNITS c.oid} AND ",
     user_schema!("n"),
     " AND ",
     not_in_extension!("pg_class", "c.oid")
@@ -432,10 +437,11 @@ const COLLATIONS: &str = concat!(
     not_in_extension!("pg_collation", "co.oid")
 );
 
-/// `COMMENT ON ...` of the objects above, as rows `kind, name, comment`
-/// that [`snapshot`] sets as the `comment` attribute of the object with
-/// that key. Comments on objects a snapshot leaves out are not read.
-const COMMENTS: &str = concat!(
+/// `COMMENT ON ...` of relations and what they hold, as rows `kind, name,
+/// comment` that [`snapshot`] sets as the `comment` attribute of the
+/// object with that key. Comments on objects a snapshot leaves out are not
+/// read. An index's comment belongs to its table's unit.
+const COMMENTS_ON_RELATIONS: &str = concat!(
     "SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
                            WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
                            WHEN 'c' THEN 'composite type' ELSE 'index' END AS kind,
@@ -449,23 +455,54 @@ const COMMENTS: &str = concat!(
      LEFT JOIN pg_attribute a ON d.objsubid > 0 AND a.attrelid = c.oid AND a.attnum = d.objsubid
      WHERE d.objoid >= 16384 AND d.classoid = 'pg_class'::regclass AND ",
     user_schema!("n"),
-    "
+    " AND ({UNITS c.oid} OR EXISTS (SELECT 1 FROM pg_index i
+                                   WHERE i.indexrelid = c.oid AND {UNITS i.indrelid}))
      UNION ALL
      SELECT 'constraint', n.nspname || '.' || c.relname || '.' || con.conname, d.description, false
      FROM pg_description d
      JOIN pg_constraint con ON con.oid = d.objoid
      JOIN pg_class c ON c.oid = con.conrelid
      JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE d.objoid >= 16384 AND d.classoid = 'pg_constraint'::regclass AND ",
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_constraint'::regclass AND {UNITS c.oid} AND ",
     user_schema!("n"),
     "
      UNION ALL
-     SELECT CASE t.typtype WHEN 'e' THEN 'enum' WHEN 'd' THEN 'domain' ELSE 'composite type' END,
-            n.nspname || '.' || t.typname, d.description, false
+     SELECT 'composite type', n.nspname || '.' || t.typname, d.description, false
      FROM pg_description d
      JOIN pg_type t ON t.oid = d.objoid
      JOIN pg_namespace n ON n.oid = t.typnamespace
-     WHERE d.objoid >= 16384 AND d.classoid = 'pg_type'::regclass AND t.typtype IN ('e', 'd', 'c') AND ",
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_type'::regclass AND t.typtype = 'c'
+       AND {UNITS t.typrelid} AND ",
+    user_schema!("n"),
+    "
+     UNION ALL
+     SELECT 'trigger', n.nspname || '.' || c.relname || '.' || t.tgname, d.description, false
+     FROM pg_description d
+     JOIN pg_trigger t ON t.oid = d.objoid
+     JOIN pg_class c ON c.oid = t.tgrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_trigger'::regclass AND {UNITS c.oid} AND ",
+    user_schema!("n"),
+    "
+     UNION ALL
+     SELECT 'policy', n.nspname || '.' || c.relname || '.' || pol.polname, d.description, false
+     FROM pg_description d
+     JOIN pg_policy pol ON pol.oid = d.objoid
+     JOIN pg_class c ON c.oid = pol.polrelid
+     JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_policy'::regclass AND {UNITS c.oid} AND ",
+    user_schema!("n")
+);
+
+/// `COMMENT ON ...` of the objects that belong to no relation: enums,
+/// domains, routines, schemas, extensions and collations.
+const COMMENTS_ON_OTHERS: &str = concat!(
+    "SELECT CASE t.typtype WHEN 'e' THEN 'enum' ELSE 'domain' END AS kind,
+            n.nspname || '.' || t.typname AS name, d.description AS comment, false AS _column
+     FROM pg_description d
+     JOIN pg_type t ON t.oid = d.objoid
+     JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE d.objoid >= 16384 AND d.classoid = 'pg_type'::regclass AND t.typtype IN ('e', 'd') AND ",
     user_schema!("n"),
     "
      UNION ALL
@@ -476,24 +513,6 @@ const COMMENTS: &str = concat!(
      JOIN pg_proc p ON p.oid = d.objoid
      JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE d.objoid >= 16384 AND d.classoid = 'pg_proc'::regclass AND ",
-    user_schema!("n"),
-    "
-     UNION ALL
-     SELECT 'trigger', n.nspname || '.' || c.relname || '.' || t.tgname, d.description, false
-     FROM pg_description d
-     JOIN pg_trigger t ON t.oid = d.objoid
-     JOIN pg_class c ON c.oid = t.tgrelid
-     JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE d.objoid >= 16384 AND d.classoid = 'pg_trigger'::regclass AND ",
-    user_schema!("n"),
-    "
-     UNION ALL
-     SELECT 'policy', n.nspname || '.' || c.relname || '.' || pol.polname, d.description, false
-     FROM pg_description d
-     JOIN pg_policy pol ON pol.oid = d.objoid
-     JOIN pg_class c ON c.oid = pol.polrelid
-     JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE d.objoid >= 16384 AND d.classoid = 'pg_policy'::regclass AND ",
     user_schema!("n"),
     "
      UNION ALL
@@ -517,19 +536,62 @@ const COMMENTS: &str = concat!(
     user_schema!("n")
 );
 
-/// One catalog query: what it reads (for error messages) and its SQL.
+/// Which objects a catalog query reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    /// Relations (tables, views, sequences, composite types) and what
+    /// each holds: columns, constraints, indexes, triggers, policies and
+    /// comments. Each row names its relation's OID (`_unit`), and
+    /// `{UNITS expr}` in the SQL is where a read limits them.
+    Relations,
+    /// Schemas, extensions, enums, domains, routines, collations and
+    /// their comments.
+    Others,
+}
+
+/// One catalog query: what it reads (for error messages), and its SQL
+/// over the whole schema and over the relations `$1` (an `oid[]`) names.
 struct Query {
     what: &'static str,
-    sql: String,
+    part: Part,
+    all: String,
+    some: String,
+}
+
+impl Query {
+    fn new(what: &'static str, part: Part, sql: &str) -> Query {
+        Query {
+            what,
+            part,
+            all: in_units(sql, None),
+            some: in_units(sql, Some("$1")),
+        }
+    }
+}
+
+/// `sql` with each `{UNITS expr}` made `true` (every relation), or
+/// `expr = ANY(units)`.
+fn in_units(sql: &str, units: Option<&str>) -> String {
+    const OPEN: &str = "{UNITS ";
+    let mut out = String::with_capacity(sql.len());
+    let mut rest = sql;
+    while let Some(at) = rest.find(OPEN) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + OPEN.len()..];
+        let end = after.find('}').expect("{UNITS ...} is closed");
+        match units {
+            None => out.push_str("true"),
+            Some(units) => out.push_str(&format!("{} = ANY({units})", &after[..end])),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The queries for a server of `version` (`server_version_num`, e.g.
 /// 150014): the few spellings that differ between majors are filled in here.
 fn queries(version: u32) -> Vec<Query> {
-    let q = |what, sql: &str| Query {
-        what,
-        sql: sql.to_owned(),
-    };
     let not_null_validated = if version >= 180000 {
         NOT_NULL_VALIDATED_18
     } else {
@@ -545,37 +607,62 @@ fn queries(version: u32) -> Vec<Query> {
     } else {
         ""
     };
+    use Part::{Others, Relations};
     vec![
-        q("schemas and extensions", SCHEMAS_AND_EXTENSIONS),
-        q("tables, views, sequences and composite types", RELATIONS),
-        Query {
-            what: "columns",
-            sql: COLUMNS.replace("{NOT_NULL_VALIDATED}", not_null_validated),
-        },
-        Query {
-            what: "constraints",
-            sql: CONSTRAINTS.replace("{PLAIN_KEY}", plain_key),
-        },
-        Query {
-            what: "indexes",
-            sql: INDEXES
+        Query::new("schemas and extensions", Others, SCHEMAS_AND_EXTENSIONS),
+        Query::new(
+            "tables, views, sequences and composite types",
+            Relations,
+            RELATIONS,
+        ),
+        Query::new(
+            "columns",
+            Relations,
+            &COLUMNS.replace("{NOT_NULL_VALIDATED}", not_null_validated),
+        ),
+        Query::new(
+            "constraints",
+            Relations,
+            &CONSTRAINTS.replace("{PLAIN_KEY}", plain_key),
+        ),
+        Query::new(
+            "indexes",
+            Relations,
+            &INDEXES
                 .replace("{NULLS_NOT_DISTINCT}", nulls_not_distinct)
                 .replace("{USER_SCHEMA}", user_schema!("n")),
-        },
-        q("enums and domains", ENUMS_AND_DOMAINS),
-        q("functions and procedures", ROUTINES),
-        q("triggers and policies", TRIGGERS_AND_POLICIES),
-        q("collations", COLLATIONS),
-        q("comments", COMMENTS),
+        ),
+        Query::new("enums and domains", Others, ENUMS_AND_DOMAINS),
+        Query::new("functions and procedures", Others, ROUTINES),
+        Query::new("triggers and policies", Relations, TRIGGERS_AND_POLICIES),
+        Query::new("collations", Others, COLLATIONS),
+        Query::new(COMMENTS, Relations, COMMENTS_ON_RELATIONS),
+        Query::new(COMMENTS, Others, COMMENTS_ON_OTHERS),
     ]
 }
 
+/// What the two comment queries read.
+const COMMENTS: &str = "comments";
+
 /// How many catalog queries [`snapshot`] pipelines after asking the version.
-pub const QUERY_COUNT: usize = 10;
+pub const QUERY_COUNT: usize = 11;
 
 /// How many round trips [`snapshot`] makes: the server's version, then
 /// every catalog query at once.
 pub const ROUND_TRIPS: usize = 2;
+
+/// What a read covers.
+#[derive(Debug, Clone, Copy)]
+pub enum Reach<'a> {
+    /// The whole schema.
+    All,
+    /// The relations with these OIDs and what they hold, and everything
+    /// else (schemas, types, routines, ...) when `others`.
+    Some {
+        units: &'a BTreeSet<u32>,
+        others: bool,
+    },
+}
 
 /// Reads the schema of the database `client` is connected to.
 ///
@@ -584,10 +671,7 @@ pub const ROUND_TRIPS: usize = 2;
 /// runs them one after another), so the caller's connection task must be
 /// running.
 pub async fn snapshot(client: &Client) -> Result<Snapshot, SchemaError> {
-    let version = server_version(client).await?;
-    let queries = queries(version);
-    debug_assert_eq!(queries.len(), QUERY_COUNT);
-    assemble(client, &queries).await
+    Ok(read(client, None, Reach::All).await?.finish())
 }
 
 /// The catalog queries prepared on one connection (`PREPARE`), for a
@@ -605,11 +689,21 @@ pub async fn prepare(client: &Client) -> Result<Prepared, SchemaError> {
     let mut batch = String::new();
     let mut executes = Vec::new();
     for (i, query) in queries(version).into_iter().enumerate() {
-        let name = format!("migcheck_snapshot_{i}");
-        batch.push_str(&format!("PREPARE {name} AS {};\n", query.sql));
+        let all = format!("migcheck_snapshot_{i}");
+        batch.push_str(&format!("PREPARE {all} AS {};\n", query.all));
+        let some = match query.part {
+            Part::Relations => {
+                let some = format!("migcheck_snapshot_some_{i}");
+                batch.push_str(&format!("PREPARE {some}(oid[]) AS {};\n", query.some));
+                format!("EXECUTE {some}($1)")
+            }
+            Part::Others => format!("EXECUTE {all}"),
+        };
         executes.push(Query {
             what: query.what,
-            sql: format!("EXECUTE {name}"),
+            part: query.part,
+            all: format!("EXECUTE {all}"),
+            some,
         });
     }
     client
@@ -624,44 +718,127 @@ pub async fn snapshot_prepared(
     client: &Client,
     prepared: &Prepared,
 ) -> Result<Snapshot, SchemaError> {
-    assemble(client, &prepared.executes).await
+    Ok(read(client, Some(prepared), Reach::All).await?.finish())
 }
 
-/// Runs `queries` pipelined and assembles their rows into a snapshot.
-async fn assemble(client: &Client, queries: &[Query]) -> Result<Snapshot, SchemaError> {
+/// The rows of one read, before they are put together: the objects, and
+/// what [`Read::finish`] adds to them.
+pub(super) struct Read {
+    pub objects: BTreeMap<String, Object>,
+    /// Per table, its columns' positions and quoted names.
+    columns: BTreeMap<String, Vec<(i64, String)>>,
+    comments: Vec<Row>,
+    /// The OID of the relation each object read belongs to, by key.
+    pub units: Vec<(u32, String)>,
+}
+
+/// Runs the queries of `reach` (prepared ones where given), pipelined.
+pub(super) async fn read(
+    client: &Client,
+    prepared: Option<&Prepared>,
+    reach: Reach<'_>,
+) -> Result<Read, SchemaError> {
+    let owned;
+    let queries = match prepared {
+        Some(prepared) => &prepared.executes,
+        None => {
+            owned = queries(server_version(client).await?);
+            debug_assert_eq!(owned.len(), QUERY_COUNT);
+            &owned
+        }
+    };
+    let chosen: Vec<(&Query, String)> = queries
+        .iter()
+        .filter_map(|query| match reach {
+            Reach::All => Some((query, query.all.clone())),
+            Reach::Some { others, .. } if query.part == Part::Others => {
+                others.then(|| (query, query.all.clone()))
+            }
+            Reach::Some { units, .. } if units.is_empty() => None,
+            Reach::Some { units, .. } => {
+                let list: Vec<String> = units.iter().map(u32::to_string).collect();
+                let array = format!("'{{{}}}'::oid[]", list.join(","));
+                Some((query, query.some.replace("$1", &array)))
+            }
+        })
+        .collect();
     let results = futures_util::future::join_all(
-        queries
+        chosen
             .iter()
-            .map(|query| read(client, query.what, &query.sql)),
+            .map(|(query, sql)| read_rows(client, query.what, sql)),
     )
     .await;
-    let mut objects = BTreeMap::new();
-    let mut columns: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
-    let mut comments = Vec::new();
-    for (query, result) in queries.iter().zip(results) {
+    let mut read = Read {
+        objects: BTreeMap::new(),
+        columns: BTreeMap::new(),
+        comments: Vec::new(),
+        units: Vec::new(),
+    };
+    for ((query, _), result) in chosen.iter().zip(results) {
         for row in result? {
-            match query.what {
-                "columns" => {
-                    let position = row.hidden("_position")?.parse().map_err(|_| {
-                        SchemaError::UnexpectedRow {
+            if query.what == COMMENTS {
+                read.comments.push(row);
+                continue;
+            }
+            if query.what == "columns" {
+                let position =
+                    row.hidden("_position")?
+                        .parse()
+                        .map_err(|_| SchemaError::UnexpectedRow {
                             what: "columns",
                             detail: "_position is not a number".to_owned(),
-                        }
-                    })?;
-                    columns
-                        .entry(row.hidden("_table")?.to_owned())
-                        .or_default()
-                        .push((position, row.hidden("_ident")?.to_owned()));
-                }
-                "comments" => {
-                    comments.push(row);
-                    continue;
-                }
-                _ => {}
+                        })?;
+                read.columns
+                    .entry(row.hidden("_table")?.to_owned())
+                    .or_default()
+                    .push((position, row.hidden("_ident")?.to_owned()));
             }
-            objects.insert(row.object.key(), row.object);
+            let key = row.object.key();
+            if query.part == Part::Relations {
+                let unit =
+                    row.hidden("_unit")?
+                        .parse()
+                        .map_err(|_| SchemaError::UnexpectedRow {
+                            what: query.what,
+                            detail: "_unit is not an OID".to_owned(),
+                        })?;
+                read.units.push((unit, key.clone()));
+            }
+            read.objects.insert(key, row.object);
         }
     }
+    Ok(read)
+}
+
+impl Read {
+    /// The snapshot of what was read alone.
+    fn finish(self) -> Snapshot {
+        let mut objects = BTreeMap::new();
+        let (columns, comments) = self.take(&mut objects);
+        Snapshot {
+            objects: decorate(objects, columns, comments),
+        }
+    }
+
+    /// Moves the objects read into `objects` (replacing those with the
+    /// same key) and gives back what decorates them.
+    #[allow(clippy::type_complexity)]
+    pub(super) fn take(
+        self,
+        objects: &mut BTreeMap<String, Object>,
+    ) -> (BTreeMap<String, Vec<(i64, String)>>, Vec<Row>) {
+        objects.extend(self.objects);
+        (self.columns, self.comments)
+    }
+}
+
+/// `objects` with each table's column order and every comment read set
+/// as attributes.
+pub(super) fn decorate(
+    mut objects: BTreeMap<String, Object>,
+    columns: BTreeMap<String, Vec<(i64, String)>>,
+    comments: Vec<Row>,
+) -> BTreeMap<String, Object> {
     // Column order, a minor difference of its own (see diff.rs): the
     // `quote_ident`ed names in `attnum` order, dropped columns left out.
     for (table, mut list) in columns {
@@ -672,10 +849,9 @@ async fn assemble(client: &Client, queries: &[Query]) -> Result<Snapshot, Schema
         }
     }
     for row in comments {
-        let key = if row.hidden("_column")? == "t" {
-            format!("{} {}", ObjectKind::Column, row.object.name)
-        } else {
-            row.object.key()
+        let key = match row.hidden.get("_column").map(String::as_str) {
+            Some("t") => format!("{} {}", ObjectKind::Column, row.object.name),
+            _ => row.object.key(),
         };
         if let (Some(object), Some(comment)) =
             (objects.get_mut(&key), row.object.attrs.get("comment"))
@@ -683,7 +859,7 @@ async fn assemble(client: &Client, queries: &[Query]) -> Result<Snapshot, Schema
             object.attrs.insert("comment".to_owned(), comment.clone());
         }
     }
-    Ok(Snapshot { objects })
+    objects
 }
 
 /// `server_version_num`, e.g. 150014.
@@ -716,7 +892,7 @@ fn query_error(what: &'static str, error: &tokio_postgres::Error) -> SchemaError
 
 /// A decoded row: the object, and the columns whose names start with `_`,
 /// which are not attributes but material for [`snapshot`].
-struct Row {
+pub(super) struct Row {
     what: &'static str,
     object: Object,
     hidden: BTreeMap<String, String>,
@@ -737,7 +913,11 @@ impl Row {
 /// Runs one catalog query through the simple protocol: no prepared
 /// statement, and every value arrives as text, which is all a snapshot
 /// holds.
-async fn read(client: &Client, what: &'static str, sql: &str) -> Result<Vec<Row>, SchemaError> {
+async fn read_rows(
+    client: &Client,
+    what: &'static str,
+    sql: &str,
+) -> Result<Vec<Row>, SchemaError> {
     let messages = client
         .simple_query(sql)
         .await

@@ -34,6 +34,7 @@ pub mod schema;
 mod sql;
 pub mod suite;
 mod suppress;
+mod touched;
 pub mod verify;
 pub mod version_table;
 

@@ -195,6 +195,9 @@ struct Session {
     terminator: Terminator,
     /// Set once [`Sandbox::execute`] had to end the backend.
     ended: std::cell::Cell<bool>,
+    /// Whether the event triggers of [`crate::touched`] record what this
+    /// session's DDL touches, once it asks.
+    tracks_ddl: bool,
 }
 
 impl Session {
@@ -393,6 +396,18 @@ impl Sandbox {
         }
     }
 
+    /// Whether [`crate::touched`] can tell what this sandbox's DDL touched:
+    /// its triggers are in the sandbox's database, and migrations run as
+    /// the migration role, which cannot turn them off.
+    pub fn tracks_ddl(&self) -> bool {
+        self.session.tracks_ddl
+    }
+
+    /// The catalog queries prepared on the sandbox's connection, if any.
+    pub fn prepared(&self) -> Option<&schema::Prepared> {
+        self.session.prepared.as_ref()
+    }
+
     /// The schema the sandbox holds.
     pub async fn snapshot(&self) -> Result<Snapshot, SchemaError> {
         match &self.session.prepared {
@@ -426,6 +441,10 @@ pub struct Sandboxes<'s> {
     guards: std::collections::HashMap<String, DatabaseGuard>,
     timeouts: Timeouts,
     access: Access,
+    /// [`Sandboxes::tracking_ddl`] was asked for, and whether the base
+    /// database has the triggers.
+    track_ddl: bool,
+    ddl_tracked: bool,
     /// Roles, replication slots, ... from before the first case, and
     /// those the kept prefixes made: what a case makes goes when it ends.
     globals: Tracker,
@@ -476,8 +495,18 @@ impl<'s> Sandboxes<'s> {
             guards: Default::default(),
             timeouts,
             access: Access::default(),
+            track_ddl: false,
+            ddl_tracked: false,
             globals: Tracker::default(),
         }
+    }
+
+    /// Puts the triggers of [`crate::touched`] into the databases these
+    /// sandboxes are made from, so that a caller can ask what a step's
+    /// DDL touched ([`Sandbox::tracks_ddl`]). Before the first sandbox.
+    pub fn tracking_ddl(mut self) -> Sandboxes<'s> {
+        self.track_ddl = true;
+        self
     }
 
     /// Runs the migrations as `access` instead of the owner role.
@@ -560,6 +589,7 @@ impl<'s> Sandboxes<'s> {
             prepared: None,
             terminator,
             ended: std::cell::Cell::new(false),
+            tracks_ddl: self.ddl_tracked && self.access == Access::Owner,
         })
     }
 
@@ -610,7 +640,25 @@ impl<'s> Sandboxes<'s> {
         });
         self.create_database(&base, "template0").await?;
         self.base = Some(base.clone());
+        if self.track_ddl {
+            self.ddl_tracked = self.install_tracking(&base).await?;
+        }
         Ok(base)
+    }
+
+    /// Puts the triggers of [`crate::touched`] into `base`; `false` when
+    /// the server's user may not (an existing server's non-superuser).
+    async fn install_tracking(&self, base: &str) -> Result<bool, SandboxError> {
+        let client = self.server.connect(base).await?;
+        match client.batch_execute(crate::touched::INSTALL).await {
+            Ok(()) => Ok(true),
+            Err(e)
+                if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(SandboxError::sql("CREATE EVENT TRIGGER", &e)),
+        }
     }
 
     /// A new, empty sandbox.

@@ -43,6 +43,11 @@ pub async fn observe(
     };
     let mut sandboxes = Sandboxes::new(server, prepared.sandbox.strategy, timeouts)
         .with_access(Access::of(prepared.scenario.superuser));
+    // The rollback check reads the schema after every step: with the
+    // triggers, only what each step touched.
+    if prepared.checks.contains(&crate::finding::Check::Rollback) {
+        sandboxes = sandboxes.tracking_ddl();
+    }
     let observed = observe::observe(
         &mut sandboxes,
         &prepared.scenario,

@@ -1,7 +1,7 @@
 //! Row counts and content checksums of every user table, to see whether
 //! running migrations changed the data. Reads only.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use tokio_postgres::Client;
 
@@ -116,48 +116,154 @@ pub struct RowLoss {
 
 impl TableRows {
     pub async fn read(client: &Client) -> Result<TableRows, tokio_postgres::Error> {
+        Ok(read_rows(client, None).await?.0)
+    }
+}
+
+/// The rows of the tables whose OIDs `only` names (partitions stand for
+/// their partitioned table), or of every table; with each table's OID.
+async fn read_rows(
+    client: &Client,
+    only: Option<&BTreeSet<u32>>,
+) -> Result<(TableRows, BTreeMap<u32, String>), tokio_postgres::Error> {
+    // Two statements, not `$1 IS NULL OR ...`: that would read all of
+    // pg_class for a step that touched one table.
+    const LIST: &str = "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
+                array_agg(a.attname::text ORDER BY a.attnum), c.oid
+         FROM pg_class c
+         JOIN pg_namespace n ON n.oid = c.relnamespace
+         JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+         WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition {ONLY}
+           AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+           AND n.nspname NOT LIKE 'pg\\_%'
+           AND NOT EXISTS (SELECT 1 FROM pg_depend d
+                           WHERE d.classid = 'pg_class'::regclass
+                             AND d.objid = c.oid AND d.deptype = 'e')
+         GROUP BY 1, 3 ORDER BY 1";
+    let rows = match only {
+        None => client.query(&LIST.replace("{ONLY}", ""), &[]).await?,
+        Some(oids) => {
+            let oids: Vec<u32> = oids.iter().copied().collect();
+            let only = "AND c.oid = ANY(SELECT COALESCE(pg_partition_root(x), x)::oid
+                                        FROM unnest($1::oid[]::regclass[]) x)";
+            client
+                .query(&LIST.replace("{ONLY}", only), &[&oids])
+                .await?
+        }
+    };
+    let listed: Vec<(String, Vec<String>, u32)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let each = crate::sql::query_each(
+        client,
+        listed.iter().map(|(table, columns, _)| {
+            let values = columns
+                .iter()
+                .map(|c| format!("{}::text", crate::sql::ident(c)))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("SELECT ARRAY[{values}]::text[] FROM {table}")
+        }),
+    )
+    .await?;
+    let mut oids = BTreeMap::new();
+    let tables = listed
+        .into_iter()
+        .zip(each)
+        .map(|((table, columns, oid), rows)| {
+            oids.insert(oid, table.clone());
+            let values = rows.iter().map(|r| r.get(1)).collect();
+            (table, Rows { columns, values })
+        })
+        .collect();
+    Ok((TableRows { tables }, oids))
+}
+
+/// [`TableRows`] with each table's OID, kept up to date by reading again
+/// only the tables a step changed.
+#[derive(Debug, Clone, Default)]
+pub struct IndexedRows {
+    pub rows: TableRows,
+    oids: BTreeMap<u32, String>,
+}
+
+impl IndexedRows {
+    pub async fn read(client: &Client) -> Result<IndexedRows, tokio_postgres::Error> {
+        let (rows, oids) = read_rows(client, None).await?;
+        Ok(IndexedRows { rows, oids })
+    }
+
+    /// These rows with the tables `changed` (by OID: dropped, made, or
+    /// written; a partition for its partitioned table) read again.
+    pub async fn refresh(
+        &self,
+        client: &Client,
+        changed: &BTreeSet<u32>,
+    ) -> Result<IndexedRows, tokio_postgres::Error> {
+        if changed.is_empty() {
+            return Ok(self.clone());
+        }
+        let mut kept = self.clone();
+        // A partition's or dropped table's OID is not a key here; a
+        // changed partition's table is read below, and put in again.
+        for oid in changed {
+            if let Some(table) = kept.oids.remove(oid) {
+                kept.rows.tables.remove(&table);
+            }
+        }
+        let (read, oids) = read_rows(client, Some(changed)).await?;
+        for (oid, table) in oids {
+            // A table renamed since: its old name goes.
+            if let Some(old) = kept.oids.insert(oid, table.clone()) {
+                kept.rows.tables.remove(&old);
+            }
+        }
+        kept.rows.tables.extend(read.tables);
+        Ok(kept)
+    }
+}
+
+/// Per table (by OID, partitions included), the rows this transaction
+/// inserted, updated and deleted so far, as the server counts them
+/// (`pg_stat_xact_user_tables`, subtransactions and rolled-back work
+/// included). A table whose counts moved was written; one whose counts
+/// did not was not, except by `TRUNCATE`, which resets them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Writes(BTreeMap<u32, [i64; 3]>);
+
+impl Writes {
+    pub async fn read(client: &Client) -> Result<Writes, tokio_postgres::Error> {
         let rows = client
             .query(
-                "SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname),
-                        array_agg(a.attname::text ORDER BY a.attnum)
-                 FROM pg_class c
-                 JOIN pg_namespace n ON n.oid = c.relnamespace
-                 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-                 WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
-                   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-                   AND n.nspname NOT LIKE 'pg\\_%'
-                   AND NOT EXISTS (SELECT 1 FROM pg_depend d
-                                   WHERE d.classid = 'pg_class'::regclass
-                                     AND d.objid = c.oid AND d.deptype = 'e')
-                 GROUP BY 1 ORDER BY 1",
+                "SELECT c.oid, pg_stat_get_xact_tuples_inserted(c.oid),
+                        pg_stat_get_xact_tuples_updated(c.oid),
+                        pg_stat_get_xact_tuples_deleted(c.oid)
+                 FROM pg_class c WHERE c.oid >= 16384 AND c.relkind = 'r'",
                 &[],
             )
             .await?;
-        let listed: Vec<(String, Vec<String>)> =
-            rows.iter().map(|r| (r.get(0), r.get(1))).collect();
-        let each = crate::sql::query_each(
-            client,
-            listed.iter().map(|(table, columns)| {
-                let values = columns
-                    .iter()
-                    .map(|c| format!("{}::text", crate::sql::ident(c)))
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                format!("SELECT ARRAY[{values}]::text[] FROM {table}")
-            }),
-        )
-        .await?;
-        let tables = listed
-            .into_iter()
-            .zip(each)
-            .map(|((table, columns), rows)| {
-                let values = rows.iter().map(|r| r.get(1)).collect();
-                (table, Rows { columns, values })
-            })
-            .collect();
-        Ok(TableRows { tables })
+        Ok(Writes(
+            rows.iter()
+                .map(|r| (r.get(0), [r.get(1), r.get(2), r.get(3)]))
+                .collect(),
+        ))
     }
 
+    /// The tables whose counts differ between `self` and `now`.
+    pub fn changed(&self, now: &Writes) -> BTreeSet<u32> {
+        let differs = |(oid, counts): (&u32, &[i64; 3]), other: &Writes| {
+            (other.0.get(oid) != Some(counts)).then_some(*oid)
+        };
+        self.0
+            .iter()
+            .filter_map(|entry| differs(entry, now))
+            .chain(now.0.iter().filter_map(|entry| differs(entry, self)))
+            .collect()
+    }
+}
+
+impl TableRows {
     /// For each table of `self` that `after` also has, the rows with no
     /// equal row in `after`, compared on the columns both sides have.
     /// `scope` says how each table is compared: `Skip` it, or leave some

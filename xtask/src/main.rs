@@ -91,10 +91,14 @@ fn ci() -> anyhow::Result<()> {
     // `test` also provides its servers: Postgres 13 and 18 from npm, a
     // Docker engine (.ci/docker-up) and the local image (`pg image`).
     test(&[])?;
-    verify("scenarios", &[])?;
+    // Both also check that the rollback walk's partial reads (what each
+    // step touched) equal whole ones (docs/rollback.md, "Cost"): a change
+    // they miss ends the run.
+    let tracking = [("MIGCHECK_VERIFY_TRACKING".to_owned(), "1".to_owned())];
+    verify_with("scenarios", &[], &tracking)?;
     // Real sets (corpus/README.md): each must report exactly the findings
     // its scenario pins, so a false alarm, or a true finding lost, fails CI.
-    verify("corpus", &[])?;
+    verify_with("corpus", &[], &tracking)?;
     // The fuzzer's power on the fixed-seed slice: every injected defect
     // found, no correct set flagged (an error otherwise).
     fuzz(&["--self-test".to_owned()])
@@ -114,6 +118,11 @@ fn test(rest: &[String]) -> anyhow::Result<()> {
 /// under `dir` (or on the paths in `rest`), on local binaries unless
 /// `--pg` says otherwise.
 fn verify(dir: &str, rest: &[String]) -> anyhow::Result<()> {
+    verify_with(dir, rest, &[])
+}
+
+/// [`verify`] with `env` set for migcheck.
+fn verify_with(dir: &str, rest: &[String], env: &[(String, String)]) -> anyhow::Result<()> {
     deps()?;
     let mut args = MIGCHECK.to_vec();
     args.push("verify");
@@ -125,7 +134,7 @@ fn verify(dir: &str, rest: &[String]) -> anyhow::Result<()> {
         args.extend(["--pg", "local"]);
     }
     args.extend(rest.iter().map(String::as_str));
-    cargo(&args)
+    cargo_with(&args, env)
 }
 
 /// Whether `verify`'s arguments name scenario paths of their own: an

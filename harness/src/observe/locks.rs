@@ -498,7 +498,7 @@ impl Path<'_, '_> {
                 }
                 continue;
             }
-            let seeded = seed::fill_empty_tables(self.sandbox).await?;
+            let seeded = seed::fill_empty_tables(self.sandbox, None).await?;
             let (observed, failure) = self.migration(migration, seeded).await?;
             if self.sandbox.ended() {
                 // A statement outlived every timeout and migcheck ended

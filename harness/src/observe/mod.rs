@@ -17,6 +17,7 @@ pub mod locks;
 mod outcome;
 pub mod rollback;
 pub(crate) mod seed;
+mod state;
 
 use crate::finding::Check;
 use crate::migrations::{Migration, MigrationSet};

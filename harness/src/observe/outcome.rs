@@ -32,6 +32,8 @@ pub enum ObserveError {
     Data(#[from] tokio_postgres::Error),
     #[error("locks: reading the state after a statement failed: {0}")]
     State(String),
+    #[error("MIGCHECK_VERIFY_TRACKING: reading only what a step touched missed a change: {0}")]
+    Tracking(String),
     #[error("legacy state `{state}`")]
     Upto {
         state: String,

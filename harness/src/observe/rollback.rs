@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use super::outcome::ObserveError;
 use super::seed;
+use super::state::State;
 use crate::data::TableRows;
 use crate::migrations::{Migration, MigrationSet, Script, StatedWrite};
 use crate::runner::{ApplyError, Runner, RunnerMode, TxMode};
@@ -94,6 +95,9 @@ pub struct RollbackObservation {
     pub stopped: Option<String>,
     /// What the report should say about the rows generated.
     pub notes: Vec<String>,
+    /// Ups after which only what the step touched was read again (see
+    /// `observe::state`).
+    pub read_in_part: usize,
 }
 
 const SAVEPOINT: &str = "migcheck_rollback";
@@ -207,10 +211,10 @@ async fn walk(
             all[first].name
         ));
     }
-    // The schema the chain's sandbox holds, when a step has just read it:
-    // the next step's "before" then needs no snapshot of its own (seeding
-    // adds rows, never schema). Anything else that runs forgets it.
-    let mut settled: Option<Arc<Snapshot>> = None;
+    // What the chain's sandbox holds, when a step has just read it: the
+    // next step's "before" then reads only what seeding wrote. Anything
+    // else that runs forgets it.
+    let mut settled: Option<State> = None;
     for (index, migration) in all.iter().enumerate().skip(first) {
         let mut known = settled.take();
         if !scope.contains(&index) {
@@ -244,9 +248,21 @@ async fn walk(
             }
         }
         sandbox.mark("migcheck_seeded").await?;
-        let mut seeded = seed::fill_empty_tables(sandbox).await?;
-        let mut before = read(sandbox, known).await?;
-        let mut up = apply_up(sandbox, runner, migration, &before.snapshot).await?;
+        let empty = known.as_ref().map(|state| {
+            state
+                .rows()
+                .tables
+                .iter()
+                .filter(|(_, rows)| rows.values.is_empty())
+                .map(|(table, _)| table.clone())
+                .collect()
+        });
+        let mut seeded = seed::fill_empty_tables(sandbox, empty).await?;
+        let mut before = match &known {
+            Some(state) => state.refresh(sandbox, false).await?,
+            None => State::read(sandbox).await?,
+        };
+        let mut up = apply_up(sandbox, runner, migration, &before).await?;
         // Generated rows know nothing of foreign keys or checks a later
         // migration adds; a failure they cause is theirs, unless it is the
         // NOT NULL column added without a default, which any populated
@@ -276,17 +292,24 @@ async fn walk(
                 }
             }
             seeded.clear();
-            before = after(chain.sandbox()).await?;
-            up = apply_up(chain.sandbox(), runner, migration, &before.snapshot).await?;
+            before = State::read(chain.sandbox()).await?;
+            up = apply_up(chain.sandbox(), runner, migration, &before).await?;
         }
         let sandbox = chain.sandbox();
         sandbox.release("migcheck_seeded").await?;
-        let applied = up.is_ok();
+        let before_up = before.snapshot().clone();
+        let (up, after_up) = match up {
+            Ok(state) => {
+                observation.read_in_part += usize::from(state.partial());
+                (Ok(after(&state, Some(&before_up))), Some(state))
+            }
+            Err(error) => (Err(error), None),
+        };
         let mut step = RollbackStep {
             migration: migration.name.clone(),
             seeded,
-            before: before.snapshot,
-            rows_before: before.rows,
+            before: before_up,
+            rows_before: before.rows().clone(),
             stated_up: migration.up.stated_writes(),
             stated_down: migration
                 .down
@@ -296,17 +319,18 @@ async fn walk(
             up,
             down: Down::NotRun,
         };
-        if !applied {
+        let Some(after_up) = after_up else {
             observation.steps.push(step);
             if !rebuild(chain, observation, &all[..=index]).await? {
                 return Ok(());
             }
             continue;
-        }
+        };
         let opted_out = scenario
             .irreversible
             .iter()
             .any(|o| o.migration == migration.name);
+        let mut reapplied = None;
         step.down = match (&migration.down, opted_out) {
             (_, true) => Down::OptedOut,
             (None, false) => Down::Missing,
@@ -314,29 +338,23 @@ async fn walk(
                 let down = down_migration(migration, script);
                 let name = down.name.clone();
                 sandbox.mark(SAVEPOINT).await?;
-                let after_up = step.up.as_ref().ok().map(|up| &up.snapshot);
                 let shared = Shared {
                     before: &step.before,
-                    after_up,
+                    after_up: step.up.as_ref().ok().map(|up| &up.snapshot),
                 };
-                let outcome = round_trip(sandbox, runner, migration, &down, shared).await?;
+                let outcome;
+                (outcome, reapplied) =
+                    round_trip(sandbox, runner, migration, &down, shared, &after_up).await?;
                 // Back to the state after up, whatever down and re-up did.
                 sandbox.rewind(SAVEPOINT).await?;
                 sandbox.release(SAVEPOINT).await?;
                 Down::Ran { name, outcome }
             }
         };
-        settled = match (&step.up, &step.down) {
-            (Ok(up), _) if sandbox.rewinds() => Some(up.snapshot.clone()),
-            (Ok(up), Down::Missing | Down::OptedOut) => Some(up.snapshot.clone()),
-            (
-                _,
-                Down::Ran {
-                    outcome: Ok(DownAndReup { reup: Ok(reup), .. }),
-                    ..
-                },
-            ) => Some(reup.clone()),
-            _ => None,
+        settled = match &step.down {
+            _ if sandbox.rewinds() => Some(after_up.rewound(sandbox).await?),
+            Down::Missing | Down::OptedOut => Some(after_up),
+            _ => reapplied,
         };
         let lost = step.down.failed() && !sandbox.rewinds();
         observation.steps.push(step);
@@ -375,23 +393,29 @@ async fn rebuild(
 /// SQLSTATE of "column ... contains null values".
 const NOT_NULL_VIOLATION: &str = "23502";
 
+/// Applies `migration` on `before`; the state after it.
 async fn apply_up(
     sandbox: &Sandbox,
     runner: Runner,
     migration: &Migration,
-    before: &Arc<Snapshot>,
-) -> Result<Result<After, ApplyError>, ObserveError> {
+    before: &State,
+) -> Result<Result<State, ApplyError>, ObserveError> {
     match sandbox
         .apply(runner, std::slice::from_ref(migration))
         .await?
     {
         Some(error) => Ok(Err(error)),
-        None => {
-            let mut after = after(sandbox).await?;
-            after.snapshot = share(after.snapshot, Some(before));
-            Ok(Ok(after))
-        }
+        None => Ok(Ok(before
+            .refresh(sandbox, may_truncate(&migration.up))
+            .await?)),
     }
+}
+
+/// Whether `script` may run `TRUNCATE`, which the row counts of
+/// [`State`] do not tell: said anywhere in its text, a function body's
+/// included.
+fn may_truncate(script: &Script) -> bool {
+    script.sql.to_ascii_lowercase().contains("truncate")
 }
 
 /// The snapshots a round trip's own are compared with, and share when
@@ -402,50 +426,46 @@ struct Shared<'s> {
 }
 
 /// `snapshot`, or `earlier` when they are equal.
-fn share(snapshot: Arc<Snapshot>, earlier: Option<&Arc<Snapshot>>) -> Arc<Snapshot> {
+fn share(snapshot: &Arc<Snapshot>, earlier: Option<&Arc<Snapshot>>) -> Arc<Snapshot> {
     match earlier {
-        Some(earlier) if *earlier == snapshot => Arc::clone(earlier),
-        _ => snapshot,
+        Some(earlier) if Arc::ptr_eq(earlier, snapshot) || **earlier == **snapshot => {
+            Arc::clone(earlier)
+        }
+        _ => Arc::clone(snapshot),
     }
 }
 
-/// Down, then up again.
+/// Down, then up again, from `after_up`; and the state after the re-up,
+/// when it applied.
 async fn round_trip(
     sandbox: &Sandbox,
     runner: Runner,
     up: &Migration,
     down: &Migration,
     shared: Shared<'_>,
-) -> Result<Result<DownAndReup, ApplyError>, ObserveError> {
+    after_up: &State,
+) -> Result<(Result<DownAndReup, ApplyError>, Option<State>), ObserveError> {
     if let Some(error) = sandbox.apply(runner, std::slice::from_ref(down)).await? {
-        return Ok(Err(error));
+        return Ok((Err(error), None));
     }
-    let mut after_down = after(sandbox).await?;
-    after_down.snapshot = share(after_down.snapshot, Some(shared.before));
-    let reup = match sandbox.apply(runner, std::slice::from_ref(up)).await? {
-        Some(error) => Err(error),
+    let down_state = after_up.refresh(sandbox, may_truncate(&down.up)).await?;
+    let after_down = after(&down_state, Some(shared.before));
+    let (reup, reapplied) = match sandbox.apply(runner, std::slice::from_ref(up)).await? {
+        Some(error) => (Err(error), None),
         None => {
-            let snapshot = Arc::new(sandbox.snapshot().await?);
-            Ok(share(snapshot, shared.after_up))
+            let state = down_state.refresh(sandbox, may_truncate(&up.up)).await?;
+            (Ok(share(state.snapshot(), shared.after_up)), Some(state))
         }
     };
-    Ok(Ok(DownAndReup { after_down, reup }))
+    Ok((Ok(DownAndReup { after_down, reup }), reapplied))
 }
 
-async fn after(sandbox: &Sandbox) -> Result<After, ObserveError> {
-    read(sandbox, None).await
-}
-
-/// The sandbox's rows, and its schema unless `known` already is it.
-async fn read(sandbox: &Sandbox, known: Option<Arc<Snapshot>>) -> Result<After, ObserveError> {
-    let snapshot = match known {
-        Some(snapshot) => snapshot,
-        None => Arc::new(sandbox.snapshot().await?),
-    };
-    Ok(After {
-        snapshot,
-        rows: TableRows::read(sandbox.client()).await?,
-    })
+/// What `state` holds, its snapshot shared with `earlier` when equal.
+fn after(state: &State, earlier: Option<&Arc<Snapshot>>) -> After {
+    After {
+        snapshot: share(state.snapshot(), earlier),
+        rows: state.rows().clone(),
+    }
 }
 
 /// A migration's down script as a migration of its own, named like its

@@ -34,13 +34,46 @@ struct Column {
 }
 
 /// Fills every empty user table (except the runners' version tables,
-/// which are bookkeeping) with [`ROWS`] generated rows; returns the tables filled. Each
-/// table's insert runs in a transaction of its own, or under a savepoint
-/// inside the sandbox's, so a rejected row leaves nothing.
+/// which are bookkeeping) with [`ROWS`] generated rows; returns the tables
+/// filled. `empty` lists the empty tables where the caller knows them;
+/// else every table is asked. Each table's insert runs in a transaction of
+/// its own, or under a savepoint inside the sandbox's, so a rejected row
+/// leaves nothing.
 pub(super) async fn fill_empty_tables(
     sandbox: &Sandbox,
+    empty: Option<Vec<String>>,
 ) -> Result<Vec<String>, tokio_postgres::Error> {
     let client = sandbox.client();
+    let empty = match empty {
+        Some(empty) => empty
+            .into_iter()
+            .filter(|table| !crate::schema::is_bookkeeping(table))
+            .collect(),
+        None => empty_tables(client).await?,
+    };
+    // Referenced tables first: repeat while a pass fills something.
+    let mut filled = Vec::new();
+    loop {
+        let before = filled.len();
+        for table in &empty {
+            if filled.contains(table) {
+                continue;
+            }
+            let columns = columns(client, table).await?;
+            if try_insert(sandbox, table, &columns).await? {
+                filled.push(table.clone());
+            }
+        }
+        if filled.len() == before {
+            break;
+        }
+    }
+    filled.sort();
+    Ok(filled)
+}
+
+/// The user tables without rows, but the runners' version tables.
+async fn empty_tables(client: &Client) -> Result<Vec<String>, tokio_postgres::Error> {
     let tables: Vec<String> = client
         .query(
             &format!(
@@ -69,31 +102,12 @@ pub(super) async fn fill_empty_tables(
             .map(|table| format!("SELECT NOT EXISTS (SELECT FROM {table})")),
     )
     .await?;
-    let empty: Vec<String> = tables
+    Ok(tables
         .into_iter()
         .zip(each)
         .filter(|(_, rows)| rows[0].get(1))
         .map(|(table, _)| table)
-        .collect();
-    // Referenced tables first: repeat while a pass fills something.
-    let mut filled = Vec::new();
-    loop {
-        let before = filled.len();
-        for table in &empty {
-            if filled.contains(table) {
-                continue;
-            }
-            let columns = columns(client, table).await?;
-            if try_insert(sandbox, table, &columns).await? {
-                filled.push(table.clone());
-            }
-        }
-        if filled.len() == before {
-            break;
-        }
-    }
-    filled.sort();
-    Ok(filled)
+        .collect())
 }
 
 async fn columns(client: &Client, table: &str) -> Result<Vec<Column>, tokio_postgres::Error> {

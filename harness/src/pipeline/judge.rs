@@ -413,6 +413,13 @@ fn notes(observation: &Observation) -> Vec<String> {
             }
             notes.push(note);
         }
+        if rollback.read_in_part > 0 {
+            notes.push(format!(
+                "rollback: after {} of {} ups, only the relations the step's DDL touched and the tables it wrote were read again",
+                rollback.read_in_part,
+                rollback.steps.len()
+            ));
+        }
         if !rollback.rebuilt.is_empty() {
             notes.push(format!(
                 "rollback: went on in a database rebuilt with the set applied up to {}, where a rollback or an up on seeded rows failed (rows seeded before were not carried over)",

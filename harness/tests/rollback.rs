@@ -37,6 +37,16 @@ const THIRD: &[(&str, &[u8])] = &[
 /// `migcheck check --checks rollback` on `dir/m` with `extra` arguments:
 /// its findings as (kind, migration), and its notes.
 fn rollback(tmp: &Path, dir: &Path, extra: &[&str]) -> (Vec<(String, String)>, Vec<String>) {
+    rollback_with(tmp, dir, extra, &[])
+}
+
+/// [`rollback`] with `env` set for migcheck.
+fn rollback_with(
+    tmp: &Path,
+    dir: &Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (Vec<(String, String)>, Vec<String>) {
     let m = dir.join("m").display().to_string();
     let mut args = vec![
         "check",
@@ -48,7 +58,10 @@ fn rollback(tmp: &Path, dir: &Path, extra: &[&str]) -> (Vec<(String, String)>, V
         "json",
     ];
     args.extend_from_slice(extra);
-    let output = migcheck(tmp, &args).output().expect("run migcheck");
+    let output = migcheck(tmp, &args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run migcheck");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(matches!(output.status.code(), Some(0 | 1)), "{stderr}");
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
@@ -218,39 +231,15 @@ fn reading_only_what_a_step_touched_misses_nothing() {
         .tempdir()
         .expect("temp dir");
     write(dir.path(), TOUCHES);
-    let m = dir.path().join("m").display().to_string();
     for sandbox in ["transaction", "template"] {
         // Every partial read is checked against a whole one: a change it
         // missed ends the run with exit 2 and says where.
-        let output = migcheck(
+        let (_, notes) = rollback_with(
             tmp.path(),
-            &[
-                "check",
-                "--migrations",
-                &m,
-                "--checks",
-                "rollback",
-                "--sandbox",
-                sandbox,
-                "--format",
-                "json",
-            ],
-        )
-        .env("MIGCHECK_VERIFY_TRACKING", "1")
-        .output()
-        .expect("run migcheck");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(
-            matches!(output.status.code(), Some(0 | 1)),
-            "--sandbox {sandbox}: {stderr}"
+            dir.path(),
+            &["--sandbox", sandbox],
+            &[("MIGCHECK_VERIFY_TRACKING", "1")],
         );
-        let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-        let notes: Vec<&str> = json["scenarios"][0]["notes"]
-            .as_array()
-            .expect("notes")
-            .iter()
-            .filter_map(|n| n.as_str())
-            .collect();
         // Partial reads happened: the check above compared something.
         assert!(
             notes

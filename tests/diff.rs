@@ -19,7 +19,7 @@ fn object(kind: ObjectKind, name: &str, attrs: &[(&str, &str)]) -> Object {
 
 fn snapshot(objects: Vec<Object>) -> Snapshot {
     Snapshot {
-        objects: objects.into_iter().map(|o| (o.key(), o)).collect(),
+        objects: objects.into_iter().map(|o| (o.key(), o.into())).collect(),
     }
 }
 

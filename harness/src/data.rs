@@ -2,6 +2,7 @@
 //! running migrations changed the data. Reads only.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use tokio_postgres::Client;
 
@@ -81,7 +82,9 @@ impl TableData {
 /// check seeds, not for large tables: it reads every value.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct TableRows {
-    pub tables: BTreeMap<String, Rows>,
+    /// Shared: a step that leaves a table alone keeps the one read
+    /// before, so the rollback walk's steps do not each hold a copy.
+    pub tables: BTreeMap<String, Arc<Rows>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -174,7 +177,7 @@ async fn read_rows(
         .map(|((table, columns, oid), rows)| {
             oids.insert(oid, table.clone());
             let values = rows.iter().map(|r| r.get(1)).collect();
-            (table, Rows { columns, values })
+            (table, Arc::new(Rows { columns, values }))
         })
         .collect();
     Ok((TableRows { tables }, oids))
@@ -373,7 +376,7 @@ mod tests {
                 .collect(),
         };
         TableRows {
-            tables: [("public.t".to_string(), rows)].into(),
+            tables: [("public.t".to_string(), Arc::new(rows))].into(),
         }
     }
 

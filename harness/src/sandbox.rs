@@ -647,9 +647,24 @@ impl<'s> Sandboxes<'s> {
     }
 
     /// Puts the triggers of [`crate::touched`] into `base`; `false` when
-    /// the server's user may not (an existing server's non-superuser).
+    /// the server's user may not (an existing server's non-superuser), or
+    /// when the migration role is a superuser (an existing server's URL
+    /// user), who could drop them.
     async fn install_tracking(&self, base: &str) -> Result<bool, SandboxError> {
         let client = self.server.connect(base).await?;
+        let config = self.server.migrator_config(base);
+        let migrator = config.get_user().unwrap_or_default();
+        let superuser = client
+            .query_opt(
+                "SELECT rolsuper FROM pg_roles WHERE rolname = $1",
+                &[&migrator],
+            )
+            .await
+            .map_err(|e| SandboxError::sql("SELECT rolsuper", &e))?
+            .is_none_or(|row| row.get::<_, bool>(0));
+        if superuser {
+            return Ok(false);
+        }
         match client.batch_execute(crate::touched::INSTALL).await {
             Ok(()) => Ok(true),
             Err(e)

@@ -82,7 +82,7 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
         })
     };
     if !irreversible {
-        let scope_up = |table: &str| scope(table, &step.stated_up, &[], triggered(table));
+        let scope_up = |table: &str| scope(table, &step.stated_up, &[], || triggered(table));
         let lost = Lost {
             before: &step.rows_before,
             after: &after_up.rows,
@@ -137,7 +137,9 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
                 .filter(|c| before.is_some_and(|rows| !moved(rows, c, kept)))
                 .cloned()
                 .collect();
-            let scope = scope(table, &step.stated_up, &step.stated_down, triggered(table));
+            let scope = scope(table, &step.stated_up, &step.stated_down, || {
+                triggered(table)
+            });
             extend(scope, dropped)
         }
         None => Scope::Skip,
@@ -191,8 +193,14 @@ fn check_step(step: &RollbackStep, generated: bool) -> Vec<Finding> {
 /// columns an `UPDATE` sets.
 /// A trigger on the table rewrites what an `UPDATE` does not name
 /// (`updated_at`, a search column): then the whole table is the
-/// statement's.
-fn scope(table: &str, up: &[StatedWrite], down: &[StatedWrite], triggered: bool) -> Scope {
+/// statement's. `triggered` says whether it has one; asked only for a
+/// table a statement names, since it reads the whole schema.
+fn scope(
+    table: &str,
+    up: &[StatedWrite],
+    down: &[StatedWrite],
+    triggered: impl Fn() -> bool,
+) -> Scope {
     let (schema, name) = data::unqualify(table);
     let named: Vec<&StatedWrite> = up
         .iter()
@@ -202,7 +210,7 @@ fn scope(table: &str, up: &[StatedWrite], down: &[StatedWrite], triggered: bool)
     if named.is_empty() {
         return Scope::All;
     }
-    if triggered {
+    if triggered() {
         return Scope::Skip;
     }
     let mut set = Vec::new();
@@ -444,7 +452,7 @@ mod tests {
                 .collect(),
         };
         Snapshot {
-            objects: [(object.key(), object)].into_iter().collect(),
+            objects: [(object.key(), object.into())].into_iter().collect(),
         }
     }
 

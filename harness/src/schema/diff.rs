@@ -157,7 +157,10 @@ fn compare(left: &Snapshot, right: &Snapshot, keep: impl Fn(&Object) -> bool) ->
     let keys: BTreeSet<&String> = left.objects.keys().chain(right.objects.keys()).collect();
     let mut changes = Vec::new();
     for key in keys {
-        let (l, r) = (left.objects.get(key), right.objects.get(key));
+        let (l, r) = (
+            left.objects.get(key).map(|o| &**o),
+            right.objects.get(key).map(|o| &**o),
+        );
         if !l.or(r).is_some_and(&keep) {
             continue;
         }
@@ -533,7 +536,10 @@ mod tests {
 
     fn snapshot(objects: &[Object]) -> Snapshot {
         Snapshot {
-            objects: objects.iter().map(|o| (o.key(), o.clone())).collect(),
+            objects: objects
+                .iter()
+                .map(|o| (o.key(), o.clone().into()))
+                .collect(),
         }
     }
 
@@ -897,7 +903,7 @@ mod tests {
             object(ObjectKind::Table, "public.users", &[]),
         ];
         let right = Snapshot {
-            objects: objects.into_iter().map(|o| (o.key(), o)).collect(),
+            objects: objects.into_iter().map(|o| (o.key(), o.into())).collect(),
         };
         let empty = Snapshot::default();
         let keys = |diff: Diff| -> Vec<String> {

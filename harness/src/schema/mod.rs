@@ -17,6 +17,7 @@ mod units;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
@@ -36,7 +37,9 @@ pub use units::Indexed;
 /// taken with the same `search_path`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
-    pub objects: BTreeMap<String, Object>,
+    /// Shared (`Arc`): a snapshot read again in part
+    /// ([`Indexed::refresh`]) keeps every object it did not read again.
+    pub objects: BTreeMap<String, Arc<Object>>,
 }
 
 /// One schema object. `attrs` holds only what is set: an absent attribute
@@ -188,13 +191,14 @@ impl Snapshot {
     }
 
     pub fn get(&self, kind: ObjectKind, name: &str) -> Option<&Object> {
-        self.objects.get(&format!("{kind} {name}"))
+        self.objects.get(&format!("{kind} {name}")).map(|o| &**o)
     }
 
     /// Ordinary and partitioned tables, in key order.
     pub fn tables(&self) -> impl Iterator<Item = &Object> {
         self.objects
             .values()
+            .map(|object| &**object)
             .filter(|object| object.kind == ObjectKind::Table)
     }
 

@@ -12,6 +12,7 @@
 //! hides what migcheck compares (index validity, NOT VALID).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use tokio_postgres::{Client, SimpleQueryMessage};
 
@@ -825,9 +826,9 @@ impl Read {
     #[allow(clippy::type_complexity)]
     pub(super) fn take(
         self,
-        objects: &mut BTreeMap<String, Object>,
+        objects: &mut BTreeMap<String, Arc<Object>>,
     ) -> (BTreeMap<String, Vec<(i64, String)>>, Vec<Row>) {
-        objects.extend(self.objects);
+        objects.extend(self.objects.into_iter().map(|(k, o)| (k, Arc::new(o))));
         (self.columns, self.comments)
     }
 }
@@ -835,17 +836,20 @@ impl Read {
 /// `objects` with each table's column order and every comment read set
 /// as attributes.
 pub(super) fn decorate(
-    mut objects: BTreeMap<String, Object>,
+    mut objects: BTreeMap<String, Arc<Object>>,
     columns: BTreeMap<String, Vec<(i64, String)>>,
     comments: Vec<Row>,
-) -> BTreeMap<String, Object> {
+) -> BTreeMap<String, Arc<Object>> {
     // Column order, a minor difference of its own (see diff.rs): the
     // `quote_ident`ed names in `attnum` order, dropped columns left out.
     for (table, mut list) in columns {
         list.sort();
         let names: Vec<String> = list.into_iter().map(|(_, ident)| ident).collect();
+        // Only what was just read is decorated: `make_mut` copies nothing.
         if let Some(object) = objects.get_mut(&format!("{} {table}", ObjectKind::Table)) {
-            object.attrs.insert("columns".to_owned(), names.join(", "));
+            Arc::make_mut(object)
+                .attrs
+                .insert("columns".to_owned(), names.join(", "));
         }
     }
     for row in comments {
@@ -856,7 +860,9 @@ pub(super) fn decorate(
         if let (Some(object), Some(comment)) =
             (objects.get_mut(&key), row.object.attrs.get("comment"))
         {
-            object.attrs.insert("comment".to_owned(), comment.clone());
+            Arc::make_mut(object)
+                .attrs
+                .insert("comment".to_owned(), comment.clone());
         }
     }
     objects

@@ -5,8 +5,8 @@
 //! transaction's own row counts, [`Writes`]). Reading everything after
 //! every step made a set's cost grow with the square of its length.
 //!
-//! Where the sandbox cannot tell, everything is read: no triggers (an
-//! existing server's non-superuser, `--superuser`), no row counts outside
+//! Where the sandbox cannot tell, everything is read: no triggers to rely
+//! on (an existing server, `--superuser`), no row counts outside
 //! one transaction (a sandbox that does not rewind), a `TRUNCATE` (which
 //! resets the counts), or a trigger that failed.
 //!
@@ -37,6 +37,16 @@ fn verifying() -> bool {
     std::env::var_os("MIGCHECK_VERIFY_TRACKING").is_some_and(|v| v == "1")
 }
 
+/// The row counts now, where they tell which tables a step wrote: in a
+/// sandbox whose DDL is tracked and that stays in one transaction (it
+/// rewinds); a commit starts the counts again.
+async fn counts(sandbox: &Sandbox) -> Result<Option<Writes>, ObserveError> {
+    match sandbox.tracks_ddl() && sandbox.rewinds() {
+        true => Ok(Some(Writes::read(sandbox.client()).await?)),
+        false => Ok(None),
+    }
+}
+
 impl State {
     /// Everything `sandbox` holds, from which [`State::refresh`] goes on.
     pub async fn read(sandbox: &Sandbox) -> Result<State, ObserveError> {
@@ -44,14 +54,10 @@ impl State {
         if sandbox.tracks_ddl() {
             crate::touched::start(client).await?;
         }
-        let writes = match sandbox.tracks_ddl() && sandbox.rewinds() {
-            true => Some(Writes::read(client).await?),
-            false => None,
-        };
         Ok(State {
+            writes: counts(sandbox).await?,
             schema: Indexed::read(client, sandbox.prepared()).await?,
             rows: IndexedRows::read(client).await?,
-            writes,
             partial: false,
         })
     }
@@ -92,13 +98,7 @@ impl State {
                 changed.extend(units.iter().copied());
                 (self.rows.refresh(client, &changed).await?, Some(now))
             }
-            _ => (
-                IndexedRows::read(client).await?,
-                match sandbox.rewinds() {
-                    true => Some(Writes::read(client).await?),
-                    false => None,
-                },
-            ),
+            _ => (IndexedRows::read(client).await?, counts(sandbox).await?),
         };
         let state = State {
             schema,
@@ -116,9 +116,7 @@ impl State {
     /// since recorded went with them, but the row counts keep counting.
     pub async fn rewound(&self, sandbox: &Sandbox) -> Result<State, ObserveError> {
         let mut state = self.clone();
-        if state.writes.is_some() {
-            state.writes = Some(Writes::read(sandbox.client()).await?);
-        }
+        state.writes = counts(sandbox).await?;
         Ok(state)
     }
 

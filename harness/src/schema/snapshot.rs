@@ -672,7 +672,7 @@ pub enum Reach<'a> {
 /// runs them one after another), so the caller's connection task must be
 /// running.
 pub async fn snapshot(client: &Client) -> Result<Snapshot, SchemaError> {
-    Ok(read(client, None, Reach::All).await?.finish())
+    Ok(read(client, None, Reach::All).await?.onto(BTreeMap::new()))
 }
 
 /// The catalog queries prepared on one connection (`PREPARE`), for a
@@ -719,11 +719,13 @@ pub async fn snapshot_prepared(
     client: &Client,
     prepared: &Prepared,
 ) -> Result<Snapshot, SchemaError> {
-    Ok(read(client, Some(prepared), Reach::All).await?.finish())
+    Ok(read(client, Some(prepared), Reach::All)
+        .await?
+        .onto(BTreeMap::new()))
 }
 
-/// The rows of one read, before they are put together: the objects, and
-/// what [`Read::finish`] adds to them.
+/// The rows of one read, before [`Read::onto`] puts them together: the
+/// objects, and what decorates them.
 pub(super) struct Read {
     pub objects: BTreeMap<String, Object>,
     /// Per table, its columns' positions and quoted names.
@@ -812,60 +814,38 @@ pub(super) async fn read(
 }
 
 impl Read {
-    /// The snapshot of what was read alone.
-    fn finish(self) -> Snapshot {
-        let mut objects = BTreeMap::new();
-        let (columns, comments) = self.take(&mut objects);
-        Snapshot {
-            objects: decorate(objects, columns, comments),
-        }
-    }
-
-    /// Moves the objects read into `objects` (replacing those with the
-    /// same key) and gives back what decorates them.
-    #[allow(clippy::type_complexity)]
-    pub(super) fn take(
-        self,
-        objects: &mut BTreeMap<String, Arc<Object>>,
-    ) -> (BTreeMap<String, Vec<(i64, String)>>, Vec<Row>) {
+    /// `kept` with the objects read put in (replacing those with the same
+    /// key), each table read given its column order and every comment
+    /// read set as an attribute.
+    pub(super) fn onto(self, mut objects: BTreeMap<String, Arc<Object>>) -> Snapshot {
         objects.extend(self.objects.into_iter().map(|(k, o)| (k, Arc::new(o))));
-        (self.columns, self.comments)
-    }
-}
-
-/// `objects` with each table's column order and every comment read set
-/// as attributes.
-pub(super) fn decorate(
-    mut objects: BTreeMap<String, Arc<Object>>,
-    columns: BTreeMap<String, Vec<(i64, String)>>,
-    comments: Vec<Row>,
-) -> BTreeMap<String, Arc<Object>> {
-    // Column order, a minor difference of its own (see diff.rs): the
-    // `quote_ident`ed names in `attnum` order, dropped columns left out.
-    for (table, mut list) in columns {
-        list.sort();
-        let names: Vec<String> = list.into_iter().map(|(_, ident)| ident).collect();
-        // Only what was just read is decorated: `make_mut` copies nothing.
-        if let Some(object) = objects.get_mut(&format!("{} {table}", ObjectKind::Table)) {
-            Arc::make_mut(object)
-                .attrs
-                .insert("columns".to_owned(), names.join(", "));
+        // Column order, a minor difference of its own (see diff.rs): the
+        // `quote_ident`ed names in `attnum` order, dropped columns left out.
+        for (table, mut list) in self.columns {
+            list.sort();
+            let names: Vec<String> = list.into_iter().map(|(_, ident)| ident).collect();
+            // Only what was just read is decorated: `make_mut` copies nothing.
+            if let Some(object) = objects.get_mut(&format!("{} {table}", ObjectKind::Table)) {
+                Arc::make_mut(object)
+                    .attrs
+                    .insert("columns".to_owned(), names.join(", "));
+            }
         }
-    }
-    for row in comments {
-        let key = match row.hidden.get("_column").map(String::as_str) {
-            Some("t") => format!("{} {}", ObjectKind::Column, row.object.name),
-            _ => row.object.key(),
-        };
-        if let (Some(object), Some(comment)) =
-            (objects.get_mut(&key), row.object.attrs.get("comment"))
-        {
-            Arc::make_mut(object)
-                .attrs
-                .insert("comment".to_owned(), comment.clone());
+        for row in self.comments {
+            let key = match row.hidden.get("_column").map(String::as_str) {
+                Some("t") => format!("{} {}", ObjectKind::Column, row.object.name),
+                _ => row.object.key(),
+            };
+            if let (Some(object), Some(comment)) =
+                (objects.get_mut(&key), row.object.attrs.get("comment"))
+            {
+                Arc::make_mut(object)
+                    .attrs
+                    .insert("comment".to_owned(), comment.clone());
+            }
         }
+        Snapshot { objects }
     }
-    objects
 }
 
 /// `server_version_num`, e.g. 150014.

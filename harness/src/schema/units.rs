@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use tokio_postgres::Client;
 
-use super::snapshot::{self, Prepared, Reach};
+use super::snapshot::{self, Prepared, Reach, Read};
 use super::{ObjectKind, SchemaError, Snapshot};
 
 /// A snapshot with the unit each of its objects belongs to.
@@ -67,16 +67,7 @@ impl Indexed {
         prepared: Option<&Prepared>,
     ) -> Result<Indexed, SchemaError> {
         let read = snapshot::read(client, prepared, Reach::All).await?;
-        let mut units = Units::default();
-        units.add(&read.units, &read.objects);
-        let mut objects = BTreeMap::new();
-        let (columns, comments) = read.take(&mut objects);
-        Ok(Indexed {
-            snapshot: Arc::new(Snapshot {
-                objects: snapshot::decorate(objects, columns, comments),
-            }),
-            units: Arc::new(units),
-        })
+        Ok(Indexed::default().with(read, &BTreeSet::new(), false))
     }
 
     /// The OID of the relation named `name` (`schema.name`).
@@ -125,6 +116,12 @@ impl Indexed {
             return Ok(self.clone());
         }
         let read = snapshot::read(client, prepared, Reach::Some { units, others }).await?;
+        Ok(self.with(read, units, others))
+    }
+
+    /// This snapshot without the relations `units` and, when `others`,
+    /// the objects of no relation, and with what `read` read of them.
+    fn with(&self, read: Read, units: &BTreeSet<u32>, others: bool) -> Indexed {
         let mut objects = self.snapshot.objects.clone();
         let mut kept = (*self.units).clone();
         for unit in units {
@@ -137,13 +134,10 @@ impl Indexed {
             objects.retain(|_, object| in_unit(object.kind));
         }
         kept.add(&read.units, &read.objects);
-        let (columns, comments) = read.take(&mut objects);
-        Ok(Indexed {
-            snapshot: Arc::new(Snapshot {
-                objects: snapshot::decorate(objects, columns, comments),
-            }),
+        Indexed {
+            snapshot: Arc::new(read.onto(objects)),
             units: Arc::new(kept),
-        })
+        }
     }
 }
 

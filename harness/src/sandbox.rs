@@ -646,34 +646,19 @@ impl<'s> Sandboxes<'s> {
         Ok(base)
     }
 
-    /// Puts the triggers of [`crate::touched`] into `base`; `false` when
-    /// the server's user may not (an existing server's non-superuser), or
-    /// when the migration role is a superuser (an existing server's URL
-    /// user), who could drop them.
+    /// Puts the triggers of [`crate::touched`] into `base`; `false` on an
+    /// existing server, where migrations run as the URL's user: one that
+    /// may not create event triggers, or a superuser, who could drop them.
     async fn install_tracking(&self, base: &str) -> Result<bool, SandboxError> {
-        let client = self.server.connect(base).await?;
-        let config = self.server.migrator_config(base);
-        let migrator = config.get_user().unwrap_or_default();
-        let superuser = client
-            .query_opt(
-                "SELECT rolsuper FROM pg_roles WHERE rolname = $1",
-                &[&migrator],
-            )
-            .await
-            .map_err(|e| SandboxError::sql("SELECT rolsuper", &e))?
-            .is_none_or(|row| row.get::<_, bool>(0));
-        if superuser {
+        if !self.server.has_migrator() {
             return Ok(false);
         }
-        match client.batch_execute(crate::touched::INSTALL).await {
-            Ok(()) => Ok(true),
-            Err(e)
-                if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(SandboxError::sql("CREATE EVENT TRIGGER", &e)),
-        }
+        let client = self.server.connect(base).await?;
+        client
+            .batch_execute(crate::touched::INSTALL)
+            .await
+            .map_err(|e| SandboxError::sql("CREATE EVENT TRIGGER", &e))?;
+        Ok(true)
     }
 
     /// A new, empty sandbox.

@@ -445,6 +445,14 @@ impl Server {
         }
     }
 
+    /// Whether migrations run as [`MIGRATOR`], a role of migcheck's own
+    /// that is not a superuser (a server migcheck started), and migcheck
+    /// connects as a superuser; on an existing server both are the URL's
+    /// user.
+    pub(crate) fn has_migrator(&self) -> bool {
+        self.migrator.is_some()
+    }
+
     /// The `OWNER` clause of the databases migcheck creates (empty when
     /// the user that creates them owns them): owned by the migration role,
     /// which may then create schemas, and install trusted extensions, in
